@@ -1,0 +1,71 @@
+"""Minimal hand-written safetensors writer (the `safetensors` package is not available here).
+
+Layout:
+  * 8 bytes: little-endian u64 N = length of the JSON header
+  * N bytes: JSON header, padded with spaces so that N is a multiple of 8
+  * data buffer: every tensor's raw little-endian bytes, contiguous, in sorted-name order
+
+Header: {"<name>": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
+         "__metadata__": {str: str}}   (offsets relative to the start of the data buffer)
+"""
+
+import json
+import os
+import struct
+
+import numpy as np
+
+# numpy dtype -> (safetensors dtype string, little-endian numpy dtype used for the bytes)
+_DTYPES = {
+    np.dtype(np.float32): ("F32", "<f4"),
+    np.dtype(np.float64): ("F64", "<f8"),
+    np.dtype(np.int32): ("I32", "<i4"),
+    np.dtype(np.int64): ("I64", "<i8"),
+    np.dtype(np.uint8): ("U8", "u1"),
+    np.dtype(np.bool_): ("BOOL", "u1"),
+}
+
+
+def save_file(tensors, path, metadata=None):
+    """Write `tensors` (dict name -> numpy array) to `path` in safetensors format.
+
+    `metadata` is an optional dict of str -> str, stored under "__metadata__".
+    The file is written to a temporary name and renamed, so it is never half-written.
+    """
+    if metadata is not None:
+        for k, v in metadata.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise TypeError("metadata must map str to str (key %r)" % (k,))
+
+    header = {}
+    chunks = []
+    offset = 0
+    for name in sorted(tensors):
+        if name == "__metadata__":
+            raise ValueError("tensor name '__metadata__' is reserved")
+        arr = np.asarray(tensors[name])
+        if arr.dtype not in _DTYPES:
+            raise TypeError("tensor %r: unsupported dtype %s" % (name, arr.dtype))
+        st_dtype, le = _DTYPES[arr.dtype]
+        raw = np.ascontiguousarray(arr).astype(le, copy=False).tobytes(order="C")
+        header[name] = {
+            "dtype": st_dtype,
+            "shape": [int(d) for d in arr.shape],
+            "data_offsets": [offset, offset + len(raw)],
+        }
+        chunks.append(raw)
+        offset += len(raw)
+    if metadata is not None:
+        header["__metadata__"] = dict(metadata)
+
+    hbytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    hbytes += b" " * ((-len(hbytes)) % 8)
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(hbytes)))
+        f.write(hbytes)
+        for c in chunks:
+            f.write(c)
+    os.replace(tmp, path)

@@ -1,0 +1,80 @@
+// The kernel interface. A kernel knows nothing of tensors or autograd: typed arrays in, typed arrays
+// out, sizes and flags. Every kernel has a pure-TypeScript reference in backend/js; a native backend may
+// replace any of them and must agree with it (the op test suite runs against every backend).
+
+/** Float storage a kernel computes on. float64 is for gradcheck; float32 is the working dtype. */
+export type FloatArray = Float32Array | Float64Array;
+
+export type UnaryOp =
+  | "neg" | "exp" | "log" | "sqrt" | "rsqrt" | "abs" | "tanh" | "sigmoid" | "relu"
+  | "gelu_tanh" | "gelu_erf" | "silu" | "softplus" | "elu" | "clamp" | "powScalar" | "square";
+
+export type BinaryOp = "add" | "sub" | "mul" | "div" | "pow" | "maximum" | "minimum" | "eq" | "gt" | "lt";
+
+export type ReduceOp = "sum" | "max" | "min";
+
+/** Parameters of the parametric unary ops: clamp(lo, hi), powScalar(p), elu(alpha), softplus(beta, threshold). */
+export interface UnaryParams { a?: number; b?: number }
+
+/**
+ * Batched, strided GEMM: for each batch i, C_i = alpha * op(A_i) @ op(B_i) + beta * C_i, with
+ * op(X) = X or X^T (row-major storage; lda/ldb/ldc are row strides of the stored matrices, so a
+ * transposed operand is read in place, never copied). A_i starts at aOff + i * strideA, etc.
+ */
+export interface GemmArgs<T extends FloatArray = FloatArray> {
+  batch: number; m: number; n: number; k: number;
+  a: T; aOff: number; lda: number; strideA: number; transA: boolean;
+  b: T; bOff: number; ldb: number; strideB: number; transB: boolean;
+  c: T; cOff: number; ldc: number; strideC: number;
+  alpha: number; beta: number;
+}
+
+/** One AdamW step in place (Loshchilov & Hutter 2019, Alg. 2: decoupled decay). bc1/bc2 = 1 - beta^t. */
+export interface AdamWArgs {
+  param: Float32Array | Float64Array; grad: FloatArray; m: FloatArray; v: FloatArray;
+  lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; bc1: number; bc2: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** Elementwise y = f(x) over n contiguous values. */
+  unary(op: UnaryOp, x: FloatArray, y: FloatArray, n: number, p: UnaryParams): void;
+  /** gx = gy * f'(x) (y = f(x) is passed for ops whose derivative is cheaper from the output). */
+  unaryBackward(op: UnaryOp, x: FloatArray, y: FloatArray, gy: FloatArray, gx: FloatArray, n: number, p: UnaryParams): void;
+  /**
+   * out[idx] = a[idx . aStrides + aOff] (op) b[idx . bStrides + bOff] over the contiguous output shape.
+   * Broadcast dims have stride 0.
+   */
+  binary(op: BinaryOp, a: FloatArray, aOff: number, aStrides: number[], b: FloatArray, bOff: number, bStrides: number[], out: FloatArray, shape: number[]): void;
+  /** Reduce the middle axis of a contiguous [outer, dim, inner] array into [outer, inner]. */
+  reduce(op: ReduceOp, x: FloatArray, outer: number, dim: number, inner: number, out: FloatArray): void;
+  /** Copy a strided view into a contiguous or strided destination (shape shared). */
+  stridedCopy(src: ArrayLike<number> & { [i: number]: number }, srcOff: number, srcStrides: number[], dst: { [i: number]: number }, dstOff: number, dstStrides: number[], shape: number[]): void;
+  gemm(args: GemmArgs): void;
+  /** Row softmax (or log-softmax) of a contiguous [rows, cols] array. */
+  softmax(x: FloatArray, y: FloatArray, rows: number, cols: number, log: boolean): void;
+  /** Backward of softmax / log-softmax from the output y. */
+  softmaxBackward(y: FloatArray, gy: FloatArray, gx: FloatArray, rows: number, cols: number, log: boolean): void;
+  /**
+   * Fused softmax + cross-entropy per row (label smoothing eps: target mixes one-hot and uniform).
+   * Writes loss[r] (0 for ignored rows) and lse[r] (logsumexp) for the backward.
+   */
+  crossEntropy(logits: FloatArray, targets: Int32Array, rows: number, cols: number, ignoreIndex: number, smoothing: number, loss: FloatArray, lse: FloatArray): void;
+  /** gLogits[r] = gLoss[r] * (softmax(logits[r]) - q[r]) where q is the smoothed target. */
+  crossEntropyBackward(logits: FloatArray, targets: Int32Array, lse: FloatArray, gLoss: FloatArray, rows: number, cols: number, ignoreIndex: number, smoothing: number, gLogits: FloatArray): void;
+  /** LayerNorm (Ba et al. 2016) over rows; weight/bias may be null. Saves mean and rstd. */
+  layerNorm(x: FloatArray, w: FloatArray | null, b: FloatArray | null, rows: number, cols: number, eps: number, y: FloatArray, mean: FloatArray, rstd: FloatArray): void;
+  layerNormBackward(x: FloatArray, w: FloatArray | null, mean: FloatArray, rstd: FloatArray, gy: FloatArray, rows: number, cols: number, gx: FloatArray, gw: FloatArray | null, gb: FloatArray | null): void;
+  /** RMSNorm (Zhang & Sennrich 2019): y = x / sqrt(mean(x^2) + eps) * w. Saves rstd. */
+  rmsNorm(x: FloatArray, w: FloatArray | null, rows: number, cols: number, eps: number, y: FloatArray, rstd: FloatArray): void;
+  rmsNormBackward(x: FloatArray, w: FloatArray | null, rstd: FloatArray, gy: FloatArray, rows: number, cols: number, gx: FloatArray, gw: FloatArray | null): void;
+  /** out[o, j, i] = x[o, idx[j], i] for a contiguous [outer, dimIn, inner] x (embedding: outer = 1). */
+  indexSelect(x: FloatArray, outer: number, dimIn: number, inner: number, idx: Int32Array, nIdx: number, out: FloatArray): void;
+  /** Scatter-add backward of indexSelect: gx[o, idx[j], i] += gOut[o, j, i]. */
+  indexAdd(gOut: FloatArray, outer: number, dimIn: number, inner: number, idx: Int32Array, nIdx: number, gx: FloatArray): void;
+  /** Inclusive prefix sum along the middle axis of [outer, dim, inner]; reverse = suffix sum. */
+  cumsum(x: FloatArray, outer: number, dim: number, inner: number, out: FloatArray, reverse: boolean): void;
+  /** out = cond ? a : b over n contiguous values. */
+  where(cond: FloatArray, a: FloatArray, b: FloatArray, out: FloatArray, n: number): void;
+  adamw(args: AdamWArgs, n: number): void;
+}

@@ -1,0 +1,26 @@
+// Reference batched strided GEMM. Loop order i-p-j keeps the inner loop on contiguous rows of B and C
+// when B is not transposed; it is the correctness twin of the native kernel, not a fast path.
+
+import type { GemmArgs } from "../backend.js";
+
+export function gemm(g: GemmArgs): void {
+  const { batch, m, n, k, a, b, c, lda, ldb, ldc, transA, transB, alpha, beta } = g;
+  const row = new Float64Array(n);
+  for (let t = 0; t < batch; t++) {
+    const ao = g.aOff + t * g.strideA, bo = g.bOff + t * g.strideB, co = g.cOff + t * g.strideC;
+    for (let i = 0; i < m; i++) {
+      row.fill(0);
+      for (let p = 0; p < k; p++) {
+        const av = transA ? a[ao + p * lda + i] : a[ao + i * lda + p];
+        if (av === 0) continue;
+        if (transB) for (let j = 0; j < n; j++) row[j] += av * b[bo + j * ldb + p];
+        else {
+          const br = bo + p * ldb;
+          for (let j = 0; j < n; j++) row[j] += av * b[br + j];
+        }
+      }
+      const cr = co + i * ldc;
+      for (let j = 0; j < n; j++) c[cr + j] = alpha * row[j] + (beta === 0 ? 0 : beta * c[cr + j]);
+    }
+  }
+}

@@ -1,0 +1,17 @@
+// The pure-TypeScript backend: every kernel, in float32 or float64. The reference every other backend
+// must agree with.
+
+import type { Backend } from "../backend.js";
+import { binary, unary, unaryBackward, where } from "./elementwise.js";
+import { cumsum, reduce, stridedCopy } from "./reduce.js";
+import { gemm } from "./gemm.js";
+import { crossEntropy, crossEntropyBackward, softmax, softmaxBackward } from "./softmax.js";
+import { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } from "./norm.js";
+import { adamw, indexAdd, indexSelect } from "./index-ops.js";
+
+export const jsBackend: Backend = {
+  name: "js",
+  unary, unaryBackward, binary, where, reduce, cumsum, stridedCopy, gemm,
+  softmax, softmaxBackward, crossEntropy, crossEntropyBackward,
+  layerNorm, layerNormBackward, rmsNorm, rmsNormBackward, indexSelect, indexAdd, adamw,
+};
