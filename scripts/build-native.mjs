@@ -20,8 +20,13 @@ function findNodeGyp() {
   return ["node-gyp", []]; // on PATH (npm puts its node-gyp-bin there for lifecycle scripts)
 }
 
+// Headers of the running node when they are installed locally (no download); npm passes its own
+// nodedir setting as npm_config_nodedir, which node-gyp reads itself.
+const prefix = dirname(dirname(process.execPath));
+const extra = !process.env.npm_config_nodedir && existsSync(join(prefix, "include", "node", "node_api.h"))
+  ? [`--nodedir=${prefix}`] : [];
 const [cmd, pre] = findNodeGyp();
-const r = spawnSync(cmd, [...pre, "rebuild"], { stdio: "inherit" });
+const r = spawnSync(cmd, [...pre, "rebuild", ...extra], { stdio: "inherit" });
 if (r.status !== 0) {
   console.warn("tsformer: native addon build failed; the pure-TypeScript backend will be used.");
 }

@@ -1,0 +1,63 @@
+// Shared benchmark helpers: statistics, JSON-line and table output, and the PyTorch peer runner
+// (Debian's python3-torch with OpenBLAS/OpenMP, 2 threads) whose figures go in the same run.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+
+export interface Stats { median: number; min: number; max: number; n: number }
+
+export function stats(xs: number[]): Stats {
+  if (xs.length === 0) return { median: NaN, min: NaN, max: NaN, n: 0 };
+  const s = [...xs].sort((a, b) => a - b), h = s.length >> 1;
+  return { median: s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2, min: s[0], max: s[s.length - 1], n: s.length };
+}
+
+/** Runs fn `warmup` times, then `reps` timed samples of `inner` calls each; returns seconds per call. */
+export function timeIt(fn: () => void, reps = 7, warmup = 2, inner = 1): number[] {
+  for (let i = 0; i < warmup; i++) fn();
+  const out: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < inner; i++) fn();
+    out.push(Number(process.hrtime.bigint() - t0) / 1e9 / inner);
+  }
+  return out;
+}
+
+export function jsonLine(obj: Record<string, unknown>): void {
+  console.log(JSON.stringify(obj));
+}
+
+export function printTable(headers: string[], rows: (string | number)[][]): void {
+  const cells = rows.map((r) => r.map((c) => String(c)));
+  const w = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  ");
+  console.log(line(headers));
+  console.log(w.map((x) => "-".repeat(x)).join("  "));
+  for (const r of cells) console.log(line(r));
+}
+
+export const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "-");
+
+export interface PeerResult { ok: boolean; reason: string; lines: Record<string, unknown>[] }
+
+const PYTHON = "/usr/bin/python3";
+const OPENBLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp";
+
+/**
+ * Runs a PyTorch peer script (bench/torch/NAME.py) with `input` as JSON on stdin and parses the JSON
+ * lines it prints. The script must call torch.set_num_threads itself (2 unless told otherwise).
+ */
+export function runTorchPeer(script: string, input: unknown, timeoutMs = 600_000): PeerResult {
+  if (!existsSync(PYTHON)) return { ok: false, reason: `${PYTHON} not found`, lines: [] };
+  const env = { ...process.env, LD_LIBRARY_PATH: OPENBLAS, OMP_NUM_THREADS: "2" };
+  const probe = spawnSync(PYTHON, ["-c", "import torch"], { env, encoding: "utf8" });
+  if (probe.status !== 0) return { ok: false, reason: "PyTorch is not installed (apt-get install -y python3-torch libopenblas0-openmp)", lines: [] };
+  const r = spawnSync(PYTHON, [script], { env, input: JSON.stringify(input), encoding: "utf8", timeout: timeoutMs, maxBuffer: 1 << 26 });
+  if (r.status !== 0) return { ok: false, reason: `${script} failed: ${(r.stderr || r.error?.message || "").trim().slice(-400)}`, lines: [] };
+  const lines: Record<string, unknown>[] = [];
+  for (const l of r.stdout.split("\n")) {
+    const t = l.trim();
+    if (t.startsWith("{")) { try { lines.push(JSON.parse(t)); } catch { /* ignore non-JSON */ } }
+  }
+  return { ok: true, reason: "", lines };
+}

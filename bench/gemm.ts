@@ -1,0 +1,129 @@
+// GEMM benchmark: native fp32 (all transpose variants), bf16 and 1 vs 2 threads, with PyTorch
+// (OpenBLAS, 2 threads) on the same shapes in the same run. Shapes are m x k x n (C is m x n).
+// Options: --reps=N (default 7), --only=SUBSTRING, --no-torch.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+import { native, nativeLoadError, getNativeThreads, setNativeThreads } from "../src/backend/native/addon.js";
+import { nativeGemm, nativeGemmBf16, toBf16 } from "../src/backend/native/gemm.js";
+import { fmt, jsonLine, printTable, runTorchPeer, stats, timeIt } from "./common.js";
+
+interface Case { name: string; m: number; k: number; n: number; tA: boolean; tB: boolean; dtype: "fp32" | "bf16"; threads: number; reps: number; warmup: number }
+
+function cases(threads: number, reps: number): Case[] {
+  const out: Case[] = [];
+  const add = (m: number, k: number, n: number, tA: boolean, tB: boolean, dtype: "fp32" | "bf16", th = threads) => {
+    const op = `${tA ? "T" : "N"}${tB ? "T" : "N"}`;
+    out.push({ name: `${dtype} ${op} ${m}x${k}x${n}${th !== threads ? ` ${th}T` : ""}`, m, k, n, tA, tB, dtype, threads: th, reps, warmup: 2 });
+  };
+  const shapes: [number, number, number][] = [[256, 256, 256], [512, 512, 512], [1024, 1024, 1024], [2048, 2048, 2048], [4096, 384, 1536], [4096, 1536, 384]];
+  for (const [m, k, n] of shapes) add(m, k, n, false, false, "fp32");
+  for (const s of [1024, 2048]) for (const [tA, tB] of [[false, true], [true, false], [true, true]] as const) add(s, s, s, tA, tB, "fp32");
+  for (const [m, k, n] of shapes) add(m, k, n, false, false, "bf16");
+  add(1024, 1024, 1024, false, false, "fp32", 1);
+  return out;
+}
+
+function cpuinfoMHz(): number {
+  try {
+    const m = /cpu MHz\s*:\s*([\d.]+)/.exec(readFileSync("/proc/cpuinfo", "utf8"));
+    return m ? Number(m[1]) : NaN;
+  } catch { return NaN; }
+}
+
+function rand(n: number): Float32Array {
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = Math.random() * 2 - 1;
+  return x;
+}
+
+function runOurs(c: Case): number[] {
+  const a = rand(c.m * c.k), b = rand(c.k * c.n), out = new Float32Array(c.m * c.n);
+  const g = {
+    batch: 1, m: c.m, n: c.n, k: c.k, alpha: 1, beta: 0,
+    a, aOff: 0, lda: c.tA ? c.m : c.k, strideA: 0, transA: c.tA,
+    b, bOff: 0, ldb: c.tB ? c.k : c.n, strideB: 0, transB: c.tB,
+    c: out, cOff: 0, ldc: c.n, strideC: 0,
+  };
+  let fn: () => void;
+  if (c.dtype === "bf16") {
+    const a16 = new Uint16Array(a.length), b16 = new Uint16Array(b.length);
+    toBf16(a, a16); toBf16(b, b16);
+    const gb = { ...g, a: a16, b: b16 };
+    fn = () => nativeGemmBf16(gb);
+  } else fn = () => nativeGemm(g);
+  const saved = getNativeThreads();
+  setNativeThreads(c.threads);
+  try {
+    const t0 = process.hrtime.bigint(); fn(); const first = Number(process.hrtime.bigint() - t0) / 1e9;
+    const inner = Math.max(1, Math.round(0.02 / Math.max(first, 1e-6)));
+    const flops = 2 * c.m * c.n * c.k;
+    return timeIt(fn, c.reps, c.warmup, inner).map((s) => flops / s / 1e9);
+  } finally { setNativeThreads(saved); }
+}
+
+export function main(argv: string[]): void {
+  if (!native) throw new Error(`native addon not loaded: ${nativeLoadError}`);
+  const opt = (k: string) => argv.find((a) => a.startsWith(`--${k}=`))?.split("=")[1];
+  const reps = Number(opt("reps") ?? 7), only = opt("only");
+  const threads = getNativeThreads();
+  let list = cases(threads, reps);
+  if (only) list = list.filter((c) => c.name.includes(only));
+
+  // Peak: fp32 FLOP/cycle/core x measured clock x threads. Zen 2-4 and Intel AVX2 cores retire two
+  // 8-wide FMAs per cycle (32 FLOP/cycle); Zen 4 runs a 16-wide AVX-512 FMA as two halves, so also 32.
+  const ghz = native.clockGHz(), mhz = cpuinfoMHz();
+  const flopsPerCycle = 32;
+  const peak = (th: number) => th * ghz * flopsPerCycle;
+  jsonLine({ bench: "gemm", isa: native.isa(), features: native.cpuFeatures(), threads, clockGHz: +ghz.toFixed(3),
+    clockMethod: "timed chain of 2e7 dependent integer adds (1 cycle each), best of 5", cpuinfoMHz: mhz,
+    flopsPerCycle, peakGflops: +peak(threads).toFixed(1), shape: "m x k x n, C[m,n] = op(A)[m,k] op(B)[k,n]" });
+
+  const ours = new Map<string, number[]>();
+  for (const c of list) {
+    const g = runOurs(c);
+    ours.set(c.name, g);
+    const s = stats(g);
+    jsonLine({ impl: "tsformer", name: c.name, m: c.m, k: c.k, n: c.n, op: `${c.tA ? "T" : "N"}${c.tB ? "T" : "N"}`, dtype: c.dtype,
+      threads: c.threads, gflops: +s.median.toFixed(2), min: +s.min.toFixed(2), max: +s.max.toFixed(2), pctPeak: +(100 * s.median / peak(c.threads)).toFixed(1) });
+  }
+
+  const theirs = new Map<string, number[]>();
+  if (!argv.includes("--no-torch")) {
+    const peer = runTorchPeer(fileURLToPath(new URL("./torch/gemm.py", import.meta.url)), list);
+    if (!peer.ok) console.log(`# PyTorch peer not run: ${peer.reason}; our figures only.`);
+    for (const l of peer.lines) {
+      if (typeof l.name === "string" && Array.isArray(l.gflops)) {
+        theirs.set(l.name, l.gflops as number[]);
+        const s = stats(l.gflops as number[]);
+        jsonLine({ impl: "torch", name: l.name, gflops: +s.median.toFixed(2), min: +s.min.toFixed(2), max: +s.max.toFixed(2), ...(l.note ? { note: l.note } : {}) });
+      } else jsonLine({ impl: "torch", ...l });
+    }
+  }
+
+  const med = (m: Map<string, number[]>, k: string) => (m.has(k) ? stats(m.get(k)!).median : NaN);
+  const rows = list.map((c) => {
+    const s = stats(ours.get(c.name)!), t = med(theirs, c.name);
+    return [c.name, c.threads, `${fmt(s.median)} (${fmt(s.min)}-${fmt(s.max)})`, fmt(100 * s.median / peak(c.threads)), fmt(t), fmt(s.median / t, 2)];
+  });
+  console.log(`\nGEMM GFLOPS, shapes m x k x n; isa ${native.isa()}; peak = threads x ${fmt(ghz, 2)} GHz (dependent-add clock; /proc/cpuinfo says ${fmt(mhz, 0)} MHz) x ${flopsPerCycle} FLOP/cycle = ${fmt(peak(threads))} GFLOPS at ${threads} threads`);
+  printTable(["case", "thr", "ours median (min-max)", "%peak", "torch", "ours/torch"], rows);
+
+  // Derived goals: transposes vs NN, bf16 vs fp32, 2 threads vs 1.
+  const derived: (string | number)[][] = [];
+  for (const s of [1024, 2048]) {
+    const nn = med(ours, `fp32 NN ${s}x${s}x${s}`);
+    for (const op of ["NT", "TN", "TT"]) {
+      const v = med(ours, `fp32 ${op} ${s}x${s}x${s}`);
+      if (Number.isFinite(v) && Number.isFinite(nn)) derived.push([`fp32 ${op} / NN ${s}^3`, fmt(v / nn, 2), ">= 0.90"]);
+    }
+  }
+  for (const [m, k, n] of [[1024, 1024, 1024], [2048, 2048, 2048]]) {
+    const r = med(ours, `bf16 NN ${m}x${k}x${n}`) / med(ours, `fp32 NN ${m}x${k}x${n}`);
+    if (Number.isFinite(r)) derived.push([`bf16 / fp32 ${m}^3`, fmt(r, 2), ">= 1.80"]);
+  }
+  const r1 = med(ours, `fp32 NN 1024x1024x1024`) / med(ours, `fp32 NN 1024x1024x1024 1T`);
+  if (Number.isFinite(r1)) derived.push([`${threads}T / 1T fp32 1024^3`, fmt(r1, 2), ">= 1.80"]);
+  for (const [lbl, v, goal] of derived) jsonLine({ ratio: lbl, value: Number(v), goal });
+  if (derived.length) { console.log(""); printTable(["ratio", "value", "goal"], derived); }
+}

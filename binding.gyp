@@ -1,0 +1,39 @@
+{
+  # One build runs on any x86-64: the ISA-specific kernels are separate static libraries compiled
+  # with their own -m flags and chosen at run time (native/addon.cc); nothing uses -march=native.
+  "target_defaults": {
+    "cflags_cc!": ["-fno-exceptions", "-O2", "-O0"],
+    "cflags_cc": ["-std=c++17", "-O3", "-fPIC", "-fno-math-errno", "-Wall", "-Wno-unused-function"],
+    "cflags!": ["-O2", "-O0"],
+    "cflags": ["-O3", "-fPIC"],
+    "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
+    "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8"]
+  },
+  "targets": [
+    {
+      "target_name": "tsformer_avx2",
+      "type": "static_library",
+      "sources": ["native/gemm_avx2.cc"],
+      "cflags_cc": ["-mavx2", "-mfma"]
+    },
+    {
+      "target_name": "tsformer_avx512",
+      "type": "static_library",
+      "sources": ["native/gemm_avx512.cc"],
+      "cflags_cc": ["-mavx2", "-mfma", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq"]
+    },
+    {
+      "target_name": "tsformer_avx512bf16",
+      "type": "static_library",
+      "sources": ["native/gemm_avx512bf16.cc"],
+      "cflags_cc": ["-mavx2", "-mfma", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16"]
+    },
+    {
+      "target_name": "tsformer_native",
+      "sources": ["native/addon.cc", "native/pool.cc", "native/gemm_scalar.cc"],
+      "dependencies": ["tsformer_avx2", "tsformer_avx512", "tsformer_avx512bf16"],
+      "libraries": ["-pthread"],
+      "cflags_cc": ["-pthread"]
+    }
+  ]
+}

@@ -1,0 +1,31 @@
+// Batched, strided GEMM entry points, one set per instruction set (runtime dispatch in addon.cc).
+// Row-major: C_i = alpha * op(A_i) op(B_i) + beta * C_i; lda/ldb/ldc are row strides of the STORED
+// matrices (a transposed A is stored k x m). Pointers already include the offsets.
+#pragma once
+#include <cstdint>
+
+namespace tsf {
+
+enum GemmKind { KIND_F32 = 0, KIND_BF16 = 1, KIND_BF16_PAIRS = 2 };
+
+struct GemmParams {
+  int kind;  // F32: a, b are float*. BF16*: a, b are uint16_t* (bf16 bits). c is always float*.
+  long batch, m, n, k;
+  const void* a; long lda, strideA; bool transA;
+  const void* b; long ldb, strideB; bool transB;
+  float* c; long ldc, strideC;
+  float alpha, beta;
+};
+
+// Returns false when the kind is not supported by that ISA (BF16_PAIRS needs avx2 or avx512bf16).
+bool gemm_scalar(const GemmParams& p);
+bool gemm_avx2(const GemmParams& p);
+bool gemm_avx512(const GemmParams& p);     // avx512f/bw/vl; bf16 converted to fp32 at packing
+bool gemm_avx512bf16(const GemmParams& p); // as above, but bf16 via vdpbf16ps
+
+void to_bf16_scalar(const float* src, uint16_t* dst, long n);
+void to_bf16_avx2(const float* src, uint16_t* dst, long n);
+void from_bf16_scalar(const uint16_t* src, float* dst, long n);
+void from_bf16_avx2(const uint16_t* src, float* dst, long n);
+
+}  // namespace tsf

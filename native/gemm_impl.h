@@ -1,0 +1,321 @@
+// GEMM after Goto & van de Geijn, "Anatomy of High-Performance Matrix Multiplication" (TOMS 2008),
+// in the BLIS loop order (Van Zee & van de Geijn 2015): jc (NC) -> pc (KC, pack B into a shared
+// KC x NC panel) -> ic (MC, pack A per thread) -> jr (NR) -> ir (MR) -> MR x NR register microkernel.
+// Transposes are absorbed by the packing routines (element (r, p) at src[r*rs + p*ps]).
+// Included once per ISA translation unit with TSF_NS and the vector traits type V defined; everything
+// lives in that namespace so the differently-compiled copies never merge at link time. No std
+// templates here for the same reason.
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "gemm.h"
+#include "pool.h"
+
+namespace tsf {
+namespace TSF_NS {
+namespace {
+
+inline long lmin(long a, long b) { return a < b ? a : b; }
+inline long cdiv(long a, long b) { return (a + b - 1) / b; }
+
+constexpr int MR = 6, NR = 2 * V::L;
+
+// --- microkernels: acc[MR][2] vectors of L lanes -------------------------------------------------
+inline void store_tile(typename V::vec (&acc)[MR][2], float* C, long ldc, float alpha, float beta,
+                       int mr, int nr) {
+  if (mr == MR && nr == NR) {
+    const typename V::vec va = V::set1(alpha);
+    for (int r = 0; r < MR; ++r) {
+      float* cr = C + r * ldc;
+      typename V::vec x0 = V::mul(acc[r][0], va), x1 = V::mul(acc[r][1], va);
+      if (beta != 0.0f) {
+        const typename V::vec vb = V::set1(beta);
+        x0 = V::fma(vb, V::loadu(cr), x0);
+        x1 = V::fma(vb, V::loadu(cr + V::L), x1);
+      }
+      V::storeu(cr, x0);
+      V::storeu(cr + V::L, x1);
+    }
+    return;
+  }
+  alignas(64) float t[MR * NR];
+  for (int r = 0; r < MR; ++r) {
+    V::storeu(t + r * NR, acc[r][0]);
+    V::storeu(t + r * NR + V::L, acc[r][1]);
+  }
+  for (int r = 0; r < mr; ++r)
+    for (int j = 0; j < nr; ++j) {
+      float* cj = C + r * ldc + j;
+      *cj = beta != 0.0f ? alpha * t[r * NR + j] + beta * *cj : alpha * t[r * NR + j];
+    }
+}
+
+// fp32: per k, 2 vector loads of B, MR broadcasts of A, 2*MR FMAs (BLIS haswell/skx-style 6 x 2L).
+void ukr_f32(long kc, const float* __restrict A, const float* __restrict B, float* C, long ldc,
+             float alpha, float beta, int mr, int nr) {
+  typename V::vec acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = V::zero();
+  for (int r = 0; r < mr; ++r) V::prefetch(C + r * ldc);
+#pragma GCC unroll 4
+  for (long p = 0; p < kc; ++p) {
+    const typename V::vec b0 = V::loadu(B), b1 = V::loadu(B + V::L);
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const typename V::vec a = V::bcast(A + r);
+      acc[r][0] = V::fma(a, b0, acc[r][0]);
+      acc[r][1] = V::fma(a, b1, acc[r][1]);
+    }
+    A += MR;
+    B += NR;
+  }
+  store_tile(acc, C, ldc, alpha, beta, mr, nr);
+}
+
+#ifdef TSF_HAS_PAIRS
+// bf16 pairs: A packed as [k/2][MR] 32-bit pairs, B as [k/2][NR] pairs; one vdpbf16ps does
+// acc += a[2i]*b[2i] + a[2i+1]*b[2i+1] (emulated with shifts + 2 FMAs where the CPU lacks it).
+void ukr_pairs(long kp, const uint16_t* __restrict A16, const uint16_t* __restrict B16, float* C,
+               long ldc, float alpha, float beta, int mr, int nr) {
+  const uint32_t* A = reinterpret_cast<const uint32_t*>(A16);
+  const uint32_t* B = reinterpret_cast<const uint32_t*>(B16);
+  typename V::vec acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = V::zero();
+  for (int r = 0; r < mr; ++r) V::prefetch(C + r * ldc);
+#pragma GCC unroll 2
+  for (long p = 0; p < kp; ++p) {
+    const typename V::ivec b0 = V::iloadu(B), b1 = V::iloadu(B + V::L);
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const typename V::ivec a = V::ibcast(A + r);
+      acc[r][0] = V::dpbf16(acc[r][0], a, b0);
+      acc[r][1] = V::dpbf16(acc[r][1], a, b1);
+    }
+    A += MR;
+    B += NR;
+  }
+  store_tile(acc, C, ldc, alpha, beta, mr, nr);
+}
+#endif
+
+// --- kernel families: input type, packed type, k-grouping G, conversion, microkernel -------------
+struct KF32 {
+  using Tin = float; using Tpk = float; static constexpr int G = 1;
+  static inline float cvt(float x) { return x; }
+  static inline void ukr(long kg, const float* A, const float* B, float* C, long ldc, float al,
+                         float be, int mr, int nr) { ukr_f32(kg, A, B, C, ldc, al, be, mr, nr); }
+};
+struct KBF16 {  // bf16 inputs widened to fp32 while packing (exact), fp32 microkernel
+  using Tin = uint16_t; using Tpk = float; static constexpr int G = 1;
+  static inline float cvt(uint16_t x) {
+    uint32_t u = (uint32_t)x << 16; float f; std::memcpy(&f, &u, 4); return f;
+  }
+  static inline void ukr(long kg, const float* A, const float* B, float* C, long ldc, float al,
+                         float be, int mr, int nr) { ukr_f32(kg, A, B, C, ldc, al, be, mr, nr); }
+};
+#ifdef TSF_HAS_PAIRS
+struct KPAIRS {
+  using Tin = uint16_t; using Tpk = uint16_t; static constexpr int G = 2;
+  static inline uint16_t cvt(uint16_t x) { return x; }
+  static inline void ukr(long kg, const uint16_t* A, const uint16_t* B, float* C, long ldc,
+                         float al, float be, int mr, int nr) { ukr_pairs(kg, A, B, C, ldc, al, be, mr, nr); }
+};
+#endif
+
+// --- packing ---------------------------------------------------------------------------------------
+// Packs an R-wide panel over kc: dst[((p/G)*R + r)*G + p%G] = src[r*rs + p*ps] for r < rv, p < kc;
+// zero for r >= rv and for p in [kc, kg*G).
+template <class K, int R>
+void pack_panel(const typename K::Tin* src, long rs, long ps, int rv, long kc,
+                typename K::Tpk* __restrict dst) {
+  using Tpk = typename K::Tpk;
+  constexpr int G = K::G;
+  const long kg = cdiv(kc, G);
+  if (rv < R || kg * G != kc) std::memset(dst, 0, sizeof(Tpk) * kg * G * R);
+  if (rs == 1) {  // contiguous along r: copy rows of the panel
+    if (rv == R) {
+      for (long p = 0; p < kc; ++p) {
+        const typename K::Tin* s = src + p * ps;
+        Tpk* d = dst + (p / G) * R * G + p % G;
+        for (int r = 0; r < R; ++r) d[r * G] = K::cvt(s[r]);
+      }
+    } else {
+      for (long p = 0; p < kc; ++p) {
+        const typename K::Tin* s = src + p * ps;
+        Tpk* d = dst + (p / G) * R * G + p % G;
+        for (int r = 0; r < rv; ++r) d[r * G] = K::cvt(s[r]);
+      }
+    }
+  } else {  // contiguous along k (ps == 1): a transpose
+    for (int r = 0; r < rv; ++r) {
+      const typename K::Tin* s = src + r * rs;
+      Tpk* d = dst + r * G;
+      if (G == 1) {
+        for (long p = 0; p < kc; ++p) d[p * R] = K::cvt(s[p * ps]);
+      } else {
+        for (long p = 0; p < kc; ++p) d[(p / G) * R * G + p % G] = K::cvt(s[p * ps]);
+      }
+    }
+  }
+}
+
+// --- one GEMM, executed by a team of nt threads sharing the packed B panel ------------------------
+template <class K>
+struct Job {
+  const typename K::Tin* A; long lda; bool tA;
+  const typename K::Tin* B; long ldb; bool tB;
+  float* C; long ldc; long m, n, k; float alpha, beta;
+};
+
+template <class T>
+T* grow(T*& buf, long& cap, long need) {
+  if (need > cap) {
+    std::free(buf);
+    cap = need + need / 4;
+    buf = static_cast<T*>(std::aligned_alloc(64, ((cap * sizeof(T)) + 63) / 64 * 64));
+  }
+  return buf;
+}
+
+thread_local void* tl_abuf = nullptr;
+thread_local long tl_acap = 0;
+thread_local void* tl_bbuf = nullptr;
+thread_local long tl_bcap = 0;
+
+template <class K>
+void gemm_team(const Job<K>& g, int tid, int nt, Barrier* bar, typename K::Tpk* Bp) {
+  using Tpk = typename K::Tpk;
+  constexpr int G = K::G;
+  const long MC = V::MC, KC = V::KC, NC = V::NC;
+  const long panelsM = cdiv(g.m, MR);
+  const bool splitM = nt > 1 && panelsM >= 4 * nt;
+  // rows of this thread (split M) or all rows (split N inside the macro-kernel)
+  const long r0 = splitM ? (panelsM * tid / nt) * MR : 0;
+  const long r1 = splitM ? lmin(g.m, (panelsM * (tid + 1) / nt) * MR) : g.m;
+  Tpk* Ap = static_cast<Tpk*>(grow(reinterpret_cast<Tpk*&>(tl_abuf), tl_acap, (MC + MR) * (KC + 2)));
+  for (long jc = 0; jc < g.n; jc += NC) {
+    const long nc = lmin(NC, g.n - jc), np = cdiv(nc, NR);
+    for (long pc = 0; pc < g.k; pc += KC) {
+      const long kc = lmin(KC, g.k - pc), kg = cdiv(kc, G), pstride = kg * G;
+      const float beta = pc == 0 ? g.beta : 1.0f;
+      for (long j = np * tid / nt; j < np * (tid + 1) / nt; ++j) {
+        const long col = jc + j * NR;
+        const typename K::Tin* s = g.tB ? g.B + col * g.ldb + pc : g.B + pc * g.ldb + col;
+        pack_panel<K, NR>(s, g.tB ? g.ldb : 1, g.tB ? 1 : g.ldb, (int)lmin(NR, g.n - col), kc,
+                          Bp + j * NR * pstride);
+      }
+      barrier_wait(bar);
+      const long j0 = splitM ? 0 : np * tid / nt, j1 = splitM ? np : np * (tid + 1) / nt;
+      const long rows = r1 - r0, nblk = cdiv(rows, MC);
+      const long mcb = nblk > 0 ? cdiv(cdiv(rows, nblk), MR) * MR : MR;
+      for (long ic = r0; ic < r1 && j0 < j1; ic += mcb) {
+        const long mc = lmin(mcb, r1 - ic), mp = cdiv(mc, MR);
+        for (long i = 0; i < mp; ++i) {
+          const long row = ic + i * MR;
+          const typename K::Tin* s = g.tA ? g.A + pc * g.lda + row : g.A + row * g.lda + pc;
+          pack_panel<K, MR>(s, g.tA ? 1 : g.lda, g.tA ? g.lda : 1, (int)lmin(MR, r1 - row), kc,
+                            Ap + i * MR * pstride);
+        }
+        for (long j = j0; j < j1; ++j) {
+          const long col = jc + j * NR;
+          const int nr = (int)lmin(NR, g.n - col);
+          for (long i = 0; i < mp; ++i) {
+            const long row = ic + i * MR;
+            K::ukr(kg, Ap + i * MR * pstride, Bp + j * NR * pstride, g.C + row * g.ldc + col, g.ldc,
+                   g.alpha, beta, (int)lmin(MR, r1 - row), nr);
+          }
+        }
+      }
+      barrier_wait(bar);
+    }
+  }
+}
+
+// C = beta * C when k == 0 (alpha * 0-length product contributes nothing)
+void scale_c(float* C, long ldc, long m, long n, float beta) {
+  for (long i = 0; i < m; ++i)
+    for (long j = 0; j < n; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+}
+
+template <class K>
+struct BatchCtx {
+  const GemmParams* p;
+  bool overBatch;
+  Barrier bar;
+  typename K::Tpk* sharedB;
+};
+
+template <class K>
+Job<K> job_of(const GemmParams& p, long i) {
+  Job<K> g;
+  g.A = static_cast<const typename K::Tin*>(p.a) + i * p.strideA; g.lda = p.lda; g.tA = p.transA;
+  g.B = static_cast<const typename K::Tin*>(p.b) + i * p.strideB; g.ldb = p.ldb; g.tB = p.transB;
+  g.C = p.c + i * p.strideC; g.ldc = p.ldc;
+  g.m = p.m; g.n = p.n; g.k = p.k; g.alpha = p.alpha; g.beta = p.beta;
+  return g;
+}
+
+long bpanel_elems(const GemmParams& p) {
+  return (cdiv(lmin(V::NC, p.n), NR) * NR) * (V::KC + 2);
+}
+
+template <class K>
+void batch_task(void* vctx, int tid, int nt) {
+  auto* c = static_cast<BatchCtx<K>*>(vctx);
+  const GemmParams& p = *c->p;
+  using Tpk = typename K::Tpk;
+  if (c->overBatch || nt == 1) {  // each thread: whole GEMMs, own B panel
+    Tpk* Bp = static_cast<Tpk*>(grow(reinterpret_cast<Tpk*&>(tl_bbuf), tl_bcap, bpanel_elems(p)));
+    Barrier solo;
+    barrier_init(&solo, 1);
+    for (long i = p.batch * tid / nt; i < p.batch * (tid + 1) / nt; ++i)
+      gemm_team<K>(job_of<K>(p, i), 0, 1, &solo, Bp);
+  } else {
+    for (long i = 0; i < p.batch; ++i) gemm_team<K>(job_of<K>(p, i), tid, nt, &c->bar, c->sharedB);
+  }
+}
+
+template <class K>
+void run(const GemmParams& p) {
+  if (p.batch <= 0 || p.m <= 0 || p.n <= 0) return;
+  if (p.k <= 0 || p.alpha == 0.0f) {
+    for (long i = 0; i < p.batch; ++i) scale_c(p.c + i * p.strideC, p.ldc, p.m, p.n, p.beta);
+    return;
+  }
+  const double work = (double)p.batch * p.m * p.n * p.k;
+  int nt = pool_threads();
+  if (work < 131072.0) nt = 1;  // below ~0.25 MFLOP the wake-up costs more than it saves
+  BatchCtx<K> c;
+  c.p = &p;
+  // Whole GEMMs per thread when there are many small ones; C must not alias across the batch.
+  c.overBatch = nt > 1 && p.batch >= nt && (p.strideC != 0) &&
+                (p.batch % nt == 0 || p.batch >= 4 * nt || (double)p.m * p.n * p.k < 1 << 21);
+  barrier_init(&c.bar, nt);
+  c.sharedB = nullptr;
+  if (nt > 1 && !c.overBatch)
+    c.sharedB = static_cast<typename K::Tpk*>(
+        grow(reinterpret_cast<typename K::Tpk*&>(tl_bbuf), tl_bcap, bpanel_elems(p)));
+  pool_run(nt, batch_task<K>, &c);
+}
+
+// fp32 -> bf16, round to nearest even; NaN stays a (quiet) NaN with its sign. Branch-free so it
+// vectorises.
+void to_bf16_impl(const float* __restrict src, uint16_t* __restrict dst, long n) {
+  for (long i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, src + i, 4);
+    const uint32_t rne = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const uint32_t nan = (u >> 16) | 0x40u;
+    dst[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rne);
+  }
+}
+void from_bf16_impl(const uint16_t* __restrict src, float* __restrict dst, long n) {
+  for (long i = 0; i < n; ++i) {
+    const uint32_t u = (uint32_t)src[i] << 16;
+    std::memcpy(dst + i, &u, 4);
+  }
+}
+
+}  // namespace
+}  // namespace TSF_NS
+}  // namespace tsf

@@ -1,0 +1,92 @@
+// Loads the C++ N-API addon (native/, built by `npm ci` through binding.gyp into
+// build/Release/tsformer_native.node). `native` is null when it cannot be loaded; `nativeLoadError`
+// then says why, and callers fall back to the pure-TypeScript backend.
+
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The raw addon surface (see native/addon.cc). Arguments are validated on the C++ side. */
+export interface NativeAddon {
+  gemm(batch: number, m: number, n: number, k: number,
+    a: Float32Array, aOff: number, lda: number, strideA: number, transA: boolean,
+    b: Float32Array, bOff: number, ldb: number, strideB: number, transB: boolean,
+    c: Float32Array, cOff: number, ldc: number, strideC: number, alpha: number, beta: number): void;
+  /** mode "pairs" forces the vdpbf16ps operand layout (emulated on AVX2); used by the tests. */
+  gemmBf16(batch: number, m: number, n: number, k: number,
+    a: Uint16Array, aOff: number, lda: number, strideA: number, transA: boolean,
+    b: Uint16Array, bOff: number, ldb: number, strideB: number, transB: boolean,
+    c: Float32Array, cOff: number, ldc: number, strideC: number, alpha: number, beta: number,
+    mode?: "auto" | "pairs"): void;
+  toBf16(src: Float32Array, dst: Uint16Array): void;
+  fromBf16(src: Uint16Array, dst: Float32Array): void;
+  cpuFeatures(): string[];
+  /** Active kernel level: "avx512+bf16" | "avx512" | "avx2" | "scalar". */
+  isa(): string;
+  /** Force a lower level ("auto" restores the best); returns the active one. */
+  setIsa(level: "auto" | "avx512" | "avx2" | "scalar"): string;
+  setThreads(n: number): number;
+  getThreads(): number;
+  /** Core clock (GHz) from a timed chain of dependent integer adds on the calling thread. */
+  clockGHz(): number;
+}
+
+/** Directory holding the package.json of tsformer (works from src/ via tsx and from dist/). */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = join(dir, "package.json");
+    if (existsSync(pj)) {
+      try {
+        if (JSON.parse(readFileSync(pj, "utf8")).name === "tsformer") return dir;
+      } catch { /* not ours: keep walking */ }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error("package.json of tsformer not found above " + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+}
+
+function load(): { addon: NativeAddon | null; reason: string } {
+  if (process.env.TSFORMER_NATIVE === "0") return { addon: null, reason: "disabled by TSFORMER_NATIVE=0" };
+  let file: string;
+  try {
+    file = join(packageRoot(), "build", "Release", "tsformer_native.node");
+  } catch (e) {
+    return { addon: null, reason: (e as Error).message };
+  }
+  if (!existsSync(file)) return { addon: null, reason: `${file} is missing (run npm ci, or node scripts/build-native.mjs)` };
+  try {
+    const require = createRequire(import.meta.url);
+    return { addon: require(file) as NativeAddon, reason: "" };
+  } catch (e) {
+    return { addon: null, reason: `${file} failed to load: ${(e as Error).message}` };
+  }
+}
+
+const loaded = load();
+/** The addon, or null when it cannot be loaded. */
+export const native: NativeAddon | null = loaded.addon;
+/** Why the addon is null ("" when loaded). */
+export const nativeLoadError: string = loaded.reason;
+
+function need(): NativeAddon {
+  if (!native) throw new Error(`tsformer native backend unavailable: ${nativeLoadError}`);
+  return native;
+}
+
+/** CPU features the native kernels can use, e.g. ["avx512f", "avx512bf16", "avx2", "fma"]; [] if no addon. */
+export function nativeCpuFeatures(): string[] {
+  return native ? native.cpuFeatures() : [];
+}
+
+/** Sets the size of the native thread pool (default TSFORMER_THREADS, else hardware threads). */
+export function setNativeThreads(n: number): number {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setNativeThreads: expected a positive integer, got ${n}`);
+  return need().setThreads(n);
+}
+
+export function getNativeThreads(): number {
+  return native ? native.getThreads() : 1;
+}
