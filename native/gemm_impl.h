@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <cstdio>
 
 #include "gemm.h"
 #include "pool.h"
@@ -167,6 +168,16 @@ struct Job {
   float* C; long ldc; long m, n, k; float alpha, beta;
 };
 
+// Block sizes: V::MC/KC/NC, overridable by TSFORMER_GEMM_MC/KC/NC (for tuning on a new CPU).
+long tuned(int which) {
+  static const long v[3] = {
+      [] { const char* e = std::getenv("TSFORMER_GEMM_MC"); long x = e ? std::atol(e) / MR * MR : 0; return x > 0 ? x : V::MC; }(),
+      [] { const char* e = std::getenv("TSFORMER_GEMM_KC"); long x = e ? std::atol(e) / 2 * 2 : 0; return x > 0 ? x : V::KC; }(),
+      [] { const char* e = std::getenv("TSFORMER_GEMM_NC"); long x = e ? std::atol(e) / NR * NR : 0; return x > 0 ? x : V::NC; }()};
+  static bool once = (std::fprintf(stderr, "tuned %ld %ld %ld\n", v[0], v[1], v[2]), true); (void)once;
+  return v[which];
+}
+
 template <class T>
 T* grow(T*& buf, long& cap, long need) {
   if (need > cap) {
@@ -186,7 +197,7 @@ template <class K>
 void gemm_team(const Job<K>& g, int tid, int nt, Barrier* bar, typename K::Tpk* Bp) {
   using Tpk = typename K::Tpk;
   constexpr int G = K::G;
-  const long MC = V::MC, KC = V::KC, NC = V::NC;
+  const long MC = V::MC, KC = V::KC, NC = tuned(2);
   const long panelsM = cdiv(g.m, MR);
   const bool splitM = nt > 1 && panelsM >= 4 * nt;
   // rows of this thread (split M) or all rows (split N inside the macro-kernel)
@@ -256,7 +267,7 @@ Job<K> job_of(const GemmParams& p, long i) {
 }
 
 long bpanel_elems(const GemmParams& p) {
-  return (cdiv(lmin(V::NC, p.n), NR) * NR) * (V::KC + 2);
+  return (cdiv(lmin(tuned(2), p.n), NR) * NR) * (tuned(1) + 2);
 }
 
 template <class K>

@@ -13,4 +13,7 @@ export * from "./indexing.js";
 export * from "./mask.js";
 export * from "./dropout.js";
 export * from "./create.js";
+export * from "./linear.js";
+export * from "./rope.js";
+export * from "./attention.js";
 export * from "./functional.js";

@@ -1,0 +1,79 @@
+// Autoregressive generation with a KV cache: prefill the prompt once, then one token per step.
+
+import { noGrad } from "../tensor/autograd.js";
+import { Generator } from "../tensor/rng.js";
+import * as ops from "../ops/index.js";
+import type { TransformerLM } from "../models/transformer.js";
+import { decodeStream, type Tokenizer } from "../tokenizers/tokenizer.js";
+import { sampleNext, validateSampling, type SamplingOptions } from "./sampling.js";
+
+export interface GenerateOptions extends SamplingOptions {
+  maxNewTokens: number;
+  seed?: number;
+  /** Stop when the token is produced (not included in the output). */
+  eosId?: number;
+  /** Stop when the decoded text contains any of these (the stop string is cut off). */
+  stop?: string[];
+  /** Streamed text pieces (needs a tokenizer). */
+  onText?: (piece: string) => void;
+  tokenizer?: Tokenizer;
+  /** Recompute the whole prefix each step instead of using the KV cache (for testing the cache). */
+  noCache?: boolean;
+}
+
+export interface GenerateResult { ids: number[]; text?: string; stoppedBy: "length" | "eos" | "stop" | "context" }
+
+export function generate(model: TransformerLM, prompt: number[], o: GenerateOptions): GenerateResult {
+  validateSampling(o);
+  if (prompt.length === 0) throw new RangeError("generate: the prompt needs at least one token (e.g. BOS)");
+  const ctx = model.config.maxSeqLen;
+  if (prompt.length > ctx) throw new RangeError(`generate: the prompt has ${prompt.length} tokens, longer than the context of ${ctx}`);
+  const g = new Generator(o.seed ?? 0);
+  const stream = o.tokenizer ? decodeStream(o.tokenizer) : null;
+  const all = [...prompt];
+  const out: number[] = [];
+  let text = "";
+  let stoppedBy = "length" as GenerateResult["stoppedBy"];
+  const wasTraining = model.training;
+  model.eval();
+  noGrad(() => {
+    const caches = o.noCache ? undefined : model.newCache();
+    let pending = prompt;
+    let start = 0;
+    for (let step = 0; step < o.maxNewTokens; step++) {
+      if (all.length > ctx) { stoppedBy = "context"; break; }
+      const input = o.noCache ? all : pending;
+      const pos = o.noCache ? 0 : start;
+      const logits = model.forward(ops.tensor(Int32Array.from(input), { shape: [1, input.length] }), pos, caches);
+      const V = logits.shape[2];
+      const last = logits.toTypedArray().slice((input.length - 1) * V) as Float32Array;
+      const id = sampleNext(last, all, o, g);
+      start += pending.length;
+      pending = [id];
+      if (o.eosId !== undefined && id === o.eosId) { stoppedBy = "eos"; break; }
+      all.push(id);
+      out.push(id);
+      if (stream) {
+        let piece = stream.push(id);
+        text += piece;
+        const hit = o.stop?.find((s) => text.includes(s));
+        if (hit) {
+          const cut = text.indexOf(hit);
+          piece = piece.slice(0, Math.max(0, piece.length - (text.length - cut)));
+          text = text.slice(0, cut);
+          if (piece) o.onText?.(piece);
+          stoppedBy = "stop";
+          break;
+        }
+        if (piece) o.onText?.(piece);
+      }
+    }
+  });
+  if (stream && stoppedBy !== "stop") {
+    const rest = stream.flush();
+    text += rest;
+    if (rest) o.onText?.(rest);
+  }
+  model.train(wasTraining);
+  return { ids: out, text: stream ? text : undefined, stoppedBy };
+}

@@ -1,0 +1,54 @@
+// Turning logits into the next token: repetition penalty, temperature, top-k, top-p, then a draw.
+
+import type { Generator } from "../tensor/rng.js";
+
+export interface SamplingOptions {
+  /** 0 = greedy (argmax). */
+  temperature?: number;
+  /** Keep the k most likely tokens (0 = off). */
+  topK?: number;
+  /** Nucleus sampling (Holtzman et al. 2020): the smallest set with cumulative probability >= p. */
+  topP?: number;
+  /** CTRL's penalty (Keskar et al. 2019, eq. in sec. 4.1): logits of seen tokens / p if > 0, * p otherwise. */
+  repetitionPenalty?: number;
+}
+
+export function validateSampling(o: SamplingOptions): void {
+  const bad = (what: string, v: unknown) => { throw new RangeError(`${what} must be ${v}`); };
+  if (o.temperature !== undefined && !(o.temperature >= 0)) bad("temperature", `>= 0, got ${o.temperature}`);
+  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0)) bad("topK", `an integer >= 0, got ${o.topK}`);
+  if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) bad("topP", `in (0, 1], got ${o.topP}`);
+  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0)) bad("repetitionPenalty", `> 0, got ${o.repetitionPenalty}`);
+}
+
+/** Pick the next id from one row of logits (modified in place by the penalty). */
+export function sampleNext(logits: Float32Array | Float64Array, seen: Iterable<number>, o: SamplingOptions, g: Generator): number {
+  const pen = o.repetitionPenalty ?? 1;
+  if (pen !== 1) for (const id of new Set(seen)) logits[id] = logits[id] > 0 ? logits[id] / pen : logits[id] * pen;
+  const temp = o.temperature ?? 1;
+  if (temp === 0) {
+    let best = 0;
+    for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+    return best;
+  }
+  let order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
+  if (o.topK) order = order.slice(0, o.topK);
+  const mx = logits[order[0]];
+  let probs = order.map((i) => Math.exp((logits[i] - mx) / temp));
+  let total = probs.reduce((a, b) => a + b, 0);
+  if (o.topP !== undefined && o.topP < 1) {
+    let acc = 0, keep = 0;
+    while (keep < probs.length && acc < o.topP * total) acc += probs[keep++];
+    order = order.slice(0, keep);
+    probs = probs.slice(0, keep);
+    total = acc;
+  }
+  const u = new Float64Array(1);
+  g.uniform(u);
+  let r = u[0] * total;
+  for (let i = 0; i < probs.length; i++) {
+    r -= probs[i];
+    if (r <= 0) return order[i];
+  }
+  return order[order.length - 1];
+}

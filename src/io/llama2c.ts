@@ -1,0 +1,135 @@
+// Reader for llama2.c legacy "version 0" checkpoints (karpathy/llama2.c export.py `legacy_export`,
+// read by run.c `read_checkpoint` / `memory_map_weights`). Layout, all little-endian:
+//   7 int32 header: dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len
+//   (a negative vocab_size means the classifier is not shared with the embedding), then fp32:
+//   tok_embeddings [V,D], attention_norm [L,D], wq [L,D,D], wk [L,KV,D], wv [L,KV,D], wo [L,D,D],
+//   ffn_norm [L,D], w1 [L,H,D], w2 [L,D,H], w3 [L,H,D], norm [D],
+//   freq_cis_real and freq_cis_imag [seq_len, head_size/2] (unused: RoPE is recomputed),
+//   output [V,D] only when not shared. KV = dim * n_kv_heads / n_heads. Matrices are [out, in].
+import { readFile } from "node:fs/promises";
+
+export interface Llama2cConfig {
+  dim: number;
+  hiddenDim: number;
+  nLayers: number;
+  nHeads: number;
+  nKvHeads: number;
+  vocabSize: number;
+  seqLen: number;
+  /** true when the output classifier reuses tok_embeddings (positive vocab_size in the header). */
+  sharedClassifier: boolean;
+}
+
+export interface Llama2cWeight {
+  /** A view into the file's bytes (no copy). */
+  data: Float32Array;
+  shape: number[];
+}
+
+export interface Llama2cCheckpoint {
+  config: Llama2cConfig;
+  /** tok_embeddings, layers.{i}.{attention_norm,wq,wk,wv,wo,ffn_norm,w1,w2,w3}, norm, output (unshared only). */
+  weights: Record<string, Llama2cWeight>;
+}
+
+export class Llama2cCheckpointError extends Error {
+  constructor(readonly source: string, problem: string) {
+    super(`${source}: ${problem}`);
+    this.name = "Llama2cCheckpointError";
+  }
+}
+
+const HEADER_FIELDS = ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"] as const;
+const HEADER_BYTES = HEADER_FIELDS.length * 4;
+// export.py `version_export` (versions 1, 2) starts with this uint32 magic ("ak42") instead of a header.
+const MAGIC_V1 = 0x616b3432;
+
+/** Checks the header and returns the config; `bad` names the file. */
+function parseHeader(view: DataView, bad: (problem: string) => Error): Llama2cConfig {
+  const h = HEADER_FIELDS.map((_, i) => view.getInt32(i * 4, true));
+  if (h[0] === MAGIC_V1) {
+    throw bad(`starts with the magic "ak42" of a llama2.c version ${view.getInt32(4, true)} export; expected a legacy version 0 checkpoint (export.py --version 0)`);
+  }
+  HEADER_FIELDS.forEach((field, i) => {
+    if (field !== "vocab_size" && h[i]! <= 0) throw bad(`header field ${field} is ${h[i]}; expected a positive int32`);
+  });
+  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, vocab, seqLen] = h as [number, number, number, number, number, number, number];
+  if (vocab === 0) throw bad("header field vocab_size is 0; expected a non-zero int32 (negative = unshared classifier)");
+  if (dim % nHeads !== 0) throw bad(`header field n_heads=${nHeads} does not divide dim=${dim}; expected dim % n_heads == 0`);
+  if ((dim / nHeads) % 2 !== 0) throw bad(`head size dim/n_heads = ${dim / nHeads} is odd; expected an even head size (RoPE rotates pairs)`);
+  if (nHeads % nKvHeads !== 0) {
+    throw bad(`header field n_kv_heads=${nKvHeads} does not divide n_heads=${nHeads}; expected n_heads % n_kv_heads == 0`);
+  }
+  return { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize: Math.abs(vocab), seqLen, sharedClassifier: vocab > 0 };
+}
+
+/** The tensors in file order: [name, shape], with per-layer tensors stacked over layers. */
+function layout(c: Llama2cConfig): [string, number[]][] {
+  const { dim: D, hiddenDim: H, nLayers: L, vocabSize: V, seqLen: S } = c;
+  const kv = (D * c.nKvHeads) / c.nHeads;
+  const half = D / c.nHeads / 2;
+  return [
+    ["tok_embeddings", [V, D]],
+    ["attention_norm", [L, D]],
+    ["wq", [L, D, D]],
+    ["wk", [L, kv, D]],
+    ["wv", [L, kv, D]],
+    ["wo", [L, D, D]],
+    ["ffn_norm", [L, D]],
+    ["w1", [L, H, D]],
+    ["w2", [L, D, H]],
+    ["w3", [L, H, D]],
+    ["norm", [D]],
+    ["freq_cis_real", [S, half]],
+    ["freq_cis_imag", [S, half]],
+    ...(c.sharedClassifier ? [] : [["output", [V, D]] as [string, number[]]]),
+  ];
+}
+
+const STACKED = new Set(["attention_norm", "wq", "wk", "wv", "wo", "ffn_norm", "w1", "w2", "w3"]);
+const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Parses a version 0 checkpoint held in memory; `source` (the file name) prefixes every error. */
+export function parseLlama2cCheckpoint(bytes: Uint8Array, source = "<buffer>"): Llama2cCheckpoint {
+  const bad = (problem: string) => new Llama2cCheckpointError(source, problem);
+  if (bytes.byteLength < HEADER_BYTES) {
+    throw bad(`file is ${bytes.byteLength} bytes; expected at least the ${HEADER_BYTES}-byte header (7 int32: ${HEADER_FIELDS.join(", ")})`);
+  }
+  const config = parseHeader(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), bad);
+  const tensors = layout(config);
+  const expected = HEADER_BYTES + 4 * tensors.reduce((sum, [, shape]) => sum + numel(shape), 0);
+  if (bytes.byteLength !== expected) {
+    const how = bytes.byteLength < expected ? "truncated" : `${bytes.byteLength - expected} trailing bytes`;
+    const shared = config.sharedClassifier ? "shared" : "unshared";
+    throw bad(`file is ${bytes.byteLength} bytes (${how}); the header (dim=${config.dim}, hidden_dim=${config.hiddenDim}, n_layers=${config.nLayers}, n_heads=${config.nHeads}, n_kv_heads=${config.nKvHeads}, vocab_size=${config.vocabSize} ${shared}, seq_len=${config.seqLen}) implies exactly ${expected} bytes`);
+  }
+  // Float32Array views need 4-byte alignment; copy once if the buffer does not provide it.
+  const aligned = (bytes.byteOffset + HEADER_BYTES) % 4 === 0 ? bytes : new Uint8Array(bytes);
+  const weights: Record<string, Llama2cWeight> = {};
+  let off = aligned.byteOffset + HEADER_BYTES;
+  for (const [name, shape] of tensors) {
+    const count = numel(shape);
+    const data = new Float32Array(aligned.buffer, off, count);
+    off += 4 * count;
+    if (name.startsWith("freq_cis")) continue;
+    if (!STACKED.has(name)) {
+      weights[name] = { data, shape };
+      continue;
+    }
+    const [L, ...rest] = shape as [number, ...number[]];
+    const per = numel(rest);
+    for (let i = 0; i < L; i++) weights[`layers.${i}.${name}`] = { data: data.subarray(i * per, (i + 1) * per), shape: [...rest] };
+  }
+  return { config, weights };
+}
+
+/** Reads and validates a llama2.c version 0 checkpoint file. */
+export async function readLlama2cCheckpoint(file: string): Promise<Llama2cCheckpoint> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    throw new Llama2cCheckpointError(file, `cannot read the checkpoint file (${(err as Error).message})`);
+  }
+  return parseLlama2cCheckpoint(bytes, file);
+}

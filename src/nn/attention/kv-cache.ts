@@ -1,0 +1,37 @@
+// Per-layer key/value cache for incremental decoding: [B, Hkv, capacity, d] buffers, filled in place.
+// GQA-aware: it stores the Hkv key/value heads, never the repeated query-head copies.
+
+import * as ops from "../../ops/index.js";
+import type { Tensor } from "../../tensor/tensor.js";
+
+export class KVCache {
+  private k: Tensor | null = null;
+  private v: Tensor | null = null;
+  length = 0;
+
+  constructor(readonly capacity: number) {}
+
+  /** Append k, v of shape [B, Hkv, T, d]; returns views of everything cached so far. */
+  append(k: Tensor, v: Tensor): [Tensor, Tensor] {
+    const [B, H, T, d] = k.shape;
+    if (this.length + T > this.capacity) {
+      throw new RangeError(`KV cache full: ${this.length} + ${T} tokens exceed the context of ${this.capacity}`);
+    }
+    if (!this.k || !this.v) {
+      this.k = ops.zeros([B, H, this.capacity, d], { dtype: k.dtype });
+      this.v = ops.zeros([B, H, this.capacity, d], { dtype: v.dtype });
+    }
+    for (const [src, dst] of [[k, this.k], [v, this.v]] as const) {
+      const s = src.contiguous().toTypedArray();
+      for (let bh = 0; bh < B * H; bh++) {
+        dst.data.set(s.subarray(bh * T * d, (bh + 1) * T * d), (bh * this.capacity + this.length) * d);
+      }
+    }
+    this.length += T;
+    return [this.k.narrow(2, 0, this.length), this.v.narrow(2, 0, this.length)];
+  }
+
+  reset(): void {
+    this.length = 0;
+  }
+}

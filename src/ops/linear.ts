@@ -1,0 +1,42 @@
+// linear(x, W, b) = x W^T + b with W stored [out, in] (torch layout). One GEMM with the transpose as a
+// flag forward; backward is gx = gy W (NN) and gW = gy^T x (TN): no transposed copies anywhere.
+
+import { backend } from "../backend/registry.js";
+import { record } from "../tensor/autograd.js";
+import { fmtShape } from "../tensor/shape.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { commonFloat, empty, floatData } from "./util.js";
+
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  const dtype = commonFloat("linear", x, weight, ...(bias ? [bias] : []));
+  const [out, inF] = weight.shape;
+  if (weight.ndim !== 2 || x.shape[x.ndim - 1] !== inF || (bias && (bias.ndim !== 1 || bias.shape[0] !== out))) {
+    throw new RangeError(`linear: input ${fmtShape(x.shape)}, weight ${fmtShape(weight.shape)}${bias ? `, bias ${fmtShape(bias.shape)}` : ""} do not fit (weight is [out, in])`);
+  }
+  const rows = x.numel / inF;
+  const xd = floatData(x, "linear"), wd = floatData(weight, "linear");
+  const bd = bias && floatData(bias, "linear");
+  const y = empty([...x.shape.slice(0, -1), out], dtype);
+  const yd = y.data as typeof xd;
+  if (bd) for (let r = 0; r < rows; r++) yd.set(bd, r * out);
+  const gemm = (a: typeof xd, ta: boolean, b: typeof xd, tb: boolean, c: typeof xd, m: number, n: number, k: number, beta: number) =>
+    backend().gemm({ batch: 1, m, n, k, a, aOff: 0, lda: ta ? m : k, strideA: 0, transA: ta, b, bOff: 0, ldb: tb ? k : n, strideB: 0, transB: tb, c, cOff: 0, ldc: n, strideC: 0, alpha: 1, beta });
+  gemm(xd, false, wd, true, yd, rows, out, inF, bd ? 1 : 0);
+  return record(y, "linear", [x, weight, bias], (g) => {
+    const gd = floatData(g, "linear");
+    let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
+    if (x.requiresGrad) {
+      gx = empty(x.shape, dtype);
+      gemm(gd, false, wd, false, gx.data as typeof xd, rows, inF, out, 0);
+    }
+    if (weight.requiresGrad) {
+      gw = empty(weight.shape, dtype);
+      gemm(gd, true, xd, false, gw.data as typeof xd, out, inF, rows, 0);
+    }
+    if (bias && bias.requiresGrad) {
+      gb = empty([out], dtype);
+      backend().reduce("sum", gd, 1, rows, out, gb.data as typeof xd);
+    }
+    return [gx, gw, gb];
+  }, [x, weight]);
+}
