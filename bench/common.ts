@@ -1,6 +1,7 @@
 // Shared benchmark helpers: statistics, JSON-line and table output, and the PyTorch peer runner
 // (Debian's python3-torch with OpenBLAS/OpenMP, 2 threads) whose figures go in the same run.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { createInterface } from "node:readline";
 import { existsSync } from "node:fs";
 
 export interface Stats { median: number; min: number; max: number; n: number }
@@ -38,14 +39,52 @@ export function printTable(headers: string[], rows: (string | number)[][]): void
 
 export const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 
-export interface PeerResult { ok: boolean; reason: string; lines: Record<string, unknown>[] }
-
 const PYTHON = "/usr/bin/python3";
 const OPENBLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp";
 
 /**
- * Runs a PyTorch peer script (bench/torch/NAME.py) with `input` as JSON on stdin and parses the JSON
- * lines it prints. The script must call torch.set_num_threads itself (2 unless told otherwise).
+ * A PyTorch peer process (bench/torch/NAME.py) kept alive for the whole benchmark so that its runs
+ * interleave with ours (the machine may be shared: interleaving keeps the ratio fair). Protocol: one
+ * JSON request per stdin line, one JSON reply per stdout line; the first line is a hello.
+ * Run with /usr/bin/python3, OpenBLAS (OpenMP) and OMP_NUM_THREADS=2; the script sets torch's threads.
+ */
+export class TorchPeer {
+  private constructor(private proc: ChildProcessWithoutNullStreams, private lines: AsyncIterator<string>, readonly hello: Record<string, unknown>) {}
+
+  /** Starts the peer, or returns the reason it cannot run (PyTorch missing, script failing). */
+  static async start(script: string): Promise<TorchPeer | string> {
+    if (!existsSync(PYTHON)) return `${PYTHON} not found`;
+    const env = { ...process.env, LD_LIBRARY_PATH: OPENBLAS, OMP_NUM_THREADS: "2" };
+    const probe = spawnSync(PYTHON, ["-c", "import torch"], { env, encoding: "utf8" });
+    if (probe.status !== 0) return "PyTorch is not installed (apt-get install -y python3-torch libopenblas0-openmp)";
+    const proc = spawn(PYTHON, [script], { env, stdio: ["pipe", "pipe", "pipe"] });
+    let err = "";
+    proc.stderr.on("data", (d) => { err = (err + String(d)).slice(-2000); });
+    const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
+    const first = await lines.next();
+    if (first.done) return `${script} exited: ${err.trim().slice(-400)}`;
+    return new TorchPeer(proc, lines, JSON.parse(first.value));
+  }
+
+  async ask(req: unknown): Promise<Record<string, unknown>> {
+    this.proc.stdin.write(JSON.stringify(req) + "\n");
+    for (;;) {
+      const r = await this.lines.next();
+      if (r.done) throw new Error("PyTorch peer exited early");
+      if (r.value.trim().startsWith("{")) return JSON.parse(r.value);
+    }
+  }
+
+  close(): void {
+    this.proc.stdin.end();
+  }
+}
+
+export interface PeerResult { ok: boolean; reason: string; lines: Record<string, unknown>[] }
+
+/**
+ * Runs a PyTorch peer script once with `input` as JSON on stdin and parses the JSON lines it prints
+ * (same interpreter and environment as TorchPeer). ok = false with a reason when it cannot run.
  */
 export function runTorchPeer(script: string, input: unknown, timeoutMs = 600_000): PeerResult {
   if (!existsSync(PYTHON)) return { ok: false, reason: `${PYTHON} not found`, lines: [] };

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 
 import { native, nativeLoadError, getNativeThreads, setNativeThreads } from "../src/backend/native/addon.js";
 import { nativeGemm, nativeGemmBf16, toBf16 } from "../src/backend/native/gemm.js";
-import { fmt, jsonLine, printTable, runTorchPeer, stats, timeIt } from "./common.js";
+import { fmt, jsonLine, printTable, stats, timeIt, TorchPeer } from "./common.js";
 
 interface Case { name: string; m: number; k: number; n: number; tA: boolean; tB: boolean; dtype: "fp32" | "bf16"; threads: number; reps: number; warmup: number }
 
@@ -62,7 +62,7 @@ function runOurs(c: Case): number[] {
   } finally { setNativeThreads(saved); }
 }
 
-export function main(argv: string[]): void {
+export async function main(argv: string[]): Promise<void> {
   if (!native) throw new Error(`native addon not loaded: ${nativeLoadError}`);
   const opt = (k: string) => argv.find((a) => a.startsWith(`--${k}=`))?.split("=")[1];
   const reps = Number(opt("reps") ?? 7), only = opt("only");
@@ -79,27 +79,29 @@ export function main(argv: string[]): void {
     clockMethod: "timed chain of 2e7 dependent integer adds (1 cycle each), best of 5", cpuinfoMHz: mhz,
     flopsPerCycle, peakGflops: +peak(threads).toFixed(1), shape: "m x k x n, C[m,n] = op(A)[m,k] op(B)[k,n]" });
 
-  const ours = new Map<string, number[]>();
+  let peer: TorchPeer | string = "disabled by --no-torch";
+  if (!argv.includes("--no-torch")) peer = await TorchPeer.start(fileURLToPath(new URL("./torch/gemm.py", import.meta.url)));
+  if (typeof peer === "string") console.log(`# PyTorch peer not run: ${peer}; our figures only.`);
+  else jsonLine({ impl: "torch", ...peer.hello });
+
+  // Each case: ours, then torch on the same shape, so both see the same machine load.
+  const ours = new Map<string, number[]>(), theirs = new Map<string, number[]>();
   for (const c of list) {
     const g = runOurs(c);
     ours.set(c.name, g);
     const s = stats(g);
     jsonLine({ impl: "tsformer", name: c.name, m: c.m, k: c.k, n: c.n, op: `${c.tA ? "T" : "N"}${c.tB ? "T" : "N"}`, dtype: c.dtype,
       threads: c.threads, gflops: +s.median.toFixed(2), min: +s.min.toFixed(2), max: +s.max.toFixed(2), pctPeak: +(100 * s.median / peak(c.threads)).toFixed(1) });
-  }
-
-  const theirs = new Map<string, number[]>();
-  if (!argv.includes("--no-torch")) {
-    const peer = runTorchPeer(fileURLToPath(new URL("./torch/gemm.py", import.meta.url)), list);
-    if (!peer.ok) console.log(`# PyTorch peer not run: ${peer.reason}; our figures only.`);
-    for (const l of peer.lines) {
-      if (typeof l.name === "string" && Array.isArray(l.gflops)) {
-        theirs.set(l.name, l.gflops as number[]);
-        const s = stats(l.gflops as number[]);
-        jsonLine({ impl: "torch", name: l.name, gflops: +s.median.toFixed(2), min: +s.min.toFixed(2), max: +s.max.toFixed(2), ...(l.note ? { note: l.note } : {}) });
-      } else jsonLine({ impl: "torch", ...l });
+    if (typeof peer !== "string") {
+      const l = await peer.ask(c);
+      if (Array.isArray(l.gflops)) {
+        theirs.set(c.name, l.gflops as number[]);
+        const t = stats(l.gflops as number[]);
+        jsonLine({ impl: "torch", name: c.name, gflops: +t.median.toFixed(2), min: +t.min.toFixed(2), max: +t.max.toFixed(2), ...(l.note ? { note: l.note } : {}) });
+      }
     }
   }
+  if (typeof peer !== "string") peer.close();
 
   const med = (m: Map<string, number[]>, k: string) => (m.has(k) ? stats(m.get(k)!).median : NaN);
   const rows = list.map((c) => {

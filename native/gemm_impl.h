@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <cstdio>
 
 #include "gemm.h"
 #include "pool.h"
@@ -22,29 +21,22 @@ inline long cdiv(long a, long b) { return (a + b - 1) / b; }
 
 constexpr int MR = 6, NR = 2 * V::L;
 
-// --- microkernels: acc[MR][2] vectors of L lanes -------------------------------------------------
-inline void store_tile(typename V::vec (&acc)[MR][2], float* C, long ldc, float alpha, float beta,
-                       int mr, int nr) {
-  if (mr == MR && nr == NR) {
-    const typename V::vec va = V::set1(alpha);
-    for (int r = 0; r < MR; ++r) {
-      float* cr = C + r * ldc;
-      typename V::vec x0 = V::mul(acc[r][0], va), x1 = V::mul(acc[r][1], va);
-      if (beta != 0.0f) {
-        const typename V::vec vb = V::set1(beta);
-        x0 = V::fma(vb, V::loadu(cr), x0);
-        x1 = V::fma(vb, V::loadu(cr + V::L), x1);
-      }
-      V::storeu(cr, x0);
-      V::storeu(cr + V::L, x1);
-    }
-    return;
+// --- microkernels: 2*MR named accumulators of L lanes ------------------------------------------
+// Named variables (not an array) so the compiler keeps all twelve in registers whatever it inlines.
+using vec = typename V::vec;
+inline void store_row(float* cr, vec x0, vec x1, vec va, float beta) {
+  x0 = V::mul(x0, va);
+  x1 = V::mul(x1, va);
+  if (beta != 0.0f) {
+    const vec vb = V::set1(beta);
+    x0 = V::fma(vb, V::loadu(cr), x0);
+    x1 = V::fma(vb, V::loadu(cr + V::L), x1);
   }
-  alignas(64) float t[MR * NR];
-  for (int r = 0; r < MR; ++r) {
-    V::storeu(t + r * NR, acc[r][0]);
-    V::storeu(t + r * NR + V::L, acc[r][1]);
-  }
+  V::storeu(cr, x0);
+  V::storeu(cr + V::L, x1);
+}
+// Partial tile at the edge of C: through a scratch tile, element by element.
+inline void store_edge(const float* t, float* C, long ldc, float alpha, float beta, int mr, int nr) {
   for (int r = 0; r < mr; ++r)
     for (int j = 0; j < nr; ++j) {
       float* cj = C + r * ldc + j;
@@ -52,50 +44,59 @@ inline void store_tile(typename V::vec (&acc)[MR][2], float* C, long ldc, float 
     }
 }
 
+#define TSF_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define TSF_DECL(r) vec c##r##0 = V::zero(), c##r##1 = V::zero();
+#define TSF_STORE(r) store_row(C + r * ldc, c##r##0, c##r##1, va, beta);
+#define TSF_SPILL(r) V::storeu(t + r * NR, c##r##0); V::storeu(t + r * NR + V::L, c##r##1);
+#define TSF_WRITEBACK()                                  \
+  if (mr == MR && nr == NR) {                            \
+    const vec va = V::set1(alpha);                       \
+    TSF_ROWS(TSF_STORE)                                  \
+  } else {                                               \
+    alignas(64) float t[MR * NR];                        \
+    TSF_ROWS(TSF_SPILL)                                  \
+    store_edge(t, C, ldc, alpha, beta, mr, nr);          \
+  }
+
 // fp32: per k, 2 vector loads of B, MR broadcasts of A, 2*MR FMAs (BLIS haswell/skx-style 6 x 2L).
-void ukr_f32(long kc, const float* __restrict A, const float* __restrict B, float* C, long ldc,
-             float alpha, float beta, int mr, int nr) {
-  typename V::vec acc[MR][2];
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = V::zero();
+#define TSF_FMA(r) { const vec a = V::bcast(A + r); c##r##0 = V::fma(a, b0, c##r##0); c##r##1 = V::fma(a, b1, c##r##1); }
+__attribute__((noinline)) void ukr_f32(long kc, const float* __restrict A, const float* __restrict B,
+                                       float* C, long ldc, float alpha, float beta, int mr, int nr) {
+  TSF_ROWS(TSF_DECL)
   for (int r = 0; r < mr; ++r) V::prefetch(C + r * ldc);
+#ifdef TSF_F32_LOOP
+  TSF_F32_LOOP  // hand-scheduled main loop of this ISA (same computation)
+#else
 #pragma GCC unroll 4
   for (long p = 0; p < kc; ++p) {
-    const typename V::vec b0 = V::loadu(B), b1 = V::loadu(B + V::L);
-#pragma GCC unroll 6
-    for (int r = 0; r < MR; ++r) {
-      const typename V::vec a = V::bcast(A + r);
-      acc[r][0] = V::fma(a, b0, acc[r][0]);
-      acc[r][1] = V::fma(a, b1, acc[r][1]);
-    }
+    const vec b0 = V::loadu(B), b1 = V::loadu(B + V::L);
+    TSF_ROWS(TSF_FMA)
     A += MR;
     B += NR;
   }
-  store_tile(acc, C, ldc, alpha, beta, mr, nr);
+#endif
+  TSF_WRITEBACK()
 }
 
 #ifdef TSF_HAS_PAIRS
 // bf16 pairs: A packed as [k/2][MR] 32-bit pairs, B as [k/2][NR] pairs; one vdpbf16ps does
 // acc += a[2i]*b[2i] + a[2i+1]*b[2i+1] (emulated with shifts + 2 FMAs where the CPU lacks it).
-void ukr_pairs(long kp, const uint16_t* __restrict A16, const uint16_t* __restrict B16, float* C,
-               long ldc, float alpha, float beta, int mr, int nr) {
+#define TSF_DP(r) { const typename V::ivec a = V::ibcast(A + r); c##r##0 = V::dpbf16(c##r##0, a, b0); c##r##1 = V::dpbf16(c##r##1, a, b1); }
+__attribute__((noinline)) void ukr_pairs(long kp, const uint16_t* __restrict A16,
+                                         const uint16_t* __restrict B16, float* C, long ldc,
+                                         float alpha, float beta, int mr, int nr) {
   const uint32_t* A = reinterpret_cast<const uint32_t*>(A16);
   const uint32_t* B = reinterpret_cast<const uint32_t*>(B16);
-  typename V::vec acc[MR][2];
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = V::zero();
+  TSF_ROWS(TSF_DECL)
   for (int r = 0; r < mr; ++r) V::prefetch(C + r * ldc);
 #pragma GCC unroll 2
   for (long p = 0; p < kp; ++p) {
     const typename V::ivec b0 = V::iloadu(B), b1 = V::iloadu(B + V::L);
-#pragma GCC unroll 6
-    for (int r = 0; r < MR; ++r) {
-      const typename V::ivec a = V::ibcast(A + r);
-      acc[r][0] = V::dpbf16(acc[r][0], a, b0);
-      acc[r][1] = V::dpbf16(acc[r][1], a, b1);
-    }
+    TSF_ROWS(TSF_DP)
     A += MR;
     B += NR;
   }
-  store_tile(acc, C, ldc, alpha, beta, mr, nr);
+  TSF_WRITEBACK()
 }
 #endif
 
@@ -174,7 +175,6 @@ long tuned(int which) {
       [] { const char* e = std::getenv("TSFORMER_GEMM_MC"); long x = e ? std::atol(e) / MR * MR : 0; return x > 0 ? x : V::MC; }(),
       [] { const char* e = std::getenv("TSFORMER_GEMM_KC"); long x = e ? std::atol(e) / 2 * 2 : 0; return x > 0 ? x : V::KC; }(),
       [] { const char* e = std::getenv("TSFORMER_GEMM_NC"); long x = e ? std::atol(e) / NR * NR : 0; return x > 0 ? x : V::NC; }()};
-  static bool once = (std::fprintf(stderr, "tuned %ld %ld %ld\n", v[0], v[1], v[2]), true); (void)once;
   return v[which];
 }
 
@@ -197,7 +197,7 @@ template <class K>
 void gemm_team(const Job<K>& g, int tid, int nt, Barrier* bar, typename K::Tpk* Bp) {
   using Tpk = typename K::Tpk;
   constexpr int G = K::G;
-  const long MC = V::MC, KC = V::KC, NC = tuned(2);
+  const long MC = tuned(0), KC = tuned(1), NC = tuned(2);
   const long panelsM = cdiv(g.m, MR);
   const bool splitM = nt > 1 && panelsM >= 4 * nt;
   // rows of this thread (split M) or all rows (split N inside the macro-kernel)

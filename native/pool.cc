@@ -43,6 +43,13 @@ Pool& pool() {
 
 thread_local bool in_task = false;
 
+// Spin-wait step: pause, and after ~20 us give the core away, so that a machine busy with other
+// processes (oversubscribed) does not leave us spinning while the thread we wait for is descheduled.
+inline void relax(int i) {
+  if (i < 4096) _mm_pause();
+  else std::this_thread::yield();
+}
+
 void worker_main(Pool* p, int tid) {
   in_task = true;
   unsigned seen = 0;
@@ -105,7 +112,7 @@ void pool_run(int nt, TaskFn fn, void* ctx) {
   in_task = true;
   fn(ctx, 0, nt);
   in_task = false;
-  while (p.pending.load(std::memory_order_acquire) != 0) _mm_pause();
+  for (int i = 0; p.pending.load(std::memory_order_acquire) != 0; ++i) relax(i);
   p.run_mu.unlock();
 }
 
@@ -123,7 +130,7 @@ void barrier_wait(Barrier* b) {
     b->gen.fetch_add(1, std::memory_order_release);
     return;
   }
-  while (b->gen.load(std::memory_order_acquire) == g) _mm_pause();
+  for (int i = 0; b->gen.load(std::memory_order_acquire) == g; ++i) relax(i);
 }
 
 }  // namespace tsf

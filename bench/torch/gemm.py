@@ -1,13 +1,14 @@
-# PyTorch peer of bench/gemm.ts: reads the case list (JSON on stdin), prints one JSON line per case
-# with GFLOPS over the same repetitions. Shapes are m x k x n: C[m,n] = op(A) op(B).
+# PyTorch peer of bench/gemm.ts: one case per stdin line (JSON), one JSON reply line with GFLOPS per
+# repetition (same warm-up and repetitions as ours). Shapes are m x k x n: C[m,n] = op(A) op(B).
 import json, sys, time
 import torch
 
-cases = json.load(sys.stdin)
 torch.manual_seed(0)
-print(json.dumps({"torch": torch.__version__, "blas": torch.__config__.show().count("OpenBLAS") > 0 or "see build",
-                  "threads": 2}), flush=True)
-for c in cases:
+print(json.dumps({"torch": torch.__version__, "threads": 2}), flush=True)
+for line in sys.stdin:
+    if not line.strip():
+        continue
+    c = json.loads(line)
     torch.set_num_threads(c["threads"])
     m, k, n = c["m"], c["k"], c["n"]
     dt = torch.bfloat16 if c["dtype"] == "bf16" else torch.float32

@@ -1,0 +1,188 @@
+// Optimizers over named parameter groups: AdamW (Loshchilov & Hutter 2019, "Decoupled Weight Decay
+// Regularization", Alg. 2) through the backend's fused `adamw` kernel, and SGD with momentum (torch.optim.SGD
+// semantics, dampening 0). State is kept per parameter in float32 and saved by parameter name.
+
+import { backend } from "../backend/registry.js";
+import type { Module } from "../nn/module.js";
+import { fmtShape } from "../tensor/shape.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { floatData } from "../ops/util.js";
+
+export interface NamedParam { name: string; tensor: Tensor }
+
+/** A group shares a weight decay and a multiplier on the scheduled learning rate (default 1). */
+export interface ParamGroup { params: NamedParam[]; weightDecay: number; lrScale?: number }
+
+/** Optimizer state by `<param name>.<buffer>`, plus JSON-serialisable scalars (type, step, lr). */
+export interface OptimizerState { tensors: Record<string, Float32Array>; meta: Record<string, unknown> }
+
+/**
+ * The default grouping (as nanoGPT's configure_optimizers, plus embeddings): parameters with fewer than 2
+ * dimensions (norm gains, biases) and embeddings (any of the tensor's names contains "emb",
+ * case-insensitive, e.g. "tokEmb.weight") get no weight decay; every other matrix decays. A tied tensor
+ * (one tensor under several names, e.g. token embedding = LM head) appears once, under its first name, and
+ * is exempt if any of its names is an embedding. Frozen parameters (requiresGrad false) are left out.
+ */
+export function defaultParamGroups(model: Module, weightDecay: number): ParamGroup[] {
+  const names = new Map<Tensor, string[]>();
+  for (const [n, p] of model.namedParameters()) {
+    if (!p.requiresGrad) continue;
+    const list = names.get(p);
+    if (list) list.push(n);
+    else names.set(p, [n]);
+  }
+  const decay: NamedParam[] = [], noDecay: NamedParam[] = [];
+  for (const [tensor, ns] of names) {
+    const exempt = tensor.ndim < 2 || ns.some((n) => /emb/i.test(n));
+    (exempt ? noDecay : decay).push({ name: ns[0], tensor });
+  }
+  return [{ params: decay, weightDecay }, { params: noDecay, weightDecay: 0 }];
+}
+
+function check(what: string, v: number, ok: boolean, expected: string): void {
+  if (!ok || !Number.isFinite(v)) throw new RangeError(`${what} must be ${expected}, got ${v}`);
+}
+
+interface Slot { name: string; tensor: Tensor; data: Float32Array; weightDecay: number; lrScale: number; bufs: Float32Array[] }
+
+/** Shared parts: param slots (tied tensors once), lr, zeroGrad, state save/restore by parameter name. */
+export abstract class Optimizer {
+  protected readonly slots: Slot[] = [];
+  /** Number of step() calls so far (the t of the bias corrections). */
+  stepCount = 0;
+
+  protected constructor(readonly kind: string, groups: ParamGroup[], public lr: number, private readonly bufNames: string[]) {
+    check(`${this.kind}: lr`, lr, lr >= 0, "a finite number >= 0");
+    const seen = new Set<Tensor>(), names = new Set<string>();
+    for (const g of groups) {
+      check(`${this.kind}: weightDecay`, g.weightDecay, g.weightDecay >= 0, "a finite number >= 0");
+      const lrScale = g.lrScale ?? 1;
+      check(`${this.kind}: lrScale`, lrScale, lrScale >= 0, "a finite number >= 0");
+      for (const { name, tensor } of g.params) {
+        if (seen.has(tensor)) continue; // tied: stepped once, under its first name
+        if (names.has(name)) throw new Error(`${this.kind}: parameter name "${name}" is used for two different tensors`);
+        if (tensor.dtype !== "float32" || !tensor.isContiguous) {
+          throw new TypeError(`${this.kind}: parameter "${name}" must be a contiguous float32 tensor, got ${tensor.dtype}${tensor.isContiguous ? "" : " (non-contiguous)"}`);
+        }
+        seen.add(tensor);
+        names.add(name);
+        const data = tensor.data.subarray(tensor.offset, tensor.offset + tensor.numel) as Float32Array;
+        const bufs = bufNames.map(() => new Float32Array(tensor.numel));
+        this.slots.push({ name, tensor, data, weightDecay: g.weightDecay, lrScale, bufs });
+      }
+    }
+  }
+
+  setLr(lr: number): void {
+    check(`${this.kind}: lr`, lr, lr >= 0, "a finite number >= 0");
+    this.lr = lr;
+  }
+
+  /** One update of every parameter that has a gradient (parameters without one are skipped). */
+  step(): void {
+    this.stepCount++;
+    for (const s of this.slots) {
+      const g = s.tensor.grad;
+      if (!g) continue;
+      if (g.numel !== s.tensor.numel) throw new Error(`${this.kind}: gradient of "${s.name}" has shape ${fmtShape(g.shape)}, the parameter ${fmtShape(s.tensor.shape)}`);
+      this.update(s, floatData(g, this.kind), this.lr * s.lrScale);
+    }
+  }
+
+  protected abstract update(s: Slot, grad: Float32Array | Float64Array, lr: number): void;
+
+  zeroGrad(): void {
+    for (const s of this.slots) s.tensor.grad = null;
+  }
+
+  /** Copies of the buffers and the scalars needed to continue exactly. */
+  stateDict(): OptimizerState {
+    const tensors: Record<string, Float32Array> = {};
+    for (const s of this.slots) this.bufNames.forEach((b, i) => { tensors[`${s.name}.${b}`] = s.bufs[i].slice(); });
+    return { tensors, meta: { type: this.kind, step: this.stepCount, lr: this.lr } };
+  }
+
+  /** Restore from stateDict(); every problem (missing, unexpected, wrong size, wrong type) in one error. */
+  loadStateDict(state: OptimizerState): void {
+    const problems: string[] = [];
+    const { type, step, lr } = state.meta;
+    if (type !== this.kind) problems.push(`meta.type is ${JSON.stringify(type)}, expected "${this.kind}"`);
+    if (!Number.isSafeInteger(step) || (step as number) < 0) problems.push(`meta.step is ${JSON.stringify(step)}, expected a non-negative integer`);
+    if (typeof lr !== "number" || !(lr >= 0)) problems.push(`meta.lr is ${JSON.stringify(lr)}, expected a number >= 0`);
+    const expected = new Set<string>();
+    for (const s of this.slots) {
+      for (const b of this.bufNames) {
+        const key = `${s.name}.${b}`;
+        expected.add(key);
+        const t = state.tensors[key];
+        if (!t) problems.push(`missing ${key}`);
+        else if (!(t instanceof Float32Array) || t.length !== s.tensor.numel) {
+          problems.push(`${key} has ${t.length} ${t.constructor.name} values, expected ${s.tensor.numel} float32 (parameter shape ${fmtShape(s.tensor.shape)})`);
+        }
+      }
+    }
+    for (const k of Object.keys(state.tensors)) if (!expected.has(k)) problems.push(`unexpected ${k}`);
+    if (problems.length) throw new Error(`${this.kind}.loadStateDict: ${problems.join("; ")}`);
+    for (const s of this.slots) this.bufNames.forEach((b, i) => s.bufs[i].set(state.tensors[`${s.name}.${b}`]));
+    this.stepCount = step as number;
+    this.lr = lr as number;
+  }
+}
+
+export interface AdamWOptions { lr?: number; beta1?: number; beta2?: number; eps?: number }
+
+/** AdamW: p <- p(1 - lr wd) - lr mhat / (sqrt(vhat) + eps), mhat = m / (1 - beta1^t), vhat = v / (1 - beta2^t). */
+export class AdamW extends Optimizer {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+
+  constructor(groups: ParamGroup[], opts: AdamWOptions = {}) {
+    super("AdamW", groups, opts.lr ?? 1e-3, ["exp_avg", "exp_avg_sq"]);
+    const { beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = opts;
+    check("AdamW: beta1", beta1, beta1 >= 0 && beta1 < 1, "in [0, 1)");
+    check("AdamW: beta2", beta2, beta2 >= 0 && beta2 < 1, "in [0, 1)");
+    check("AdamW: eps", eps, eps > 0, "> 0");
+    this.beta1 = beta1; this.beta2 = beta2; this.eps = eps;
+  }
+
+  protected update(s: Slot, grad: Float32Array | Float64Array, lr: number): void {
+    const t = this.stepCount;
+    backend().adamw({
+      param: s.data, grad, m: s.bufs[0], v: s.bufs[1], lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps,
+      weightDecay: s.weightDecay, bc1: 1 - this.beta1 ** t, bc2: 1 - this.beta2 ** t,
+    }, s.data.length);
+  }
+}
+
+export interface SGDOptions { lr?: number; momentum?: number; nesterov?: boolean }
+
+/**
+ * SGD as torch.optim.SGD with dampening 0: g = grad + wd p (coupled L2 decay); with momentum
+ * b = mu b + g (b starts at 0, so the first b = g) and g = nesterov ? g + mu b : b; then p <- p - lr g.
+ */
+export class SGD extends Optimizer {
+  readonly momentum: number;
+  readonly nesterov: boolean;
+
+  constructor(groups: ParamGroup[], opts: SGDOptions = {}) {
+    const { lr = 1e-2, momentum = 0, nesterov = false } = opts;
+    super("SGD", groups, lr, momentum > 0 ? ["momentum_buffer"] : []);
+    check("SGD: momentum", momentum, momentum >= 0, ">= 0");
+    if (nesterov && momentum === 0) throw new RangeError("SGD: nesterov needs momentum > 0");
+    this.momentum = momentum;
+    this.nesterov = nesterov;
+  }
+
+  protected update(s: Slot, grad: Float32Array | Float64Array, lr: number): void {
+    const { data: p, weightDecay: wd } = s, mu = this.momentum, buf = s.bufs[0];
+    for (let i = 0; i < p.length; i++) {
+      let g = grad[i] + wd * p[i];
+      if (buf) {
+        buf[i] = mu * buf[i] + g;
+        g = this.nesterov ? g + mu * buf[i] : buf[i];
+      }
+      p[i] -= lr * g;
+    }
+  }
+}

@@ -1,0 +1,221 @@
+// The training loop for any language model mapping int32 ids [B, T] to logits [B, T, V] (nanoGPT's
+// train.py structure): scheduled lr, gradient accumulation, global-norm clipping, AdamW/SGD step,
+// periodic loss estimates on train/val, metrics.jsonl + loss.svg, atomic checkpoints and exact resume.
+
+import * as path from "node:path";
+import type { Module } from "../nn/module.js";
+import { crossEntropy } from "../ops/loss.js";
+import { noGrad } from "../tensor/autograd.js";
+import type { Generator } from "../tensor/rng.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { BatchSampler, type TokenDataset } from "../data/batches.js";
+import { loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
+import { clipGradNorm } from "./clip.js";
+import { appendMetrics, readMetrics, writeLossPlot, type LossPoint } from "./metrics.js";
+import { AdamW, SGD, defaultParamGroups, type Optimizer } from "./optim.js";
+import { createProgress, type Progress } from "./progress.js";
+import { makeSchedule, type ScheduleConfig } from "./schedule.js";
+
+export type LanguageModel = Module & { forward(ids: Tensor): Tensor; dropoutGenerator?: Generator };
+
+export type OptimConfig =
+  | { kind: "adamw"; weightDecay?: number; beta1?: number; beta2?: number; eps?: number }
+  | { kind: "sgd"; weightDecay?: number; momentum?: number; nesterov?: boolean };
+
+/** gradNorm: global norm before clipping (null when clipping is off). */
+export interface StepInfo { step: number; loss: number; lr: number; gradNorm: number | null }
+
+export interface TrainOptions {
+  model: LanguageModel;
+  /** Written to each checkpoint's config.json. */
+  modelConfig: unknown;
+  train: TokenDataset;
+  val?: TokenDataset;
+  /** metrics.jsonl, loss.svg and checkpoint/ go here. */
+  runDir: string;
+  batchSize: number;
+  blockSize: number;
+  maxSteps: number;
+  accumSteps?: number;
+  schedule: ScheduleConfig;
+  /** Default AdamW, weightDecay 0.1, betas (0.9, 0.95) as nanoGPT. */
+  optim?: OptimConfig;
+  /** Max global grad norm; 0 turns clipping off. Default 1. */
+  gradClip?: number;
+  /** Estimate losses every evalInterval steps and at the end (default: only at the end). */
+  evalInterval?: number;
+  evalIters?: number;
+  /** Checkpoint every ckptInterval steps (0: only at the end). */
+  ckptInterval?: number;
+  /** Seed of the training batch sampler. */
+  seed?: number;
+  /** Dropout generator saved in checkpoints; defaults to model.dropoutGenerator when the model has one. */
+  dropoutGenerator?: Generator;
+  /** Checkpoint directory to continue from. */
+  resume?: string;
+  /** Extra JSON files written into every checkpoint (e.g. { "tokenizer.json": ... }). */
+  extraFiles?: Record<string, unknown>;
+  onStep?: (info: StepInfo) => void | Promise<void>;
+  /** Called after each evaluation, with the model in eval mode (e.g. to print a sample). */
+  onSample?: (step: number, model: LanguageModel) => void | Promise<void>;
+  /** Progress on stderr (default true); every: plain-line interval when stderr is not a TTY. */
+  progress?: boolean;
+  progressEvery?: number;
+}
+
+export interface TrainSummary {
+  /** Steps run by this call, and the step reached. */
+  steps: number;
+  finalStep: number;
+  trainLoss: number;
+  valLoss: number | null;
+  tokensPerSec: number;
+  seconds: number;
+}
+
+function positiveInt(name: string, v: number, min = 1): number {
+  if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`train: ${name} must be an integer >= ${min}, got ${v}`);
+  return v;
+}
+
+function buildOptimizer(model: LanguageModel, cfg: OptimConfig): Optimizer {
+  const groups = defaultParamGroups(model, cfg.weightDecay ?? 0.1);
+  if (cfg.kind === "sgd") return new SGD(groups, { momentum: cfg.momentum, nesterov: cfg.nesterov });
+  if (cfg.kind === "adamw") return new AdamW(groups, { beta1: cfg.beta1 ?? 0.9, beta2: cfg.beta2 ?? 0.95, eps: cfg.eps });
+  throw new RangeError(`train: optim.kind must be "adamw" or "sgd", got ${JSON.stringify((cfg as { kind: unknown }).kind)}`);
+}
+
+/** Mean cross-entropy of the next-token prediction for one batch. */
+function lmLoss(model: LanguageModel, x: Tensor, y: Tensor): Tensor {
+  const logits = model.forward(x);
+  const V = logits.shape[logits.ndim - 1];
+  return crossEntropy(logits.reshape(-1, V), y.reshape(-1));
+}
+
+/** Mean loss over `iters` batches drawn from a fixed stream (same batches every evaluation). */
+function estimateLoss(model: LanguageModel, sampler: BatchSampler, iters: number): number {
+  sampler.setState({ seed: sampler.getState().seed, counter: 0 });
+  return noGrad(() => {
+    let sum = 0;
+    for (let i = 0; i < iters; i++) {
+      const { x, y } = sampler.next();
+      sum += lmLoss(model, x, y).item();
+    }
+    return sum / iters;
+  });
+}
+
+export async function train(opts: TrainOptions): Promise<TrainSummary> {
+  const { model, runDir, batchSize, blockSize, maxSteps, schedule: schedCfg } = opts;
+  const accum = positiveInt("accumSteps", opts.accumSteps ?? 1);
+  positiveInt("maxSteps", maxSteps, 0);
+  const evalInterval = positiveInt("evalInterval", opts.evalInterval ?? Math.max(maxSteps, 1));
+  const evalIters = positiveInt("evalIters", opts.evalIters ?? 10);
+  const ckptInterval = positiveInt("ckptInterval", opts.ckptInterval ?? 0, 0);
+  const gradClip = opts.gradClip ?? 1;
+  if (!(gradClip >= 0)) throw new RangeError(`train: gradClip must be >= 0, got ${gradClip}`);
+  const seed = opts.seed ?? 1337;
+  const optimCfg = opts.optim ?? { kind: "adamw" };
+  const trainConfig = { batchSize, blockSize, maxSteps, accumSteps: accum, schedule: schedCfg, optim: optimCfg, gradClip, evalInterval, evalIters, ckptInterval, seed };
+
+  const lrAt = makeSchedule(schedCfg);
+  const optimizer = buildOptimizer(model, optimCfg);
+  const sampler = new BatchSampler(opts.train, batchSize, blockSize, seed);
+  const evalTrain = new BatchSampler(opts.train, batchSize, blockSize, seed + 1);
+  const evalVal = opts.val ? new BatchSampler(opts.val, batchSize, blockSize, seed + 2) : null;
+  const dropoutGen = opts.dropoutGenerator ?? model.dropoutGenerator ?? null;
+  const ckptDir = path.join(runDir, "checkpoint");
+
+  let startStep = 0;
+  let bestValLoss: number | null = null;
+  let points: LossPoint[] = [];
+  if (opts.resume) {
+    const ck = await loadCheckpoint(opts.resume);
+    const ts = ck.trainerState;
+    try {
+      model.loadStateDict(ck.model);
+      optimizer.loadStateDict(ck.optimizer);
+    } catch (e) {
+      throw new Error(`resume from checkpoint ${opts.resume}: ${(e as Error).message}`, { cause: e });
+    }
+    sampler.setState(ts.dataRng);
+    if (dropoutGen && ts.dropoutRng) dropoutGen.setState(ts.dropoutRng);
+    startStep = ts.step;
+    bestValLoss = ts.bestValLoss;
+    const changed = Object.keys(trainConfig).filter((k) => k !== "maxSteps" && JSON.stringify(ts.trainConfig[k]) !== JSON.stringify(trainConfig[k as keyof typeof trainConfig]));
+    if (changed.length) process.emitWarning(`resuming ${opts.resume} with different ${changed.join(", ")}: the run will not replay the original exactly`);
+    // Earlier points of the plot; records after the checkpoint step belong to the interrupted run.
+    points = (await readMetrics(runDir))
+      .filter((r) => r.type === "eval" && (r.step as number) <= startStep)
+      .map((r) => ({ step: r.step as number, train: r.trainLoss as number, val: (r.valLoss as number | null) ?? undefined }));
+    await appendMetrics(runDir, { type: "resume", step: startStep, from: opts.resume });
+  }
+
+  const progress: Progress | null = opts.progress === false ? null
+    : createProgress({ total: maxSteps, start: startStep, every: opts.progressEvery });
+  const t0 = performance.now();
+  let trainMs = 0, tokens = 0;
+  let last = { trainLoss: NaN, valLoss: null as number | null };
+  const tokensPerSec = () => (trainMs > 0 ? tokens / (trainMs / 1000) : 0);
+
+  const evaluate = async (step: number) => {
+    const wasTraining = model.training;
+    model.eval();
+    try {
+      last = { trainLoss: estimateLoss(model, evalTrain, evalIters), valLoss: evalVal ? estimateLoss(model, evalVal, evalIters) : null };
+      if (last.valLoss !== null && (bestValLoss === null || last.valLoss < bestValLoss)) bestValLoss = last.valLoss;
+      await appendMetrics(runDir, { type: "eval", step, ...last });
+      points.push({ step, train: last.trainLoss, val: last.valLoss ?? undefined });
+      await writeLossPlot(runDir, points);
+      await opts.onSample?.(step, model);
+    } finally {
+      model.train(wasTraining);
+    }
+  };
+
+  const save = (step: number) => saveCheckpoint(ckptDir, {
+    config: opts.modelConfig,
+    model: model.stateDict(),
+    optimizer: optimizer.stateDict(),
+    trainerState: { step, dataRng: sampler.getState(), dropoutRng: dropoutGen?.getState() ?? null, bestValLoss, trainConfig },
+    extraFiles: opts.extraFiles,
+  });
+
+  model.train();
+  optimizer.zeroGrad();
+  try {
+    for (let step = startStep; step < maxSteps; step++) {
+      const ts = performance.now();
+      const lr = lrAt(step);
+      optimizer.setLr(lr);
+      let loss = 0;
+      for (let micro = 0; micro < accum; micro++) {
+        const { x, y } = sampler.next();
+        const l = lmLoss(model, x, y);
+        loss += l.item() / accum;
+        l.div(accum).backward();
+      }
+      if (!Number.isFinite(loss)) throw new Error(`train: loss is ${loss} at step ${step + 1}; lower the learning rate or check the data`);
+      const gradNorm = gradClip > 0 ? clipGradNorm(model.parameters(), gradClip) : null;
+      optimizer.step();
+      optimizer.zeroGrad();
+      trainMs += performance.now() - ts;
+      tokens += batchSize * blockSize * accum;
+
+      const done = step + 1;
+      const info = { step: done, loss, lr, gradNorm };
+      await appendMetrics(runDir, { type: "train", ...info, tokensPerSec: tokensPerSec() });
+      progress?.update(done, { loss, tokensPerSec: tokensPerSec() });
+      await opts.onStep?.(info);
+      if (done % evalInterval === 0 || done === maxSteps) await evaluate(done);
+      if ((ckptInterval > 0 && done % ckptInterval === 0) || done === maxSteps) await save(done);
+    }
+    if (startStep >= maxSteps) await evaluate(startStep);
+  } finally {
+    progress?.stop();
+  }
+  return {
+    steps: Math.max(maxSteps - startStep, 0), finalStep: Math.max(maxSteps, startStep),
+    trainLoss: last.trainLoss, valLoss: last.valLoss, tokensPerSec: tokensPerSec(), seconds: (performance.now() - t0) / 1000,
+  };
+}
