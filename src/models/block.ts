@@ -7,8 +7,8 @@ import type { Tensor } from "../tensor/tensor.js";
 import { Module } from "../nn/module.js";
 import { Dropout, makeNorm, type Norm } from "../nn/layers.js";
 import { makeFeedForward, type FeedForward } from "../nn/ffn/mlp.js";
-import { SelfAttention } from "../nn/attention/softmax.js";
-import type { KVCache } from "../nn/attention/kv-cache.js";
+import { makeAttention, type AttentionName } from "../nn/attention/registry.js";
+import type { Attention, AttentionState } from "../nn/attention/types.js";
 import type { ModelConfig } from "./config.js";
 import type { Generator } from "../tensor/rng.js";
 
@@ -17,19 +17,20 @@ export class Block extends Module {
   readonly norm2: Norm;
   readonly norm1Post: Norm | null = null;
   readonly norm2Post: Norm | null = null;
-  readonly attn: SelfAttention;
+  readonly attn: Attention;
   readonly mlp: FeedForward;
   private readonly drop: Dropout;
   private readonly alpha: number;
 
-  constructor(readonly cfg: ModelConfig, dropoutGen: () => Generator) {
+  constructor(readonly cfg: ModelConfig, layer: number, dropoutGen: () => Generator) {
     super();
     const norm = () => makeNorm(cfg.norm, cfg.dModel, cfg.normEps, cfg.bias || cfg.norm === "layernorm");
     this.norm1 = this.child("norm1", norm());
-    this.attn = this.child("attn", new SelfAttention({
+    this.attn = this.child("attn", makeAttention(cfg.attention as AttentionName, {
       dModel: cfg.dModel, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads ?? cfg.nHeads, bias: cfg.bias,
       rope: cfg.position === "rope", ropeTheta: cfg.ropeTheta,
       scale: cfg.init === "t5" ? 1 : 1 / Math.sqrt(cfg.dModel / cfg.nHeads),
+      layer, nLayers: cfg.nLayers, maxSeqLen: cfg.maxSeqLen,
     }));
     if (cfg.normPlacement === "sandwich") this.norm1Post = this.child("norm1_post", norm());
     this.norm2 = this.child("norm2", norm());
@@ -39,7 +40,7 @@ export class Block extends Module {
     this.alpha = cfg.normPlacement === "deepnorm" ? Math.pow(2 * cfg.nLayers, 0.25) : 1;
   }
 
-  forward(x: Tensor, start = 0, cache?: KVCache): Tensor {
+  forward(x: Tensor, start = 0, cache?: AttentionState): Tensor {
     const attn = (h: Tensor) => this.drop.forward(this.attn.forward(h, start, cache));
     const mlp = (h: Tensor) => this.drop.forward(this.mlp.forward(h));
     switch (this.cfg.normPlacement) {

@@ -3,6 +3,7 @@
 // SwiGLU, GQA, no biases).
 
 import { z } from "zod";
+import { ATTENTION_VARIANTS, type AttentionName } from "../nn/attention/registry.js";
 
 export const INIT_SCHEMES = ["nanogpt", "xavier", "kaiming", "deepnorm", "t5"] as const;
 
@@ -26,7 +27,9 @@ export const modelConfigSchema = z.object({
   tieEmbeddings: z.boolean().default(true),
   dropout: z.number().min(0).max(0.99).default(0),
   init: z.enum(INIT_SCHEMES).default("nanogpt"),
-  attention: z.enum(["softmax"]).default("softmax"),
+  attention: z.string().default("softmax").refine((a): a is AttentionName => a in ATTENTION_VARIANTS, {
+    message: `unknown attention variant; expected one of ${Object.keys(ATTENTION_VARIANTS).join(", ")}`,
+  }),
 }).strict();
 
 export type ModelConfigInput = z.input<typeof modelConfigSchema>;

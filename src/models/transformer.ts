@@ -8,7 +8,7 @@ import type { Tensor } from "../tensor/tensor.js";
 import { Module } from "../nn/module.js";
 import { Dropout, Embedding, makeNorm, type Norm } from "../nn/layers.js";
 import { initWeight, type InitContext, type Role } from "../nn/init.js";
-import { KVCache } from "../nn/attention/kv-cache.js";
+import type { AttentionState } from "../nn/attention/types.js";
 import { Block } from "./block.js";
 import type { ModelConfig } from "./config.js";
 
@@ -36,7 +36,7 @@ export class TransformerLM extends Module {
     this.tokEmb = this.child("tok_emb", new Embedding(c.vocabSize, c.dModel));
     this.posEmb = c.position === "learned" ? this.child("pos_emb", new Embedding(c.maxSeqLen, c.dModel)) : null;
     this.drop = this.child("drop", new Dropout(c.dropout, dg));
-    this.blocks = this.childList("blocks", Array.from({ length: c.nLayers }, () => new Block(c, dg)));
+    this.blocks = this.childList("blocks", Array.from({ length: c.nLayers }, (_, i) => new Block(c, i, dg)));
     const finalNorm = c.normPlacement === "pre" || c.normPlacement === "sandwich";
     this.normF = finalNorm ? this.child("norm_f", makeNorm(c.norm, c.dModel, c.normEps, c.bias || c.norm === "layernorm")) : null;
     this.lmHead = c.tieEmbeddings ? this.tokEmb.weight : this.param("lm_head.weight", ops.zeros([c.vocabSize, c.dModel]));
@@ -57,13 +57,13 @@ export class TransformerLM extends Module {
     }
   }
 
-  /** One KV cache per layer for incremental decoding of up to `capacity` positions. */
-  newCache(capacity = this.config.maxSeqLen): KVCache[] {
-    return this.blocks.map(() => new KVCache(Math.min(capacity, this.config.maxSeqLen)));
+  /** One decoding state per layer (KV cache or recurrent state) for up to `capacity` positions. */
+  newCache(capacity = this.config.maxSeqLen): AttentionState[] {
+    return this.blocks.map((b) => b.attn.newState(Math.min(capacity, this.config.maxSeqLen)));
   }
 
   /** Final hidden states [B, T, D] for int32 ids [B, T] at positions start .. start + T - 1. */
-  hidden(ids: Tensor, start = 0, caches?: KVCache[]): Tensor {
+  hidden(ids: Tensor, start = 0, caches?: AttentionState[]): Tensor {
     if (ids.dtype !== "int32" || ids.ndim !== 2) throw new TypeError(`TransformerLM: ids must be int32 [batch, time], got ${ids.dtype} ${fmtShape(ids.shape)}`);
     const T = ids.shape[1];
     if (start + T > this.config.maxSeqLen) {
@@ -80,7 +80,7 @@ export class TransformerLM extends Module {
   }
 
   /** Logits [B, T, V]. */
-  forward(ids: Tensor, start = 0, caches?: KVCache[]): Tensor {
+  forward(ids: Tensor, start = 0, caches?: AttentionState[]): Tensor {
     return ops.linear(this.hidden(ids, start, caches), this.lmHead);
   }
 }

@@ -3,8 +3,9 @@
 
 import * as ops from "../../ops/index.js";
 import type { Tensor } from "../../tensor/tensor.js";
+import type { AttentionState } from "./types.js";
 
-export class KVCache {
+export class KVCache implements AttentionState {
   private k: Tensor | null = null;
   private v: Tensor | null = null;
   length = 0;

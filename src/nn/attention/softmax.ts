@@ -1,31 +1,25 @@
 // Causal multi-head self-attention with GQA/MQA (nKvHeads <= nHeads), optional RoPE and a KV cache.
-// The "softmax" variant materializes the attention scores (ops/attention.ts).
+// The projections are shared by every exact variant; the core that turns q, k, v into the output is
+// the only thing that differs ("softmax" materializes the scores, "flash" never does).
 
 import * as ops from "../../ops/index.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { Linear } from "../layers.js";
 import { Module } from "../module.js";
-import type { KVCache } from "./kv-cache.js";
+import { KVCache } from "./kv-cache.js";
+import type { Attention, AttentionConfig, AttentionState } from "./types.js";
 
-export interface AttentionConfig {
-  dModel: number;
-  nHeads: number;
-  nKvHeads: number;
-  bias: boolean;
-  rope: boolean;
-  ropeTheta: number;
-  /** Attention logit scale; 1/sqrt(head size) unless the init compensates (T5). */
-  scale: number;
-}
+/** q [B, H, Tq, d]; k, v [B, Hkv, S, d] -> [B, H, Tq, d], causal with the query block ending at S. */
+export type AttentionCore = (q: Tensor, k: Tensor, v: Tensor, scale: number) => Tensor;
 
-export class SelfAttention extends Module {
+export class SelfAttention extends Module implements Attention {
   readonly wq: Linear;
   readonly wk: Linear;
   readonly wv: Linear;
   readonly wo: Linear;
   readonly headDim: number;
 
-  constructor(readonly cfg: AttentionConfig) {
+  constructor(readonly cfg: AttentionConfig, private readonly core: AttentionCore = (q, k, v, scale) => ops.attention(q, k, v, { causal: true, scale })) {
     super();
     this.headDim = cfg.dModel / cfg.nHeads;
     const kvDim = cfg.nKvHeads * this.headDim;
@@ -35,21 +29,24 @@ export class SelfAttention extends Module {
     this.wo = this.child("wo", new Linear(cfg.dModel, cfg.dModel, cfg.bias));
   }
 
-  /** x [B, T, D] at positions start .. start + T - 1; with a cache, attends to everything cached. */
-  forward(x: Tensor, start = 0, cache?: KVCache): Tensor {
+  newState(capacity: number): KVCache {
+    return new KVCache(capacity);
+  }
+
+  forward(x: Tensor, start = 0, state?: AttentionState): Tensor {
     const [B, T] = x.shape;
     const { nHeads, nKvHeads, rope, ropeTheta, scale } = this.cfg;
     const d = this.headDim;
     let q = ops.reshape(this.wq.forward(x), [B, T, nHeads, d]);
     let k = ops.reshape(this.wk.forward(x), [B, T, nKvHeads, d]);
-    const vv = ops.reshape(this.wv.forward(x), [B, T, nKvHeads, d]);
+    const v = ops.reshape(this.wv.forward(x), [B, T, nKvHeads, d]);
     if (rope) {
       q = ops.rope(q, start, ropeTheta);
       k = ops.rope(k, start, ropeTheta);
     }
-    let kh = ops.transpose(k, 1, 2), vh = ops.transpose(vv, 1, 2);
-    if (cache) [kh, vh] = cache.append(kh, vh);
-    const o = ops.attention(ops.transpose(q, 1, 2), kh, vh, { causal: true, scale });
+    let kh = ops.transpose(k, 1, 2), vh = ops.transpose(v, 1, 2);
+    if (state) [kh, vh] = (state as KVCache).append(kh, vh);
+    const o = this.core(ops.transpose(q, 1, 2), kh, vh, scale);
     return this.wo.forward(ops.reshape(ops.transpose(o, 1, 2), [B, T, nHeads * d]));
   }
 }
