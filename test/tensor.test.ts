@@ -60,7 +60,7 @@ describe("autograd", () => {
     const y = T.exp(x).sum();
     y.backward(undefined, { retainGraph: true });
     y.backward();
-    assert.deepEqual(x.grad!.toArray().map((v) => Number((v as number).toFixed(4))), [5.4366, 14.7781]);
+    assert.deepEqual(Array.from(x.grad!.toTypedArray(), (v) => Number(v.toFixed(4))), [5.4366, 14.7781]);
     assert.throws(() => y.backward(), /second time/);
   });
   it("noGrad and detach record nothing", () => {

@@ -33,7 +33,9 @@ export async function readMetrics(runDir: string): Promise<MetricsRecord[]> {
 export interface LossPoint { step: number; train?: number; val?: number }
 
 const W = 640, H = 400, L = 64, R = 24, TOP = 44, BOT = 52;
-const COLORS = { train: "#1f77b4", val: "#d62728" } as const;
+const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
+
+export interface Series { name: string; points: (readonly [number, number])[] }
 
 /** Round tick positions covering [lo, hi]: spacing 1, 2 or 5 times a power of ten, about `n` ticks. */
 function ticks(lo: number, hi: number, n = 6): number[] {
@@ -48,11 +50,18 @@ function ticks(lo: number, hi: number, n = 6): number[] {
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 const fmt = (v: number) => (Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(1) : String(Number(v.toPrecision(6))));
 
-/** Render the loss curves as a standalone SVG document. */
+/** Render the train/val loss curves as a standalone SVG document. */
 export function lossPlotSvg(points: LossPoint[], title = "loss"): string {
-  const series = (["train", "val"] as const).map((k) => ({
-    k, pts: points.filter((p) => Number.isFinite(p[k])).map((p) => [p.step, p[k] as number] as const),
-  })).filter((s) => s.pts.length > 0);
+  return linePlotSvg((["train", "val"] as const).map((k) => ({
+    name: k, points: points.filter((p) => Number.isFinite(p[k])).map((p) => [p.step, p[k] as number] as const),
+  })), { title });
+}
+
+/** Named curves on shared axes as a standalone SVG document (non-finite points are dropped). */
+export function linePlotSvg(input: Series[], o: { title: string; xLabel?: string; yLabel?: string }): string {
+  const { title, xLabel = "step", yLabel = "loss" } = o;
+  const series = input.map((s, i) => ({ k: s.name, color: PALETTE[i % PALETTE.length], pts: s.points.filter((p) => Number.isFinite(p[1])) }))
+    .filter((s) => s.pts.length > 0);
   const all = series.flatMap((s) => s.pts);
   let [x0, x1] = all.length ? [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))] : [0, 1];
   let [y0, y1] = all.length ? [Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))] : [0, 1];
@@ -80,15 +89,16 @@ export function lossPlotSvg(points: LossPoint[], title = "loss"): string {
       `<line x1="${L - 5}" y1="${y}" x2="${L}" y2="${y}" stroke="black"/>`,
       `<text x="${L - 8}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmt(t)}</text>`);
   }
-  out.push(`<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">step</text>`,
-    `<text transform="translate(16 ${(TOP + H - BOT) / 2}) rotate(-90)" text-anchor="middle">loss</text>`);
-  series.forEach(({ k, pts }, i) => {
+  out.push(`<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">${esc(xLabel)}</text>`,
+    `<text transform="translate(16 ${(TOP + H - BOT) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`);
+  series.forEach(({ k, color, pts }, i) => {
     const xy = pts.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`);
-    out.push(`<polyline fill="none" stroke="${COLORS[k]}" stroke-width="2" points="${xy.join(" ")}"/>`);
-    for (const p of xy) { const [cx, cy] = p.split(","); out.push(`<circle cx="${cx}" cy="${cy}" r="2.5" fill="${COLORS[k]}"/>`); }
+    out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${xy.join(" ")}"/>`);
+    // Markers only where they stay readable.
+    if (xy.length <= 60) for (const p of xy) { const [cx, cy] = p.split(","); out.push(`<circle cx="${cx}" cy="${cy}" r="2.5" fill="${color}"/>`); }
     const ly = TOP + 8 + i * 18;
-    out.push(`<line x1="${W - R - 70}" y1="${ly}" x2="${W - R - 50}" y2="${ly}" stroke="${COLORS[k]}" stroke-width="2"/>`,
-      `<text x="${W - R - 44}" y="${ly}" dominant-baseline="middle">${k}</text>`);
+    out.push(`<line x1="${W - R - 120}" y1="${ly}" x2="${W - R - 100}" y2="${ly}" stroke="${color}" stroke-width="2"/>`,
+      `<text x="${W - R - 94}" y="${ly}" dominant-baseline="middle">${esc(k)}</text>`);
   });
   out.push("</svg>\n");
   return out.join("\n");
@@ -96,11 +106,15 @@ export function lossPlotSvg(points: LossPoint[], title = "loss"): string {
 
 /** Write <runDir>/loss.svg via a temp file and rename, so a reader never sees a partial plot. */
 export async function writeLossPlot(runDir: string, points: LossPoint[], title?: string): Promise<void> {
-  await fs.mkdir(runDir, { recursive: true });
-  const file = path.join(runDir, "loss.svg");
+  await writeSvg(path.join(runDir, "loss.svg"), lossPlotSvg(points, title));
+}
+
+/** Write an SVG document atomically (temp file + rename), creating the directory. */
+export async function writeSvg(file: string, svg: string): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   try {
-    await fs.writeFile(tmp, lossPlotSvg(points, title));
+    await fs.writeFile(tmp, svg);
     await fs.rename(tmp, file);
   } catch (e) {
     await fs.rm(tmp, { force: true });
