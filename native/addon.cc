@@ -15,6 +15,11 @@
 #include "gemm.h"
 #include "pool.h"
 
+namespace tsf {
+int active_isa_level();
+void register_kernels(Napi::Env env, Napi::Object exports);  // addon_kernels.cc
+}  // namespace tsf
+
 namespace {
 using namespace tsf;
 
@@ -229,9 +234,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("clockGHz", Napi::Function::New(env, ClockGHz));
+  register_kernels(env, exports);
   return exports;
 }
 
 }  // namespace
+
+int tsf::active_isa_level() { return g_isa; }
 
 NODE_API_MODULE(tsformer_native, Init)

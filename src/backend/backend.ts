@@ -35,6 +35,59 @@ export interface AdamWArgs {
   lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; bc1: number; bc2: number;
 }
 
+/**
+ * Block-sparse attention mask (Child et al. 2019): positions are cut into blocks of `blockSize`; the
+ * keys of block kb are visible to the queries of block qb iff allow(qb, kb), or allow[qb * nBlocks + kb]
+ * != 0 for a table, with nBlocks = ceil(S / blockSize) on both axes. Blocks index positions (see
+ * AttentionMaskArgs), not storage rows. A native kernel receives the table (js/flash.ts blockMaskTable).
+ */
+export interface BlockMask {
+  blockSize: number;
+  allow: Uint8Array | ((qb: number, kb: number) => boolean);
+}
+
+/**
+ * Which keys a query sees; shared by the flash kernels and the materializing attention op. A query at
+ * storage row t has position i = t + (S - Tq) (KV-cache decoding: the queries are the last Tq of S);
+ * key row j has position j. With cuSeqlens both are taken relative to their sequence start. Key j is
+ * visible to query i iff all of: same sequence; j <= i if causal; j > i - window if window > 0;
+ * the block mask allows (floor(i / blockSize), floor(j / blockSize)). A query with no visible key
+ * gets output 0 and logsumexp -Infinity.
+ */
+export interface AttentionMaskArgs {
+  causal: boolean;
+  /** Sliding window w (Beltagy et al. 2020): 0 = unlimited. */
+  window: number;
+  /**
+   * Varlen packing: sequences of lengths l1, l2, ... packed in every row of length T = Tq = S, as the
+   * cumulative lengths [0, l1, l1 + l2, ..., T]. No query attends across a boundary; positions restart.
+   */
+  cuSeqlens: Int32Array | null;
+  blockMask: BlockMask | null;
+}
+
+/**
+ * FlashAttention forward (Dao et al. 2022 Alg. 1; FlashAttention-2 Alg. 1), never materializing the
+ * Tq x S scores: q [B, H, Tq, d], k and v [B, Hkv, S, d] contiguous, Hkv dividing H (query head h reads
+ * kv head floor(h / (H / Hkv))). Writes o [B, H, Tq, d] = softmax(scale q k^T + mask) v and
+ * lse [B, H, Tq] = the row logsumexp of the masked scaled scores (saved for the backward).
+ */
+export interface FlashArgs<T extends FloatArray = FloatArray> extends AttentionMaskArgs {
+  B: number; H: number; Hkv: number; Tq: number; S: number; d: number;
+  q: T; k: T; v: T;
+  scale: number;
+  o: T; lse: T;
+}
+
+/**
+ * FlashAttention-2 backward (Alg. 2), recomputing the probabilities tile by tile from lse: reads q, k,
+ * v, o, lse (forward outputs) and dO [B, H, Tq, d]; overwrites dq [B, H, Tq, d] and dk, dv
+ * [B, Hkv, S, d] (a kv head's gradients sum over its query heads).
+ */
+export interface FlashBackwardArgs<T extends FloatArray = FloatArray> extends FlashArgs<T> {
+  dO: T; dq: T; dk: T; dv: T;
+}
+
 export interface Backend {
   readonly name: string;
   /** Elementwise y = f(x) over n contiguous values. */
@@ -77,4 +130,7 @@ export interface Backend {
   /** out = cond ? a : b over n contiguous values. */
   where(cond: FloatArray, a: FloatArray, b: FloatArray, out: FloatArray, n: number): void;
   adamw(args: AdamWArgs, n: number): void;
+  /** Tiled online-softmax attention; only tile-sized scratch (see FlashArgs). */
+  flashForward(args: FlashArgs): void;
+  flashBackward(args: FlashBackwardArgs): void;
 }

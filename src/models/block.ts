@@ -1,6 +1,8 @@
 // A decoder block: attention + feed-forward with residuals, in four norm placements:
 // pre (GPT-2 / Llama), post (Vaswani et al. 2017), sandwich (Ding et al. 2021, CogView sec. 2.4)
 // and deepnorm (Wang et al. 2022: x_{l+1} = LN(alpha x_l + F(x_l)), alpha = (2N)^(1/4)).
+// A Gated Attention Unit (nn/attention/gau.ts, FLASH) replaces attention + FFN: such a block has one
+// sublayer (norm1 + the GAU, one residual: x + gau(norm1(x)) when pre-norm) and no norm2 / mlp.
 
 import * as ops from "../ops/index.js";
 import type { Tensor } from "../tensor/tensor.js";
@@ -8,17 +10,20 @@ import { Module } from "../nn/module.js";
 import { Dropout, makeNorm, type Norm } from "../nn/layers.js";
 import { makeFeedForward, type FeedForward } from "../nn/ffn/mlp.js";
 import { makeAttention, type AttentionName } from "../nn/attention/registry.js";
+import { GauLayer } from "../nn/attention/gau.js";
 import type { Attention, AttentionState } from "../nn/attention/types.js";
 import type { ModelConfig } from "./config.js";
 import type { Generator } from "../tensor/rng.js";
 
 export class Block extends Module {
   readonly norm1: Norm;
-  readonly norm2: Norm;
+  /** null in a GAU block. */
+  readonly norm2: Norm | null = null;
   readonly norm1Post: Norm | null = null;
   readonly norm2Post: Norm | null = null;
   readonly attn: Attention;
-  readonly mlp: FeedForward;
+  /** null in a GAU block. */
+  readonly mlp: FeedForward | null = null;
   private readonly drop: Dropout;
   private readonly alpha: number;
 
@@ -33,29 +38,29 @@ export class Block extends Module {
       layer, nLayers: cfg.nLayers, maxSeqLen: cfg.maxSeqLen,
     }));
     if (cfg.normPlacement === "sandwich") this.norm1Post = this.child("norm1_post", norm());
-    this.norm2 = this.child("norm2", norm());
-    this.mlp = this.child("mlp", makeFeedForward(cfg.ffn, cfg.dModel, cfg.dFF, cfg.bias));
-    if (cfg.normPlacement === "sandwich") this.norm2Post = this.child("norm2_post", norm());
+    if (!(this.attn instanceof GauLayer)) {
+      this.norm2 = this.child("norm2", norm());
+      this.mlp = this.child("mlp", makeFeedForward(cfg.ffn, cfg.dModel, cfg.dFF, cfg.bias));
+      if (cfg.normPlacement === "sandwich") this.norm2Post = this.child("norm2_post", norm());
+    }
     this.drop = this.child("drop", new Dropout(cfg.dropout, dropoutGen));
     this.alpha = cfg.normPlacement === "deepnorm" ? Math.pow(2 * cfg.nLayers, 0.25) : 1;
   }
 
   forward(x: Tensor, start = 0, cache?: AttentionState): Tensor {
-    const attn = (h: Tensor) => this.drop.forward(this.attn.forward(h, start, cache));
-    const mlp = (h: Tensor) => this.drop.forward(this.mlp.forward(h));
+    x = this.sublayer(x, (h) => this.attn.forward(h, start, cache), this.norm1, this.norm1Post);
+    const mlp = this.mlp;
+    return mlp ? this.sublayer(x, (h) => mlp.forward(h), this.norm2!, this.norm2Post) : x;
+  }
+
+  /** One residual sublayer f (dropout on its output) in the configured norm placement. */
+  private sublayer(x: Tensor, f: (h: Tensor) => Tensor, norm: Norm, post: Norm | null): Tensor {
+    const F = (h: Tensor) => this.drop.forward(f(h));
     switch (this.cfg.normPlacement) {
-      case "pre":
-        x = ops.add(x, attn(this.norm1.forward(x)));
-        return ops.add(x, mlp(this.norm2.forward(x)));
-      case "post":
-        x = this.norm1.forward(ops.add(x, attn(x)));
-        return this.norm2.forward(ops.add(x, mlp(x)));
-      case "sandwich":
-        x = ops.add(x, this.norm1Post!.forward(attn(this.norm1.forward(x))));
-        return ops.add(x, this.norm2Post!.forward(mlp(this.norm2.forward(x))));
-      case "deepnorm":
-        x = this.norm1.forward(ops.add(ops.mul(x, this.alpha), attn(x)));
-        return this.norm2.forward(ops.add(ops.mul(x, this.alpha), mlp(x)));
+      case "pre": return ops.add(x, F(norm.forward(x)));
+      case "post": return norm.forward(ops.add(x, F(x)));
+      case "sandwich": return ops.add(x, post!.forward(F(norm.forward(x))));
+      case "deepnorm": return norm.forward(ops.add(ops.mul(x, this.alpha), F(x)));
     }
   }
 }

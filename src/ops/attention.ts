@@ -1,9 +1,11 @@
 // Scaled dot-product attention that materializes the scores (the reference "softmax" path):
-// S = scale * Q K^T, causal mask, P = softmax(S), O = P V (Vaswani et al. 2017, eq. 1).
+// S = scale * Q K^T, mask, P = softmax(S), O = P V (Vaswani et al. 2017, eq. 1). The mask (causal,
+// sliding window, varlen packing, block-sparse) is the one the flash kernels use (AttentionMask).
 // GQA without copying K/V: the query heads of one KV group are consecutive, so Q viewed as
 // [B, Hkv, group * Tq, d] multiplies its group's K in one batched GEMM.
 
-import type { FloatArray, GemmArgs } from "../backend/backend.js";
+import type { AttentionMaskArgs, BlockMask, FloatArray, GemmArgs } from "../backend/backend.js";
+import { AttentionMask } from "../backend/js/flash.js";
 import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { fmtShape } from "../tensor/shape.js";
@@ -11,9 +13,35 @@ import type { Tensor } from "../tensor/tensor.js";
 import { commonFloat, empty, floatData } from "./util.js";
 
 export interface AttentionOptions {
+  /** Query t sees keys j <= t + (S - Tq); default true. */
   causal?: boolean;
   /** Defaults to 1/sqrt(d). */
   scale?: number;
+  /** Sliding window: key j visible only if j > i - window (i the query position); 0 = unlimited. */
+  window?: number;
+  /** Varlen packing: cumulative sequence lengths [0, l1, l1 + l2, ..., T] shared by every batch row. */
+  cuSeqlens?: Int32Array | readonly number[];
+  /** Block-sparse mask over (query block, key block) of positions. */
+  blockMask?: BlockMask;
+}
+
+/** The kernel form of the mask options (see AttentionMaskArgs in backend/backend.ts). */
+export function attentionMaskArgs(opts: AttentionOptions): AttentionMaskArgs {
+  const cu = opts.cuSeqlens;
+  return {
+    causal: opts.causal ?? true,
+    window: opts.window ?? 0,
+    cuSeqlens: cu === undefined ? null : cu instanceof Int32Array ? cu : Int32Array.from(cu),
+    blockMask: opts.blockMask ?? null,
+  };
+}
+
+/** Checks q [B, H, Tq, d], k = v [B, Hkv, S, d] with Hkv dividing H; returns [B, H, Hkv, Tq, S, d]. */
+export function attentionShapes(op: string, q: Tensor, k: Tensor, v: Tensor): [number, number, number, number, number, number] {
+  if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4 || k.shape.some((s, i) => s !== v.shape[i]) || q.shape[0] !== k.shape[0] || q.shape[3] !== k.shape[3] || q.shape[1] % k.shape[1] !== 0) {
+    throw new RangeError(`${op}: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} must be [B, H, T, d] with kv heads dividing H`);
+  }
+  return [q.shape[0], q.shape[1], k.shape[1], q.shape[2], k.shape[2], q.shape[3]];
 }
 
 function bgemm(batch: number, m: number, n: number, k: number, a: FloatArray, ta: boolean, sa: number, b: FloatArray, tb: boolean, sb: number, c: FloatArray, alpha: number, beta = 0): void {
@@ -24,31 +52,24 @@ function bgemm(batch: number, m: number, n: number, k: number, a: FloatArray, ta
   backend().gemm(g);
 }
 
-/** q [B, H, Tq, d]; k, v [B, Hkv, S, d] with Hkv dividing H. Causal: query t sees keys j <= t + (S - Tq). */
+/** q [B, H, Tq, d]; k, v [B, Hkv, S, d] with Hkv dividing H; the mask options as in AttentionOptions. */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   const dtype = commonFloat("attention", q, k, v);
-  if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4 || k.shape.some((s, i) => s !== v.shape[i]) || q.shape[0] !== k.shape[0] || q.shape[3] !== k.shape[3] || q.shape[1] % k.shape[1] !== 0) {
-    throw new RangeError(`attention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} must be [B, H, T, d] with kv heads dividing H`);
-  }
-  const [B, H, Tq, d] = q.shape;
-  const [, Hkv, S] = k.shape;
+  const [B, H, Hkv, Tq, S, d] = attentionShapes("attention", q, k, v);
   const group = H / Hkv, bh = B * Hkv, rows = group * Tq;
   const scale = opts.scale ?? 1 / Math.sqrt(d);
-  const causal = opts.causal ?? true;
-  const off = S - Tq;
+  const mask = new AttentionMask(attentionMaskArgs(opts), Tq, S);
   const qd = floatData(q, "attention"), kd = floatData(k, "attention"), vd = floatData(v, "attention");
   const p = empty([bh, rows, S], dtype);
   const pd = p.data as FloatArray;
   bgemm(bh, rows, S, d, qd, false, rows * d, kd, true, S * d, pd, scale);
-  if (causal) {
-    for (let b = 0; b < bh; b++) {
-      for (let r = 0; r < rows; r++) {
-        const t = r % Tq, base = (b * rows + r) * S;
-        for (let j = t + off + 1; j < S; j++) pd[base + j] = -Infinity;
-      }
-    }
+  // Rows with no visible key get P = 0 (output 0, like the flash kernel) instead of softmax's NaN.
+  const empties: number[] = [];
+  if (!mask.trivial) {
+    for (let r = 0; r < bh * rows; r++) if (!mask.maskRow(r % Tq, pd, r * S, S)) empties.push(r);
   }
   backend().softmax(pd, pd, bh * rows, S, false);
+  for (const r of empties) pd.fill(0, r * S, (r + 1) * S);
   const out = empty(q.shape, dtype);
   bgemm(bh, rows, d, S, pd, false, rows * S, vd, false, S * d, out.data as FloatArray, 1);
   return record(out, "attention", [q, k, v], (g) => {

@@ -16,4 +16,5 @@ export * from "./create.js";
 export * from "./linear.js";
 export * from "./rope.js";
 export * from "./attention.js";
+export * from "./flash.js";
 export * from "./functional.js";

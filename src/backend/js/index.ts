@@ -8,10 +8,12 @@ import { gemm } from "./gemm.js";
 import { crossEntropy, crossEntropyBackward, softmax, softmaxBackward } from "./softmax.js";
 import { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } from "./norm.js";
 import { adamw, indexAdd, indexSelect } from "./index-ops.js";
+import { flashBackward, flashForward } from "./flash.js";
 
 export const jsBackend: Backend = {
   name: "js",
   unary, unaryBackward, binary, where, reduce, cumsum, stridedCopy, gemm,
   softmax, softmaxBackward, crossEntropy, crossEntropyBackward,
   layerNorm, layerNormBackward, rmsNorm, rmsNormBackward, indexSelect, indexAdd, adamw,
+  flashForward, flashBackward,
 };

@@ -30,6 +30,29 @@ export interface NativeAddon {
   getThreads(): number;
   /** Core clock (GHz) from a timed chain of dependent integer adds on the calling thread. */
   clockGHz(): number;
+
+  // Non-GEMM float32 kernels (native/addon_kernels.cc); op codes are the enums of native/kernels.h.
+  unary(op: number, x: Float32Array, y: Float32Array, n: number, a: number, b: number): void;
+  unaryBackward(op: number, x: Float32Array, y: Float32Array, gy: Float32Array, gx: Float32Array, n: number, a: number, b: number): void;
+  /** dims = [shape(rank), aStrides(rank), bStrides(rank)] */
+  binary(op: number, a: Float32Array, aOff: number, b: Float32Array, bOff: number, out: Float32Array, rank: number, dims: Float64Array): void;
+  /** dims = [shape(rank), srcStrides(rank), dstStrides(rank)] */
+  stridedCopy(src: Float32Array, srcOff: number, dst: Float32Array, dstOff: number, rank: number, dims: Float64Array): void;
+  where(cond: Float32Array, a: Float32Array, b: Float32Array, out: Float32Array, n: number): void;
+  reduce(op: number, x: Float32Array, outer: number, dim: number, inner: number, out: Float32Array): void;
+  cumsum(x: Float32Array, outer: number, dim: number, inner: number, out: Float32Array, reverse: boolean): void;
+  softmax(x: Float32Array, y: Float32Array, rows: number, cols: number, log: boolean): void;
+  softmaxBackward(y: Float32Array, gy: Float32Array, gx: Float32Array, rows: number, cols: number, log: boolean): void;
+  crossEntropy(logits: Float32Array, targets: Int32Array, rows: number, cols: number, ignoreIndex: number, smoothing: number, loss: Float32Array, lse: Float32Array): void;
+  crossEntropyBackward(logits: Float32Array, targets: Int32Array, lse: Float32Array, gLoss: Float32Array, rows: number, cols: number, ignoreIndex: number, smoothing: number, gLogits: Float32Array): void;
+  layerNorm(x: Float32Array, w: Float32Array | null, b: Float32Array | null, rows: number, cols: number, eps: number, y: Float32Array, mean: Float32Array, rstd: Float32Array): void;
+  layerNormBackward(x: Float32Array, w: Float32Array | null, mean: Float32Array, rstd: Float32Array, gy: Float32Array, rows: number, cols: number, gx: Float32Array, gw: Float32Array | null, gb: Float32Array | null): void;
+  rmsNorm(x: Float32Array, w: Float32Array | null, rows: number, cols: number, eps: number, y: Float32Array, rstd: Float32Array): void;
+  rmsNormBackward(x: Float32Array, w: Float32Array | null, rstd: Float32Array, gy: Float32Array, rows: number, cols: number, gx: Float32Array, gw: Float32Array | null): void;
+  indexSelect(x: Float32Array, outer: number, dimIn: number, inner: number, idx: Int32Array, nIdx: number, out: Float32Array): void;
+  indexAdd(gOut: Float32Array, outer: number, dimIn: number, inner: number, idx: Int32Array, nIdx: number, gx: Float32Array): void;
+  adamw(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, n: number,
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, bc1: number, bc2: number): void;
 }
 
 /** Directory holding the package.json of tsformer (works from src/ via tsx and from dist/). */

@@ -1,0 +1,205 @@
+// Gated Attention Unit (GAU) and FLASH mixed-chunk attention (Hua et al. 2022, "Transformer Quality
+// in Linear Time", sec. 2 and 3.2, Codes 1-2 of the appendix). One GAU layer replaces the attention +
+// FFN pair of a block (models/block.ts gives it a single residual: x + gau(norm1(x))).
+//   U = silu(X W_u), V = silu(X W_v)       [T, e], e = 2D (eq. 1 with the expansion of sec. 2)
+//   Z = silu(X W_z)                        [T, s], s = min(128, D): one shared low-dimensional head
+//   Q = Z * gamma_q + beta_q, K = Z * gamma_k + beta_k   (per-dim scale and offset; RoPE on top if cfg.rope)
+//   O = (U * A V) W_o                                    (eq. 4)
+// Kernels A (causal, j <= i; b_{i-j} a learned relative position bias, one scalar per distance):
+//   "relu2"         A_ij = relu(q_i.k_j / n + b_{i-j})^2, n = maxSeqLen. Code 1 divides by n = seq_len
+//                   of the training batch; any n that depends on the batch length makes a token's output
+//                   depend on how many tokens follow it, so decoding could not reproduce training. A fixed
+//                   n = maxSeqLen is the paper's n for full-context training windows, and row i then only
+//                   depends on tokens <= i: step-by-step decoding equals full recomputation.
+//   "softmax_plus"  A_i = softmax_j(log(n_i) / log(512) * (q_i.k_j / sqrt(s) + b_{i-j})), n_i = i + 1 =
+//                   the number of keys query i sees (Su 2021, https://kexue.fm/archives/8823: scale by
+//                   log_512 n so the softmax entropy stays put as n grows); also causal-exact.
+//   mixed chunk     (sec. 3.2) tokens in chunks of c: relu(q_i.k_j / c + b_{i-j})^2 inside the chunk
+//                   (quadratic) + linear attention over all earlier chunks, q'_i . sum_{h < g} K'_h^T V_h / c,
+//                   with separate scale/offsets for q, k, q', k' (Code 2). Decoding keeps sum K'^T V of the
+//                   finished chunks plus the current chunk's keys and values: exact and O(c) per token.
+
+import * as ops from "../../ops/index.js";
+import { Generator } from "../../tensor/rng.js";
+import type { Tensor } from "../../tensor/tensor.js";
+import { Linear } from "../layers.js";
+import { Module } from "../module.js";
+import type { Attention, AttentionConfig, AttentionState } from "./types.js";
+
+/** e = GAU_EXPANSION * D (paper: 2). */
+export const GAU_EXPANSION = 2;
+/** s = min(GAU_QK_DIM, D) (paper: 128). */
+export const GAU_QK_DIM = 128;
+/** c = min(FLASH_CHUNK, maxSeqLen) for "gau_mixed" (the paper uses 256 on 512+ token contexts). */
+export const FLASH_CHUNK = 64;
+
+export type GauKernel = "relu2" | "softmax_plus";
+
+/** The layers u, v, z, o, the scale/offsets and the relative position bias shared by both variants. */
+export abstract class GauLayer extends Module implements Attention {
+  readonly wu: Linear;
+  readonly wv: Linear;
+  readonly wz: Linear;
+  readonly wo: Linear;
+  /** Per-dimension scale and offset of Z, one row per derived query/key: [heads, s]. */
+  readonly gamma: Tensor;
+  readonly beta: Tensor;
+  /** b_d for query-key distance d in [0, biasLen). */
+  readonly relBias: Tensor;
+  readonly e: number;
+  readonly s: number;
+
+  protected constructor(readonly cfg: AttentionConfig, heads: number, biasLen: number) {
+    super();
+    const D = cfg.dModel;
+    this.e = GAU_EXPANSION * D;
+    this.s = Math.min(GAU_QK_DIM, D);
+    if (cfg.rope && this.s % 2 !== 0) throw new RangeError(`gau: RoPE needs an even query/key size, got s = ${this.s}`);
+    this.wu = this.child("wu", new Linear(D, this.e, cfg.bias));
+    this.wv = this.child("wv", new Linear(D, this.e, cfg.bias));
+    this.wz = this.child("wz", new Linear(D, this.s, cfg.bias));
+    this.wo = this.child("wo", new Linear(this.e, D, cfg.bias));
+    this.gamma = this.param("gamma", ops.zeros([heads, this.s]));
+    this.beta = this.param("beta", ops.zeros([heads, this.s]));
+    this.relBias = this.param("rel_bias", ops.zeros([biasLen]));
+    // Code 1: gamma ~ N(0, 0.02), beta = 0; weights N(0, 0.02) as nanoGPT. TransformerLM re-draws wv and
+    // wo by its init scheme (roles "v" and "o"); wu and wz have no role there, so they keep these draws,
+    // from a generator seeded by the layer index.
+    const g = new Generator(0x6a0 + cfg.layer);
+    for (const l of [this.wu, this.wv, this.wz, this.wo]) g.normal(l.weight.data as Float32Array, 0, 0.02);
+    g.normal(this.gamma.data as Float32Array, 0, 0.02);
+  }
+
+  abstract newState(capacity: number): AttentionState;
+
+  /** qk: the derived queries/keys, each [B, T, s]; v [B, T, e] -> A V [B, T, e]. */
+  protected abstract mix(qk: Tensor[], v: Tensor, start: number, state?: AttentionState): Tensor;
+
+  forward(x: Tensor, start = 0, state?: AttentionState): Tensor {
+    const [B, T] = x.shape;
+    const u = ops.silu(this.wu.forward(x));
+    const v = ops.silu(this.wv.forward(x));
+    const z = ops.silu(this.wz.forward(x));
+    let qk = ops.add(ops.mul(ops.unsqueeze(z, 2), this.gamma), this.beta); // [B, T, heads, s]
+    if (this.cfg.rope) qk = ops.rope(qk, start, this.cfg.ropeTheta);
+    const parts = ops.split(qk, 1, 2).map((t) => ops.reshape(t, [B, T, this.s]));
+    return this.wo.forward(ops.mul(u, this.mix(parts, v, start, state)));
+  }
+
+  /** [rows, cols] matrix of b_{i - j + offset}; entries above that diagonal read b_0 (the mask removes them). */
+  protected biasMatrix(rows: number, cols: number, offset: number): Tensor {
+    const idx = new Int32Array(rows * cols);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) idx[i * cols + j] = Math.max(0, i - j + offset);
+    return ops.reshape(ops.indexSelect(this.relBias, 0, ops.tensor(idx)), [rows, cols]);
+  }
+}
+
+/** Decoding state of a quadratic GAU: the keys [B, S, s] and values [B, S, e] so far. */
+export class GauCache implements AttentionState {
+  length = 0;
+  private k: Tensor | null = null;
+  private v: Tensor | null = null;
+
+  constructor(readonly capacity: number) {}
+
+  append(k: Tensor, v: Tensor): [Tensor, Tensor] {
+    const T = k.shape[1];
+    if (this.length + T > this.capacity) throw new RangeError(`GAU cache full: ${this.length} + ${T} tokens exceed the context of ${this.capacity}`);
+    const ka = this.k ? ops.cat([this.k, k], 1) : k;
+    const va = this.v ? ops.cat([this.v, v], 1) : v;
+    this.k = ka.detach();
+    this.v = va.detach();
+    this.length += T;
+    return [ka, va];
+  }
+}
+
+/** Quadratic GAU ("gau": relu^2, "gau_softmax_plus"). */
+export class GatedAttentionUnit extends GauLayer {
+  constructor(cfg: AttentionConfig, readonly kernel: GauKernel = "relu2") {
+    super(cfg, 2, cfg.maxSeqLen);
+  }
+
+  newState(capacity: number): GauCache {
+    return new GauCache(capacity);
+  }
+
+  protected mix([q, k]: Tensor[], v: Tensor, _start: number, state?: AttentionState): Tensor {
+    const T = q.shape[1];
+    if (state) [k, v] = (state as GauCache).append(k, v);
+    const S = k.shape[1], past = S - T;
+    if (S > this.cfg.maxSeqLen) throw new RangeError(`gau: ${S} positions exceed maxSeqLen ${this.cfg.maxSeqLen}`);
+    const scores = ops.matmul(q, ops.transpose(k, 1, 2)); // [B, T, S]
+    const bias = this.biasMatrix(T, S, past);
+    if (this.kernel === "relu2") {
+      const a = ops.square(ops.relu(ops.add(ops.div(scores, this.cfg.maxSeqLen), bias)));
+      return ops.matmul(ops.tril(a, past), v);
+    }
+    const rowScale = new Float64Array(T);
+    for (let i = 0; i < T; i++) rowScale[i] = Math.log(past + i + 1) / Math.log(512);
+    const logits = ops.mul(ops.add(ops.div(scores, Math.sqrt(this.s)), bias), ops.tensor(rowScale, { shape: [T, 1], dtype: q.dtype }));
+    const future = ops.triu(ops.ones([T, S], { dtype: q.dtype }), past + 1);
+    return ops.matmul(ops.softmax(ops.maskedFill(logits, future, -Infinity), -1), v);
+  }
+}
+
+/** Decoding state of FLASH: sum K'^T V / c over finished chunks, and the current chunk's k, k', v. */
+export class FlashState implements AttentionState {
+  length = 0;
+  /** [B, 1, s, e] */
+  kv: Tensor | null = null;
+  /** [k (quadratic), k' (linear), v] of the unfinished chunk, each [B, m, .], m = length mod c. */
+  chunk: Tensor[] | null = null;
+}
+
+/** FLASH mixed-chunk attention ("gau_mixed"). */
+export class MixedChunkGAU extends GauLayer {
+  constructor(cfg: AttentionConfig, readonly chunk = Math.min(FLASH_CHUNK, cfg.maxSeqLen)) {
+    super(cfg, 4, chunk);
+  }
+
+  /** The state is O(c + s e) whatever the length, so it needs no capacity. */
+  newState(): FlashState {
+    return new FlashState();
+  }
+
+  protected mix([qq, kq, ql, kl]: Tensor[], v: Tensor, start: number, state?: AttentionState): Tensor {
+    const c = this.chunk, { s, e } = this;
+    const [B, T] = v.shape;
+    const st = state as FlashState | undefined;
+    if (st && st.length !== start) throw new RangeError(`gau_mixed: the state holds ${st.length} positions, but the input starts at ${start}`);
+    // Keys/values from the unfinished chunk go first; then the layout is padded with zeros to whole
+    // chunks aligned at absolute positions (zero values: padded keys contribute nothing).
+    const keys = st?.chunk ? [kq, kl, v].map((t, i) => ops.cat([st.chunk![i], t], 1)) : [kq, kl, v];
+    const m = keys[0].shape[1] - T;
+    const front = (start - m) % c, L = front + m + T, G = Math.ceil(L / c);
+    const layout = (t: Tensor, lead: number): Tensor => {
+      const pieces = [ops.zeros([B, lead, t.shape[2]], { dtype: t.dtype }), t, ops.zeros([B, G * c - lead - t.shape[1], t.shape[2]], { dtype: t.dtype })];
+      return ops.reshape(ops.cat(pieces.filter((p) => p.shape[1] > 0), 1), [B, G, c, t.shape[2]]);
+    };
+    const [Kq, Kl, V] = keys.map((t) => layout(t, front));
+    const Qq = layout(qq, front + m), Ql = layout(ql, front + m);
+
+    // Local quadratic attention inside each chunk.
+    const sim = ops.add(ops.div(ops.matmul(Qq, ops.transpose(Kq, 2, 3)), c), this.biasMatrix(c, c, 0));
+    const quad = ops.matmul(ops.tril(ops.square(ops.relu(sim))), V);
+    // Global linear attention: chunk g sees sum_{h < g} K'_h^T V_h (exclusive cumsum over chunks).
+    const kv = ops.div(ops.matmul(ops.transpose(Kl, 2, 3), V), c); // [B, G, s, e]
+    let prev = ops.zeros([B, 1, s, e], { dtype: v.dtype });
+    if (G > 1) prev = ops.cat([prev, ops.narrow(ops.cumsum(kv, 1), 1, 0, G - 1)], 1);
+    if (st?.kv) prev = ops.add(prev, st.kv);
+    const out = ops.add(quad, ops.matmul(Ql, prev));
+
+    if (st) {
+      const done = Math.floor(L / c);
+      if (done > 0) {
+        const finished = ops.sum(ops.narrow(kv, 1, 0, done), 1, true).detach();
+        st.kv = st.kv ? ops.add(st.kv, finished).detach() : finished;
+      }
+      const rest = L - done * c;
+      st.chunk = rest > 0 ? [Kq, Kl, V].map((t) => ops.narrow(ops.reshape(t, [B, G * c, t.shape[3]]), 1, done * c, rest).detach()) : null;
+      st.length += T;
+    }
+    return ops.narrow(ops.reshape(out, [B, G * c, e]), 1, front + m, T);
+  }
+}
