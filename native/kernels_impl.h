@@ -112,6 +112,41 @@ inline float f_tanh(float x) {
   return ax < 0.625f ? small : sbig;
 }
 
+// exp in double for arguments <= 0 (used where float rounding would be amplified by cancellation):
+// 2^n * exp(r), |r| <= ln2/2, Taylor to degree 11 (relative error < 1e-13); clamped at -700.
+inline double d_exp_neg(double x) {
+  const double xc = x < -700.0 ? -700.0 : x;
+  const double t = xc * 1.4426950408889634 + 6755399441055744.0;  // round via 1.5 * 2^52
+  const double n = t - 6755399441055744.0;
+  uint64_t tb;
+  std::memcpy(&tb, &t, 8);
+  const int64_t ni = (int64_t)(tb - 0x4338000000000000ull);
+  const double r = (xc - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+  double p = 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  const uint64_t sb = (uint64_t)(ni + 1023) << 52;
+  double sc;
+  std::memcpy(&sc, &sb, 8);
+  return p * sc;
+}
+// sigmoid(x) and 1 - sigmoid(x) in double
+inline double d_sigmoid2(double x, double* one_minus) {
+  const double e = d_exp_neg(-std::fabs(x));
+  const double d = 1.0 / (1.0 + e), ed = e * d;
+  *one_minus = x >= 0.0 ? ed : d;
+  return x >= 0.0 ? d : ed;
+}
+
 constexpr float kSqrt2OverPi = 0.79788456080286535588f;
 constexpr float kInvSqrt2 = 0.70710678118654752440f;
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
@@ -156,20 +191,24 @@ inline float ubwd(float x, float y, float gy, float a, float b) {
     case U_SIGMOID: return gy * (y * (1.0f - y));
     case U_RELU: return x > 0.0f ? gy : 0.0f;
     case U_GELU_TANH: {
-      // with s = sigmoid(2u): 0.5 (1 + t) = s, 1 - t^2 = 4 s (1 - s)
-      const float u = kSqrt2OverPi * (x + 0.044715f * x * x * x);
-      float om;
-      const float s = f_sigmoid2(2.0f * u, &om);
-      float d = 2.0f * x * s * om * kSqrt2OverPi * (1.0f + 3.0f * 0.044715f * x * x);
-      d = std::fabs(x) > 20.0f ? 0.0f : d;
-      return gy * (s + d);
+      // with s = sigmoid(2u): 0.5 (1 + t) = s, 1 - t^2 = 4 s (1 - s). In double: the two terms
+      // cancel near the derivative's zero (x ~ -0.75).
+      const double v = x, u = 0.79788456080286535588 * (v + 0.044715 * v * v * v);
+      double om;
+      const double s = d_sigmoid2(2.0 * u, &om);
+      double d = 2.0 * v * s * om * 0.79788456080286535588 * (1.0 + 3.0 * 0.044715 * v * v);
+      d = std::fabs(v) > 40.0 ? 0.0 : d;
+      return (float)((double)gy * (s + d));
     }
-    case U_GELU_ERF:
-      return gy * (0.5f * std::erfc(-x * kInvSqrt2) + x * kInvSqrt2Pi * f_exp(-0.5f * x * x));
+    case U_GELU_ERF: {
+      const double v = x;
+      return (float)((double)gy * (0.5 * std::erfc(-v * 0.70710678118654752440) +
+                                   v * 0.39894228040143267794 * d_exp_neg(-0.5 * v * v)));
+    }
     case U_SILU: {
-      float om;
-      const float s = f_sigmoid2(x, &om);
-      return gy * s * (1.0f + x * om);
+      double om;
+      const double v = x, s = d_sigmoid2(v, &om);
+      return (float)((double)gy * s * (1.0 + v * om));
     }
     case U_SOFTPLUS: return a * x > b ? gy : gy * f_sigmoid(a * x);
     case U_ELU: return x > 0.0f ? gy : gy * a * f_exp(x);
@@ -606,7 +645,8 @@ void k_cross_entropy_backward(const float* x, const int32_t* t, const float* lse
       if (tr == ignore) { for (long j = 0; j < cols; ++j) gr[j] = 0.0f; continue; }
       const float g = gl[r], l = lse[r];
       for (long j = 0; j < cols; ++j) gr[j] = g * (f_exp(xr[j] - l) - u);
-      gr[tr] -= (float)((double)g * (1.0 - smoothing));
+      // the target column in double: p_t - u - (1 - eps) is a small difference when p_t ~ 1
+      gr[tr] = (float)((double)g * ((double)f_exp(xr[tr] - l) - smoothing / (double)cols - (1.0 - smoothing)));
     }
   });
 }
@@ -625,11 +665,11 @@ void k_layer_norm(const float* x, const float* w, const float* b, long rows, lon
       const double rsd = 1.0 / std::sqrt(v / (double)cols + eps);
       mean[r] = (float)mu;
       rstd[r] = (float)rsd;
-      const float m = (float)mu, rs = (float)rsd;
-      if (w && b) for (long j = 0; j < cols; ++j) yr[j] = (xr[j] - m) * rs * w[j] + b[j];
-      else if (w) for (long j = 0; j < cols; ++j) yr[j] = (xr[j] - m) * rs * w[j];
-      else if (b) for (long j = 0; j < cols; ++j) yr[j] = (xr[j] - m) * rs + b[j];
-      else for (long j = 0; j < cols; ++j) yr[j] = (xr[j] - m) * rs;
+      // like the js: with the unrounded mean and rstd, in double
+      if (w && b) for (long j = 0; j < cols; ++j) yr[j] = (float)(((double)xr[j] - mu) * rsd * w[j] + b[j]);
+      else if (w) for (long j = 0; j < cols; ++j) yr[j] = (float)(((double)xr[j] - mu) * rsd * w[j]);
+      else if (b) for (long j = 0; j < cols; ++j) yr[j] = (float)(((double)xr[j] - mu) * rsd + b[j]);
+      else for (long j = 0; j < cols; ++j) yr[j] = (float)(((double)xr[j] - mu) * rsd);
     }
   });
 }
@@ -667,36 +707,39 @@ void k_layer_norm_backward(const float* x, const float* w, const float* mean, co
         const float* xr = x + r * cols;
         const float* gr = gy + r * cols;
         float* dr = gx + r * cols;
-        const float mu = mean[r], rs = rstd[r];
+        const double mu = mean[r], rs = rstd[r];
         double mg = 0, mgh = 0;
         if (w) {
 #pragma omp simd reduction(+ : mg, mgh)
           for (long j = 0; j < cols; ++j) {
-            const float h = (xr[j] - mu) * rs, g = gr[j] * w[j];
-            mg += (double)g;
-            mgh += (double)g * (double)h;
+            const double h = ((double)xr[j] - mu) * rs, g = (double)gr[j] * w[j];
+            mg += g;
+            mgh += g * h;
           }
         } else {
 #pragma omp simd reduction(+ : mg, mgh)
           for (long j = 0; j < cols; ++j) {
-            const float h = (xr[j] - mu) * rs, g = gr[j];
-            mg += (double)g;
-            mgh += (double)g * (double)h;
+            const double h = ((double)xr[j] - mu) * rs, g = gr[j];
+            mg += g;
+            mgh += g * h;
           }
         }
-        const float fmg = (float)(mg / (double)cols), fmgh = (float)(mgh / (double)cols);
+        mg /= (double)cols;
+        mgh /= (double)cols;
+        // final expression in double (gx is a small difference of O(1) terms)
         if (w) {
           for (long j = 0; j < cols; ++j) {
-            const float h = (xr[j] - mu) * rs;
-            dr[j] = rs * (gr[j] * w[j] - fmg - h * fmgh);
+            const double h = ((double)xr[j] - mu) * rs;
+            dr[j] = (float)(rs * ((double)gr[j] * w[j] - mg - h * mgh));
           }
         } else {
           for (long j = 0; j < cols; ++j) {
-            const float h = (xr[j] - mu) * rs;
-            dr[j] = rs * (gr[j] - fmg - h * fmgh);
+            const double h = ((double)xr[j] - mu) * rs;
+            dr[j] = (float)(rs * ((double)gr[j] - mg - h * mgh));
           }
         }
-        if (pw) for (long j = 0; j < cols; ++j) pw[j] += gr[j] * ((xr[j] - mu) * rs);
+        const float fmu = (float)mu, frs = (float)rs;
+        if (pw) for (long j = 0; j < cols; ++j) pw[j] += gr[j] * ((xr[j] - fmu) * frs);
         if (pb) for (long j = 0; j < cols; ++j) pb[j] += gr[j];
       }
     }
@@ -728,9 +771,8 @@ void k_rms_norm(const float* x, const float* w, long rows, long cols, double eps
       float* yr = y + r * cols;
       const double rsd = 1.0 / std::sqrt(row_sumsq(xr, cols) / (double)cols + eps);
       rstd[r] = (float)rsd;
-      const float rs = (float)rsd;
-      if (w) for (long j = 0; j < cols; ++j) yr[j] = xr[j] * rs * w[j];
-      else for (long j = 0; j < cols; ++j) yr[j] = xr[j] * rs;
+      if (w) for (long j = 0; j < cols; ++j) yr[j] = (float)((double)xr[j] * rsd * w[j]);
+      else for (long j = 0; j < cols; ++j) yr[j] = (float)((double)xr[j] * rsd);
     }
   });
 }
@@ -747,19 +789,20 @@ void k_rms_norm_backward(const float* x, const float* w, const float* rstd, cons
         const float* xr = x + r * cols;
         const float* gr = gy + r * cols;
         float* dr = gx + r * cols;
-        const float rs = rstd[r];
+        const double rs = rstd[r];
         double mgh = 0;
         if (w) {
 #pragma omp simd reduction(+ : mgh)
-          for (long j = 0; j < cols; ++j) mgh += (double)(gr[j] * w[j]) * (double)(xr[j] * rs);
+          for (long j = 0; j < cols; ++j) mgh += ((double)gr[j] * w[j]) * ((double)xr[j] * rs);
         } else {
 #pragma omp simd reduction(+ : mgh)
-          for (long j = 0; j < cols; ++j) mgh += (double)gr[j] * (double)(xr[j] * rs);
+          for (long j = 0; j < cols; ++j) mgh += (double)gr[j] * ((double)xr[j] * rs);
         }
-        const float f = (float)(mgh / (double)cols);
-        if (w) for (long j = 0; j < cols; ++j) dr[j] = rs * (gr[j] * w[j] - xr[j] * rs * f);
-        else for (long j = 0; j < cols; ++j) dr[j] = rs * (gr[j] - xr[j] * rs * f);
-        if (pw) for (long j = 0; j < cols; ++j) pw[j] += gr[j] * (xr[j] * rs);
+        mgh /= (double)cols;
+        if (w) for (long j = 0; j < cols; ++j) dr[j] = (float)(rs * ((double)gr[j] * w[j] - (double)xr[j] * rs * mgh));
+        else for (long j = 0; j < cols; ++j) dr[j] = (float)(rs * ((double)gr[j] - (double)xr[j] * rs * mgh));
+        const float frs = (float)rs;
+        if (pw) for (long j = 0; j < cols; ++j) pw[j] += gr[j] * (xr[j] * frs);
       }
     }
   });

@@ -7,6 +7,7 @@ import { collect, intArg, numArg } from "./args.js";
 import { runTrain, TRAIN_DEFAULTS, type TrainCliOptions } from "./train.js";
 import { runEval, runGenerate, type EvalCliOptions, type GenerateCliOptions } from "./generate.js";
 import { runStart } from "./start.js";
+import { runFlops, type FlopsCliOptions } from "./flops.js";
 
 const program = new Command();
 program.name("tsformer").description("Build, train, run and serve Transformer language models on the CPU.");
@@ -70,6 +71,13 @@ program.command("eval")
 program.command("start")
   .description("the main job on embedded defaults (what `npm start` runs)")
   .action(runStart);
+
+program.command("flops")
+  .description("forward FLOPs per layer (attention scores, projections, FFN) and the length T* from which attention dominates")
+  .requiredOption("--config <file>", "model config JSON")
+  .option("--seq <n>", "sequence length (default: the config's maxSeqLen)", intArg("--seq", 1))
+  .option("--json", "print one JSON object")
+  .action((o: FlopsCliOptions) => { runFlops(o); });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`tsformer: ${e instanceof Error ? e.message : String(e)}`);

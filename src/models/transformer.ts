@@ -50,6 +50,8 @@ export class TransformerLM extends Module {
       [/^(tok_emb|pos_emb)\.weight$/, "embedding"], [/^lm_head\.weight$/, "head"],
       [/attn\.wq\.weight$/, "q"], [/attn\.wk\.weight$/, "k"], [/attn\.wv\.weight$/, "v"], [/attn\.wo\.weight$/, "o"],
       [/mlp\.(fc1|w1|w3)\.weight$/, "ffn_in"], [/mlp\.(fc2|w2)\.weight$/, "ffn_out"],
+      // GAU (Hua et al. 2022): u and the shared z are input expansions like an FFN's first layer.
+      [/attn\.(wu|wz)\.weight$/, "ffn_in"],
     ];
     for (const [name, p] of this.namedParameters()) {
       const role = roles.find(([re]) => re.test(name))?.[1];

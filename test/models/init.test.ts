@@ -30,6 +30,16 @@ describe("step-0 loss is ~ln(vocab) for every init scheme", () => {
   }
 });
 
+describe("step-0 loss is ~ln(vocab) for every attention variant", () => {
+  for (const attention of Object.keys(T.ATTENTION_VARIANTS)) {
+    it(attention, () => {
+      const cfg = gpt2Config({ vocabSize: V, dModel: 64, nLayers: 2, nHeads: 4, maxSeqLen: 32, attention });
+      const loss = step0Loss(new TransformerLM(cfg, { generator: new T.Generator(3) }), 6);
+      assert.ok(Math.abs(loss - Math.log(V)) < 0.1, `${attention}: step-0 loss ${loss} vs ln(V) ${Math.log(V)}`);
+    });
+  }
+});
+
 describe("model config validation", () => {
   it("rejects an unknown key and names it", () => {
     assert.throws(() => gpt2Config({ vocabSize: 5, dModel: 8, nLayers: 1, nHeads: 2, maxSeqLen: 4, nEmbd: 3 } as never), /nEmbd/);

@@ -1,10 +1,10 @@
 // Gated Attention Unit (GAU) and FLASH mixed-chunk attention (Hua et al. 2022, "Transformer Quality
 // in Linear Time", sec. 2 and 3.2, Codes 1-2 of the appendix). One GAU layer replaces the attention +
 // FFN pair of a block (models/block.ts gives it a single residual: x + gau(norm1(x))).
-//   U = silu(X W_u), V = silu(X W_v)       [T, e], e = 2D (eq. 1 with the expansion of sec. 2)
+//   U = silu(X W_u), V = silu(X W_v)       [T, e], e = 2D (the gated linear unit, sec. 2)
 //   Z = silu(X W_z)                        [T, s], s = min(128, D): one shared low-dimensional head
 //   Q = Z * gamma_q + beta_q, K = Z * gamma_k + beta_k   (per-dim scale and offset; RoPE on top if cfg.rope)
-//   O = (U * A V) W_o                                    (eq. 4)
+//   O = (U * A V) W_o                                    (the GAU output, sec. 2)
 // Kernels A (causal, j <= i; b_{i-j} a learned relative position bias, one scalar per distance):
 //   "relu2"         A_ij = relu(q_i.k_j / n + b_{i-j})^2, n = maxSeqLen. Code 1 divides by n = seq_len
 //                   of the training batch; any n that depends on the batch length makes a token's output
@@ -16,8 +16,9 @@
 //                   log_512 n so the softmax entropy stays put as n grows); also causal-exact.
 //   mixed chunk     (sec. 3.2) tokens in chunks of c: relu(q_i.k_j / c + b_{i-j})^2 inside the chunk
 //                   (quadratic) + linear attention over all earlier chunks, q'_i . sum_{h < g} K'_h^T V_h / c,
-//                   with separate scale/offsets for q, k, q', k' (Code 2). Decoding keeps sum K'^T V of the
-//                   finished chunks plus the current chunk's keys and values: exact and O(c) per token.
+//                   with separate scale/offsets for q, k, q', k' (Code 2, which leaves the 1/c scalings out;
+//                   lucidrains/FLASH-pytorch uses the same 1/c for both parts). Decoding keeps sum K'^T V of
+//                   the finished chunks plus the current chunk's keys and values: exact, O(c) per token.
 
 import * as ops from "../../ops/index.js";
 import { Generator } from "../../tensor/rng.js";
@@ -30,7 +31,7 @@ import type { Attention, AttentionConfig, AttentionState } from "./types.js";
 export const GAU_EXPANSION = 2;
 /** s = min(GAU_QK_DIM, D) (paper: 128). */
 export const GAU_QK_DIM = 128;
-/** c = min(FLASH_CHUNK, maxSeqLen) for "gau_mixed" (the paper uses 256 on 512+ token contexts). */
+/** c = min(FLASH_CHUNK, maxSeqLen) for "gau_mixed" (the paper's default is 256; 64 suits small models). */
 export const FLASH_CHUNK = 64;
 
 export type GauKernel = "relu2" | "softmax_plus";
