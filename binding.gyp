@@ -14,7 +14,7 @@
       "target_name": "tsformer_avx2",
       "type": "static_library",
       "sources": ["native/gemm_avx2.cc", "native/kernels_avx2.cc"],
-      "cflags_cc": ["-mavx2", "-mfma", "-fopenmp-simd"]
+      "cflags_cc": ["-mavx2", "-mfma", "-fopenmp-simd", "-fno-trapping-math"]
     },
     {
       "target_name": "tsformer_avx512",
@@ -33,7 +33,7 @@
       "sources": ["native/addon.cc", "native/addon_kernels.cc", "native/pool.cc", "native/gemm_scalar.cc", "native/kernels_scalar.cc"],
       "dependencies": ["tsformer_avx2", "tsformer_avx512", "tsformer_avx512bf16"],
       "libraries": ["-pthread"],
-      "cflags_cc": ["-pthread", "-fopenmp-simd"]
+      "cflags_cc": ["-pthread", "-fopenmp-simd", "-fno-trapping-math"]
     }
   ]
 }

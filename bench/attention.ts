@@ -5,7 +5,7 @@
 // time. No PyTorch peer: torch 1.13 has no fused attention on CPU, its reference is the softmax path.
 // Options: --n=512,1024 (sizes), --softmax-max=N (largest N for the softmax path, default 8192: at
 // 16384 its P and dS would take 8.6 GB each), --reps=R (default 3, 1 from N = 4096 on),
-// --backend=js|native (default: the active backend).
+// --backend=js|native (default: the active backend), --only=flash|softmax.
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
@@ -47,7 +47,8 @@ function spawnChild(impl: Impl, n: number, reps: number, backend: string): Resul
   const env = { ...process.env, TSFORMER_BACKEND: backend };
   const r = spawnSync(process.execPath, [...process.execArgv, run, "attention", `--child=${impl},${n},${reps}`], { env, encoding: "utf8", maxBuffer: 1 << 24 });
   const line = r.stdout?.split("\n").find((l) => l.startsWith("{"));
-  if (r.status !== 0 || !line) return `exit ${r.status ?? r.signal}: ${(r.stderr ?? "").trim().slice(-300)}`;
+  const err = r.stderr ?? "";
+  if (r.status !== 0 || !line) return `exit ${r.status ?? r.signal}: ${/^\w*Error\b.*$/m.exec(err)?.[0] ?? err.trim().slice(-300)}`;
   return JSON.parse(line) as Result;
 }
 
@@ -62,13 +63,14 @@ export function main(argv: string[]): void {
   const sizes = (opt("n") ?? "512,1024,2048,4096,8192,16384").split(",").map(Number);
   const softmaxMax = Number(opt("softmax-max") ?? 8192);
   const backend = opt("backend") ?? T.backend().name;
+  const impls = (["flash", "softmax"] as const).filter((i) => (opt("only") ?? i) === i);
   jsonLine({ bench: "attention", backend, heads: H, headDim: D, batch: 1, causal: true, softmaxMax,
     note: "flash runs the js reference kernel until a native flashForward/flashBackward exists" });
 
   const results = new Map<string, Result>();
   for (const n of sizes) {
     const reps = Number(opt("reps") ?? (n >= 4096 ? 1 : 3));
-    for (const impl of ["flash", "softmax"] as const) {
+    for (const impl of impls) {
       if (impl === "softmax" && n > softmaxMax) continue;
       const r = spawnChild(impl, n, reps, backend);
       if (typeof r === "string") { console.error(`# ${impl} N=${n} failed: ${r}`); continue; }

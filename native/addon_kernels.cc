@@ -32,10 +32,26 @@ struct Call {
     else Napi::TypeError::New(info.Env(), err).ThrowAsJavaScriptException();
     return info.Env().Undefined();
   }
+  // Raw N-API below: one call per argument (these kernels are called thousands of times a second).
   double num(size_t i, const char* name) {
     if (!ok()) return 0;
-    if (!info[i].IsNumber()) { type_error(std::string(name) + " must be a number"); return 0; }
-    return info[i].As<Napi::Number>().DoubleValue();
+    double d = 0;
+    if (napi_get_value_double(info.Env(), info[i], &d) != napi_ok) { type_error(std::string(name) + " must be a number"); return 0; }
+    return d;
+  }
+  // Data pointer and length of a typed array of the wanted type, or nullptr (error set).
+  void* typed(size_t i, const char* name, napi_typedarray_type want, const char* tname, double need, size_t* len) {
+    if (!ok()) return nullptr;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != want) {
+      type_error(std::string(name) + " must be a" + tname);
+      return nullptr;
+    }
+    if ((double)length < need) { range_error(std::string(name) + " is too short"); return nullptr; }
+    if (len) *len = length;
+    return data;
   }
   long count(size_t i, const char* name) {
     const double d = num(i, name);
@@ -49,15 +65,7 @@ struct Call {
   }
   // A Float32Array with at least `need` elements (len returned in *len when given).
   float* f32(size_t i, const char* name, double need, size_t* len = nullptr) {
-    if (!ok()) return nullptr;
-    if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-      type_error(std::string(name) + " must be a Float32Array");
-      return nullptr;
-    }
-    auto a = info[i].As<Napi::TypedArrayOf<float>>();
-    if ((double)a.ElementLength() < need) { range_error(std::string(name) + " is too short"); return nullptr; }
-    if (len) *len = a.ElementLength();
-    return a.Data();
+    return static_cast<float*>(typed(i, name, napi_float32_array, " Float32Array", need, len));
   }
   float* f32opt(size_t i, const char* name, double need) {
     if (!ok()) return nullptr;
@@ -65,24 +73,10 @@ struct Call {
     return f32(i, name, need);
   }
   int32_t* i32(size_t i, const char* name, double need) {
-    if (!ok()) return nullptr;
-    if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-      type_error(std::string(name) + " must be an Int32Array");
-      return nullptr;
-    }
-    auto a = info[i].As<Napi::TypedArrayOf<int32_t>>();
-    if ((double)a.ElementLength() < need) { range_error(std::string(name) + " is too short"); return nullptr; }
-    return a.Data();
+    return static_cast<int32_t*>(typed(i, name, napi_int32_array, "n Int32Array", need, nullptr));
   }
   const double* f64(size_t i, const char* name, double need) {
-    if (!ok()) return nullptr;
-    if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-      type_error(std::string(name) + " must be a Float64Array");
-      return nullptr;
-    }
-    auto a = info[i].As<Napi::TypedArrayOf<double>>();
-    if ((double)a.ElementLength() < need) { range_error(std::string(name) + " is too short"); return nullptr; }
-    return a.Data();
+    return static_cast<const double*>(typed(i, name, napi_float64_array, " Float64Array", need, nullptr));
   }
 };
 

@@ -315,6 +315,45 @@ inline void put_c(float* c, float acc, float alpha, float beta) {
 thread_local float* tl_small = nullptr;
 thread_local long tl_smallcap = 0;
 
+// MB rows of C x NV vectors of columns per register block; columns beyond the last full block
+// element by element.
+template <int MB, int NV>
+void axpy_block(const SmallJob& g, const float* A, long asr, long asp, const float* B, float* C, long i,
+                long j0, long j1) {
+  constexpr int W = NV * V::L;
+  long j = j0;
+  for (; j + W <= j1; j += W) {
+    vec acc[MB][NV];
+#pragma GCC unroll 4
+    for (int r = 0; r < MB; ++r)
+#pragma GCC unroll 4
+      for (int q = 0; q < NV; ++q) acc[r][q] = V::zero();
+    for (long p = 0; p < g.k; ++p) {
+      const float* b = B + p * g.ldb + j;
+      vec bv[NV];
+#pragma GCC unroll 4
+      for (int q = 0; q < NV; ++q) bv[q] = V::loadu(b + q * V::L);
+#pragma GCC unroll 4
+      for (int r = 0; r < MB; ++r) {
+        const vec x = V::set1(A[(i + r) * asr + p * asp]);
+#pragma GCC unroll 4
+        for (int q = 0; q < NV; ++q) acc[r][q] = V::fma(x, bv[q], acc[r][q]);
+      }
+    }
+    alignas(64) float t[W];
+    for (int r = 0; r < MB; ++r) {
+      for (int q = 0; q < NV; ++q) V::storeu(t + q * V::L, acc[r][q]);
+      for (int q = 0; q < W; ++q) put_c(C + (i + r) * g.csr + (j + q) * g.csc, t[q], g.alpha, g.beta);
+    }
+  }
+  for (; j < j1; ++j)
+    for (int r = 0; r < MB; ++r) {
+      float r0 = 0;
+      for (long p = 0; p < g.k; ++p) r0 += A[(i + r) * asr + p * asp] * B[p * g.ldb + j];
+      put_c(C + (i + r) * g.csr + j * g.csc, r0, g.alpha, g.beta);
+    }
+}
+
 void small_unit(const SmallJob& g, long bi, long j0, long j1) {
   const float* A = g.A + bi * g.strideA;
   const float* B = g.B + bi * g.strideB;
@@ -339,7 +378,30 @@ void small_unit(const SmallJob& g, long bi, long j0, long j1) {
       const float* b1 = b0 + g.ldb;
       const float* b2 = b1 + g.ldb;
       const float* b3 = b2 + g.ldb;
-      for (long i = 0; i < m; ++i) {
+      long i = 0;
+      if (!strideAk) {
+        for (; i + 2 <= m; i += 2) {  // 2 rows x 4 columns: 8 accumulators, 6 loads per 8 FMAs
+          const float* a = Ar + i * lda;
+          const float* a1 = a + lda;
+          vec s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
+          vec t0 = V::zero(), t1 = V::zero(), t2 = V::zero(), t3 = V::zero();
+          long p = 0;
+          for (; p + V::L <= k; p += V::L) {
+            const vec av = V::loadu(a + p), aw = V::loadu(a1 + p);
+            const vec w0 = V::loadu(b0 + p), w1 = V::loadu(b1 + p), w2 = V::loadu(b2 + p), w3 = V::loadu(b3 + p);
+            s0 = V::fma(av, w0, s0); s1 = V::fma(av, w1, s1); s2 = V::fma(av, w2, s2); s3 = V::fma(av, w3, s3);
+            t0 = V::fma(aw, w0, t0); t1 = V::fma(aw, w1, t1); t2 = V::fma(aw, w2, t2); t3 = V::fma(aw, w3, t3);
+          }
+          float r[8] = {hsum(s0), hsum(s1), hsum(s2), hsum(s3), hsum(t0), hsum(t1), hsum(t2), hsum(t3)};
+          for (; p < k; ++p) {
+            const float av = a[p], aw = a1[p];
+            r[0] += av * b0[p]; r[1] += av * b1[p]; r[2] += av * b2[p]; r[3] += av * b3[p];
+            r[4] += aw * b0[p]; r[5] += aw * b1[p]; r[6] += aw * b2[p]; r[7] += aw * b3[p];
+          }
+          for (int q = 0; q < 8; ++q) put_c(C + (i + q / 4) * g.csr + (j + q % 4) * g.csc, r[q], g.alpha, g.beta);
+        }
+      }
+      for (; i < m; ++i) {
         float r0, r1, r2, r3;
         if (strideAk) {
           r0 = r1 = r2 = r3 = 0;
@@ -393,45 +455,10 @@ void small_unit(const SmallJob& g, long bi, long j0, long j1) {
   }
   // axpy form: B rows contiguous along n
   const long asr = g.tA ? 1 : g.lda, asp = g.tA ? g.lda : 1;  // op(A)[i,p] = A[i*asr + p*asp]
-  long j = j0;
-  constexpr int W = 2 * V::L;
-  for (; j + W <= j1; j += W) {
-    long i = 0;
-    for (; i + 2 <= m; i += 2) {
-      vec c00 = V::zero(), c01 = V::zero(), c10 = V::zero(), c11 = V::zero();
-      const float* a0 = A + i * asr;
-      const float* a1 = a0 + asr;
-      for (long p = 0; p < k; ++p) {
-        const float* b = B + p * g.ldb + j;
-        const vec b0 = V::loadu(b), b1 = V::loadu(b + V::L);
-        const vec x0 = V::set1(a0[p * asp]), x1 = V::set1(a1[p * asp]);
-        c00 = V::fma(x0, b0, c00); c01 = V::fma(x0, b1, c01);
-        c10 = V::fma(x1, b0, c10); c11 = V::fma(x1, b1, c11);
-      }
-      alignas(64) float t[2 * W];
-      V::storeu(t, c00); V::storeu(t + V::L, c01); V::storeu(t + W, c10); V::storeu(t + W + V::L, c11);
-      for (int r = 0; r < 2; ++r)
-        for (int q = 0; q < W; ++q) put_c(C + (i + r) * g.csr + (j + q) * g.csc, t[r * W + q], g.alpha, g.beta);
-    }
-    for (; i < m; ++i) {
-      vec c00 = V::zero(), c01 = V::zero();
-      const float* a0 = A + i * asr;
-      for (long p = 0; p < k; ++p) {
-        const float* b = B + p * g.ldb + j;
-        const vec x0 = V::set1(a0[p * asp]);
-        c00 = V::fma(x0, V::loadu(b), c00); c01 = V::fma(x0, V::loadu(b + V::L), c01);
-      }
-      alignas(64) float t[W];
-      V::storeu(t, c00); V::storeu(t + V::L, c01);
-      for (int q = 0; q < W; ++q) put_c(C + i * g.csr + (j + q) * g.csc, t[q], g.alpha, g.beta);
-    }
-  }
-  for (; j < j1; ++j)
-    for (long i = 0; i < m; ++i) {
-      float r0 = 0;
-      for (long p = 0; p < k; ++p) r0 += A[i * asr + p * asp] * B[p * g.ldb + j];
-      put_c(C + i * g.csr + j * g.csc, r0, g.alpha, g.beta);
-    }
+  long i = 0;
+  for (; i + 4 <= m; i += 4) axpy_block<4, 2>(g, A, asr, asp, B, C, i, j0, j1);
+  for (; i + 2 <= m; i += 2) axpy_block<2, 4>(g, A, asr, asp, B, C, i, j0, j1);
+  for (; i < m; ++i) axpy_block<1, 4>(g, A, asr, asp, B, C, i, j0, j1);
 }
 
 struct SmallCtx { const SmallJob* g; long cb, ncb; };
@@ -447,8 +474,10 @@ void small_task(void* vc, int tid, int nt) {
 
 constexpr long kSmallDim = 8;
 // True when handled (fp32 only).
+// TSFORMER_GEMM_SMALL=0 disables this path (A/B measurements).
 bool run_small(const GemmParams& p) {
-  if (p.kind != KIND_F32) return false;
+  static const bool enabled = [] { const char* e = std::getenv("TSFORMER_GEMM_SMALL"); return !(e && e[0] == '0'); }();
+  if (p.kind != KIND_F32 || !enabled) return false;
   SmallJob g;
   if (p.m <= kSmallDim) {
     g.A = static_cast<const float*>(p.a); g.lda = p.lda; g.tA = p.transA; g.strideA = p.strideA;
@@ -467,7 +496,8 @@ bool run_small(const GemmParams& p) {
   SmallCtx c{&g, cb, cdiv(g.n, cb)};
   const double work = (double)p.batch * p.m * p.n * p.k;
   // C shared by every batch entry (strideC == 0): one thread, batch entries in order
-  const int nt = work >= 131072.0 && (p.strideC != 0 || p.batch == 1) ? pool_threads() : 1;
+  // Memory-bound: a second thread pays off only for ~2 MB of operand traffic or more.
+  const int nt = work >= 524288.0 && (p.strideC != 0 || p.batch == 1) ? pool_threads() : 1;
   pool_run(nt, small_task, &c);
   return true;
 }

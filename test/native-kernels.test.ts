@@ -10,11 +10,13 @@ import type { Backend, BinaryOp, FloatArray, UnaryOp, UnaryParams } from "../src
 import { jsBackend } from "../src/backend/js/index.js";
 import { getNativeThreads, native, nativeLoadError, setNativeThreads } from "../src/backend/native/addon.js";
 import { makeNativeBackend } from "../src/backend/native/index.js";
+import { nativeGemm } from "../src/backend/native/gemm.js";
+import type { GemmArgs } from "../src/backend/backend.js";
 
 const inCI = process.env.CI === "true" || process.env.CI === "1";
 if (!native && inCI) throw new Error(`native addon not loaded in CI: ${nativeLoadError}`);
 const skip = native ? false : `native addon not loaded (${nativeLoadError})`;
-const nb = makeNativeBackend() as Backend;
+const nb = makeNativeBackend({ tinyToJs: false }) as Backend;  // every float32 call native, even tiny ones
 const js = jsBackend;
 
 const EW = 1e-6, RED = 1e-5;
@@ -292,6 +294,38 @@ describe("native kernels vs js reference", { skip }, () => {
     assert.throws(() => native!.softmax(x, new Float64Array(12) as unknown as Float32Array, 3, 4, false), TypeError);
   });
 
+  onEveryLevel("gemm small-m / small-n path (no packing): all transposes, padding, alpha/beta, batch", () => {
+    const shapes: [number, number, number, number][] = [  // batch, m, n, k
+      [1, 1, 1536, 384], [1, 1, 7, 33], [1, 2, 1001, 17], [1, 3, 70, 1000], [1, 8, 1536, 384], [1, 5, 33, 1],
+      [1, 1000, 1, 33], [1, 2000, 3, 128], [1, 700, 8, 7], [4, 1, 128, 32], [3, 7, 40, 50], [2, 1, 1, 1],
+    ];
+    for (const [batch, m, n, k] of shapes)
+      for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, true]] as const)
+        for (const [pad, alpha, beta] of [[0, 1, 0], [3, -0.75, 0.5]]) {
+          const lda = (tA ? m : k) + pad, ldb = (tB ? k : n) + pad, ldc = n + pad;
+          const sA = (tA ? k : m) * lda + pad, sB = (tB ? n : k) * ldb + pad, sC = m * ldc + pad;
+          const g: GemmArgs<Float32Array> = {
+            batch, m, n, k, alpha, beta, a: rand(2 + batch * sA, -1, 1), aOff: 2, lda, strideA: sA, transA: tA,
+            b: rand(1 + batch * sB, -1, 1), bOff: 1, ldb, strideB: sB, transB: tB, c: rand(3 + batch * sC, -1, 1), cOff: 3, ldc, strideC: sC,
+          };
+          const c0 = Float32Array.from(g.c);
+          nativeGemm(g);
+          for (let t = 0; t < batch; t++)
+            for (let i = 0; i < m; i++)
+              for (let j = 0; j < n; j++) {
+                let acc = 0, mag = 0;
+                for (let p = 0; p < k; p++) {
+                  const av = g.a[2 + t * sA + (tA ? p * lda + i : i * lda + p)], bv = g.b[1 + t * sB + (tB ? j * ldb + p : p * ldb + j)];
+                  acc += av * bv; mag += Math.abs(av * bv);
+                }
+                const ci = 3 + t * sC + i * ldc + j, want = alpha * acc + beta * c0[ci];
+                const bound = 2e-6 * Math.sqrt(k + 1) * (Math.abs(alpha) * mag + Math.abs(beta * c0[ci])) + 1e-30;
+                if (!(Math.abs(g.c[ci] - want) <= bound)) assert.fail(`gemm b${batch} ${m}x${n}x${k} tA=${tA} tB=${tB} pad=${pad}: c[${ci}] = ${g.c[ci]}, want ${want}`);
+              }
+          for (let ci = 0; ci < 3; ci++) assert.equal(g.c[ci], c0[ci], "gemm wrote before cOff");
+        }
+  });
+
   it("determinism: identical bits on repeat and with 1 vs 2 threads (threaded sizes)", () => {
     const r = 2048, c = 128, n = r * c;
     const x = rand(n), gy = rand(n), w = rand(c, 0.5, 1.5), b = rand(c);
@@ -321,6 +355,15 @@ describe("native kernels vs js reference", { skip }, () => {
       nb.crossEntropy(x, t, r, c, -100, 0.1, loss, lse); nb.crossEntropyBackward(x, t, lse, gy, r, c, -100, 0.1, gl);
       return [y, g, loss, lse, gl];
     });
+    for (const [m, n, k, tB] of [[1, 1536, 384, true], [4, 1536, 384, false], [2048, 3, 128, false]] as const)
+      deterministic(`gemm ${m}x${n}x${k}`, () => {
+        const a = rand(m * k), bb = rand(n * k), cc = new Float32Array(m * n);
+        seed = 777;  // same inputs on every call
+        a.set(rand(m * k)); bb.set(rand(n * k));
+        nativeGemm({ batch: 1, m, n, k, a, aOff: 0, lda: k, strideA: 0, transA: false, b: bb, bOff: 0, ldb: tB ? k : n, strideB: 0, transB: tB,
+          c: cc, cOff: 0, ldc: n, strideC: 0, alpha: 1, beta: 0 });
+        return [cc];
+      });
     deterministic("indexAdd + adamw", () => {
       const idx = Int32Array.from({ length: r }, (_, i) => (i * 13) % 512), gx = new Float32Array(512 * c);
       nb.indexAdd(x, 1, 512, c, idx, r, gx);

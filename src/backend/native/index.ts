@@ -15,12 +15,17 @@ const UNARY: Record<UnaryOp, number> = {
 const BINARY: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3, pow: 4, maximum: 5, minimum: 6, eq: 7, gt: 8, lt: 9 };
 const REDUCE: Record<ReduceOp, number> = { sum: 0, max: 1, min: 2 };
 const MAX_RANK = 16;
+// Below these element counts the js kernel is faster than the ~0.2-0.5 us of a native call.
+// (tinyToJs: false keeps every float32 call native: used by the kernel tests.)
+const TINY = { unary: 8, binary: 16, copy: 128 };
 
 const isF32 = (x: unknown): x is Float32Array => x instanceof Float32Array;
 const f32 = (...xs: (unknown | null)[]) => xs.every((x) => x === null || x instanceof Float32Array);
 
-export function makeNativeBackend(): Backend | null {
+export function makeNativeBackend(opts: { tinyToJs?: boolean } = {}): Backend | null {
   if (!native) return null;
+  const tiny = opts.tinyToJs === false ? { unary: 0, binary: 0, copy: 0 } : TINY;
+  const TINY_UNARY = tiny.unary, TINY_BINARY = tiny.binary, TINY_COPY = tiny.copy;
   const n: NativeAddon = native;
   const dims = new Float64Array(3 * MAX_RANK);
   const js = jsBackend;
@@ -29,22 +34,26 @@ export function makeNativeBackend(): Backend | null {
     name: "native",
     gemm: (g: GemmArgs) => (f32(g.a, g.b, g.c) ? nativeGemm(g as GemmArgs<Float32Array>) : js.gemm(g)),
     unary(op: UnaryOp, x: FloatArray, y: FloatArray, len: number, p: UnaryParams) {
-      if (isF32(x) && isF32(y)) n.unary(UNARY[op], x, y, len, p.a ?? 0, p.b ?? 0);
+      if (len >= TINY_UNARY && isF32(x) && isF32(y)) n.unary(UNARY[op], x, y, len, p.a ?? 0, p.b ?? 0);
       else js.unary(op, x, y, len, p);
     },
     unaryBackward(op: UnaryOp, x: FloatArray, y: FloatArray, gy: FloatArray, gx: FloatArray, len: number, p: UnaryParams) {
-      if (isF32(x) && isF32(y) && isF32(gy) && isF32(gx)) n.unaryBackward(UNARY[op], x, y, gy, gx, len, p.a ?? 0, p.b ?? 0);
+      if (len >= TINY_UNARY && isF32(x) && isF32(y) && isF32(gy) && isF32(gx)) n.unaryBackward(UNARY[op], x, y, gy, gx, len, p.a ?? 0, p.b ?? 0);
       else js.unaryBackward(op, x, y, gy, gx, len, p);
     },
     binary(op: BinaryOp, a: FloatArray, aOff: number, aStrides: number[], b: FloatArray, bOff: number, bStrides: number[], out: FloatArray, shape: number[]) {
       const r = shape.length;
-      if (!isF32(a) || !isF32(b) || !isF32(out) || r > MAX_RANK) { js.binary(op, a, aOff, aStrides, b, bOff, bStrides, out, shape); return; }
+      let total = 1;
+      for (let i = 0; i < r; i++) total *= shape[i];
+      if (total < TINY_BINARY || !isF32(a) || !isF32(b) || !isF32(out) || r > MAX_RANK) { js.binary(op, a, aOff, aStrides, b, bOff, bStrides, out, shape); return; }
       for (let i = 0; i < r; i++) { dims[i] = shape[i]; dims[r + i] = aStrides[i]; dims[2 * r + i] = bStrides[i]; }
       n.binary(BINARY[op], a, aOff, b, bOff, out, r, dims);
     },
     stridedCopy(src, srcOff, srcStrides, dst, dstOff, dstStrides, shape) {
       const r = shape.length;
-      if (!isF32(src) || !isF32(dst) || r > MAX_RANK) { js.stridedCopy(src, srcOff, srcStrides, dst, dstOff, dstStrides, shape); return; }
+      let total = 1;
+      for (let i = 0; i < r; i++) total *= shape[i];
+      if (total < TINY_COPY || !isF32(src) || !isF32(dst) || r > MAX_RANK) { js.stridedCopy(src, srcOff, srcStrides, dst, dstOff, dstStrides, shape); return; }
       for (let i = 0; i < r; i++) { dims[i] = shape[i]; dims[r + i] = srcStrides[i]; dims[2 * r + i] = dstStrides[i]; }
       n.stridedCopy(src, srcOff, dst, dstOff, r, dims);
     },
