@@ -1,26 +1,54 @@
 // GEMM benchmark: native fp32 (all transpose variants), bf16 and 1 vs 2 threads, with PyTorch
 // (OpenBLAS, 2 threads) on the same shapes in the same run. Shapes are m x k x n (C is m x n).
-// Options: --reps=N (default 7), --only=SUBSTRING, --no-torch.
+// Options: --reps=N (default 7), --only=SUBSTRING, --no-torch, --model-shapes (the GEMMs of our small
+// GPTs instead of the square sizes: Linear forward NT / grad-input NN / grad-weight TN at rows = 2048
+// and 4096, and batched per-head attention products), --threads=N (default: pool size).
 import { readFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 
 import { native, nativeLoadError, getNativeThreads, setNativeThreads } from "../src/backend/native/addon.js";
 import { nativeGemm, nativeGemmBf16, toBf16 } from "../src/backend/native/gemm.js";
 import { fmt, jsonLine, printTable, stats, timeIt, TorchPeer } from "./common.js";
 
-interface Case { name: string; m: number; k: number; n: number; tA: boolean; tB: boolean; dtype: "fp32" | "bf16"; threads: number; reps: number; warmup: number }
+interface Case { name: string; batch: number; m: number; k: number; n: number; tA: boolean; tB: boolean; dtype: "fp32" | "bf16"; threads: number; reps: number; warmup: number }
 
 function cases(threads: number, reps: number): Case[] {
   const out: Case[] = [];
   const add = (m: number, k: number, n: number, tA: boolean, tB: boolean, dtype: "fp32" | "bf16", th = threads) => {
     const op = `${tA ? "T" : "N"}${tB ? "T" : "N"}`;
-    out.push({ name: `${dtype} ${op} ${m}x${k}x${n}${th !== threads ? ` ${th}T` : ""}`, m, k, n, tA, tB, dtype, threads: th, reps, warmup: 2 });
+    out.push({ name: `${dtype} ${op} ${m}x${k}x${n}${th !== threads ? ` ${th}T` : ""}`, batch: 1, m, k, n, tA, tB, dtype, threads: th, reps, warmup: 2 });
   };
   const shapes: [number, number, number][] = [[256, 256, 256], [512, 512, 512], [1024, 1024, 1024], [2048, 2048, 2048], [4096, 384, 1536], [4096, 1536, 384]];
   for (const [m, k, n] of shapes) add(m, k, n, false, false, "fp32");
   for (const s of [1024, 2048]) for (const [tA, tB] of [[false, true], [true, false], [true, true]] as const) add(s, s, s, tA, tB, "fp32");
   for (const [m, k, n] of shapes) add(m, k, n, false, false, "bf16");
   add(1024, 1024, 1024, false, false, "fp32", 1);
+  return out;
+}
+
+// Shapes of the GEMMs in a training step of our small GPTs (src/ops/linear.ts, src/ops/attention.ts).
+// Linear y = x W^T (W = [out, in]): forward NT m=rows k=in n=out; grad input NN m=rows k=out n=in;
+// grad weight TN m=out k=rows n=in (the long-k reduction). Attention per head, batch = B*H: scores
+// Q K^T NT m=T k=hd n=T; P V NN m=T k=T n=hd; grad K/V (dS^T Q, P^T dO) TN m=T k=T n=hd.
+function modelCases(threads: number, reps: number): Case[] {
+  const out: Case[] = [];
+  const add = (tag: string, batch: number, m: number, k: number, n: number, tA: boolean, tB: boolean) => {
+    const op = `${tA ? "T" : "N"}${tB ? "T" : "N"}`;
+    out.push({ name: `${tag} ${op} ${batch > 1 ? `${batch}x` : ""}${m}x${k}x${n}`, batch, m, k, n, tA, tB, dtype: "fp32", threads, reps, warmup: 2 });
+  };
+  const linear: [number, number][] = [[128, 512], [512, 128], [384, 384], [384, 1536], [1536, 384]];
+  for (const rows of [2048, 4096])
+    for (const [inF, outF] of linear) {
+      add("lin-fwd", 1, rows, inF, outF, false, true);
+      add("lin-gx", 1, rows, outF, inF, false, false);
+      add("lin-gw", 1, outF, rows, inF, true, false);
+    }
+  for (const [bh, t, hd] of [[384, 64, 32], [256, 128, 32], [128, 256, 64]]) {
+    add("attn-qk", bh, t, hd, t, false, true);
+    add("attn-pv", bh, t, t, hd, false, false);
+    add("attn-gkv", bh, t, t, hd, true, false);
+  }
   return out;
 }
 
@@ -38,12 +66,13 @@ function rand(n: number): Float32Array {
 }
 
 function runOurs(c: Case): number[] {
-  const a = rand(c.m * c.k), b = rand(c.k * c.n), out = new Float32Array(c.m * c.n);
+  const sa = c.m * c.k, sb = c.k * c.n, sc = c.m * c.n;
+  const a = rand(c.batch * sa), b = rand(c.batch * sb), out = new Float32Array(c.batch * sc);
   const g = {
-    batch: 1, m: c.m, n: c.n, k: c.k, alpha: 1, beta: 0,
-    a, aOff: 0, lda: c.tA ? c.m : c.k, strideA: 0, transA: c.tA,
-    b, bOff: 0, ldb: c.tB ? c.k : c.n, strideB: 0, transB: c.tB,
-    c: out, cOff: 0, ldc: c.n, strideC: 0,
+    batch: c.batch, m: c.m, n: c.n, k: c.k, alpha: 1, beta: 0,
+    a, aOff: 0, lda: c.tA ? c.m : c.k, strideA: sa, transA: c.tA,
+    b, bOff: 0, ldb: c.tB ? c.k : c.n, strideB: sb, transB: c.tB,
+    c: out, cOff: 0, ldc: c.n, strideC: sc,
   };
   let fn: () => void;
   if (c.dtype === "bf16") {
@@ -57,7 +86,7 @@ function runOurs(c: Case): number[] {
   try {
     const t0 = process.hrtime.bigint(); fn(); const first = Number(process.hrtime.bigint() - t0) / 1e9;
     const inner = Math.max(1, Math.round(0.02 / Math.max(first, 1e-6)));
-    const flops = 2 * c.m * c.n * c.k;
+    const flops = 2 * c.batch * c.m * c.n * c.k;
     return timeIt(fn, c.reps, c.warmup, inner).map((s) => flops / s / 1e9);
   } finally { setNativeThreads(saved); }
 }
@@ -66,8 +95,10 @@ export async function main(argv: string[]): Promise<void> {
   if (!native) throw new Error(`native addon not loaded: ${nativeLoadError}`);
   const opt = (k: string) => argv.find((a) => a.startsWith(`--${k}=`))?.split("=")[1];
   const reps = Number(opt("reps") ?? 7), only = opt("only");
-  const threads = getNativeThreads();
-  let list = cases(threads, reps);
+  const threads = opt("threads") ? Number(opt("threads")) : getNativeThreads();
+  if (!(Number.isInteger(threads) && threads >= 1)) throw new RangeError(`--threads: expected a positive integer`);
+  const model = argv.includes("--model-shapes");
+  let list = model ? modelCases(threads, reps) : cases(threads, reps);
   if (only) list = list.filter((c) => c.name.includes(only));
 
   // Peak: fp32 FLOP/cycle/core x measured clock x threads. Zen 2-4 and Intel AVX2 cores retire two
@@ -77,7 +108,7 @@ export async function main(argv: string[]): Promise<void> {
   const peak = (th: number) => th * ghz * flopsPerCycle;
   jsonLine({ bench: "gemm", isa: native.isa(), features: native.cpuFeatures(), threads, clockGHz: +ghz.toFixed(3),
     clockMethod: "timed chain of 2e7 dependent integer adds (1 cycle each), best of 5", cpuinfoMHz: mhz,
-    flopsPerCycle, peakGflops: +peak(threads).toFixed(1), shape: "m x k x n, C[m,n] = op(A)[m,k] op(B)[k,n]" });
+    flopsPerCycle, peakGflops: +peak(threads).toFixed(1), loadavg: loadavg().map((x) => +x.toFixed(2)), shape: "m x k x n, C[m,n] = op(A)[m,k] op(B)[k,n]" });
 
   let peer: TorchPeer | string = "disabled by --no-torch";
   if (!argv.includes("--no-torch")) peer = await TorchPeer.start(fileURLToPath(new URL("./torch/gemm.py", import.meta.url)));
@@ -90,7 +121,7 @@ export async function main(argv: string[]): Promise<void> {
     const g = runOurs(c);
     ours.set(c.name, g);
     const s = stats(g);
-    jsonLine({ impl: "tsformer", name: c.name, m: c.m, k: c.k, n: c.n, op: `${c.tA ? "T" : "N"}${c.tB ? "T" : "N"}`, dtype: c.dtype,
+    jsonLine({ impl: "tsformer", name: c.name, batch: c.batch, m: c.m, k: c.k, n: c.n, op: `${c.tA ? "T" : "N"}${c.tB ? "T" : "N"}`, dtype: c.dtype,
       threads: c.threads, gflops: +s.median.toFixed(2), min: +s.min.toFixed(2), max: +s.max.toFixed(2), pctPeak: +(100 * s.median / peak(c.threads)).toFixed(1) });
     if (typeof peer !== "string") {
       const l = await peer.ask(c);
@@ -111,6 +142,19 @@ export async function main(argv: string[]): Promise<void> {
   console.log(`\nGEMM GFLOPS, shapes m x k x n; isa ${native.isa()}; peak = threads x ${fmt(ghz, 2)} GHz (dependent-add clock; /proc/cpuinfo says ${fmt(mhz, 0)} MHz) x ${flopsPerCycle} FLOP/cycle = ${fmt(peak(threads))} GFLOPS at ${threads} threads`);
   printTable(["case", "thr", "ours median (min-max)", "%peak", "torch", "ours/torch"], rows);
 
+  console.log(`# load average at start/end of the run: see the header line; now ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  if (model) {  // geometric mean of ours/torch per kind of product
+    const groups = new Map<string, number[]>();
+    for (const c of list) {
+      const r = stats(ours.get(c.name)!).median / med(theirs, c.name), tag = c.name.split(" ").slice(0, 2).join(" ");
+      if (Number.isFinite(r)) groups.set(tag, [...(groups.get(tag) ?? []), r]);
+    }
+    const gm = (xs: number[]) => Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);
+    const rows2 = [...groups].map(([tag, xs]) => [tag, xs.length, fmt(gm(xs), 2), fmt(Math.min(...xs), 2)]);
+    for (const [tag, n, g, mn] of rows2) jsonLine({ group: tag, cases: n, geomeanRatio: Number(g), minRatio: Number(mn) });
+    if (rows2.length) { console.log(""); printTable(["group", "cases", "ours/torch geomean", "min"], rows2); }
+    return;
+  }
   // Derived goals: transposes vs NN, bf16 vs fp32, 2 threads vs 1.
   const derived: (string | number)[][] = [];
   for (const s of [1024, 2048]) {
