@@ -11,7 +11,7 @@ struct V {
   using vec = __m256;
   using ivec = __m256i;
   static constexpr int L = 8;
-  static constexpr long MC = 144, KC = 256, NC = 4080;
+  static constexpr long MC = 144, KC = 384, NC = 4080;  // B micro-panel 384 x 16 x 4 = 24 KiB in L1d
   static inline vec zero() { return _mm256_setzero_ps(); }
   static inline vec set1(float x) { return _mm256_set1_ps(x); }
   static inline vec loadu(const float* p) { return _mm256_loadu_ps(p); }
@@ -30,8 +30,74 @@ struct V {
                            _mm256_castsi256_ps(_mm256_and_si256(b, hi)), acc);
   }
 };
+
+// Transposing pack of a full fp32 panel (the A panel of NN/NT, the B panel of NT/TT):
+// dst[p*R + r] = src[r*rs + p] for r < R, p < kc, with 8 x 8 register transposes.
+inline void tr8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r4, __m256& r5, __m256& r6,
+                __m256& r7) {
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r0 = _mm256_permute2f128_ps(u0, u4, 0x20); r1 = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r2 = _mm256_permute2f128_ps(u2, u6, 0x20); r3 = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r4 = _mm256_permute2f128_ps(u0, u4, 0x31); r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r6 = _mm256_permute2f128_ps(u2, u6, 0x31); r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+template <int R>
+void pack_t(const float* src, long rs, long kc, float* __restrict dst) {
+  long p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    for (int h = 0; h < (R + 7) / 8; ++h) {
+      const float* s = src + (long)(h * 8) * rs + p;
+      auto row = [&](int r) {
+        const float* q = s + (long)(r + h * 8 < R ? r : R - 1 - h * 8) * rs;
+        _mm_prefetch((const char*)(q + 64), _MM_HINT_T0);  // 4 lines ahead on each source row
+        return _mm256_loadu_ps(q);
+      };
+      __m256 r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3), r4 = row(4), r5 = row(5), r6 = row(6), r7 = row(7);
+      tr8(r0, r1, r2, r3, r4, r5, r6, r7);
+      float* d = dst + p * R + h * 8;
+      if (R % 8 == 0) {
+        _mm256_storeu_ps(d, r0); _mm256_storeu_ps(d + R, r1); _mm256_storeu_ps(d + 2 * R, r2);
+        _mm256_storeu_ps(d + 3 * R, r3); _mm256_storeu_ps(d + 4 * R, r4); _mm256_storeu_ps(d + 5 * R, r5);
+        _mm256_storeu_ps(d + 6 * R, r6); _mm256_storeu_ps(d + 7 * R, r7);
+      } else {  // R = 6: 4 + 2 lanes per k-step
+        auto st6 = [](float* q, __m256 v) {
+          _mm_storeu_ps(q, _mm256_castps256_ps128(v));
+          _mm_storel_pi(reinterpret_cast<__m64*>(q + 4), _mm256_extractf128_ps(v, 1));
+        };
+        st6(d, r0); st6(d + R, r1); st6(d + 2 * R, r2); st6(d + 3 * R, r3);
+        st6(d + 4 * R, r4); st6(d + 5 * R, r5); st6(d + 6 * R, r6); st6(d + 7 * R, r7);
+      }
+    }
+  }
+  for (; p < kc; ++p)
+    for (int r = 0; r < R; ++r) dst[p * R + r] = src[r * rs + p];
+}
+// Non-transposing pack of a full fp32 panel: dst[p*R + r] = src[p*ps + r].
+template <int R>
+void pack_n(const float* src, long ps, long kc, float* __restrict dst) {
+#pragma GCC unroll 4
+  for (long p = 0; p < kc; ++p) {
+    const float* s = src + p * ps;
+    float* d = dst + p * R;
+    if (R == 16) {
+      _mm256_storeu_ps(d, _mm256_loadu_ps(s));
+      _mm256_storeu_ps(d + 8, _mm256_loadu_ps(s + 8));
+    } else {
+      _mm_storeu_ps(d, _mm_loadu_ps(s));
+      _mm_storel_pi(reinterpret_cast<__m64*>(d + 4), _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(s + 4)));
+    }
+  }
+}
 }  // namespace avx2_ns
 }  // namespace tsf
+#define TSF_PACK_T 1
 
 // fp32 main loop in inline asm: GCC's register allocation of the intrinsic version varies from
 // build to build (it once spilled the accumulators); this keeps 12 accumulators + 4 temporaries in
@@ -58,6 +124,7 @@ struct V {
       __asm__ volatile(                                                                \
           ".p2align 5\n"                                                               \
           "1:\n\t"                                                                     \
+          "prefetcht0 512(%[a])\n\t"                                                  \
           ".irp u,0,1,2,3\n\t" TSF_AVX2_STEP ".endr\n\t"                                \
           "add $96, %[a]\n\t add $256, %[b]\n\t dec %[n4]\n\t jnz 1b\n\t"               \
           : [a] "+r"(A), [b] "+r"(B), [n4] "+r"(n4), [c00] "+x"(c00), [c01] "+x"(c01),  \
@@ -70,6 +137,56 @@ struct V {
       const vec b0 = V::loadu(B), b1 = V::loadu(B + V::L);                             \
       TSF_ROWS(TSF_FMA)                                                                \
       A += MR;                                                                         \
+      B += NR;                                                                         \
+    }                                                                                  \
+  }
+
+// The same main loop with A read in place: rows r at a0 + r*ld (r < 3) and a1 + (r-3)*ld, ld in
+// bytes. a1, the trip count and ld come in through memory (aux) into r9/r10/r11: asm takes at most
+// 30 operands and the 12 accumulators already use 24.
+#define TSF_AVX2_UA_STEP                                                          \
+  "vmovups \\u*64(%[b]), %%ymm0\n\t"                                              \
+  "vmovups \\u*64+32(%[b]), %%ymm1\n\t"                                           \
+  "vbroadcastss \\u*4(%[a0]), %%ymm2\n\t"                                         \
+  "vfmadd231ps %%ymm0, %%ymm2, %[c00]\n\t vfmadd231ps %%ymm1, %%ymm2, %[c01]\n\t" \
+  "vbroadcastss \\u*4(%[a0],%%r11,1), %%ymm3\n\t"                                 \
+  "vfmadd231ps %%ymm0, %%ymm3, %[c10]\n\t vfmadd231ps %%ymm1, %%ymm3, %[c11]\n\t" \
+  "vbroadcastss \\u*4(%[a0],%%r11,2), %%ymm2\n\t"                                 \
+  "vfmadd231ps %%ymm0, %%ymm2, %[c20]\n\t vfmadd231ps %%ymm1, %%ymm2, %[c21]\n\t" \
+  "vbroadcastss \\u*4(%%r9), %%ymm3\n\t"                                          \
+  "vfmadd231ps %%ymm0, %%ymm3, %[c30]\n\t vfmadd231ps %%ymm1, %%ymm3, %[c31]\n\t" \
+  "vbroadcastss \\u*4(%%r9,%%r11,1), %%ymm2\n\t"                                  \
+  "vfmadd231ps %%ymm0, %%ymm2, %[c40]\n\t vfmadd231ps %%ymm1, %%ymm2, %[c41]\n\t" \
+  "vbroadcastss \\u*4(%%r9,%%r11,2), %%ymm3\n\t"                                  \
+  "vfmadd231ps %%ymm0, %%ymm3, %[c50]\n\t vfmadd231ps %%ymm1, %%ymm3, %[c51]\n\t"
+#define TSF_UA_LOOP                                                                    \
+  {                                                                                    \
+    const float* a0 = A;                                                               \
+    const long n4 = kc >> 2;                                                           \
+    const long aux[3] = {(long)(A + 3 * lda), n4, lda * 4};                            \
+    if (n4 > 0)                                                                        \
+      __asm__ volatile(                                                                \
+          "mov (%[aux]), %%r9\n\t mov 8(%[aux]), %%r10\n\t mov 16(%[aux]), %%r11\n\t"   \
+          ".p2align 5\n"                                                               \
+          "1:\n\t"                                                                     \
+          ".irp u,0,1,2,3\n\t" TSF_AVX2_UA_STEP ".endr\n\t"                             \
+          "add $16, %[a0]\n\t add $16, %%r9\n\t add $256, %[b]\n\t dec %%r10\n\t jnz 1b\n\t" \
+          : [a0] "+r"(a0), [b] "+r"(B), [c00] "+x"(c00),                               \
+            [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20),          \
+            [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40),          \
+            [c41] "+x"(c41), [c50] "+x"(c50), [c51] "+x"(c51)                            \
+          : [aux] "r"(aux)                                                             \
+          : "r9", "r10", "r11", "xmm0", "xmm1", "xmm2", "xmm3", "cc", "memory");         \
+    const float* a1 = a0 + 3 * lda;                                                    \
+    for (long p = 0; p < (kc & 3); ++p) {                                              \
+      const vec b0 = V::loadu(B), b1 = V::loadu(B + V::L);                             \
+      { const vec a = V::bcast(a0); c00 = V::fma(a, b0, c00); c01 = V::fma(a, b1, c01); } \
+      { const vec a = V::bcast(a0 + lda); c10 = V::fma(a, b0, c10); c11 = V::fma(a, b1, c11); } \
+      { const vec a = V::bcast(a0 + 2 * lda); c20 = V::fma(a, b0, c20); c21 = V::fma(a, b1, c21); } \
+      { const vec a = V::bcast(a1); c30 = V::fma(a, b0, c30); c31 = V::fma(a, b1, c31); } \
+      { const vec a = V::bcast(a1 + lda); c40 = V::fma(a, b0, c40); c41 = V::fma(a, b1, c41); } \
+      { const vec a = V::bcast(a1 + 2 * lda); c50 = V::fma(a, b0, c50); c51 = V::fma(a, b1, c51); } \
+      ++a0; ++a1;                                                                      \
       B += NR;                                                                         \
     }                                                                                  \
   }

@@ -5,9 +5,12 @@
 // Included once per ISA translation unit with TSF_NS and the vector traits type V defined; everything
 // lives in that namespace so the differently-compiled copies never merge at link time. No std
 // templates here for the same reason.
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+
+#include <sched.h>
 
 #include "gemm.h"
 #include "pool.h"
@@ -78,6 +81,27 @@ __attribute__((noinline)) void ukr_f32(long kc, const float* __restrict A, const
   TSF_WRITEBACK()
 }
 
+#ifdef TSF_UA_LOOP
+// A in place for products of at most this many NR-column panels (B block kc x 384 still in L2);
+// TSFORMER_GEMM_UA_PANELS overrides (0 disables the in-place path).
+inline long ua_panels() {
+  static const long v = [] { const char* e = std::getenv("TSFORMER_GEMM_UA_PANELS"); return e ? std::atol(e) : 24L; }();
+  return v;
+}
+// fp32 with A read in place (row-major, lda in elements), full MR-row tiles only: for products with
+// few columns (attention P V, dS K) packing A would cost about as much as the product. Same FMA
+// order and write-back as ukr_f32, so the bits are the same as the packed path.
+__attribute__((noinline)) void ukr_f32_ua(long kc, const float* __restrict A, long lda,
+                                          const float* __restrict B, float* C, long ldc, float alpha,
+                                          float beta, int nr) {
+  constexpr int mr = MR;
+  TSF_ROWS(TSF_DECL)
+  for (int r = 0; r < mr; ++r) V::prefetch(C + r * ldc);
+  TSF_UA_LOOP
+  TSF_WRITEBACK()
+}
+#endif
+
 #ifdef TSF_HAS_PAIRS
 // bf16 pairs: A packed as [k/2][MR] 32-bit pairs, B as [k/2][NR] pairs; one vdpbf16ps does
 // acc += a[2i]*b[2i] + a[2i+1]*b[2i+1] (emulated with shifts + 2 FMAs where the CPU lacks it).
@@ -102,13 +126,13 @@ __attribute__((noinline)) void ukr_pairs(long kp, const uint16_t* __restrict A16
 
 // --- kernel families: input type, packed type, k-grouping G, conversion, microkernel -------------
 struct KF32 {
-  using Tin = float; using Tpk = float; static constexpr int G = 1;
+  using Tin = float; using Tpk = float; static constexpr int G = 1; static constexpr bool F32 = true;
   static inline float cvt(float x) { return x; }
   static inline void ukr(long kg, const float* A, const float* B, float* C, long ldc, float al,
                          float be, int mr, int nr) { ukr_f32(kg, A, B, C, ldc, al, be, mr, nr); }
 };
 struct KBF16 {  // bf16 inputs widened to fp32 while packing (exact), fp32 microkernel
-  using Tin = uint16_t; using Tpk = float; static constexpr int G = 1;
+  using Tin = uint16_t; using Tpk = float; static constexpr int G = 1; static constexpr bool F32 = false;
   static inline float cvt(uint16_t x) {
     uint32_t u = (uint32_t)x << 16; float f; std::memcpy(&f, &u, 4); return f;
   }
@@ -117,7 +141,7 @@ struct KBF16 {  // bf16 inputs widened to fp32 while packing (exact), fp32 micro
 };
 #ifdef TSF_HAS_PAIRS
 struct KPAIRS {
-  using Tin = uint16_t; using Tpk = uint16_t; static constexpr int G = 2;
+  using Tin = uint16_t; using Tpk = uint16_t; static constexpr int G = 2; static constexpr bool F32 = false;
   static inline uint16_t cvt(uint16_t x) { return x; }
   static inline void ukr(long kg, const uint16_t* A, const uint16_t* B, float* C, long ldc,
                          float al, float be, int mr, int nr) { ukr_pairs(kg, A, B, C, ldc, al, be, mr, nr); }
@@ -135,6 +159,14 @@ void pack_panel(const typename K::Tin* src, long rs, long ps, int rv, long kc,
   const long kg = cdiv(kc, G);
   if (rv < R || kg * G != kc) std::memset(dst, 0, sizeof(Tpk) * kg * G * R);
   if (rs == 1) {  // contiguous along r: copy rows of the panel
+#ifdef TSF_PACK_T
+    if constexpr (K::F32 && (R == 6 || R == 16)) {  // full fp32 panel: SIMD row copies
+      if (rv == R) {
+        pack_n<R>(reinterpret_cast<const float*>(src), ps, kc, reinterpret_cast<float*>(dst));
+        return;
+      }
+    }
+#endif
     if (rv == R) {
       for (long p = 0; p < kc; ++p) {
         const typename K::Tin* s = src + p * ps;
@@ -149,6 +181,14 @@ void pack_panel(const typename K::Tin* src, long rs, long ps, int rv, long kc,
       }
     }
   } else {  // contiguous along k (ps == 1): a transpose
+#ifdef TSF_PACK_T
+    if constexpr (K::F32 && (R == 6 || R == 16)) {  // full fp32 panel: SIMD 8 x 8 transposes
+      if (rv == R) {
+        pack_t<R>(reinterpret_cast<const float*>(src), rs, kc, reinterpret_cast<float*>(dst));
+        return;
+      }
+    }
+#endif
     for (int r = 0; r < rv; ++r) {
       const typename K::Tin* s = src + r * rs;
       Tpk* d = dst + r * G;
@@ -161,7 +201,37 @@ void pack_panel(const typename K::Tin* src, long rs, long ps, int rv, long kc,
   }
 }
 
-// --- one GEMM, executed by a team of nt threads sharing the packed B panel ------------------------
+// Packs a whole block of R-wide panels from an operand stored with r contiguous (rs == 1): row p of
+// the block (cols elements at src + p*ps) is read once, left to right, and scattered into the
+// panels (panel q at dst + q*pst). Sequential reads instead of one strided pass per panel.
+template <class K, int R>
+void pack_rows(const typename K::Tin* src, long ps, long cols, long kc, long pst,
+               typename K::Tpk* __restrict dst) {
+  const long full = cols / R, rem = cols - full * R;
+  if (rem) std::memset(dst + full * pst, 0, sizeof(typename K::Tpk) * R * kc);
+  const long line = 64 / (long)sizeof(typename K::Tin);
+  for (long p = 0; p < kc; ++p) {
+    const typename K::Tin* sp = src + p * ps;
+    typename K::Tpk* dp = dst + p * R;
+    if (p + 8 < kc)  // rows are far apart (a transposed A is read across its rows): fetch ahead
+      for (long c = 0; c < cols; c += line) __builtin_prefetch(sp + 8 * ps + c, 0, 3);
+    for (long q = 0; q < full; ++q) {
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) dp[q * pst + r] = K::cvt(sp[q * R + r]);
+    }
+    for (long r = 0; r < rem; ++r) dp[full * pst + r] = K::cvt(sp[full * R + r]);
+  }
+}
+
+constexpr long kPanelPad = 16;  // elements of padding after each packed panel (a cache line of fp32)
+
+// --- one GEMM slab: C[r0:r1, c0:c1] computed by one thread, start to finish ---------------------
+// Threads never share packed panels: each packs the part of B (or A) its slab needs, so there is no
+// barrier anywhere (a barrier per k-block costs little on an idle machine, but when other processes
+// take a core every barrier waits for a descheduled thread). Which operand gets packed twice is chosen
+// by the split (rows: B twice; columns: A twice) so that the duplicated work is the smaller one.
+// Slab edges are multiples of MR / NR and the k-blocking depends on k alone, so every element of C
+// is computed by the same sequence of instructions whatever the number of threads: same bits.
 template <class K>
 struct Job {
   const typename K::Tin* A; long lda; bool tA;
@@ -173,11 +243,27 @@ struct Job {
 long tuned(int which) {
   static const long v[3] = {
       [] { const char* e = std::getenv("TSFORMER_GEMM_MC"); long x = e ? std::atol(e) / MR * MR : 0; return x > 0 ? x : V::MC; }(),
-      [] { const char* e = std::getenv("TSFORMER_GEMM_KC"); long x = e ? std::atol(e) / 2 * 2 : 0; return x > 0 ? x : V::KC; }(),
+      [] { const char* e = std::getenv("TSFORMER_GEMM_KC"); long x = e ? std::atol(e) / 8 * 8 : 0; return x > 0 ? x : V::KC; }(),
       [] { const char* e = std::getenv("TSFORMER_GEMM_NC"); long x = e ? std::atol(e) / NR * NR : 0; return x > 0 ? x : V::NC; }()};
   return v[which];
 }
 
+// k-blocks of equal size (a multiple of 8, so the unrolled loops and the bf16 pairs see whole
+// groups), e.g. k = 384 -> 192 + 192 rather than 256 + 128. Depends on k only (determinism).
+inline long kblock(long k) {
+  const long KC = tuned(1), nb = cdiv(k, KC);
+  return lmin(KC, cdiv(cdiv(k, nb), 8) * 8);
+}
+
+// Thread-local packing buffers, grown (never shrunk) in bytes: no allocation per call once warm.
+inline void* grow_bytes(void*& buf, long& cap, long need) {
+  if (need > cap) {
+    std::free(buf);
+    cap = need + need / 4;
+    buf = std::aligned_alloc(64, (cap + 63) / 64 * 64);
+  }
+  return buf;
+}
 template <class T>
 T* grow(T*& buf, long& cap, long need) {
   if (need > cap) {
@@ -187,57 +273,120 @@ T* grow(T*& buf, long& cap, long need) {
   }
   return buf;
 }
-
+thread_local void* tl_sbuf = nullptr;  // op(B) packed for all threads (calling thread's)
+thread_local long tl_scap = 0;
+inline bool shared_b() {
+  static const bool v = [] { const char* e = std::getenv("TSF_SHB"); return !(e && e[0] == '0'); }();
+  return v;
+}
 thread_local void* tl_abuf = nullptr;
 thread_local long tl_acap = 0;
 thread_local void* tl_bbuf = nullptr;
 thread_local long tl_bcap = 0;
 
+// Columns [col0, col1) of op(B) over k in [pc, pc + kc) into NR-wide panels bpst apart (col0 a
+// multiple of NR from the block start; col1 <= the end of C's columns).
 template <class K>
-void gemm_team(const Job<K>& g, int tid, int nt, Barrier* bar, typename K::Tpk* Bp) {
+void pack_b(const Job<K>& g, long pc, long kc, long col0, long col1, long bpst, typename K::Tpk* dst) {
+  if (K::G == 1 && !g.tB) {
+    pack_rows<K, NR>(g.B + pc * g.ldb + col0, g.ldb, col1 - col0, kc, bpst, dst);
+  } else {
+    for (long col = col0, j = 0; col < col1; col += NR, ++j) {
+      const typename K::Tin* s = g.tB ? g.B + col * g.ldb + pc : g.B + pc * g.ldb + col;
+      pack_panel<K, NR>(s, g.tB ? g.ldb : 1, g.tB ? 1 : g.ldb, (int)lmin(NR, col1 - col), kc, dst + j * bpst);
+    }
+  }
+}
+
+// Blocking of one product, the same for every slab and thread: k-blocks of kblock(k); column blocks
+// of ncb (balanced NC) over [c0, c1).
+struct Blocking {
+  long KCb, nkb, ncb, njc, kpad, bblock;  // bblock: elements per packed (column block, k-block) of B
+};
+inline Blocking blocking(long k, long cols, int G) {
+  Blocking b;
+  b.KCb = kblock(k);
+  b.nkb = cdiv(k, b.KCb);
+  const long NC = tuned(2), ncblk = cdiv(cols, NC);
+  b.ncb = cdiv(cdiv(cols, ncblk), NR) * NR;
+  b.njc = cdiv(cols, b.ncb);
+  b.kpad = cdiv(b.KCb + 8, G) * G;
+  b.bblock = (b.ncb / NR) * (NR * b.kpad + kPanelPad);
+  return b;
+}
+
+// Bshared: op(B) already packed for all of C's columns (slabs of rows with a shared B): block
+// (jc, pc) at Bshared + (jcIndex * nkb + pcIndex) * bblock.
+template <class K>
+void gemm_slab(const Job<K>& g, long r0, long r1, long c0, long c1,
+               const typename K::Tpk* Bshared = nullptr) {
   using Tpk = typename K::Tpk;
   constexpr int G = K::G;
-  const long MC = tuned(0), KC = tuned(1), NC = tuned(2);
-  const long panelsM = cdiv(g.m, MR);
-  const bool splitM = nt > 1 && panelsM >= 4 * nt;
-  // rows of this thread (split M) or all rows (split N inside the macro-kernel)
-  const long r0 = splitM ? (panelsM * tid / nt) * MR : 0;
-  const long r1 = splitM ? lmin(g.m, (panelsM * (tid + 1) / nt) * MR) : g.m;
-  Tpk* Ap = static_cast<Tpk*>(grow(reinterpret_cast<Tpk*&>(tl_abuf), tl_acap, (MC + MR) * (KC + 2)));
-  for (long jc = 0; jc < g.n; jc += NC) {
-    const long nc = lmin(NC, g.n - jc), np = cdiv(nc, NR);
-    for (long pc = 0; pc < g.k; pc += KC) {
-      const long kc = lmin(KC, g.k - pc), kg = cdiv(kc, G), pstride = kg * G;
+  if (r0 >= r1 || c0 >= c1) return;
+  const long MC = tuned(0);
+  const Blocking bk = blocking(g.k, c1 - c0, G);
+  const long KCb = bk.KCb, ncb = bk.ncb, kpad = bk.kpad;
+  const long rows = r1 - r0, nblk = cdiv(rows, MC);
+  const long mcb = cdiv(cdiv(rows, nblk), MR) * MR;  // balanced MC blocks
+  Tpk* Ap = static_cast<Tpk*>(grow_bytes(tl_abuf, tl_acap, (long)sizeof(Tpk) * (mcb / MR + 1) * (MR * kpad + kPanelPad)));
+  Tpk* Bown = Bshared ? nullptr : static_cast<Tpk*>(grow_bytes(tl_bbuf, tl_bcap, (long)sizeof(Tpk) * bk.bblock));
+  for (long jc = c0, jb = 0; jc < c1; jc += ncb, ++jb) {
+    const long nc = lmin(ncb, c1 - jc), np = cdiv(nc, NR);
+    for (long pc = 0, kb = 0; pc < g.k; pc += KCb, ++kb) {
+      const long kc = lmin(KCb, g.k - pc), kg = cdiv(kc, G), pstride = kg * G;
+      // panel strides padded by one cache line: panels a multiple of 4 KiB apart would all map to
+      // the same L1 sets while pack_rows writes them in turn
+      const long apst = MR * pstride + kPanelPad, bpst = NR * pstride + kPanelPad;
       const float beta = pc == 0 ? g.beta : 1.0f;
-      for (long j = np * tid / nt; j < np * (tid + 1) / nt; ++j) {
-        const long col = jc + j * NR;
-        const typename K::Tin* s = g.tB ? g.B + col * g.ldb + pc : g.B + pc * g.ldb + col;
-        pack_panel<K, NR>(s, g.tB ? g.ldb : 1, g.tB ? 1 : g.ldb, (int)lmin(NR, g.n - col), kc,
-                          Bp + j * NR * pstride);
-      }
-      barrier_wait(bar);
-      const long j0 = splitM ? 0 : np * tid / nt, j1 = splitM ? np : np * (tid + 1) / nt;
-      const long rows = r1 - r0, nblk = cdiv(rows, MC);
-      const long mcb = nblk > 0 ? cdiv(cdiv(rows, nblk), MR) * MR : MR;
-      for (long ic = r0; ic < r1 && j0 < j1; ic += mcb) {
+      const Tpk* Bp = Bshared ? Bshared + (jb * bk.nkb + kb) * bk.bblock : Bown;
+      if (!Bshared) pack_b<K>(g, pc, kc, jc, jc + nc, bpst, Bown);
+      for (long ic = r0; ic < r1; ic += mcb) {
         const long mc = lmin(mcb, r1 - ic), mp = cdiv(mc, MR);
-        for (long i = 0; i < mp; ++i) {
-          const long row = ic + i * MR;
-          const typename K::Tin* s = g.tA ? g.A + pc * g.lda + row : g.A + row * g.lda + pc;
-          pack_panel<K, MR>(s, g.tA ? 1 : g.lda, g.tA ? g.lda : 1, (int)lmin(MR, r1 - row), kc,
-                            Ap + i * MR * pstride);
+#ifdef TSF_UA_LOOP
+        // few columns (at most ua_panels()), A row-major fp32: A in place, full row tiles; i outer so the
+        // 6 rows of A stay in L1 across the column panels, the packed B block stays in L2
+        if constexpr (K::F32) {
+          if (!g.tA && np <= ua_panels()) {
+            for (long i = 0; i < mp; ++i) {
+              const long row = ic + i * MR;
+              const int mr = (int)lmin(MR, r1 - row);
+              if (mr < MR)
+                pack_panel<K, MR>(g.A + row * g.lda + pc, g.lda, 1, mr, kc, Ap);
+              for (long j = 0; j < np; ++j) {
+                const long col = jc + j * NR;
+                const int nr = (int)lmin(NR, c1 - col);
+                if (mr == MR)
+                  ukr_f32_ua(kc, reinterpret_cast<const float*>(g.A) + row * g.lda + pc, g.lda,
+                             reinterpret_cast<const float*>(Bp) + j * bpst, g.C + row * g.ldc + col,
+                             g.ldc, g.alpha, beta, nr);
+                else
+                  K::ukr(kg, Ap, Bp + j * bpst, g.C + row * g.ldc + col, g.ldc, g.alpha, beta, mr, nr);
+              }
+            }
+            continue;
+          }
         }
-        for (long j = j0; j < j1; ++j) {
-          const long col = jc + j * NR;
-          const int nr = (int)lmin(NR, g.n - col);
+#endif
+        if (G == 1 && g.tA) {
+          pack_rows<K, MR>(g.A + pc * g.lda + ic, g.lda, mc, kc, apst, Ap);
+        } else {
           for (long i = 0; i < mp; ++i) {
             const long row = ic + i * MR;
-            K::ukr(kg, Ap + i * MR * pstride, Bp + j * NR * pstride, g.C + row * g.ldc + col, g.ldc,
+            const typename K::Tin* s = g.tA ? g.A + pc * g.lda + row : g.A + row * g.lda + pc;
+            pack_panel<K, MR>(s, g.tA ? 1 : g.lda, g.tA ? g.lda : 1, (int)lmin(MR, r1 - row), kc,
+                              Ap + i * apst);
+          }
+        }
+        for (long j = 0; j < np; ++j) {
+          const long col = jc + j * NR;
+          const int nr = (int)lmin(NR, c1 - col);
+          for (long i = 0; i < mp; ++i) {
+            const long row = ic + i * MR;
+            K::ukr(kg, Ap + i * apst, Bp + j * bpst, g.C + row * g.ldc + col, g.ldc,
                    g.alpha, beta, (int)lmin(MR, r1 - row), nr);
           }
         }
       }
-      barrier_wait(bar);
     }
   }
 }
@@ -249,14 +398,6 @@ void scale_c(float* C, long ldc, long m, long n, float beta) {
 }
 
 template <class K>
-struct BatchCtx {
-  const GemmParams* p;
-  bool overBatch;
-  Barrier bar;
-  typename K::Tpk* sharedB;
-};
-
-template <class K>
 Job<K> job_of(const GemmParams& p, long i) {
   Job<K> g;
   g.A = static_cast<const typename K::Tin*>(p.a) + i * p.strideA; g.lda = p.lda; g.tA = p.transA;
@@ -266,23 +407,57 @@ Job<K> job_of(const GemmParams& p, long i) {
   return g;
 }
 
-long bpanel_elems(const GemmParams& p) {
-  return (cdiv(lmin(tuned(2), p.n), NR) * NR) * (tuned(1) + 2);
-}
+// Work units: (batch entry, slab). A slab is a range of MR-row panels (splitM) or NR-column panels.
+// Threads take units from a shared counter (the caller starts at once, a worker that wakes late or
+// shares its core with another process simply takes fewer). Each unit is a whole product on its
+// part of C, computed by one thread, so the bits do not depend on who took it.
+struct BatchCtx {
+  const GemmParams* p;
+  long slabs;   // slabs per batch entry
+  bool splitM;  // slabs are row ranges (else column ranges)
+  std::atomic<long> next{0};
+  // Row slabs of one product: op(B) is packed once, by all threads together (units of up to 8
+  // panels taken from a counter), into Bshared; computing starts when every unit is done.
+  void* Bshared = nullptr;
+  long packUnits = 0, unitPanels = 8;
+  std::atomic<long> packNext{0}, packDone{0};
+};
 
 template <class K>
-void batch_task(void* vctx, int tid, int nt) {
-  auto* c = static_cast<BatchCtx<K>*>(vctx);
+void batch_task(void* vctx, int, int) {
+  BatchCtx* c = static_cast<BatchCtx*>(vctx);
   const GemmParams& p = *c->p;
+  const long units = p.batch * c->slabs;
+  const long pm = cdiv(p.m, MR), pn = cdiv(p.n, NR);
   using Tpk = typename K::Tpk;
-  if (c->overBatch || nt == 1) {  // each thread: whole GEMMs, own B panel
-    Tpk* Bp = static_cast<Tpk*>(grow(reinterpret_cast<Tpk*&>(tl_bbuf), tl_bcap, bpanel_elems(p)));
-    Barrier solo;
-    barrier_init(&solo, 1);
-    for (long i = p.batch * tid / nt; i < p.batch * (tid + 1) / nt; ++i)
-      gemm_team<K>(job_of<K>(p, i), 0, 1, &solo, Bp);
-  } else {
-    for (long i = 0; i < p.batch; ++i) gemm_team<K>(job_of<K>(p, i), tid, nt, &c->bar, c->sharedB);
+  Tpk* Bs = static_cast<Tpk*>(c->Bshared);
+  if (Bs) {
+    const Job<K> g = job_of<K>(p, 0);
+    const Blocking bk = blocking(p.k, p.n, K::G);
+    const long chunks = cdiv(bk.ncb / NR, c->unitPanels);  // units per (column block, k-block)
+    for (;;) {
+      const long u = c->packNext.fetch_add(1, std::memory_order_relaxed);
+      if (u >= c->packUnits) break;
+      const long blk = u / chunks, ch = u % chunks, jb = blk / bk.nkb, kb = blk % bk.nkb;
+      const long jc = jb * bk.ncb, pc = kb * bk.KCb, kc = lmin(bk.KCb, p.k - pc);
+      const long bpst = NR * (cdiv(kc, K::G) * K::G) + kPanelPad;
+      const long col0 = jc + ch * c->unitPanels * NR;
+      const long col1 = lmin(lmin(jc + bk.ncb, p.n), col0 + c->unitPanels * NR);
+      if (col0 < col1) pack_b<K>(g, pc, kc, col0, col1, bpst, Bs + blk * bk.bblock + ch * c->unitPanels * bpst);
+      c->packDone.fetch_add(1, std::memory_order_acq_rel);
+    }
+    for (int i = 0; c->packDone.load(std::memory_order_acquire) < c->packUnits; ++i) {
+      if (i < 4096) __builtin_ia32_pause();
+      else sched_yield();
+    }
+  }
+  for (;;) {
+    const long u = c->next.fetch_add(1, std::memory_order_relaxed);
+    if (u >= units) break;
+    const long bi = u / c->slabs, s = u % c->slabs;
+    const Job<K> g = job_of<K>(p, bi);
+    if (c->splitM) gemm_slab<K>(g, lmin(p.m, pm * s / c->slabs * MR), lmin(p.m, pm * (s + 1) / c->slabs * MR), 0, p.n, Bs);
+    else gemm_slab<K>(g, 0, p.m, lmin(p.n, pn * s / c->slabs * NR), lmin(p.n, pn * (s + 1) / c->slabs * NR));
   }
 }
 
@@ -513,16 +688,42 @@ void run(const GemmParams& p) {
   const double work = (double)p.batch * p.m * p.n * p.k;
   int nt = pool_threads();
   if (work < 131072.0) nt = 1;  // below ~0.25 MFLOP the wake-up costs more than it saves
-  BatchCtx<K> c;
+  // C shared by every batch entry (strideC == 0): entries run one after the other, each with beta.
+  if (p.batch > 1 && p.strideC == 0) {
+    for (long i = 0; i < p.batch; ++i) {
+      GemmParams q = p;
+      q.batch = 1;
+      q.a = static_cast<const char*>(p.a) + i * p.strideA * (p.kind == KIND_F32 ? 4 : 2);
+      q.b = static_cast<const char*>(p.b) + i * p.strideB * (p.kind == KIND_F32 ? 4 : 2);
+      run<K>(q);
+    }
+    return;
+  }
+  BatchCtx c;
   c.p = &p;
-  // Whole GEMMs per thread when there are many small ones; C must not alias across the batch.
-  c.overBatch = nt > 1 && p.batch >= nt && (p.strideC != 0) &&
-                (p.batch % nt == 0 || p.batch >= 4 * nt || (double)p.m * p.n * p.k < 1 << 21);
-  barrier_init(&c.bar, nt);
-  c.sharedB = nullptr;
-  if (nt > 1 && !c.overBatch)
-    c.sharedB = static_cast<typename K::Tpk*>(
-        grow(reinterpret_cast<typename K::Tpk*&>(tl_bbuf), tl_bcap, bpanel_elems(p)));
+  // Split each product in rows when op(B) is the smaller operand to pack twice (n <= m), else in
+  // columns. Whole products per thread when the batch divides evenly or is large.
+  // A multiple of nt slabs (equal shares on an idle machine), up to 4 per thread when they stay at
+  // least ~512 rows (columns) wide, which keeps the duplicated packing of the other operand near 1%:
+  // then a thread slowed by a busy core does not hold the others back.
+  c.splitM = p.n <= p.m;
+  const long panels = c.splitM ? cdiv(p.m, MR) : cdiv(p.n, NR);
+  const long width = c.splitM ? p.m : p.n;
+  c.slabs = 1;
+  if (nt > 1 && !(p.batch % nt == 0 || p.batch >= 8 * nt)) {
+    const long per = lmin(4, width / (512L * nt));
+    c.slabs = lmin(panels, nt * (per > 1 ? per : 1));
+    // one product in row slabs: pack op(B) once for all threads (it would otherwise be packed by
+    // each), in the calling thread's buffer (each JS thread calling in has its own)
+    if (c.splitM && p.batch == 1 && c.slabs > 1 && shared_b()) {
+      const Blocking bk = blocking(p.k, p.n, K::G);
+      const long bytes = (long)sizeof(typename K::Tpk) * bk.njc * bk.nkb * bk.bblock;
+      if (bytes <= (64L << 20)) {
+        c.Bshared = grow_bytes(tl_sbuf, tl_scap, bytes);
+        c.packUnits = bk.njc * bk.nkb * cdiv(bk.ncb / NR, c.unitPanels);
+      }
+    }
+  }
   pool_run(nt, batch_task<K>, &c);
 }
 

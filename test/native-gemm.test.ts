@@ -71,6 +71,8 @@ function runF32(g: Args, what: string) {
 const sizes: [number, number, number][] = [
   [1, 1, 1], [7, 17, 33], [17, 7, 1], [33, 129, 17], [129, 33, 257], [257, 129, 7], [1, 257, 129],
   [129, 1, 33], [6, 16, 8], [12, 32, 64], [257, 257, 33], [300, 40, 600], [13, 4100, 9],
+  // packed A (more than 24 column panels), and A read in place across several k-blocks
+  [70, 600, 50], [61, 130, 1100],
 ];
 const combos: [boolean, boolean][] = [[false, false], [false, true], [true, false], [true, true]];
 const levels = native ? ["avx512", "avx2", "scalar"].filter((l) => native!.setIsa(l as "avx512").startsWith(l)) : [];
@@ -111,6 +113,44 @@ describe("native gemm (fp32)", { skip }, () => {
         const g = make(5, 20, 24, 30, tA, tB, 0, 4, 1, 0);
         g.strideB = 0; // the same B for every batch entry
         runF32(g, `broadcast B tA=${tA} tB=${tB}`);
+      }
+    }
+    setNativeThreads(2);
+  });
+  it("same bits with 1 and 2 threads (row and column slabs, batches, long k, every transpose)", () => {
+    const saved = getNativeThreads();
+    try {
+      // [batch, m, n, k]: rows split (n <= m), columns split (n > m), long-k grad-weight shape,
+      // a batch that does not divide by 2 (per-entry slabs) and one that does (whole entries)
+      const shapes: [number, number, number, number][] = [[1, 203, 97, 70], [1, 61, 250, 45], [1, 40, 70, 3001], [3, 50, 41, 66], [4, 37, 29, 20]];
+      for (const [batch, m, n, k] of shapes)
+        for (const [tA, tB] of combos) {
+          const g = make(batch, m, n, k, tA, tB, 1, 3, 0.75, 0.5);
+          const c0 = Float32Array.from(g.c);
+          setNativeThreads(1);
+          nativeGemm(g);
+          const one = Float32Array.from(g.c);
+          g.c.set(c0);
+          setNativeThreads(2);
+          nativeGemm(g);
+          for (let i = 0; i < one.length; i++)
+            if (!Object.is(one[i], g.c[i])) assert.fail(`${batch}x${m}x${n}x${k} tA=${tA} tB=${tB}: c[${i}] ${one[i]} (1 thread) vs ${g.c[i]} (2 threads)`);
+        }
+    } finally {
+      setNativeThreads(saved);
+    }
+  });
+  it("strideC = 0: batch entries update the shared C in order, each with beta", () => {
+    for (const threads of [1, 2]) {
+      setNativeThreads(threads);
+      for (const [m, n, k] of [[30, 40, 50], [4, 20, 30]] as const) {
+        const g = make(3, m, n, k, false, true, 0, 0, 1.25, 0.5);
+        g.strideC = 0;
+        const seq = Float32Array.from(g.c);
+        for (let t = 0; t < 3; t++)
+          nativeGemm({ ...g, batch: 1, aOff: t * g.strideA, bOff: t * g.strideB, c: seq });
+        nativeGemm(g);
+        for (let i = 0; i < m * n; i++) assert.ok(Object.is(seq[i], g.c[i]), `${m}x${n}x${k} ${threads}T: c[${i}] ${g.c[i]} vs ${seq[i]}`);
       }
     }
     setNativeThreads(2);
