@@ -13,7 +13,7 @@
     {
       "target_name": "tsformer_avx2",
       "type": "static_library",
-      "sources": ["native/gemm_avx2.cc", "native/kernels_avx2.cc"],
+      "sources": ["native/gemm_avx2.cc", "native/kernels_avx2.cc", "native/flash_avx2.cc"],
       "cflags_cc": ["-mavx2", "-mfma", "-fopenmp-simd", "-fno-trapping-math"]
     },
     {
@@ -30,7 +30,8 @@
     },
     {
       "target_name": "tsformer_native",
-      "sources": ["native/addon.cc", "native/addon_kernels.cc", "native/pool.cc", "native/gemm_scalar.cc", "native/kernels_scalar.cc"],
+      "sources": ["native/addon.cc", "native/addon_kernels.cc", "native/pool.cc", "native/gemm_scalar.cc", "native/kernels_scalar.cc",
+                  "native/addon_flash.cc", "native/flash_scalar.cc"],
       "dependencies": ["tsformer_avx2", "tsformer_avx512", "tsformer_avx512bf16"],
       "libraries": ["-pthread"],
       "cflags_cc": ["-pthread", "-fopenmp-simd", "-fno-trapping-math"]

@@ -18,6 +18,7 @@
 namespace tsf {
 int active_isa_level();
 void register_kernels(Napi::Env env, Napi::Object exports);  // addon_kernels.cc
+void register_flash(Napi::Env env, Napi::Object exports);    // addon_flash.cc
 }  // namespace tsf
 
 namespace {
@@ -235,6 +236,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("clockGHz", Napi::Function::New(env, ClockGHz));
   register_kernels(env, exports);
+  register_flash(env, exports);
   return exports;
 }
 

@@ -1,7 +1,10 @@
 // GEMM after Goto & van de Geijn, "Anatomy of High-Performance Matrix Multiplication" (TOMS 2008),
-// in the BLIS loop order (Van Zee & van de Geijn 2015): jc (NC) -> pc (KC, pack B into a shared
-// KC x NC panel) -> ic (MC, pack A per thread) -> jr (NR) -> ir (MR) -> MR x NR register microkernel.
-// Transposes are absorbed by the packing routines (element (r, p) at src[r*rs + p*ps]).
+// in the BLIS loop order (Van Zee & van de Geijn 2015): jc (NC) -> pc (KC, pack a KC x NC block of
+// B) -> ic (MC, pack A) -> jr (NR) -> ir (MR) -> MR x NR register microkernel.
+// Threads: C is cut into independent units (batch entries, or row / column slabs of one product)
+// taken from a counter; each unit packs its own operands, so there is no barrier (see gemm_slab).
+// Transposes are absorbed by the packing routines (element (r, p) at src[r*rs + p*ps]); with few
+// columns an ISA may read A in place instead of packing it (TSF_UA_LOOP).
 // Included once per ISA translation unit with TSF_NS and the vector traits type V defined; everything
 // lives in that namespace so the differently-compiled copies never merge at link time. No std
 // templates here for the same reason.
@@ -9,8 +12,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-
-#include <sched.h>
 
 #include "gemm.h"
 #include "pool.h"
@@ -273,73 +274,42 @@ T* grow(T*& buf, long& cap, long need) {
   }
   return buf;
 }
-thread_local void* tl_sbuf = nullptr;  // op(B) packed for all threads (calling thread's)
-thread_local long tl_scap = 0;
-inline bool shared_b() {
-  static const bool v = [] { const char* e = std::getenv("TSF_SHB"); return !(e && e[0] == '0'); }();
-  return v;
-}
 thread_local void* tl_abuf = nullptr;
 thread_local long tl_acap = 0;
 thread_local void* tl_bbuf = nullptr;
 thread_local long tl_bcap = 0;
 
-// Columns [col0, col1) of op(B) over k in [pc, pc + kc) into NR-wide panels bpst apart (col0 a
-// multiple of NR from the block start; col1 <= the end of C's columns).
 template <class K>
-void pack_b(const Job<K>& g, long pc, long kc, long col0, long col1, long bpst, typename K::Tpk* dst) {
-  if (K::G == 1 && !g.tB) {
-    pack_rows<K, NR>(g.B + pc * g.ldb + col0, g.ldb, col1 - col0, kc, bpst, dst);
-  } else {
-    for (long col = col0, j = 0; col < col1; col += NR, ++j) {
-      const typename K::Tin* s = g.tB ? g.B + col * g.ldb + pc : g.B + pc * g.ldb + col;
-      pack_panel<K, NR>(s, g.tB ? g.ldb : 1, g.tB ? 1 : g.ldb, (int)lmin(NR, col1 - col), kc, dst + j * bpst);
-    }
-  }
-}
-
-// Blocking of one product, the same for every slab and thread: k-blocks of kblock(k); column blocks
-// of ncb (balanced NC) over [c0, c1).
-struct Blocking {
-  long KCb, nkb, ncb, njc, kpad, bblock;  // bblock: elements per packed (column block, k-block) of B
-};
-inline Blocking blocking(long k, long cols, int G) {
-  Blocking b;
-  b.KCb = kblock(k);
-  b.nkb = cdiv(k, b.KCb);
-  const long NC = tuned(2), ncblk = cdiv(cols, NC);
-  b.ncb = cdiv(cdiv(cols, ncblk), NR) * NR;
-  b.njc = cdiv(cols, b.ncb);
-  b.kpad = cdiv(b.KCb + 8, G) * G;
-  b.bblock = (b.ncb / NR) * (NR * b.kpad + kPanelPad);
-  return b;
-}
-
-// Bshared: op(B) already packed for all of C's columns (slabs of rows with a shared B): block
-// (jc, pc) at Bshared + (jcIndex * nkb + pcIndex) * bblock.
-template <class K>
-void gemm_slab(const Job<K>& g, long r0, long r1, long c0, long c1,
-               const typename K::Tpk* Bshared = nullptr) {
+void gemm_slab(const Job<K>& g, long r0, long r1, long c0, long c1) {
   using Tpk = typename K::Tpk;
   constexpr int G = K::G;
   if (r0 >= r1 || c0 >= c1) return;
-  const long MC = tuned(0);
-  const Blocking bk = blocking(g.k, c1 - c0, G);
-  const long KCb = bk.KCb, ncb = bk.ncb, kpad = bk.kpad;
+  const long MC = tuned(0), NC = tuned(2), KCb = kblock(g.k);
   const long rows = r1 - r0, nblk = cdiv(rows, MC);
   const long mcb = cdiv(cdiv(rows, nblk), MR) * MR;  // balanced MC blocks
+  const long cols = c1 - c0, ncblk = cdiv(cols, NC);
+  const long ncb = cdiv(cdiv(cols, ncblk), NR) * NR;
+  const long kpad = KCb + 8;
   Tpk* Ap = static_cast<Tpk*>(grow_bytes(tl_abuf, tl_acap, (long)sizeof(Tpk) * (mcb / MR + 1) * (MR * kpad + kPanelPad)));
-  Tpk* Bown = Bshared ? nullptr : static_cast<Tpk*>(grow_bytes(tl_bbuf, tl_bcap, (long)sizeof(Tpk) * bk.bblock));
-  for (long jc = c0, jb = 0; jc < c1; jc += ncb, ++jb) {
+  Tpk* Bp = static_cast<Tpk*>(grow_bytes(tl_bbuf, tl_bcap, (long)sizeof(Tpk) * (ncb / NR + 1) * (NR * kpad + kPanelPad)));
+  for (long jc = c0; jc < c1; jc += ncb) {
     const long nc = lmin(ncb, c1 - jc), np = cdiv(nc, NR);
-    for (long pc = 0, kb = 0; pc < g.k; pc += KCb, ++kb) {
+    for (long pc = 0; pc < g.k; pc += KCb) {
       const long kc = lmin(KCb, g.k - pc), kg = cdiv(kc, G), pstride = kg * G;
       // panel strides padded by one cache line: panels a multiple of 4 KiB apart would all map to
       // the same L1 sets while pack_rows writes them in turn
       const long apst = MR * pstride + kPanelPad, bpst = NR * pstride + kPanelPad;
       const float beta = pc == 0 ? g.beta : 1.0f;
-      const Tpk* Bp = Bshared ? Bshared + (jb * bk.nkb + kb) * bk.bblock : Bown;
-      if (!Bshared) pack_b<K>(g, pc, kc, jc, jc + nc, bpst, Bown);
+      if (G == 1 && !g.tB) {
+        pack_rows<K, NR>(g.B + pc * g.ldb + jc, g.ldb, nc, kc, bpst, Bp);
+      } else {
+        for (long j = 0; j < np; ++j) {
+          const long col = jc + j * NR;
+          const typename K::Tin* s = g.tB ? g.B + col * g.ldb + pc : g.B + pc * g.ldb + col;
+          pack_panel<K, NR>(s, g.tB ? g.ldb : 1, g.tB ? 1 : g.ldb, (int)lmin(NR, c1 - col), kc,
+                            Bp + j * bpst);
+        }
+      }
       for (long ic = r0; ic < r1; ic += mcb) {
         const long mc = lmin(mcb, r1 - ic), mp = cdiv(mc, MR);
 #ifdef TSF_UA_LOOP
@@ -352,6 +322,11 @@ void gemm_slab(const Job<K>& g, long r0, long r1, long c0, long c1,
               const int mr = (int)lmin(MR, r1 - row);
               if (mr < MR)
                 pack_panel<K, MR>(g.A + row * g.lda + pc, g.lda, 1, mr, kc, Ap);
+              if (i + 1 < mp) {  // the next 6 rows of A: from memory for small batched products
+                const float* nx = reinterpret_cast<const float*>(g.A) + (row + MR) * g.lda + pc;
+                for (long r = 0; r < lmin(MR, r1 - row - MR); ++r)
+                  for (long c = 0; c < kc; c += 16) __builtin_prefetch(nx + r * g.lda + c, 0, 3);
+              }
               for (long j = 0; j < np; ++j) {
                 const long col = jc + j * NR;
                 const int nr = (int)lmin(NR, c1 - col);
@@ -416,11 +391,6 @@ struct BatchCtx {
   long slabs;   // slabs per batch entry
   bool splitM;  // slabs are row ranges (else column ranges)
   std::atomic<long> next{0};
-  // Row slabs of one product: op(B) is packed once, by all threads together (units of up to 8
-  // panels taken from a counter), into Bshared; computing starts when every unit is done.
-  void* Bshared = nullptr;
-  long packUnits = 0, unitPanels = 8;
-  std::atomic<long> packNext{0}, packDone{0};
 };
 
 template <class K>
@@ -429,34 +399,12 @@ void batch_task(void* vctx, int, int) {
   const GemmParams& p = *c->p;
   const long units = p.batch * c->slabs;
   const long pm = cdiv(p.m, MR), pn = cdiv(p.n, NR);
-  using Tpk = typename K::Tpk;
-  Tpk* Bs = static_cast<Tpk*>(c->Bshared);
-  if (Bs) {
-    const Job<K> g = job_of<K>(p, 0);
-    const Blocking bk = blocking(p.k, p.n, K::G);
-    const long chunks = cdiv(bk.ncb / NR, c->unitPanels);  // units per (column block, k-block)
-    for (;;) {
-      const long u = c->packNext.fetch_add(1, std::memory_order_relaxed);
-      if (u >= c->packUnits) break;
-      const long blk = u / chunks, ch = u % chunks, jb = blk / bk.nkb, kb = blk % bk.nkb;
-      const long jc = jb * bk.ncb, pc = kb * bk.KCb, kc = lmin(bk.KCb, p.k - pc);
-      const long bpst = NR * (cdiv(kc, K::G) * K::G) + kPanelPad;
-      const long col0 = jc + ch * c->unitPanels * NR;
-      const long col1 = lmin(lmin(jc + bk.ncb, p.n), col0 + c->unitPanels * NR);
-      if (col0 < col1) pack_b<K>(g, pc, kc, col0, col1, bpst, Bs + blk * bk.bblock + ch * c->unitPanels * bpst);
-      c->packDone.fetch_add(1, std::memory_order_acq_rel);
-    }
-    for (int i = 0; c->packDone.load(std::memory_order_acquire) < c->packUnits; ++i) {
-      if (i < 4096) __builtin_ia32_pause();
-      else sched_yield();
-    }
-  }
   for (;;) {
     const long u = c->next.fetch_add(1, std::memory_order_relaxed);
     if (u >= units) break;
     const long bi = u / c->slabs, s = u % c->slabs;
     const Job<K> g = job_of<K>(p, bi);
-    if (c->splitM) gemm_slab<K>(g, lmin(p.m, pm * s / c->slabs * MR), lmin(p.m, pm * (s + 1) / c->slabs * MR), 0, p.n, Bs);
+    if (c->splitM) gemm_slab<K>(g, lmin(p.m, pm * s / c->slabs * MR), lmin(p.m, pm * (s + 1) / c->slabs * MR), 0, p.n);
     else gemm_slab<K>(g, 0, p.m, lmin(p.n, pn * s / c->slabs * NR), lmin(p.n, pn * (s + 1) / c->slabs * NR));
   }
 }
@@ -703,26 +651,17 @@ void run(const GemmParams& p) {
   c.p = &p;
   // Split each product in rows when op(B) is the smaller operand to pack twice (n <= m), else in
   // columns. Whole products per thread when the batch divides evenly or is large.
-  // A multiple of nt slabs (equal shares on an idle machine), up to 4 per thread when they stay at
-  // least ~512 rows (columns) wide, which keeps the duplicated packing of the other operand near 1%:
-  // then a thread slowed by a busy core does not hold the others back.
+  // A multiple of nt slabs (equal shares on an idle machine). Each slab packs the other operand
+  // again, so more than one per thread only when they stay at least 2048 rows (columns) wide (up to
+  // 4 per thread): then a thread slowed by a busy core does not hold the others back. (With 512-row
+  // slabs, 2048^3 lost ~1% on an idle machine.)
   c.splitM = p.n <= p.m;
   const long panels = c.splitM ? cdiv(p.m, MR) : cdiv(p.n, NR);
   const long width = c.splitM ? p.m : p.n;
   c.slabs = 1;
   if (nt > 1 && !(p.batch % nt == 0 || p.batch >= 8 * nt)) {
-    const long per = lmin(4, width / (512L * nt));
+    const long per = lmin(4, width / (2048L * nt));
     c.slabs = lmin(panels, nt * (per > 1 ? per : 1));
-    // one product in row slabs: pack op(B) once for all threads (it would otherwise be packed by
-    // each), in the calling thread's buffer (each JS thread calling in has its own)
-    if (c.splitM && p.batch == 1 && c.slabs > 1 && shared_b()) {
-      const Blocking bk = blocking(p.k, p.n, K::G);
-      const long bytes = (long)sizeof(typename K::Tpk) * bk.njc * bk.nkb * bk.bblock;
-      if (bytes <= (64L << 20)) {
-        c.Bshared = grow_bytes(tl_sbuf, tl_scap, bytes);
-        c.packUnits = bk.njc * bk.nkb * cdiv(bk.ncb / NR, c.unitPanels);
-      }
-    }
   }
   pool_run(nt, batch_task<K>, &c);
 }

@@ -30,7 +30,7 @@ function assertClose(got: ArrayLike<number>[], want: ArrayLike<number>[], what: 
   });
 }
 
-/** Dense reference built from ops (no shared mask code): softmax(scale q k^T, hidden -> -inf) v, 0 for empty rows. */
+/** Dense reference built from ops (no shared mask code, run in float64): softmax(scale q k^T, hidden -> -inf) v, 0 for empty rows. */
 const denseMasked = (allowed: (i: number, j: number) => boolean): Attn => (q, k, v) => {
   const [, H, Tq, d] = q.shape, [, Hkv, S] = k.shape;
   const hide = new Float32Array(Tq * S), empty = new Float32Array(Tq);
@@ -40,8 +40,8 @@ const denseMasked = (allowed: (i: number, j: number) => boolean): Attn => (q, k,
   }
   const rep = (x: T.Tensor) => T.reshape(T.expand(T.unsqueeze(x, 2), [x.shape[0], Hkv, H / Hkv, S, d]), [x.shape[0], H, S, d]);
   const s = T.mul(T.matmul(q, T.transpose(rep(k), 2, 3)), 1 / Math.sqrt(d));
-  const p = T.softmax(T.maskedFill(s, T.tensor(hide, { shape: [Tq, S] }), -Infinity), -1);
-  const keep = T.maskedFill(p, T.tensor(empty, { shape: [Tq, 1] }), 0);
+  const p = T.softmax(T.maskedFill(s, T.tensor(hide, { shape: [Tq, S], dtype: q.dtype }), -Infinity), -1);
+  const keep = T.maskedFill(p, T.tensor(empty, { shape: [Tq, 1], dtype: q.dtype }), 0);
   return T.matmul(keep, rep(v));
 };
 
@@ -52,7 +52,7 @@ function randn(shape: number[], gen: T.Generator): T.Tensor {
 forEachBackend("flash attention vs PyTorch and the softmax path", (backendName) => {
   // The materializing path on a native backend multiplies P and dS with fp32-accumulating GEMMs: it
   // measures up to 1.1e-5 (dk, noncausal_t129_scale) from the float64 reference, so it and its distance
-  // to flash (each within 1e-5 of the truth) are held to 2e-5 there; the js path and flash to 1e-5.
+  // to flash (each within 1e-5 of the truth) are held to 2e-5 there; flash and the js path to 1e-5.
   const softTol = backendName === "js" ? TOL : 2 * TOL;
   for (const c of golden.cases) {
     it(c.name, () => {
@@ -65,7 +65,7 @@ forEachBackend("flash attention vs PyTorch and the softmax path", (backendName) 
       const soft = fwdBwd(T.attention, ins, gout, opts);
       assertClose(flash, want, `${c.name} flash vs torch`);
       assertClose(soft, want, `${c.name} softmax vs torch`, softTol);
-      assertClose(flash, soft, `${c.name} flash vs softmax`, 2 * TOL);
+      assertClose(flash, soft, `${c.name} flash vs softmax`, softTol);
     });
   }
 
@@ -81,10 +81,11 @@ forEachBackend("flash attention vs PyTorch and the softmax path", (backendName) 
         const ins = [randn([1, 4, Tq, 16], gen), randn([1, 2, S, 16], gen), randn([1, 2, S, 16], gen)];
         const gout = randn([1, 4, Tq, 16], gen);
         const allow = m.allow as (qb: number, kb: number) => boolean;
-        const ref = fwdBwd(denseMasked((i, j) => j <= i && allow(Math.floor(i / m.blockSize), Math.floor(j / m.blockSize))), ins, gout, {});
+        const dense = denseMasked((i, j) => j <= i && allow(Math.floor(i / m.blockSize), Math.floor(j / m.blockSize)));
+        const ref = fwdBwd(dense, ins.map((x) => x.to("float64")), gout.to("float64"), {});
         const opts = { causal: true, blockMask: m };
         assertClose(fwdBwd(T.flashAttention, ins, gout, opts), ref, `${name} flash`);
-        assertClose(fwdBwd(T.attention, ins, gout, opts), ref, `${name} softmax`);
+        assertClose(fwdBwd(T.attention, ins, gout, opts), ref, `${name} softmax`, softTol);
         const nb = Math.ceil(S / m.blockSize), table = new Uint8Array(nb * nb).map((_, i) => (allow(Math.floor(i / nb), i % nb) ? 1 : 0));
         assertClose(fwdBwd(T.flashAttention, ins, gout, { blockMask: { blockSize: m.blockSize, allow: table } }), ref, `${name} flash (table)`);
       });
@@ -98,7 +99,7 @@ forEachBackend("flash attention vs PyTorch and the softmax path", (backendName) 
     // Tq > S: the first two queries have negative positions; the block mask hides key block 1 from query block 1.
     const opts = { causal: true, blockMask: { blockSize: 4, allow: (qb: number, kb: number) => qb !== 1 || kb !== 1 } };
     const flash = fwdBwd(T.flashAttention, ins, gout, opts);
-    assertClose(flash, fwdBwd(T.attention, ins, gout, opts), "empty rows flash vs softmax");
+    assertClose(flash, fwdBwd(T.attention, ins, gout, opts), "empty rows flash vs softmax", softTol);
     for (const t of [0, 1]) for (let x = 0; x < 8; x++) assert.equal(flash[0][t * 8 + x], 0);
     assert.ok(flash.every((g) => Array.from(g).every(Number.isFinite)));
   });
@@ -155,7 +156,8 @@ describe("flash attention: memory and validation", () => {
   });
 });
 
-forEachBackend("flash and sparse attention variants", () => {
+forEachBackend("flash and sparse attention variants", (backendName) => {
+  const tol = backendName === "js" ? TOL : 2 * TOL; // float32 vs float32 (see softTol above)
   const cfg: AttentionConfig = { dModel: 32, nHeads: 4, nKvHeads: 2, bias: false, rope: true, ropeTheta: 10000, scale: 0.25, layer: 0, nLayers: 1, maxSeqLen: 80 };
 
   it("flash == softmax with the same weights, in training and in KV-cache decoding", () => {
@@ -164,9 +166,9 @@ forEachBackend("flash and sparse attention variants", () => {
     flash.loadStateDict(soft.stateDict());
     const x = T.randn([2, 70, 32], { generator: gen });
     const want = soft.forward(x, 0).toTypedArray();
-    assert.ok(maxRelError(flash.forward(x, 0).toTypedArray(), want) <= TOL);
+    assert.ok(maxRelError(flash.forward(x, 0).toTypedArray(), want) <= tol);
     const st = flash.newState(80), a = flash.forward(T.narrow(x, 1, 0, 65), 0, st), b = flash.forward(T.narrow(x, 1, 65, 5), 65, st);
-    assert.ok(maxRelError(T.cat([a, b], 1).toTypedArray(), want) <= TOL);
+    assert.ok(maxRelError(T.cat([a, b], 1).toTypedArray(), want) <= tol);
   });
 
   it("sparse variants decode like they train (block masks are on absolute positions)", () => {
@@ -176,7 +178,7 @@ forEachBackend("flash and sparse attention variants", () => {
       const x = T.randn([1, 300, 32], { generator: gen });
       const full = m.forward(x, 0).toTypedArray();
       const st = m.newState(300), a = m.forward(T.narrow(x, 1, 0, 290), 0, st), b = m.forward(T.narrow(x, 1, 290, 10), 290, st);
-      assert.ok(maxRelError(T.cat([a, b], 1).toTypedArray(), full) <= TOL, name);
+      assert.ok(maxRelError(T.cat([a, b], 1).toTypedArray(), full) <= tol, name);
     }
   });
 });

@@ -2,7 +2,8 @@
 // float32; float64 (gradcheck) and other element types (e.g. Int32Array copies) fall through to the
 // js reference twin. Argument checks are cheap here; bounds and index ranges are checked in C++.
 
-import type { AdamWArgs, Backend, BinaryOp, FloatArray, GemmArgs, ReduceOp, UnaryOp, UnaryParams } from "../backend.js";
+import type { AdamWArgs, Backend, BinaryOp, FlashArgs, FlashBackwardArgs, FloatArray, GemmArgs, ReduceOp, UnaryOp, UnaryParams } from "../backend.js";
+import { AttentionMask, blockMaskTable } from "../js/flash.js";
 import { jsBackend } from "../js/index.js";
 import { native, type NativeAddon } from "./addon.js";
 import { nativeGemm } from "./gemm.js";
@@ -19,6 +20,24 @@ const MAX_RANK = 16;
 // (tinyToJs: false keeps every float32 call native: used by the kernel tests.)
 const TINY = { unary: 8, binary: 16, copy: 128 };
 
+/** The FlashAttention entry points of native/addon_flash.cc (dims: see there). */
+interface FlashAddon {
+  flashForward(q: Float32Array, k: Float32Array, v: Float32Array, o: Float32Array, lse: Float32Array,
+    dims: Float64Array, cuSeqlens: Int32Array | null, table: Uint8Array | null): void;
+  flashBackward(q: Float32Array, k: Float32Array, v: Float32Array, o: Float32Array, lse: Float32Array,
+    dO: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array,
+    dims: Float64Array, cuSeqlens: Int32Array | null, table: Uint8Array | null): void;
+}
+
+/** Validates the mask (the messages of js/flash.ts) and packs the flash arguments for the addon. */
+function flashDims(a: FlashArgs, dims: Float64Array): Uint8Array | null {
+  new AttentionMask({ causal: a.causal, window: a.window, cuSeqlens: a.cuSeqlens, blockMask: null }, a.Tq, a.S);
+  const table = a.blockMask ? blockMaskTable(a.blockMask, a.S) : null;
+  dims[0] = a.B; dims[1] = a.H; dims[2] = a.Hkv; dims[3] = a.Tq; dims[4] = a.S; dims[5] = a.d;
+  dims[6] = a.scale; dims[7] = a.causal ? 1 : 0; dims[8] = a.window; dims[9] = a.blockMask ? a.blockMask.blockSize : 1;
+  return table;
+}
+
 const isF32 = (x: unknown): x is Float32Array => x instanceof Float32Array;
 const f32 = (...xs: (unknown | null)[]) => xs.every((x) => x === null || x instanceof Float32Array);
 
@@ -29,6 +48,8 @@ export function makeNativeBackend(opts: { tinyToJs?: boolean } = {}): Backend | 
   const n: NativeAddon = native;
   const dims = new Float64Array(3 * MAX_RANK);
   const js = jsBackend;
+  const fa = typeof (n as Partial<FlashAddon>).flashForward === "function" ? (n as NativeAddon & FlashAddon) : null;
+  const flashDimsBuf = new Float64Array(10);
   return {
     ...js,
     name: "native",
@@ -120,6 +141,18 @@ export function makeNativeBackend(opts: { tinyToJs?: boolean } = {}): Backend | 
         n.adamw(g.param as Float32Array, g.grad as Float32Array, g.m as Float32Array, g.v as Float32Array, len,
           g.lr, g.beta1, g.beta2, g.eps, g.weightDecay, g.bc1, g.bc2);
       else js.adamw(g, len);
+    },
+    flashForward(a: FlashArgs) {
+      if (!fa || !f32(a.q, a.k, a.v, a.o, a.lse)) { js.flashForward(a); return; }
+      const table = flashDims(a, flashDimsBuf);
+      fa.flashForward(a.q as Float32Array, a.k as Float32Array, a.v as Float32Array, a.o as Float32Array, a.lse as Float32Array,
+        flashDimsBuf, a.cuSeqlens, table);
+    },
+    flashBackward(a: FlashBackwardArgs) {
+      if (!fa || !f32(a.q, a.k, a.v, a.o, a.lse, a.dO, a.dq, a.dk, a.dv)) { js.flashBackward(a); return; }
+      const table = flashDims(a, flashDimsBuf);
+      fa.flashBackward(a.q as Float32Array, a.k as Float32Array, a.v as Float32Array, a.o as Float32Array, a.lse as Float32Array,
+        a.dO as Float32Array, a.dq as Float32Array, a.dk as Float32Array, a.dv as Float32Array, flashDimsBuf, a.cuSeqlens, table);
     },
   };
 }
