@@ -21,7 +21,7 @@ export interface GenerateOptions extends SamplingOptions {
   noCache?: boolean;
 }
 
-export interface GenerateResult { ids: number[]; text?: string; stoppedBy: "length" | "eos" | "stop" | "context" }
+export interface GenerateResult { ids: number[]; text?: string; stoppedBy: "length" | "eos" | "stop" }
 
 export function generate(model: TransformerLM, prompt: number[], o: GenerateOptions): GenerateResult {
   validateSampling(o);
@@ -37,12 +37,18 @@ export function generate(model: TransformerLM, prompt: number[], o: GenerateOpti
   const wasTraining = model.training;
   model.eval();
   noGrad(() => {
-    const caches = o.noCache ? undefined : model.newCache();
+    let caches = o.noCache ? undefined : model.newCache();
     let pending = prompt;
     let start = 0;
+    let windowStart = 0;
     for (let step = 0; step < o.maxNewTokens; step++) {
-      if (all.length > ctx) { stoppedBy = "context"; break; }
-      const input = o.noCache ? all : pending;
+      // A full context slides (as nanoGPT crops to the last block): keep the newest half and
+      // re-prefill it, so the cost of the restart is amortized over ctx/2 new tokens.
+      if (all.length - windowStart > ctx) {
+        windowStart = all.length - Math.max(1, ctx >> 1);
+        if (!o.noCache) { caches = model.newCache(); pending = all.slice(windowStart); start = 0; }
+      }
+      const input = o.noCache ? all.slice(windowStart) : pending;
       const pos = o.noCache ? 0 : start;
       const logits = model.forward(ops.tensor(Int32Array.from(input), { shape: [1, input.length] }), pos, caches);
       const V = logits.shape[2];
