@@ -9,9 +9,8 @@
 
 import * as ops from "../../ops/index.js";
 import type { Tensor } from "../../tensor/tensor.js";
-import { Linear } from "../layers.js";
-import { Module } from "../module.js";
-import type { Attention, AttentionConfig, AttentionState } from "./types.js";
+import { HeadProjections } from "./projections.js";
+import type { AttentionConfig, AttentionState } from "./types.js";
 
 /** Recurrent state of a kernelized layer: S = sum_j phi(k_j) v_j^T per kv head, [B, Hkv, 1, m, dv]. */
 export class LinearState implements AttentionState {
@@ -57,43 +56,18 @@ export function normalizedLinear(fq: Tensor, fk: Tensor, v: Tensor, chunk: numbe
 export const eluPlusOne = (x: Tensor): Tensor => ops.add(ops.elu(x), 1);
 
 /**
- * The q/k/v/o projections of SelfAttention (attn.wq/wk/wv/wo, RoPE when cfg.rope) with the query heads
+ * The shared q/k/v/o projections (projections.ts: attn.wq/wk/wv/wo, RoPE when cfg.rope) with the query heads
  * grouped by kv head for GQA: query head h reads kv head floor(h / g), g = nHeads / nKvHeads. RoPE rotates
  * q and k before any feature map, which keeps phi > 0 and the normalizer positive (RoFormer's
  * linear-attention form instead rotates phi(q), phi(k) in the numerator only).
  */
-export abstract class GroupedAttention extends Module implements Attention {
-  readonly wq: Linear;
-  readonly wk: Linear;
-  readonly wv: Linear;
-  readonly wo: Linear;
-  readonly headDim: number;
-
-  constructor(readonly cfg: AttentionConfig) {
-    super();
-    this.headDim = cfg.dModel / cfg.nHeads;
-    const kvDim = cfg.nKvHeads * this.headDim;
-    this.wq = this.child("wq", new Linear(cfg.dModel, cfg.dModel, cfg.bias));
-    this.wk = this.child("wk", new Linear(cfg.dModel, kvDim, cfg.bias));
-    this.wv = this.child("wv", new Linear(cfg.dModel, kvDim, cfg.bias));
-    this.wo = this.child("wo", new Linear(cfg.dModel, cfg.dModel, cfg.bias));
-  }
-
-  abstract forward(x: Tensor, start: number, state?: AttentionState): Tensor;
-  abstract newState(capacity: number): AttentionState;
-
+export abstract class GroupedAttention extends HeadProjections {
   /** x [B, T, D] -> q [B, Hkv, g, T, d]; k, v [B, Hkv, 1, T, d] (the kv heads broadcast over the group). */
   protected project(x: Tensor, start: number): [Tensor, Tensor, Tensor] {
     const [B, T] = x.shape;
-    const { nHeads, nKvHeads, rope, ropeTheta } = this.cfg;
+    const { nHeads, nKvHeads } = this.cfg;
     const d = this.headDim;
-    let q = ops.reshape(this.wq.forward(x), [B, T, nHeads, d]);
-    let k = ops.reshape(this.wk.forward(x), [B, T, nKvHeads, d]);
-    const v = ops.reshape(this.wv.forward(x), [B, T, nKvHeads, d]);
-    if (rope) {
-      q = ops.rope(q, start, ropeTheta);
-      k = ops.rope(k, start, ropeTheta);
-    }
+    const [q, k, v] = this.projectHeads(x, start);
     const heads = (t: Tensor, g: number) => ops.permute(ops.reshape(t, [B, T, nKvHeads, g, d]), [0, 2, 3, 1, 4]);
     return [heads(q, nHeads / nKvHeads), heads(k, 1), heads(v, 1)];
   }

@@ -1,0 +1,44 @@
+// The q/k/v/o projections every attention variant with heads shares (parameter names attn.wq/wk/wv/wo):
+// GQA-sized k and v, RoPE on q and k when the config asks for it.
+
+import * as ops from "../../ops/index.js";
+import type { Tensor } from "../../tensor/tensor.js";
+import { Linear } from "../layers.js";
+import { Module } from "../module.js";
+import type { Attention, AttentionConfig, AttentionState } from "./types.js";
+
+export abstract class HeadProjections extends Module implements Attention {
+  readonly wq: Linear;
+  readonly wk: Linear;
+  readonly wv: Linear;
+  readonly wo: Linear;
+  readonly headDim: number;
+
+  constructor(readonly cfg: AttentionConfig) {
+    super();
+    this.headDim = cfg.dModel / cfg.nHeads;
+    const kvDim = cfg.nKvHeads * this.headDim;
+    this.wq = this.child("wq", new Linear(cfg.dModel, cfg.dModel, cfg.bias));
+    this.wk = this.child("wk", new Linear(cfg.dModel, kvDim, cfg.bias));
+    this.wv = this.child("wv", new Linear(cfg.dModel, kvDim, cfg.bias));
+    this.wo = this.child("wo", new Linear(cfg.dModel, cfg.dModel, cfg.bias));
+  }
+
+  abstract forward(x: Tensor, start: number, state?: AttentionState): Tensor;
+  abstract newState(capacity: number): AttentionState;
+
+  /** x [B, T, D] at positions start.. -> q [B, T, H, d], k and v [B, T, Hkv, d], RoPE applied. */
+  protected projectHeads(x: Tensor, start: number): [Tensor, Tensor, Tensor] {
+    const [B, T] = x.shape;
+    const { nHeads, nKvHeads, rope, ropeTheta } = this.cfg;
+    const d = this.headDim;
+    let q = ops.reshape(this.wq.forward(x), [B, T, nHeads, d]);
+    let k = ops.reshape(this.wk.forward(x), [B, T, nKvHeads, d]);
+    const v = ops.reshape(this.wv.forward(x), [B, T, nKvHeads, d]);
+    if (rope) {
+      q = ops.rope(q, start, ropeTheta);
+      k = ops.rope(k, start, ropeTheta);
+    }
+    return [q, k, v];
+  }
+}
