@@ -1,13 +1,13 @@
 // Masks and selection: triu / tril, where, masked_fill. Boolean masks are float tensors of 0/1 or int32.
 
 import { backend } from "../backend/registry.js";
-import { record } from "../tensor/autograd.js";
+import { noGrad, record } from "../tensor/autograd.js";
 import { broadcastShapes } from "../tensor/shape.js";
 import { Tensor, type TensorLike } from "../tensor/tensor.js";
 import { commonFloat, contiguousData, empty, lift, wrap } from "./util.js";
 import { binaryRaw } from "./binary.js";
 import { sumTo } from "./reduce.js";
-import { contiguous, expand } from "./views.js";
+import { expand } from "./views.js";
 
 /** Keep elements with col - row >= diagonal (upper) or <= diagonal (lower) in the last two axes. */
 function triangle(x: Tensor, diagonal: number, upper: boolean): Tensor {
@@ -24,9 +24,9 @@ function triangle(x: Tensor, diagonal: number, upper: boolean): Tensor {
 export const triu = (x: Tensor, diagonal = 0) => triangle(x, diagonal, true);
 export const tril = (x: Tensor, diagonal = 0) => triangle(x, diagonal, false);
 
-/** Materialize t broadcast to shape as contiguous float data of dtype. */
+/** Materialize t broadcast to shape as contiguous float data of dtype (one strided copy, no graph). */
 function flatAs(t: Tensor, shape: number[], dtype: "float32" | "float64"): Float32Array | Float64Array {
-  const src = contiguousData(contiguous(expand(t, shape)));
+  const src = noGrad(() => contiguousData(expand(t, shape)));
   if (t.dtype === dtype) return src as Float32Array | Float64Array;
   return dtype === "float32" ? Float32Array.from(src) : Float64Array.from(src);
 }
