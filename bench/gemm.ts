@@ -1,6 +1,6 @@
 // GEMM benchmark: native fp32 (all transpose variants), bf16 and 1 vs 2 threads, with PyTorch
 // (OpenBLAS, 2 threads) on the same shapes in the same run. Shapes are m x k x n (C is m x n).
-// Options: --reps=N (default 7), --only=SUBSTRING, --no-torch, --model-shapes (the GEMMs of our small
+// Options: --reps=N (default 9), --rounds=N (default 3: ours and torch alternate in N rounds), --only=SUBSTRING, --no-torch, --model-shapes (the GEMMs of our small
 // GPTs instead of the square sizes: Linear forward NT / grad-input NN / grad-weight TN at rows = 2048
 // and 4096, and batched per-head attention products), --threads=N (default: pool size).
 import { readFileSync } from "node:fs";
@@ -65,7 +65,12 @@ function rand(n: number): Float32Array {
   return x;
 }
 
-function runOurs(c: Case): number[] {
+// The other side's idle threads spin for a while after their last job (libgomp, our pool: ~0.2 ms):
+// let them fall asleep before timing.
+const settle = () => new Promise((r) => setTimeout(r, 30));
+
+/** Sets up the operands of a case once; the returned function times `reps` repetitions (GFLOPS each). */
+function prepareOurs(c: Case): (reps: number) => number[] {
   const sa = c.m * c.k, sb = c.k * c.n, sc = c.m * c.n;
   const a = rand(c.batch * sa), b = rand(c.batch * sb), out = new Float32Array(c.batch * sc);
   const g = {
@@ -81,20 +86,26 @@ function runOurs(c: Case): number[] {
     const gb = { ...g, a: a16, b: b16 };
     fn = () => nativeGemmBf16(gb);
   } else fn = () => nativeGemm(g);
-  const saved = getNativeThreads();
-  setNativeThreads(c.threads);
-  try {
-    const t0 = process.hrtime.bigint(); fn(); const first = Number(process.hrtime.bigint() - t0) / 1e9;
-    const inner = Math.max(1, Math.round(0.02 / Math.max(first, 1e-6)));
-    const flops = 2 * c.batch * c.m * c.n * c.k;
-    return timeIt(fn, c.reps, c.warmup, inner).map((s) => flops / s / 1e9);
-  } finally { setNativeThreads(saved); }
+  let inner = 0;
+  const flops = 2 * c.batch * c.m * c.n * c.k;
+  return (reps) => {
+    const saved = getNativeThreads();
+    setNativeThreads(c.threads);
+    try {
+      if (!inner) {
+        const t0 = process.hrtime.bigint(); fn(); const first = Number(process.hrtime.bigint() - t0) / 1e9;
+        inner = Math.max(1, Math.round(0.02 / Math.max(first, 1e-6)));
+      }
+      return timeIt(fn, reps, c.warmup, inner).map((s) => flops / s / 1e9);
+    } finally { setNativeThreads(saved); }
+  };
 }
 
 export async function main(argv: string[]): Promise<void> {
   if (!native) throw new Error(`native addon not loaded: ${nativeLoadError}`);
   const opt = (k: string) => argv.find((a) => a.startsWith(`--${k}=`))?.split("=")[1];
-  const reps = Number(opt("reps") ?? 7), only = opt("only");
+  const reps = Number(opt("reps") ?? 9), rounds = Number(opt("rounds") ?? 3), only = opt("only");
+  if (!(Number.isInteger(rounds) && rounds >= 1 && reps >= rounds)) throw new RangeError(`--rounds: expected an integer in [1, reps]`);
   const threads = opt("threads") ? Number(opt("threads")) : getNativeThreads();
   if (!(Number.isInteger(threads) && threads >= 1)) throw new RangeError(`--threads: expected a positive integer`);
   const model = argv.includes("--model-shapes");
@@ -115,21 +126,32 @@ export async function main(argv: string[]): Promise<void> {
   if (typeof peer === "string") console.log(`# PyTorch peer not run: ${peer}; our figures only.`);
   else jsonLine({ impl: "torch", ...peer.hello });
 
-  // Each case: ours, then torch on the same shape, so both see the same machine load.
+  // Each case in rounds: some repetitions of ours, then the same number of torch's, again and again,
+  // so that a change in machine load (other tenants) falls on both sides alike.
   const ours = new Map<string, number[]>(), theirs = new Map<string, number[]>();
   for (const c of list) {
-    const g = runOurs(c);
+    const measure = prepareOurs(c);
+    const g: number[] = [], t: number[] = [];
+    let note: unknown;
+    for (let r = 0; r < rounds; r++) {
+      const n = Math.round(reps * (r + 1) / rounds) - Math.round(reps * r / rounds);
+      await settle();
+      g.push(...measure(n));
+      await settle();
+      if (typeof peer !== "string" && note === undefined) {  // a "slow" note: one sample is enough
+        const l = await peer.ask({ ...c, reps: n });
+        if (Array.isArray(l.gflops)) t.push(...(l.gflops as number[]));
+        note ??= l.note;
+      }
+    }
     ours.set(c.name, g);
     const s = stats(g);
     jsonLine({ impl: "tsformer", name: c.name, batch: c.batch, m: c.m, k: c.k, n: c.n, op: `${c.tA ? "T" : "N"}${c.tB ? "T" : "N"}`, dtype: c.dtype,
-      threads: c.threads, gflops: +s.median.toFixed(2), min: +s.min.toFixed(2), max: +s.max.toFixed(2), pctPeak: +(100 * s.median / peak(c.threads)).toFixed(1) });
-    if (typeof peer !== "string") {
-      const l = await peer.ask(c);
-      if (Array.isArray(l.gflops)) {
-        theirs.set(c.name, l.gflops as number[]);
-        const t = stats(l.gflops as number[]);
-        jsonLine({ impl: "torch", name: c.name, gflops: +t.median.toFixed(2), min: +t.min.toFixed(2), max: +t.max.toFixed(2), ...(l.note ? { note: l.note } : {}) });
-      }
+      threads: c.threads, rounds, gflops: +s.median.toFixed(2), min: +s.min.toFixed(2), max: +s.max.toFixed(2), pctPeak: +(100 * s.median / peak(c.threads)).toFixed(1) });
+    if (t.length) {
+      theirs.set(c.name, t);
+      const ts = stats(t);
+      jsonLine({ impl: "torch", name: c.name, gflops: +ts.median.toFixed(2), min: +ts.min.toFixed(2), max: +ts.max.toFixed(2), ...(note ? { note } : {}) });
     }
   }
   if (typeof peer !== "string") peer.close();

@@ -279,91 +279,128 @@ thread_local long tl_acap = 0;
 thread_local void* tl_bbuf = nullptr;
 thread_local long tl_bcap = 0;
 
+// One (jc, pc) step of the blocked loops: columns [jc, jc + nc) of C, k range [pc, pc + kc).
+struct Blk {
+  long jc, nc, np;  // column block: first column, width, NR-wide panels
+  long pc, kc, kg;  // k block: first index, length, groups of G
+  long apst, bpst;  // packed panel strides in elements
+  float beta;       // the caller's beta on the first k block, 1 after it
+};
+
 template <class K>
-void gemm_slab(const Job<K>& g, long r0, long r1, long c0, long c1) {
-  using Tpk = typename K::Tpk;
-  constexpr int G = K::G;
-  if (r0 >= r1 || c0 >= c1) return;
-  const long MC = tuned(0), NC = tuned(2), KCb = kblock(g.k);
-  const long rows = r1 - r0, nblk = cdiv(rows, MC);
-  const long mcb = cdiv(cdiv(rows, nblk), MR) * MR;  // balanced MC blocks
-  const long cols = c1 - c0, ncblk = cdiv(cols, NC);
-  const long ncb = cdiv(cdiv(cols, ncblk), NR) * NR;
-  const long kpad = KCb + 8;
-  Tpk* Ap = static_cast<Tpk*>(grow_bytes(tl_abuf, tl_acap, (long)sizeof(Tpk) * (mcb / MR + 1) * (MR * kpad + kPanelPad)));
-  Tpk* Bp = static_cast<Tpk*>(grow_bytes(tl_bbuf, tl_bcap, (long)sizeof(Tpk) * (ncb / NR + 1) * (NR * kpad + kPanelPad)));
-  for (long jc = c0; jc < c1; jc += ncb) {
-    const long nc = lmin(ncb, c1 - jc), np = cdiv(nc, NR);
-    for (long pc = 0; pc < g.k; pc += KCb) {
-      const long kc = lmin(KCb, g.k - pc), kg = cdiv(kc, G), pstride = kg * G;
-      // panel strides padded by one cache line: panels a multiple of 4 KiB apart would all map to
-      // the same L1 sets while pack_rows writes them in turn
-      const long apst = MR * pstride + kPanelPad, bpst = NR * pstride + kPanelPad;
-      const float beta = pc == 0 ? g.beta : 1.0f;
-      if (G == 1 && !g.tB) {
-        pack_rows<K, NR>(g.B + pc * g.ldb + jc, g.ldb, nc, kc, bpst, Bp);
-      } else {
-        for (long j = 0; j < np; ++j) {
-          const long col = jc + j * NR;
-          const typename K::Tin* s = g.tB ? g.B + col * g.ldb + pc : g.B + pc * g.ldb + col;
-          pack_panel<K, NR>(s, g.tB ? g.ldb : 1, g.tB ? 1 : g.ldb, (int)lmin(NR, c1 - col), kc,
-                            Bp + j * bpst);
-        }
-      }
-      for (long ic = r0; ic < r1; ic += mcb) {
-        const long mc = lmin(mcb, r1 - ic), mp = cdiv(mc, MR);
+Blk block_of(const Job<K>& g, long jc, long nc, long pc, long kc) {
+  Blk b;
+  b.jc = jc; b.nc = nc; b.np = cdiv(nc, NR);
+  b.pc = pc; b.kc = kc; b.kg = cdiv(kc, K::G);
+  // panel strides padded by one cache line: panels a multiple of 4 KiB apart would all map to
+  // the same L1 sets while pack_rows writes them in turn
+  b.apst = MR * b.kg * K::G + kPanelPad;
+  b.bpst = NR * b.kg * K::G + kPanelPad;
+  b.beta = pc == 0 ? g.beta : 1.0f;
+  return b;
+}
+
+// Packs B panels [j0, j1) of block b, panel j at Bp + j * bpst.
+template <class K>
+void pack_b(const Job<K>& g, const Blk& b, long j0, long j1, typename K::Tpk* Bp) {
+  if (j0 >= j1) return;
+  if (K::G == 1 && !g.tB) {
+    const long col = b.jc + j0 * NR;
+    pack_rows<K, NR>(g.B + b.pc * g.ldb + col, g.ldb, lmin(b.jc + b.nc - col, (j1 - j0) * NR), b.kc,
+                     b.bpst, Bp + j0 * b.bpst);
+    return;
+  }
+  for (long j = j0; j < j1; ++j) {
+    const long col = b.jc + j * NR;
+    const typename K::Tin* s = g.tB ? g.B + col * g.ldb + b.pc : g.B + b.pc * g.ldb + col;
+    pack_panel<K, NR>(s, g.tB ? g.ldb : 1, g.tB ? 1 : g.ldb, (int)lmin(NR, b.jc + b.nc - col), b.kc,
+                      Bp + j * b.bpst);
+  }
+}
+
+// Rows per MC block for a slab of `rows` rows: balanced blocks of at most MC, whole MR tiles.
+inline long mc_block(long rows) {
+  const long nblk = cdiv(rows, tuned(0));
+  return cdiv(cdiv(rows, nblk), MR) * MR;
+}
+
+// C[r0:r1, block columns] += op(A)[r0:r1, k block] * packed B block (rows in MC blocks, A packed
+// into Ap per block unless read in place).
+template <class K>
+void compute_rows(const Job<K>& g, const Blk& b, long r0, long r1, long mcb, typename K::Tpk* Ap,
+                  const typename K::Tpk* Bp) {
+  const long pc = b.pc, kc = b.kc, kg = b.kg, np = b.np, apst = b.apst, bpst = b.bpst, c1 = b.jc + b.nc;
+  const float beta = b.beta;
+  for (long ic = r0; ic < r1; ic += mcb) {
+    const long mc = lmin(mcb, r1 - ic), mp = cdiv(mc, MR);
 #ifdef TSF_UA_LOOP
-        // few columns (at most ua_panels()), A row-major fp32: A in place, full row tiles; i outer so the
-        // 6 rows of A stay in L1 across the column panels, the packed B block stays in L2
-        if constexpr (K::F32) {
-          if (!g.tA && np <= ua_panels()) {
-            for (long i = 0; i < mp; ++i) {
-              const long row = ic + i * MR;
-              const int mr = (int)lmin(MR, r1 - row);
-              if (mr < MR)
-                pack_panel<K, MR>(g.A + row * g.lda + pc, g.lda, 1, mr, kc, Ap);
-              if (i + 1 < mp) {  // the next 6 rows of A: from memory for small batched products
-                const float* nx = reinterpret_cast<const float*>(g.A) + (row + MR) * g.lda + pc;
-                for (long r = 0; r < lmin(MR, r1 - row - MR); ++r)
-                  for (long c = 0; c < kc; c += 16) __builtin_prefetch(nx + r * g.lda + c, 0, 3);
-              }
-              for (long j = 0; j < np; ++j) {
-                const long col = jc + j * NR;
-                const int nr = (int)lmin(NR, c1 - col);
-                if (mr == MR)
-                  ukr_f32_ua(kc, reinterpret_cast<const float*>(g.A) + row * g.lda + pc, g.lda,
-                             reinterpret_cast<const float*>(Bp) + j * bpst, g.C + row * g.ldc + col,
-                             g.ldc, g.alpha, beta, nr);
-                else
-                  K::ukr(kg, Ap, Bp + j * bpst, g.C + row * g.ldc + col, g.ldc, g.alpha, beta, mr, nr);
-              }
-            }
-            continue;
+    // few columns (at most ua_panels()), A row-major fp32: A in place, full row tiles; i outer so the
+    // 6 rows of A stay in L1 across the column panels, the packed B block stays in L2
+    if constexpr (K::F32) {
+      if (!g.tA && np <= ua_panels()) {
+        for (long i = 0; i < mp; ++i) {
+          const long row = ic + i * MR;
+          const int mr = (int)lmin(MR, r1 - row);
+          if (mr < MR)
+            pack_panel<K, MR>(g.A + row * g.lda + pc, g.lda, 1, mr, kc, Ap);
+          if (i + 1 < mp) {  // the next 6 rows of A: from memory for small batched products
+            const float* nx = reinterpret_cast<const float*>(g.A) + (row + MR) * g.lda + pc;
+            for (long r = 0; r < lmin(MR, r1 - row - MR); ++r)
+              for (long c = 0; c < kc; c += 16) __builtin_prefetch(nx + r * g.lda + c, 0, 3);
+          }
+          for (long j = 0; j < np; ++j) {
+            const long col = b.jc + j * NR;
+            const int nr = (int)lmin(NR, c1 - col);
+            if (mr == MR)
+              ukr_f32_ua(kc, reinterpret_cast<const float*>(g.A) + row * g.lda + pc, g.lda,
+                         reinterpret_cast<const float*>(Bp) + j * bpst, g.C + row * g.ldc + col,
+                         g.ldc, g.alpha, beta, nr);
+            else
+              K::ukr(kg, Ap, Bp + j * bpst, g.C + row * g.ldc + col, g.ldc, g.alpha, beta, mr, nr);
           }
         }
+        continue;
+      }
+    }
 #endif
-        if (G == 1 && g.tA) {
-          pack_rows<K, MR>(g.A + pc * g.lda + ic, g.lda, mc, kc, apst, Ap);
-        } else {
-          for (long i = 0; i < mp; ++i) {
-            const long row = ic + i * MR;
-            const typename K::Tin* s = g.tA ? g.A + pc * g.lda + row : g.A + row * g.lda + pc;
-            pack_panel<K, MR>(s, g.tA ? 1 : g.lda, g.tA ? g.lda : 1, (int)lmin(MR, r1 - row), kc,
-                              Ap + i * apst);
-          }
-        }
-        for (long j = 0; j < np; ++j) {
-          const long col = jc + j * NR;
-          const int nr = (int)lmin(NR, c1 - col);
-          for (long i = 0; i < mp; ++i) {
-            const long row = ic + i * MR;
-            K::ukr(kg, Ap + i * apst, Bp + j * bpst, g.C + row * g.ldc + col, g.ldc,
-                   g.alpha, beta, (int)lmin(MR, r1 - row), nr);
-          }
-        }
+    if (K::G == 1 && g.tA) {
+      pack_rows<K, MR>(g.A + pc * g.lda + ic, g.lda, mc, kc, apst, Ap);
+    } else {
+      for (long i = 0; i < mp; ++i) {
+        const long row = ic + i * MR;
+        const typename K::Tin* s = g.tA ? g.A + pc * g.lda + row : g.A + row * g.lda + pc;
+        pack_panel<K, MR>(s, g.tA ? 1 : g.lda, g.tA ? g.lda : 1, (int)lmin(MR, r1 - row), kc,
+                          Ap + i * apst);
+      }
+    }
+    for (long j = 0; j < np; ++j) {
+      const long col = b.jc + j * NR;
+      const int nr = (int)lmin(NR, c1 - col);
+      for (long i = 0; i < mp; ++i) {
+        const long row = ic + i * MR;
+        K::ukr(kg, Ap + i * apst, Bp + j * bpst, g.C + row * g.ldc + col, g.ldc,
+               g.alpha, beta, (int)lmin(MR, r1 - row), nr);
       }
     }
   }
+}
+
+// C[r0:r1, c0:c1] by one thread, start to finish, packing its own B blocks.
+template <class K>
+void gemm_slab(const Job<K>& g, long r0, long r1, long c0, long c1) {
+  using Tpk = typename K::Tpk;
+  if (r0 >= r1 || c0 >= c1) return;
+  const long KCb = kblock(g.k), mcb = mc_block(r1 - r0);
+  const long cols = c1 - c0, ncb = cdiv(cdiv(cols, cdiv(cols, tuned(2))), NR) * NR;
+  const long kpad = KCb + 8;
+  Tpk* Ap = static_cast<Tpk*>(grow_bytes(tl_abuf, tl_acap, (long)sizeof(Tpk) * (mcb / MR + 1) * (MR * kpad + kPanelPad)));
+  Tpk* Bp = static_cast<Tpk*>(grow_bytes(tl_bbuf, tl_bcap, (long)sizeof(Tpk) * (ncb / NR + 1) * (NR * kpad + kPanelPad)));
+  for (long jc = c0; jc < c1; jc += ncb)
+    for (long pc = 0; pc < g.k; pc += KCb) {
+      const Blk b = block_of(g, jc, lmin(ncb, c1 - jc), pc, lmin(KCb, g.k - pc));
+      pack_b(g, b, 0, b.np, Bp);
+      compute_rows(g, b, r0, r1, mcb, Ap, Bp);
+    }
 }
 
 // C = beta * C when k == 0 (alpha * 0-length product contributes nothing)
@@ -380,6 +417,73 @@ Job<K> job_of(const GemmParams& p, long i) {
   g.C = p.c + i * p.strideC; g.ldc = p.ldc;
   g.m = p.m; g.n = p.n; g.k = p.k; g.alpha = p.alpha; g.beta = p.beta;
   return g;
+}
+
+// --- one large product on every thread with B packed once (Goto & van de Geijn 2008, sec. 6) ------
+// gemm_slab packs all of op(B) for each row slab, so with two slabs B is read and packed twice; at
+// 2048^3 that duplicated 16 MB is what keeps two threads below twice one. Here the threads share each
+// packed B block: each packs a share of its panels, waits until all shares are in, then multiplies its
+// row slab by the whole block. Two block buffers, so a thread may pack block b+1 while another still
+// reads block b; two monotone counters order it (block b is packed once `packed` reaches nt*(b+1);
+// its buffer is free again once `done` reaches nt*(b-1)). Each element of C sees the same k blocks
+// and microkernel calls as in gemm_slab: same bits.
+template <class K>
+struct Coop {
+  const Job<K>* g;
+  typename K::Tpk* buf[2];
+  long ncb, kcb;
+  std::atomic<long> packed{0}, done{0};
+};
+
+inline void wait_for(const std::atomic<long>& c, long target) {
+  for (int i = 0; c.load(std::memory_order_acquire) < target; ++i) spin_relax(i);
+}
+
+template <class K>
+void coop_task(void* vctx, int tid, int nt) {
+  Coop<K>& c = *static_cast<Coop<K>*>(vctx);
+  const Job<K>& g = *c.g;
+  const long pm = cdiv(g.m, MR);
+  const long r0 = lmin(g.m, pm * tid / nt * MR), r1 = lmin(g.m, pm * (tid + 1) / nt * MR);
+  const long mcb = mc_block(lmin(g.m, cdiv(pm, nt) * MR));
+  auto* Ap = static_cast<typename K::Tpk*>(grow_bytes(
+      tl_abuf, tl_acap, (long)sizeof(typename K::Tpk) * (mcb / MR + 1) * (MR * (c.kcb + 8) + kPanelPad)));
+  long blk = 0;
+  for (long jc = 0; jc < g.n; jc += c.ncb)
+    for (long pc = 0; pc < g.k; pc += c.kcb, ++blk) {
+      const Blk b = block_of(g, jc, lmin(c.ncb, g.n - jc), pc, lmin(c.kcb, g.k - pc));
+      auto* Bp = c.buf[blk & 1];
+      if (blk >= 2) wait_for(c.done, nt * (blk - 1));
+      pack_b(g, b, b.np * tid / nt, b.np * (tid + 1) / nt, Bp);
+      c.packed.fetch_add(1, std::memory_order_acq_rel);
+      wait_for(c.packed, nt * (blk + 1));
+      if (r0 < r1) compute_rows(g, b, r0, r1, mcb, Ap, Bp);
+      c.done.fetch_add(1, std::memory_order_acq_rel);
+    }
+}
+
+thread_local void* tl_coop = nullptr;  // the caller's shared B buffers
+thread_local long tl_coopcap = 0;
+
+// Used for one product split in rows whose B costs enough to pack twice: TSFORMER_GEMM_COOP sets the
+// least m*n*k (0 disables).
+inline double coop_min_work() {
+  static const double v = [] { const char* e = std::getenv("TSFORMER_GEMM_COOP"); return e ? std::atof(e) : 1e9; }();
+  return v;
+}
+
+template <class K>
+void run_coop(const Job<K>& g, int nt) {
+  using Tpk = typename K::Tpk;
+  Coop<K> c;
+  c.g = &g;
+  c.kcb = kblock(g.k);
+  c.ncb = cdiv(cdiv(g.n, cdiv(g.n, tuned(2))), NR) * NR;
+  const long half = (c.ncb / NR + 1) * (NR * (c.kcb + 8) + kPanelPad);
+  Tpk* base = static_cast<Tpk*>(grow_bytes(tl_coop, tl_coopcap, (long)sizeof(Tpk) * 2 * half));
+  c.buf[0] = base;
+  c.buf[1] = base + half;
+  pool_run(nt, coop_task<K>, &c);
 }
 
 // Work units: (batch entry, slab). A slab is a range of MR-row panels (splitM) or NR-column panels.
@@ -409,221 +513,7 @@ void batch_task(void* vctx, int, int) {
   }
 }
 
-// --- small GEMM without packing (m <= 8, or n <= 8 through C^T = op(B)^T op(A)^T) -----------------
-// GEMV-like shapes (decoding at batch 1): packing B costs as much as the product. Two forms:
-//  dot  (B read along k, i.e. transB; the weight [out, in] case): C[i,j] = A_i . B_j, 4 columns at a
-//       time, vectorised over k; A rows must be contiguous in k (a transposed A is copied, it is small);
-//  axpy (B read along n): C[i, j:j+2L] += A[i,p] * B[p, j:j+2L], vectorised over n.
-// Threads split (batch, column block) units statically: every element of C is computed by one unit
-// in a fixed order, so the result does not depend on the thread count.
-struct SmallJob {
-  const float* A; long lda; bool tA;   // op(A)[i,p] = tA ? A[p*lda + i] : A[i*lda + p]
-  const float* B; long ldb; bool tB;   // op(B)[p,j] = tB ? B[j*ldb + p] : B[p*ldb + j]
-  float* C; long csr, csc;             // C[i,j] at C[i*csr + j*csc]
-  long m, n, k; float alpha, beta;
-  long strideA, strideB, strideC, batch;
-};
-
-inline float hsum(vec v) {
-  alignas(64) float t[V::L];
-  V::storeu(t, v);
-  float s = 0;
-  for (int l = 0; l < V::L; ++l) s += t[l];
-  return s;
-}
-inline void put_c(float* c, float acc, float alpha, float beta) {
-  *c = beta != 0.0f ? alpha * acc + beta * *c : alpha * acc;
-}
-
-thread_local float* tl_small = nullptr;
-thread_local long tl_smallcap = 0;
-
-// MB rows of C x NV vectors of columns per register block; columns beyond the last full block
-// element by element.
-template <int MB, int NV>
-void axpy_block(const SmallJob& g, const float* A, long asr, long asp, const float* B, float* C, long i,
-                long j0, long j1) {
-  constexpr int W = NV * V::L;
-  long j = j0;
-  for (; j + W <= j1; j += W) {
-    vec acc[MB][NV];
-#pragma GCC unroll 4
-    for (int r = 0; r < MB; ++r)
-#pragma GCC unroll 4
-      for (int q = 0; q < NV; ++q) acc[r][q] = V::zero();
-    for (long p = 0; p < g.k; ++p) {
-      const float* b = B + p * g.ldb + j;
-      vec bv[NV];
-#pragma GCC unroll 4
-      for (int q = 0; q < NV; ++q) bv[q] = V::loadu(b + q * V::L);
-#pragma GCC unroll 4
-      for (int r = 0; r < MB; ++r) {
-        const vec x = V::set1(A[(i + r) * asr + p * asp]);
-#pragma GCC unroll 4
-        for (int q = 0; q < NV; ++q) acc[r][q] = V::fma(x, bv[q], acc[r][q]);
-      }
-    }
-    alignas(64) float t[W];
-    for (int r = 0; r < MB; ++r) {
-      for (int q = 0; q < NV; ++q) V::storeu(t + q * V::L, acc[r][q]);
-      for (int q = 0; q < W; ++q) put_c(C + (i + r) * g.csr + (j + q) * g.csc, t[q], g.alpha, g.beta);
-    }
-  }
-  for (; j < j1; ++j)
-    for (int r = 0; r < MB; ++r) {
-      float r0 = 0;
-      for (long p = 0; p < g.k; ++p) r0 += A[(i + r) * asr + p * asp] * B[p * g.ldb + j];
-      put_c(C + (i + r) * g.csr + j * g.csc, r0, g.alpha, g.beta);
-    }
-}
-
-void small_unit(const SmallJob& g, long bi, long j0, long j1) {
-  const float* A = g.A + bi * g.strideA;
-  const float* B = g.B + bi * g.strideB;
-  float* C = g.C + bi * g.strideC;
-  const long m = g.m, k = g.k;
-  if (g.tB) {
-    const float* Ar = A;
-    long lda = g.lda;
-    if (g.tA && m > 1) {  // rows of op(A) contiguous in k: copy (m <= 8 rows)
-      float* buf = grow(tl_small, tl_smallcap, m * k + 16);
-      for (long p = 0; p < k; ++p)
-        for (long i = 0; i < m; ++i) buf[i * k + p] = A[p * g.lda + i];
-      Ar = buf;
-      lda = k;
-    } else if (g.tA) {
-      lda = 0;  // m == 1: element p at A[p * g.lda]; handled below when g.lda != 1
-    }
-    const bool strideAk = g.tA && m == 1 && g.lda != 1;
-    long j = j0;
-    for (; j + 4 <= j1; j += 4) {
-      const float* b0 = B + j * g.ldb;
-      const float* b1 = b0 + g.ldb;
-      const float* b2 = b1 + g.ldb;
-      const float* b3 = b2 + g.ldb;
-      long i = 0;
-      if (!strideAk) {
-        for (; i + 2 <= m; i += 2) {  // 2 rows x 4 columns: 8 accumulators, 6 loads per 8 FMAs
-          const float* a = Ar + i * lda;
-          const float* a1 = a + lda;
-          vec s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
-          vec t0 = V::zero(), t1 = V::zero(), t2 = V::zero(), t3 = V::zero();
-          long p = 0;
-          for (; p + V::L <= k; p += V::L) {
-            const vec av = V::loadu(a + p), aw = V::loadu(a1 + p);
-            const vec w0 = V::loadu(b0 + p), w1 = V::loadu(b1 + p), w2 = V::loadu(b2 + p), w3 = V::loadu(b3 + p);
-            s0 = V::fma(av, w0, s0); s1 = V::fma(av, w1, s1); s2 = V::fma(av, w2, s2); s3 = V::fma(av, w3, s3);
-            t0 = V::fma(aw, w0, t0); t1 = V::fma(aw, w1, t1); t2 = V::fma(aw, w2, t2); t3 = V::fma(aw, w3, t3);
-          }
-          float r[8] = {hsum(s0), hsum(s1), hsum(s2), hsum(s3), hsum(t0), hsum(t1), hsum(t2), hsum(t3)};
-          for (; p < k; ++p) {
-            const float av = a[p], aw = a1[p];
-            r[0] += av * b0[p]; r[1] += av * b1[p]; r[2] += av * b2[p]; r[3] += av * b3[p];
-            r[4] += aw * b0[p]; r[5] += aw * b1[p]; r[6] += aw * b2[p]; r[7] += aw * b3[p];
-          }
-          for (int q = 0; q < 8; ++q) put_c(C + (i + q / 4) * g.csr + (j + q % 4) * g.csc, r[q], g.alpha, g.beta);
-        }
-      }
-      for (; i < m; ++i) {
-        float r0, r1, r2, r3;
-        if (strideAk) {
-          r0 = r1 = r2 = r3 = 0;
-          for (long p = 0; p < k; ++p) {
-            const float a = A[p * g.lda];
-            r0 += a * b0[p]; r1 += a * b1[p]; r2 += a * b2[p]; r3 += a * b3[p];
-          }
-        } else {
-          const float* a = Ar + i * lda;
-          vec s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
-          long p = 0;
-          for (; p + V::L <= k; p += V::L) {
-            const vec av = V::loadu(a + p);
-            s0 = V::fma(av, V::loadu(b0 + p), s0);
-            s1 = V::fma(av, V::loadu(b1 + p), s1);
-            s2 = V::fma(av, V::loadu(b2 + p), s2);
-            s3 = V::fma(av, V::loadu(b3 + p), s3);
-          }
-          r0 = hsum(s0); r1 = hsum(s1); r2 = hsum(s2); r3 = hsum(s3);
-          for (; p < k; ++p) {
-            const float av = a[p];
-            r0 += av * b0[p]; r1 += av * b1[p]; r2 += av * b2[p]; r3 += av * b3[p];
-          }
-        }
-        float* c = C + i * g.csr + j * g.csc;
-        put_c(c, r0, g.alpha, g.beta);
-        put_c(c + g.csc, r1, g.alpha, g.beta);
-        put_c(c + 2 * g.csc, r2, g.alpha, g.beta);
-        put_c(c + 3 * g.csc, r3, g.alpha, g.beta);
-      }
-    }
-    for (; j < j1; ++j) {
-      const float* b0 = B + j * g.ldb;
-      for (long i = 0; i < m; ++i) {
-        float r0;
-        if (strideAk) {
-          r0 = 0;
-          for (long p = 0; p < k; ++p) r0 += A[p * g.lda] * b0[p];
-        } else {
-          const float* a = Ar + i * lda;
-          vec s0 = V::zero();
-          long p = 0;
-          for (; p + V::L <= k; p += V::L) s0 = V::fma(V::loadu(a + p), V::loadu(b0 + p), s0);
-          r0 = hsum(s0);
-          for (; p < k; ++p) r0 += a[p] * b0[p];
-        }
-        put_c(C + i * g.csr + j * g.csc, r0, g.alpha, g.beta);
-      }
-    }
-    return;
-  }
-  // axpy form: B rows contiguous along n
-  const long asr = g.tA ? 1 : g.lda, asp = g.tA ? g.lda : 1;  // op(A)[i,p] = A[i*asr + p*asp]
-  long i = 0;
-  for (; i + 4 <= m; i += 4) axpy_block<4, 2>(g, A, asr, asp, B, C, i, j0, j1);
-  for (; i + 2 <= m; i += 2) axpy_block<2, 4>(g, A, asr, asp, B, C, i, j0, j1);
-  for (; i < m; ++i) axpy_block<1, 4>(g, A, asr, asp, B, C, i, j0, j1);
-}
-
-struct SmallCtx { const SmallJob* g; long cb, ncb; };
-void small_task(void* vc, int tid, int nt) {
-  const SmallCtx* c = static_cast<const SmallCtx*>(vc);
-  const SmallJob& g = *c->g;
-  const long units = g.batch * c->ncb;
-  for (long u = units * tid / nt; u < units * (tid + 1) / nt; ++u) {
-    const long bi = u / c->ncb, j0 = (u % c->ncb) * c->cb;
-    small_unit(g, bi, j0, lmin(g.n, j0 + c->cb));
-  }
-}
-
-constexpr long kSmallDim = 8;
-// True when handled (fp32 only).
-// TSFORMER_GEMM_SMALL=0 disables this path (A/B measurements).
-bool run_small(const GemmParams& p) {
-  static const bool enabled = [] { const char* e = std::getenv("TSFORMER_GEMM_SMALL"); return !(e && e[0] == '0'); }();
-  if (p.kind != KIND_F32 || !enabled) return false;
-  SmallJob g;
-  if (p.m <= kSmallDim) {
-    g.A = static_cast<const float*>(p.a); g.lda = p.lda; g.tA = p.transA; g.strideA = p.strideA;
-    g.B = static_cast<const float*>(p.b); g.ldb = p.ldb; g.tB = p.transB; g.strideB = p.strideB;
-    g.m = p.m; g.n = p.n; g.csr = p.ldc; g.csc = 1;
-  } else if (p.n <= kSmallDim) {  // C^T (n x m) = op(B)^T op(A)^T
-    g.A = static_cast<const float*>(p.b); g.lda = p.ldb; g.tA = !p.transB; g.strideA = p.strideB;
-    g.B = static_cast<const float*>(p.a); g.ldb = p.lda; g.tB = !p.transA; g.strideB = p.strideA;
-    g.m = p.n; g.n = p.m; g.csr = 1; g.csc = p.ldc;
-  } else {
-    return false;
-  }
-  g.C = p.c; g.strideC = p.strideC; g.k = p.k; g.alpha = p.alpha; g.beta = p.beta; g.batch = p.batch;
-  // column blocks: multiples of 16, at least 64 columns of work per unit
-  const long cb = g.n <= 64 ? g.n : 64;
-  SmallCtx c{&g, cb, cdiv(g.n, cb)};
-  const double work = (double)p.batch * p.m * p.n * p.k;
-  // C shared by every batch entry (strideC == 0): one thread, batch entries in order
-  // Memory-bound: a second thread pays off only for ~2 MB of operand traffic or more.
-  const int nt = work >= 524288.0 && (p.strideC != 0 || p.batch == 1) ? pool_threads() : 1;
-  pool_run(nt, small_task, &c);
-  return true;
-}
+#include "gemm_small_impl.h"  // run_small: m or n <= 8 without packing
 
 template <class K>
 void run(const GemmParams& p) {
@@ -645,6 +535,10 @@ void run(const GemmParams& p) {
       q.b = static_cast<const char*>(p.b) + i * p.strideB * (p.kind == KIND_F32 ? 4 : 2);
       run<K>(q);
     }
+    return;
+  }
+  if (nt > 1 && p.batch == 1 && p.n <= p.m && work >= coop_min_work() && coop_min_work() > 0) {
+    run_coop<K>(job_of<K>(p, 0), nt);
     return;
   }
   BatchCtx c;

@@ -43,13 +43,6 @@ Pool& pool() {
 
 thread_local bool in_task = false;
 
-// Spin-wait step: pause, and after ~20 us give the core away, so that a machine busy with other
-// processes (oversubscribed) does not leave us spinning while the thread we wait for is descheduled.
-inline void relax(int i) {
-  if (i < 4096) _mm_pause();
-  else std::this_thread::yield();
-}
-
 void worker_main(Pool* p, int tid) {
   in_task = true;
   unsigned seen = 0;
@@ -80,6 +73,11 @@ void worker_main(Pool* p, int tid) {
 }
 
 }  // namespace
+
+void spin_relax(int i) {
+  if (i < 4096) _mm_pause();
+  else std::this_thread::yield();
+}
 
 void pool_set_threads(int n) {
   Pool& p = pool();
@@ -112,7 +110,7 @@ void pool_run(int nt, TaskFn fn, void* ctx) {
   in_task = true;
   fn(ctx, 0, nt);
   in_task = false;
-  for (int i = 0; p.pending.load(std::memory_order_acquire) != 0; ++i) relax(i);
+  for (int i = 0; p.pending.load(std::memory_order_acquire) != 0; ++i) spin_relax(i);
   p.run_mu.unlock();
 }
 
@@ -130,7 +128,7 @@ void barrier_wait(Barrier* b) {
     b->gen.fetch_add(1, std::memory_order_release);
     return;
   }
-  for (int i = 0; b->gen.load(std::memory_order_acquire) == g; ++i) relax(i);
+  for (int i = 0; b->gen.load(std::memory_order_acquire) == g; ++i) spin_relax(i);
 }
 
 }  // namespace tsf

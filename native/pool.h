@@ -14,6 +14,10 @@ int pool_threads();
 // pool task (or while another JS thread owns the pool) the task runs inline with nt = 1.
 void pool_run(int nt, TaskFn fn, void* ctx);
 
+// Spin-wait step i: pause, and after ~20 us give the core away, so that a machine busy with other
+// processes does not leave us spinning while the thread we wait for is descheduled.
+void spin_relax(int i);
+
 // Spinning barrier for the nt members of one pool_run (sense reversal by generation counter).
 struct Barrier {
   std::atomic<int> count{0};

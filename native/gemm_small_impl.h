@@ -1,0 +1,217 @@
+// Included by gemm_impl.h inside its per-ISA namespace (uses its V, vec, lmin, cdiv, grow): not a
+// standalone header.
+// --- small GEMM without packing (m <= 8, or n <= 8 through C^T = op(B)^T op(A)^T) -----------------
+// GEMV-like shapes (decoding at batch 1): packing B costs as much as the product. Two forms:
+//  dot  (B read along k, i.e. transB; the weight [out, in] case): C[i,j] = A_i . B_j, 4 columns at a
+//       time, vectorised over k; A rows must be contiguous in k (a transposed A is copied, it is small);
+//  axpy (B read along n): C[i, j:j+2L] += A[i,p] * B[p, j:j+2L], vectorised over n.
+// Threads split (batch, column block) units statically: every element of C is computed by one unit
+// in a fixed order, so the result does not depend on the thread count.
+struct SmallJob {
+  const float* A; long lda; bool tA;   // op(A)[i,p] = tA ? A[p*lda + i] : A[i*lda + p]
+  const float* B; long ldb; bool tB;   // op(B)[p,j] = tB ? B[j*ldb + p] : B[p*ldb + j]
+  float* C; long csr, csc;             // C[i,j] at C[i*csr + j*csc]
+  long m, n, k; float alpha, beta;
+  long strideA, strideB, strideC, batch;
+};
+
+inline float hsum(vec v) {
+  alignas(64) float t[V::L];
+  V::storeu(t, v);
+  float s = 0;
+  for (int l = 0; l < V::L; ++l) s += t[l];
+  return s;
+}
+inline void put_c(float* c, float acc, float alpha, float beta) {
+  *c = beta != 0.0f ? alpha * acc + beta * *c : alpha * acc;
+}
+
+thread_local float* tl_small = nullptr;
+thread_local long tl_smallcap = 0;
+
+// MB rows of C x NV vectors of columns per register block; columns beyond the last full block
+// element by element.
+template <int MB, int NV>
+void axpy_block(const SmallJob& g, const float* A, long asr, long asp, const float* B, float* C, long i,
+                long j0, long j1) {
+  constexpr int W = NV * V::L;
+  long j = j0;
+  for (; j + W <= j1; j += W) {
+    vec acc[MB][NV];
+#pragma GCC unroll 4
+    for (int r = 0; r < MB; ++r)
+#pragma GCC unroll 4
+      for (int q = 0; q < NV; ++q) acc[r][q] = V::zero();
+    for (long p = 0; p < g.k; ++p) {
+      const float* b = B + p * g.ldb + j;
+      vec bv[NV];
+#pragma GCC unroll 4
+      for (int q = 0; q < NV; ++q) bv[q] = V::loadu(b + q * V::L);
+#pragma GCC unroll 4
+      for (int r = 0; r < MB; ++r) {
+        const vec x = V::set1(A[(i + r) * asr + p * asp]);
+#pragma GCC unroll 4
+        for (int q = 0; q < NV; ++q) acc[r][q] = V::fma(x, bv[q], acc[r][q]);
+      }
+    }
+    alignas(64) float t[W];
+    for (int r = 0; r < MB; ++r) {
+      for (int q = 0; q < NV; ++q) V::storeu(t + q * V::L, acc[r][q]);
+      for (int q = 0; q < W; ++q) put_c(C + (i + r) * g.csr + (j + q) * g.csc, t[q], g.alpha, g.beta);
+    }
+  }
+  for (; j < j1; ++j)
+    for (int r = 0; r < MB; ++r) {
+      float r0 = 0;
+      for (long p = 0; p < g.k; ++p) r0 += A[(i + r) * asr + p * asp] * B[p * g.ldb + j];
+      put_c(C + (i + r) * g.csr + j * g.csc, r0, g.alpha, g.beta);
+    }
+}
+
+void small_unit(const SmallJob& g, long bi, long j0, long j1) {
+  const float* A = g.A + bi * g.strideA;
+  const float* B = g.B + bi * g.strideB;
+  float* C = g.C + bi * g.strideC;
+  const long m = g.m, k = g.k;
+  if (g.tB) {
+    const float* Ar = A;
+    long lda = g.lda;
+    if (g.tA && m > 1) {  // rows of op(A) contiguous in k: copy (m <= 8 rows)
+      float* buf = grow(tl_small, tl_smallcap, m * k + 16);
+      for (long p = 0; p < k; ++p)
+        for (long i = 0; i < m; ++i) buf[i * k + p] = A[p * g.lda + i];
+      Ar = buf;
+      lda = k;
+    } else if (g.tA) {
+      lda = 0;  // m == 1: element p at A[p * g.lda]; handled below when g.lda != 1
+    }
+    const bool strideAk = g.tA && m == 1 && g.lda != 1;
+    long j = j0;
+    for (; j + 4 <= j1; j += 4) {
+      const float* b0 = B + j * g.ldb;
+      const float* b1 = b0 + g.ldb;
+      const float* b2 = b1 + g.ldb;
+      const float* b3 = b2 + g.ldb;
+      long i = 0;
+      if (!strideAk) {
+        for (; i + 2 <= m; i += 2) {  // 2 rows x 4 columns: 8 accumulators, 6 loads per 8 FMAs
+          const float* a = Ar + i * lda;
+          const float* a1 = a + lda;
+          vec s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
+          vec t0 = V::zero(), t1 = V::zero(), t2 = V::zero(), t3 = V::zero();
+          long p = 0;
+          for (; p + V::L <= k; p += V::L) {
+            const vec av = V::loadu(a + p), aw = V::loadu(a1 + p);
+            const vec w0 = V::loadu(b0 + p), w1 = V::loadu(b1 + p), w2 = V::loadu(b2 + p), w3 = V::loadu(b3 + p);
+            s0 = V::fma(av, w0, s0); s1 = V::fma(av, w1, s1); s2 = V::fma(av, w2, s2); s3 = V::fma(av, w3, s3);
+            t0 = V::fma(aw, w0, t0); t1 = V::fma(aw, w1, t1); t2 = V::fma(aw, w2, t2); t3 = V::fma(aw, w3, t3);
+          }
+          float r[8] = {hsum(s0), hsum(s1), hsum(s2), hsum(s3), hsum(t0), hsum(t1), hsum(t2), hsum(t3)};
+          for (; p < k; ++p) {
+            const float av = a[p], aw = a1[p];
+            r[0] += av * b0[p]; r[1] += av * b1[p]; r[2] += av * b2[p]; r[3] += av * b3[p];
+            r[4] += aw * b0[p]; r[5] += aw * b1[p]; r[6] += aw * b2[p]; r[7] += aw * b3[p];
+          }
+          for (int q = 0; q < 8; ++q) put_c(C + (i + q / 4) * g.csr + (j + q % 4) * g.csc, r[q], g.alpha, g.beta);
+        }
+      }
+      for (; i < m; ++i) {
+        float r0, r1, r2, r3;
+        if (strideAk) {
+          r0 = r1 = r2 = r3 = 0;
+          for (long p = 0; p < k; ++p) {
+            const float a = A[p * g.lda];
+            r0 += a * b0[p]; r1 += a * b1[p]; r2 += a * b2[p]; r3 += a * b3[p];
+          }
+        } else {
+          const float* a = Ar + i * lda;
+          vec s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
+          long p = 0;
+          for (; p + V::L <= k; p += V::L) {
+            const vec av = V::loadu(a + p);
+            s0 = V::fma(av, V::loadu(b0 + p), s0);
+            s1 = V::fma(av, V::loadu(b1 + p), s1);
+            s2 = V::fma(av, V::loadu(b2 + p), s2);
+            s3 = V::fma(av, V::loadu(b3 + p), s3);
+          }
+          r0 = hsum(s0); r1 = hsum(s1); r2 = hsum(s2); r3 = hsum(s3);
+          for (; p < k; ++p) {
+            const float av = a[p];
+            r0 += av * b0[p]; r1 += av * b1[p]; r2 += av * b2[p]; r3 += av * b3[p];
+          }
+        }
+        float* c = C + i * g.csr + j * g.csc;
+        put_c(c, r0, g.alpha, g.beta);
+        put_c(c + g.csc, r1, g.alpha, g.beta);
+        put_c(c + 2 * g.csc, r2, g.alpha, g.beta);
+        put_c(c + 3 * g.csc, r3, g.alpha, g.beta);
+      }
+    }
+    for (; j < j1; ++j) {
+      const float* b0 = B + j * g.ldb;
+      for (long i = 0; i < m; ++i) {
+        float r0;
+        if (strideAk) {
+          r0 = 0;
+          for (long p = 0; p < k; ++p) r0 += A[p * g.lda] * b0[p];
+        } else {
+          const float* a = Ar + i * lda;
+          vec s0 = V::zero();
+          long p = 0;
+          for (; p + V::L <= k; p += V::L) s0 = V::fma(V::loadu(a + p), V::loadu(b0 + p), s0);
+          r0 = hsum(s0);
+          for (; p < k; ++p) r0 += a[p] * b0[p];
+        }
+        put_c(C + i * g.csr + j * g.csc, r0, g.alpha, g.beta);
+      }
+    }
+    return;
+  }
+  // axpy form: B rows contiguous along n
+  const long asr = g.tA ? 1 : g.lda, asp = g.tA ? g.lda : 1;  // op(A)[i,p] = A[i*asr + p*asp]
+  long i = 0;
+  for (; i + 4 <= m; i += 4) axpy_block<4, 2>(g, A, asr, asp, B, C, i, j0, j1);
+  for (; i + 2 <= m; i += 2) axpy_block<2, 4>(g, A, asr, asp, B, C, i, j0, j1);
+  for (; i < m; ++i) axpy_block<1, 4>(g, A, asr, asp, B, C, i, j0, j1);
+}
+
+struct SmallCtx { const SmallJob* g; long cb, ncb; };
+void small_task(void* vc, int tid, int nt) {
+  const SmallCtx* c = static_cast<const SmallCtx*>(vc);
+  const SmallJob& g = *c->g;
+  const long units = g.batch * c->ncb;
+  for (long u = units * tid / nt; u < units * (tid + 1) / nt; ++u) {
+    const long bi = u / c->ncb, j0 = (u % c->ncb) * c->cb;
+    small_unit(g, bi, j0, lmin(g.n, j0 + c->cb));
+  }
+}
+
+constexpr long kSmallDim = 8;
+// True when handled (fp32 only).
+// TSFORMER_GEMM_SMALL=0 disables this path (A/B measurements).
+bool run_small(const GemmParams& p) {
+  static const bool enabled = [] { const char* e = std::getenv("TSFORMER_GEMM_SMALL"); return !(e && e[0] == '0'); }();
+  if (p.kind != KIND_F32 || !enabled) return false;
+  SmallJob g;
+  if (p.m <= kSmallDim) {
+    g.A = static_cast<const float*>(p.a); g.lda = p.lda; g.tA = p.transA; g.strideA = p.strideA;
+    g.B = static_cast<const float*>(p.b); g.ldb = p.ldb; g.tB = p.transB; g.strideB = p.strideB;
+    g.m = p.m; g.n = p.n; g.csr = p.ldc; g.csc = 1;
+  } else if (p.n <= kSmallDim) {  // C^T (n x m) = op(B)^T op(A)^T
+    g.A = static_cast<const float*>(p.b); g.lda = p.ldb; g.tA = !p.transB; g.strideA = p.strideB;
+    g.B = static_cast<const float*>(p.a); g.ldb = p.lda; g.tB = !p.transA; g.strideB = p.strideA;
+    g.m = p.n; g.n = p.m; g.csr = 1; g.csc = p.ldc;
+  } else {
+    return false;
+  }
+  g.C = p.c; g.strideC = p.strideC; g.k = p.k; g.alpha = p.alpha; g.beta = p.beta; g.batch = p.batch;
+  // column blocks: multiples of 16, at least 64 columns of work per unit
+  const long cb = g.n <= 64 ? g.n : 64;
+  SmallCtx c{&g, cb, cdiv(g.n, cb)};
+  const double work = (double)p.batch * p.m * p.n * p.k;
+  // C shared by every batch entry (strideC == 0): one thread, batch entries in order
+  // Memory-bound: a second thread pays off only for ~2 MB of operand traffic or more.
+  const int nt = work >= 524288.0 && (p.strideC != 0 || p.batch == 1) ? pool_threads() : 1;
+  pool_run(nt, small_task, &c);
+  return true;
+}
