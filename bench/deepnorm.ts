@@ -1,8 +1,8 @@
 // DeepNorm vs plain Post-LN at depth (Wang et al. 2022, "DeepNet"): 48-layer post-norm models trained
 // with the same data, steps and learning rate. DeepNorm (x_{l+1} = LN(alpha x_l + F(x_l)), alpha =
-// (2N)^(1/4), beta-scaled init) should train where plain Post-LN fails; Post-LN at a lower learning
-// rate shows that the failure is the learning rate's, not the model's.
-// Usage: npm run bench -- deepnorm [STEPS=500] [LR=1e-3] [LOW_LR=2e-4]. Writes bench/deepnorm.svg.
+// (2N)^(1/4), beta-scaled init) should train where plain Post-LN fails: both placements at each
+// learning rate of the list.
+// Usage: npm run bench -- deepnorm [STEPS=500] [LRS=5e-4,1e-3]. Writes bench/deepnorm.svg.
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -40,17 +40,17 @@ function run(placement: "post" | "deepnorm", ids: Int32Array, steps: number, lr:
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const steps = Number(argv[0] ?? 500), lr = Number(argv[1] ?? 1e-3), lowLr = Number(argv[2] ?? 2e-4);
-  for (const [name, v] of [["STEPS", steps], ["LR", lr], ["LOW_LR", lowLr]] as const)
-    if (!(Number.isFinite(v) && v > 0)) throw new RangeError(`deepnorm: ${name} must be a positive number, got ${v}`);
+  const steps = Number(argv[0] ?? 500), lrs = (argv[1] ?? "5e-4,1e-3").split(",").map(Number);
+  if (!Number.isSafeInteger(steps) || steps < 1) throw new RangeError(`deepnorm: STEPS must be a positive integer, got ${argv[0]}`);
+  if (!lrs.every((v) => Number.isFinite(v) && v > 0)) throw new RangeError(`deepnorm: LRS must be positive numbers separated by commas, got ${argv[1]}`);
   const text = readFileSync(join(ROOT, "data/tinyshakespeare.txt"), "utf8");
   const tok = T.CharTokenizer.fromText(text);
   const ids = Int32Array.from(tok.encode(text.slice(0, 200_000)));
-  const curves: [string, number, number[]][] = [
-    ["Post-LN", lr, run("post", ids, steps, lr)],
-    ["DeepNorm", lr, run("deepnorm", ids, steps, lr)],
-    ["Post-LN", lowLr, run("post", ids, steps, lowLr)],
-  ];
+  const curves: [string, number, number[]][] = [];
+  for (const lr of lrs) {
+    curves.push(["Post-LN", lr, run("post", ids, steps, lr)]);
+    curves.push(["DeepNorm", lr, run("deepnorm", ids, steps, lr)]);
+  }
   const avg = (xs: number[], a: number, b: number) => xs.slice(a, b).reduce((p, q) => p + q, 0) / Math.max(1, xs.slice(a, b).length);
   const rows: (string | number)[][] = [];
   for (const [name, l, c] of curves) {

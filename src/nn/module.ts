@@ -1,5 +1,7 @@
 // Module: a named tree of parameters and submodules (like torch.nn.Module). Parameters are leaf
-// tensors with requiresGrad; names are dotted paths ("blocks.0.attn.wq.weight").
+// tensors with requiresGrad; names are dotted paths ("blocks.0.attn.wq.weight"). Buffers are
+// persistent non-trainable state (torch's register_buffer): saved and loaded with the parameters,
+// never seen by the optimizer.
 
 import { fmtShape, sameShape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -7,12 +9,19 @@ import { Tensor } from "../tensor/tensor.js";
 export class Module {
   training = true;
   private readonly params = new Map<string, Tensor>();
+  private readonly buffers = new Map<string, Tensor>();
   private readonly children = new Map<string, Module>();
 
   /** Register a parameter (a leaf that requires grad unless frozen later). */
   protected param(name: string, t: Tensor): Tensor {
     t.requiresGrad_(true);
     this.params.set(name, t);
+    return t;
+  }
+
+  /** Register a buffer: state that is saved and loaded but not trained (update it in place). */
+  protected buffer(name: string, t: Tensor): Tensor {
+    this.buffers.set(name, t);
     return t;
   }
 
@@ -30,6 +39,11 @@ export class Module {
   *namedParameters(prefix = ""): Generator<[string, Tensor]> {
     for (const [n, p] of this.params) yield [prefix + n, p];
     for (const [n, c] of this.children) yield* c.namedParameters(`${prefix}${n}.`);
+  }
+
+  *namedBuffers(prefix = ""): Generator<[string, Tensor]> {
+    for (const [n, b] of this.buffers) yield [prefix + n, b];
+    for (const [n, c] of this.children) yield* c.namedBuffers(`${prefix}${n}.`);
   }
 
   parameters(): Tensor[] {
@@ -55,13 +69,13 @@ export class Module {
     return this.train(false);
   }
 
-  /** Parameters by name; a tied parameter appears under each of its names. */
+  /** Parameters and buffers by name; a tied parameter appears under each of its names. */
   stateDict(): Record<string, Tensor> {
-    return Object.fromEntries(this.namedParameters());
+    return Object.fromEntries([...this.namedParameters(), ...this.namedBuffers()]);
   }
 
   /**
-   * Copy values into the parameters by name. strict: every parameter must be present and no
+   * Copy values into the parameters and buffers by name. strict: every parameter must be present and no
    * unknown name may appear; shapes must match. Errors name the parameter and both shapes.
    */
   loadStateDict(sd: Record<string, Tensor>, strict = true): void {

@@ -137,6 +137,27 @@ describe("performer", () => {
     });
     assert.notDeepEqual(Array.from(m.projection.toTypedArray()), p0, "redrawn at the 3rd training pass");
   });
+
+  it("projection and redraw schedule travel in the state dict: a loaded copy redraws like the original", () => {
+    const make = () => new PerformerAttention(cfg({ layer: 0 }), { features: 24, redrawInterval: 2 });
+    const a = make();
+    randomize(a, new T.Generator(8));
+    const x = T.randn([1, 3, 16], { generator: new T.Generator(9) });
+    T.noGrad(() => { for (let i = 0; i < 5; i++) a.forward(x, 0); });  // redraws at passes 2 and 4
+    const sd = a.stateDict();
+    assert.ok("projection" in sd && "draw_state" in sd, `buffers missing from the state dict: ${Object.keys(sd).join(", ")}`);
+    const b = make();
+    b.loadStateDict(sd);
+    assert.equal(b.passes, 5);
+    assert.deepEqual(Array.from(b.projection.toTypedArray()), Array.from(a.projection.toTypedArray()));
+    T.noGrad(() => {
+      for (let i = 0; i < 3; i++) {  // pass 6 redraws again: same draw in both
+        assert.deepEqual(Array.from(b.forward(x, 0).toTypedArray()), Array.from(a.forward(x, 0).toTypedArray()), `pass ${6 + i}`);
+      }
+    });
+    assert.deepEqual(Array.from(b.projection.toTypedArray()), Array.from(a.projection.toTypedArray()));
+    assert.notDeepEqual(Array.from(make().projection.toTypedArray()), Array.from(a.projection.toTypedArray()), "the loaded projection is not the initial draw");
+  });
 });
 
 interface VariantCase { name: string; variant: "linear" | "transnormer"; config: AttentionConfig; options: Record<string, number> }

@@ -107,9 +107,10 @@ export class PerformerAttention extends GroupedAttention {
   readonly redrawInterval: number;
   readonly chunk: number;
   /** Projection buffer [m, d] (not a parameter). */
-  projection: Tensor;
-  /** Training forward passes so far. */
-  passes = 0;
+  readonly projection: Tensor;
+  /** Buffer [training forward passes so far, counter of the projection's generator]: with the
+   * projection it makes a resumed run redraw exactly when and what an uninterrupted one would. */
+  private readonly drawState: Tensor;
   private readonly generator: Generator;
 
   constructor(cfg: AttentionConfig, opts: PerformerOptions = {}) {
@@ -118,11 +119,20 @@ export class PerformerAttention extends GroupedAttention {
     this.redrawInterval = opts.redrawInterval ?? PERFORMER_DEFAULTS.redrawInterval;
     this.chunk = opts.chunk ?? PERFORMER_DEFAULTS.chunk;
     this.generator = new Generator((opts.seed ?? PERFORMER_DEFAULTS.seed) + cfg.layer);
-    this.projection = orthogonalRandomFeatures(this.features, this.headDim, this.generator);
+    this.projection = this.buffer("projection", orthogonalRandomFeatures(this.features, this.headDim, this.generator));
+    this.drawState = this.buffer("draw_state", ops.tensor([0, this.generator.getState().counter], { dtype: "float64" }));
+  }
+
+  /** Training forward passes so far. */
+  get passes(): number {
+    return this.drawState.data[0];
   }
 
   redraw(): void {
-    this.projection = orthogonalRandomFeatures(this.features, this.headDim, this.generator);
+    const g = this.generator, st = this.drawState.data;
+    g.setState({ seed: g.getState().seed, counter: st[1] });
+    this.projection.data.set(orthogonalRandomFeatures(this.features, this.headDim, g).toTypedArray());
+    st[1] = g.getState().counter;
   }
 
   newState(): PerformerState {
@@ -132,7 +142,7 @@ export class PerformerAttention extends GroupedAttention {
   forward(x: Tensor, start = 0, state?: AttentionState): Tensor {
     if (this.training && !state) {
       if (this.passes > 0 && this.passes % this.redrawInterval === 0) this.redraw();
-      this.passes++;
+      this.drawState.data[0]++;
     }
     const st = state as PerformerState | undefined;
     const [q, k, v] = this.project(x, start);
