@@ -139,14 +139,22 @@ describe("memory accounting", () => {
     T.add(y, z).sum().backward();
     assert.equal(T.memoryStats().savedBytes, base);
   });
-  it("tracks live storage and the peak since reset", () => {
-    T.resetPeakMemory();
-    const before = T.memoryStats();
-    const t = T.zeros([1024]);
-    const after = T.memoryStats();
-    assert.equal(after.liveBytes - before.liveBytes, 4096);
-    assert.ok(after.peakLiveBytes >= after.liveBytes);
-    t.dispose();
-    assert.equal(T.memoryStats().liveBytes, before.liveBytes);
+  it("tracks live storage and the peak since reset when switched on (and nothing when off)", () => {
+    const off = T.memoryStats().liveBytes;
+    T.zeros([1024]);
+    assert.equal(T.memoryStats().liveBytes, off, "off by default");
+    const was = T.trackLiveMemory(true);
+    try {
+      T.resetPeakMemory();
+      const before = T.memoryStats();
+      const t = T.zeros([1024]);
+      const after = T.memoryStats();
+      assert.equal(after.liveBytes - before.liveBytes, 4096);
+      assert.ok(after.peakLiveBytes >= after.liveBytes);
+      t.dispose();
+      assert.equal(T.memoryStats().liveBytes, before.liveBytes);
+    } finally {
+      T.trackLiveMemory(was);
+    }
   });
 });
