@@ -44,10 +44,26 @@ export function attentionShapes(op: string, q: Tensor, k: Tensor, v: Tensor): [n
   return [q.shape[0], q.shape[1], k.shape[1], q.shape[2], k.shape[2], q.shape[3]];
 }
 
-function bgemm(batch: number, m: number, n: number, k: number, a: FloatArray, ta: boolean, sa: number, b: FloatArray, tb: boolean, sb: number, c: FloatArray, alpha: number, beta = 0): void {
+/** Batched operand: block i of a batched product at data[off + i * stride]. */
+interface Blocks { data: FloatArray; off: number; stride: number }
+const dense = (data: FloatArray, stride: number): Blocks => ({ data, off: 0, stride });
+
+/**
+ * A [B, Hkv, S, d] key or value tensor as B*Hkv blocks of S contiguous rows: in place when its rows are
+ * contiguous and the blocks evenly spaced (a KV-cache view narrowed along S), else a contiguous copy.
+ * Decoding reads the whole cache once per token and layer: copying it first would double that.
+ */
+function kvBlocks(t: Tensor, op: string): Blocks {
+  const [B, H, S, d] = t.shape, [s0, s1, s2, s3] = t.strides;
+  const rows = (s3 === 1 || d === 1) && (s2 === d || S === 1);
+  if (rows && (B === 1 || H === 1 || s0 === H * s1)) return { data: t.data as FloatArray, off: t.offset, stride: H === 1 ? s0 : s1 };
+  return dense(floatData(t, op), S * d);
+}
+
+function bgemm(batch: number, m: number, n: number, k: number, a: Blocks, ta: boolean, b: Blocks, tb: boolean, c: FloatArray, alpha: number): void {
   const g: GemmArgs = {
-    batch, m, n, k, a, aOff: 0, lda: ta ? m : k, strideA: sa, transA: ta,
-    b, bOff: 0, ldb: tb ? k : n, strideB: sb, transB: tb, c, cOff: 0, ldc: n, strideC: m * n, alpha, beta,
+    batch, m, n, k, a: a.data, aOff: a.off, lda: ta ? m : k, strideA: a.stride, transA: ta,
+    b: b.data, bOff: b.off, ldb: tb ? k : n, strideB: b.stride, transB: tb, c, cOff: 0, ldc: n, strideC: m * n, alpha, beta: 0,
   };
   backend().gemm(g);
 }
@@ -59,10 +75,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const group = H / Hkv, bh = B * Hkv, rows = group * Tq;
   const scale = opts.scale ?? 1 / Math.sqrt(d);
   const mask = new AttentionMask(attentionMaskArgs(opts), Tq, S);
-  const qd = floatData(q, "attention"), kd = floatData(k, "attention"), vd = floatData(v, "attention");
+  const qd = dense(floatData(q, "attention"), rows * d), kd = kvBlocks(k, "attention"), vd = kvBlocks(v, "attention");
   const p = empty([bh, rows, S], dtype);
-  const pd = p.data as FloatArray;
-  bgemm(bh, rows, S, d, qd, false, rows * d, kd, true, S * d, pd, scale);
+  const pd = p.data as FloatArray, pb = dense(pd, rows * S);
+  bgemm(bh, rows, S, d, qd, false, kd, true, pd, scale);
   // Rows with no visible key get P = 0 (output 0, like the flash kernel) instead of softmax's NaN.
   const empties: number[] = [];
   if (!mask.trivial) {
@@ -71,17 +87,17 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   backend().softmax(pd, pd, bh * rows, S, false);
   for (const r of empties) pd.fill(0, r * S, (r + 1) * S);
   const out = empty(q.shape, dtype);
-  bgemm(bh, rows, d, S, pd, false, rows * S, vd, false, S * d, out.data as FloatArray, 1);
+  bgemm(bh, rows, d, S, pb, false, vd, false, out.data as FloatArray, 1);
   return record(out, "attention", [q, k, v], (g) => {
-    const gd = floatData(g, "attention");
+    const gd = dense(floatData(g, "attention"), rows * d);
     const gq = empty(q.shape, dtype), gk = empty(k.shape, dtype), gv = empty(v.shape, dtype);
     // dV = P^T dO; dP = dO V^T; dS = P * (dP - rowsum(dP * P)); dQ = scale dS K; dK = scale dS^T Q
-    bgemm(bh, S, d, rows, pd, true, rows * S, gd, false, rows * d, gv.data as FloatArray, 1);
-    const ds = empty([bh, rows, S], dtype).data as FloatArray;
-    bgemm(bh, rows, S, d, gd, false, rows * d, vd, true, S * d, ds, 1);
+    bgemm(bh, S, d, rows, pb, true, gd, false, gv.data as FloatArray, 1);
+    const ds = empty([bh, rows, S], dtype).data as FloatArray, dsb = dense(ds, rows * S);
+    bgemm(bh, rows, S, d, gd, false, vd, true, ds, 1);
     backend().softmaxBackward(pd, ds, ds, bh * rows, S, false);
-    bgemm(bh, rows, d, S, ds, false, rows * S, kd, false, S * d, gq.data as FloatArray, scale);
-    bgemm(bh, S, d, rows, ds, true, rows * S, qd, false, rows * d, gk.data as FloatArray, scale);
+    bgemm(bh, rows, d, S, dsb, false, kd, false, gq.data as FloatArray, scale);
+    bgemm(bh, S, d, rows, dsb, true, qd, false, gk.data as FloatArray, scale);
     return [gq, gk, gv];
   }, [q, k, v, p]);
 }

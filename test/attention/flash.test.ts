@@ -103,6 +103,24 @@ forEachBackend("flash attention vs PyTorch and the softmax path", (backendName) 
     for (const t of [0, 1]) for (let x = 0; x < 8; x++) assert.equal(flash[0][t * 8 + x], 0);
     assert.ok(flash.every((g) => Array.from(g).every(Number.isFinite)));
   });
+
+  it("softmax path reads KV-cache views (narrowed along S, strided heads) like contiguous copies", () => {
+    const gen = new T.Generator(11);
+    for (const [B, H, Hkv] of [[1, 4, 2], [2, 4, 2], [2, 2, 1]]) {
+      const cacheK = randn([B, Hkv, 16, 8], gen), cacheV = randn([B, Hkv, 16, 8], gen);
+      const q = randn([B, H, 3, 8], gen), gout = randn([B, H, 3, 8], gen);
+      const view = (c: T.Tensor) => c.narrow(2, 0, 9);
+      const got = T.attention(q, view(cacheK), view(cacheV), { causal: true }).toTypedArray();
+      const want = T.attention(q, view(cacheK).contiguous(), view(cacheV).contiguous(), { causal: true }).toTypedArray();
+      assert.deepEqual(Array.from(got), Array.from(want), `B=${B} H=${H} Hkv=${Hkv}: forward`);
+      // gradients through the views land in the cache tensors' leaves
+      const [kl, vl] = [cacheK, cacheV].map((c) => c.detach().requiresGrad_());
+      T.sum(T.mul(T.attention(q, view(kl), view(vl), { causal: true }), gout)).backward();
+      const ref = fwdBwd(T.attention, [q, view(cacheK).contiguous(), view(cacheV).contiguous()], gout, { causal: true });
+      assert.deepEqual(Array.from(view(kl.grad!).contiguous().toTypedArray()), Array.from(ref[2]), `B=${B}: dk`);
+      assert.deepEqual(Array.from(view(vl.grad!).contiguous().toTypedArray()), Array.from(ref[3]), `B=${B}: dv`);
+    }
+  });
 });
 
 describe("flash attention: float64 gradcheck of the js kernels", () => {
