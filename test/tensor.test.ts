@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as T from "../src/index.js";
 import { philox4x32 } from "../src/tensor/rng.js";
+import { takeRecycled } from "../src/tensor/recycle.js";
 
 describe("tensor creation and views", () => {
   it("nested arrays, shape, toArray, item", () => {
@@ -86,6 +87,32 @@ describe("autograd", () => {
     for (let i = 0; i < 10000; i++) y = T.add(y, 0.5);
     y.sum().backward();
     assert.deepEqual(x.grad!.toArray(), [1]);
+  });
+});
+
+describe("gradient storage recycling", () => {
+  it("recycles consumed intermediate gradients, never leaf grads, forward tensors or shared grads", () => {
+    const n = 4099;  // a length no other test allocates
+    const x = T.randn([n], { generator: new T.Generator(1) }).requiresGrad_();
+    const w = T.randn([n], { generator: new T.Generator(2) }).requiresGrad_();
+    const h = T.mul(x, w), a = T.add(h, x), y = T.sum(T.mul(a, a));  // add: one gradient to both inputs
+    const keep = [h, a].map((t) => Array.from(t.toTypedArray()));
+    while (takeRecycled(n)) { /* empty the pool of this size */ }
+    y.backward();
+    const gx = Array.from(x.grad!.toTypedArray()), gw = Array.from(w.grad!.toTypedArray());
+    // d/dx = 2a (w + 1), d/dw = 2a x, computed independently in float64
+    const av = a.toTypedArray(), xv = x.toTypedArray(), wv = w.toTypedArray();
+    for (let i = 0; i < n; i++) {
+      assert.ok(Math.abs(gx[i] - 2 * av[i] * (wv[i] + 1)) <= 1e-5 * (1 + Math.abs(gx[i])), `dx[${i}]`);
+      assert.ok(Math.abs(gw[i] - 2 * av[i] * xv[i]) <= 1e-5 * (1 + Math.abs(gw[i])), `dw[${i}]`);
+    }
+    const reused = takeRecycled(n);
+    assert.ok(reused, "an intermediate gradient of this size was recycled");
+    assert.ok(reused.every((v) => v === 0), "recycled storage comes back zero-filled");
+    for (let i = 0; i < 8; i++) T.full([n], 7);  // overwrite whatever else is in the pool
+    assert.deepEqual(Array.from(x.grad!.toTypedArray()), gx, "leaf grad untouched");
+    assert.deepEqual(Array.from(w.grad!.toTypedArray()), gw, "leaf grad untouched");
+    assert.deepEqual([h, a].map((t) => Array.from(t.toTypedArray())), keep, "forward tensors untouched");
   });
 });
 

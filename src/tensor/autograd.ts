@@ -3,7 +3,9 @@
 // by memory accounting). backward() walks the graph once in reverse topological order and then frees it.
 
 import type { Tensor } from "./tensor.js";
+import type { Storage } from "./dtype.js";
 import { releaseSaved, retainSaved } from "./memory.js";
+import { recordBirths, recycle, stopRecordingBirths } from "./recycle.js";
 
 export type BackwardFn = (gradOut: Tensor) => (Tensor | null)[];
 
@@ -91,23 +93,49 @@ function topoOrder(root: Tensor): Tensor[] {
 export function runBackward(root: Tensor, seed: Tensor, add: (a: Tensor, b: Tensor) => Tensor, retainGraph = false): void {
   const order = topoOrder(root);
   const grads = new Map<Tensor, Tensor>([[root, seed]]);
-  noGrad(() => {
-    for (const t of order) {
-      const g = grads.get(t);
-      grads.delete(t);
-      if (!g) continue;
-      if (!t.node) {
-        t.grad = t.grad ? add(t.grad, g) : g;
-        continue;
+  // Storage of gradients pending in `grads`, counted (add's backward hands the same tensor to both
+  // inputs; reshape's returns a view). A storage allocated during this pass whose count falls to 0
+  // and that never became a leaf's .grad has no other holder: it is recycled for later allocations.
+  const born = recordBirths(), escaped = new Set<Storage>(), pending = new Map<Storage, number>();
+  const hold = (g: Tensor) => { pending.set(g.data, (pending.get(g.data) ?? 0) + 1); };
+  const drop = (g: Tensor) => {
+    const c = (pending.get(g.data) ?? 0) - 1;
+    if (c > 0) { pending.set(g.data, c); return; }
+    pending.delete(g.data);
+    if (born.has(g.data) && !escaped.has(g.data)) recycle(g.data);
+  };
+  hold(seed);
+  try {
+    noGrad(() => {
+      for (const t of order) {
+        const g = grads.get(t);
+        grads.delete(t);
+        if (!g) continue;
+        if (!t.node) {
+          t.grad = t.grad ? add(t.grad, g) : g;
+          escaped.add(t.grad.data);
+          drop(g);
+          continue;
+        }
+        const ins = t.node.apply(g);
+        const flowing = t.node.inputs.map((x, i) => (x && x.requiresGrad ? ins[i] ?? null : null));
+        for (const gi of flowing) if (gi) hold(gi);
+        t.node.inputs.forEach((x, i) => {
+          const gi = flowing[i];
+          if (!x || !gi) return;
+          const prev = grads.get(x);
+          if (!prev) { grads.set(x, gi); return; }
+          const sum = add(prev, gi);
+          hold(sum);
+          grads.set(x, sum);
+          drop(prev);
+          drop(gi);
+        });
+        drop(g);
       }
-      const ins = t.node.apply(g);
-      t.node.inputs.forEach((x, i) => {
-        const gi = ins[i];
-        if (!x || !gi || !x.requiresGrad) return;
-        const prev = grads.get(x);
-        grads.set(x, prev ? add(prev, gi) : gi);
-      });
-    }
-  });
+    });
+  } finally {
+    stopRecordingBirths();
+  }
   if (!retainGraph) for (const t of order) if (t.node) t.node.release();
 }

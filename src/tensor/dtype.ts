@@ -1,13 +1,19 @@
 // Element types. float32 is the working dtype, float64 is for gradcheck, int32 holds ids and targets.
 // bfloat16 / float16 are storage dtypes (raw 16-bit patterns) used by io and mixed precision.
 
+import { noteBirth, takeRecycled } from "./recycle.js";
+
 export type DType = "float32" | "float64" | "int32" | "bfloat16" | "float16";
 export type Storage = Float32Array | Float64Array | Int32Array | Uint16Array;
 export type FloatStorage = Float32Array | Float64Array;
 
 export function allocStorage(dtype: DType, n: number): Storage {
   switch (dtype) {
-    case "float32": return new Float32Array(n);
+    case "float32": {
+      const a = takeRecycled(n) ?? new Float32Array(n);
+      noteBirth(a);
+      return a;
+    }
     case "float64": return new Float64Array(n);
     case "int32": return new Int32Array(n);
     case "bfloat16": case "float16": return new Uint16Array(n);
