@@ -1,14 +1,19 @@
 # PyTorch peer of bench/train.ts: tokens/s of forward + backward + AdamW for a GPT-2 layout config.
+# One request per stdin line ({config, warmup, reps, inner}), one reply line with tokens/s per
+# repetition; the model and optimizer of a config are built once and kept between requests, so that
+# bench/train.ts can alternate rounds of ours and torch's.
 import json, sys, time
 import torch
 import torch.nn.functional as F
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 from gpt import GPT
 
-cfg = json.load(sys.stdin)
-torch.set_num_threads(cfg.get("threads", 2))
+torch.set_num_threads(2)
 torch.manual_seed(0)
-for c in cfg["configs"]:
+print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+steps = {}
+
+def make_step(c):
     m = GPT(c["V"], c["L"], c["H"], c["d"], c["T"])
     opt = torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=0.1)
     B, T, V = c["B"], c["T"], c["V"]
@@ -18,11 +23,22 @@ for c in cfg["configs"]:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    for _ in range(cfg["warmup"]):
+    return step
+
+for line in sys.stdin:
+    if not line.strip():
+        continue
+    r = json.loads(line)
+    c = r["config"]
+    if c["name"] not in steps:
+        steps[c["name"]] = make_step(c)
+    step = steps[c["name"]]
+    for _ in range(r["warmup"]):
         step()
-    for _ in range(cfg["reps"]):
+    out = []
+    for _ in range(r["reps"]):
         t0 = time.perf_counter()
-        for _ in range(cfg["inner"]):
+        for _ in range(r["inner"]):
             step()
-        dt = (time.perf_counter() - t0) / cfg["inner"]
-        print(json.dumps({"config": c["name"], "tokens_per_s": B * T / dt}), flush=True)
+        out.append(c["B"] * c["T"] * r["inner"] / (time.perf_counter() - t0))
+    print(json.dumps({"config": c["name"], "tokens_per_s": out}), flush=True)

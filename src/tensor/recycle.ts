@@ -8,6 +8,7 @@ import type { Storage } from "./dtype.js";
 
 const CAP_BYTES = 256 * 2 ** 20;  // most bytes kept for reuse; beyond this, storage goes to the GC
 const free = new Map<number, Float32Array[]>();
+const inFree = new WeakSet<Storage>();  // a storage is never listed twice
 let freeBytes = 0;
 let born: Set<Storage> | null = null;
 
@@ -15,6 +16,7 @@ let born: Set<Storage> | null = null;
 export function takeRecycled(n: number): Float32Array | null {
   const a = free.get(n)?.pop();
   if (!a) return null;
+  inFree.delete(a);
   freeBytes -= a.byteLength;
   a.fill(0);
   return a;
@@ -36,7 +38,8 @@ export function noteBirth(data: Storage): void {
 
 /** Give a float32 storage back for reuse: the caller guarantees that nothing refers to it. */
 export function recycle(data: Storage): void {
-  if (!(data instanceof Float32Array) || freeBytes + data.byteLength > CAP_BYTES) return;
+  if (!(data instanceof Float32Array) || inFree.has(data) || freeBytes + data.byteLength > CAP_BYTES) return;
+  inFree.add(data);
   let list = free.get(data.length);
   if (!list) free.set(data.length, (list = []));
   list.push(data);
