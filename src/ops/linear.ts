@@ -18,7 +18,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   const bd = bias && floatData(bias, "linear");
   const y = empty([...x.shape.slice(0, -1), out], dtype);
   const yd = y.data as typeof xd;
-  if (bd) for (let r = 0; r < rows; r++) yd.set(bd, r * out);
+  if (bd) backend().stridedCopy(bd, 0, [0, 1], yd, 0, [out, 1], [rows, out]);  // bias in every row, then += x W^T
   const gemm = (a: typeof xd, ta: boolean, b: typeof xd, tb: boolean, c: typeof xd, m: number, n: number, k: number, beta: number) =>
     backend().gemm({ batch: 1, m, n, k, a, aOff: 0, lda: ta ? m : k, strideA: 0, transA: ta, b, bOff: 0, ldb: tb ? k : n, strideB: 0, transB: tb, c, cOff: 0, ldc: n, strideC: 0, alpha: 1, beta });
   gemm(xd, false, wd, true, yd, rows, out, inF, bd ? 1 : 0);
