@@ -149,82 +149,7 @@ struct KPAIRS {
 };
 #endif
 
-// --- packing ---------------------------------------------------------------------------------------
-// Packs an R-wide panel over kc: dst[((p/G)*R + r)*G + p%G] = src[r*rs + p*ps] for r < rv, p < kc;
-// zero for r >= rv and for p in [kc, kg*G).
-template <class K, int R>
-void pack_panel(const typename K::Tin* src, long rs, long ps, int rv, long kc,
-                typename K::Tpk* __restrict dst) {
-  using Tpk = typename K::Tpk;
-  constexpr int G = K::G;
-  const long kg = cdiv(kc, G);
-  if (rv < R || kg * G != kc) std::memset(dst, 0, sizeof(Tpk) * kg * G * R);
-  if (rs == 1) {  // contiguous along r: copy rows of the panel
-#ifdef TSF_PACK_T
-    if constexpr (K::F32 && (R == 6 || R == 16)) {  // full fp32 panel: SIMD row copies
-      if (rv == R) {
-        pack_n<R>(reinterpret_cast<const float*>(src), ps, kc, reinterpret_cast<float*>(dst));
-        return;
-      }
-    }
-#endif
-    if (rv == R) {
-      for (long p = 0; p < kc; ++p) {
-        const typename K::Tin* s = src + p * ps;
-        Tpk* d = dst + (p / G) * R * G + p % G;
-        for (int r = 0; r < R; ++r) d[r * G] = K::cvt(s[r]);
-      }
-    } else {
-      for (long p = 0; p < kc; ++p) {
-        const typename K::Tin* s = src + p * ps;
-        Tpk* d = dst + (p / G) * R * G + p % G;
-        for (int r = 0; r < rv; ++r) d[r * G] = K::cvt(s[r]);
-      }
-    }
-  } else {  // contiguous along k (ps == 1): a transpose
-#ifdef TSF_PACK_T
-    if constexpr (K::F32 && (R == 6 || R == 16)) {  // full fp32 panel: SIMD 8 x 8 transposes
-      if (rv == R) {
-        pack_t<R>(reinterpret_cast<const float*>(src), rs, kc, reinterpret_cast<float*>(dst));
-        return;
-      }
-    }
-#endif
-    for (int r = 0; r < rv; ++r) {
-      const typename K::Tin* s = src + r * rs;
-      Tpk* d = dst + r * G;
-      if (G == 1) {
-        for (long p = 0; p < kc; ++p) d[p * R] = K::cvt(s[p * ps]);
-      } else {
-        for (long p = 0; p < kc; ++p) d[(p / G) * R * G + p % G] = K::cvt(s[p * ps]);
-      }
-    }
-  }
-}
-
-// Packs a whole block of R-wide panels from an operand stored with r contiguous (rs == 1): row p of
-// the block (cols elements at src + p*ps) is read once, left to right, and scattered into the
-// panels (panel q at dst + q*pst). Sequential reads instead of one strided pass per panel.
-template <class K, int R>
-void pack_rows(const typename K::Tin* src, long ps, long cols, long kc, long pst,
-               typename K::Tpk* __restrict dst) {
-  const long full = cols / R, rem = cols - full * R;
-  if (rem) std::memset(dst + full * pst, 0, sizeof(typename K::Tpk) * R * kc);
-  const long line = 64 / (long)sizeof(typename K::Tin);
-  for (long p = 0; p < kc; ++p) {
-    const typename K::Tin* sp = src + p * ps;
-    typename K::Tpk* dp = dst + p * R;
-    if (p + 8 < kc)  // rows are far apart (a transposed A is read across its rows): fetch ahead
-      for (long c = 0; c < cols; c += line) __builtin_prefetch(sp + 8 * ps + c, 0, 3);
-    for (long q = 0; q < full; ++q) {
-#pragma GCC unroll 16
-      for (int r = 0; r < R; ++r) dp[q * pst + r] = K::cvt(sp[q * R + r]);
-    }
-    for (long r = 0; r < rem; ++r) dp[full * pst + r] = K::cvt(sp[full * R + r]);
-  }
-}
-
-constexpr long kPanelPad = 16;  // elements of padding after each packed panel (a cache line of fp32)
+#include "gemm_pack_impl.h"  // pack_panel, pack_rows: operand panels for the microkernels
 
 // --- one GEMM slab: C[r0:r1, c0:c1] computed by one thread, start to finish ---------------------
 // Threads never share packed panels: each packs the part of B (or A) its slab needs, so there is no
@@ -419,72 +344,7 @@ Job<K> job_of(const GemmParams& p, long i) {
   return g;
 }
 
-// --- one large product on every thread with B packed once (Goto & van de Geijn 2008, sec. 6) ------
-// gemm_slab packs all of op(B) for each row slab, so with two slabs B is read and packed twice; at
-// 2048^3 that duplicated 16 MB is what keeps two threads below twice one. Here the threads share each
-// packed B block: each packs a share of its panels, waits until all shares are in, then multiplies its
-// row slab by the whole block. Two block buffers, so a thread may pack block b+1 while another still
-// reads block b; two monotone counters order it (block b is packed once `packed` reaches nt*(b+1);
-// its buffer is free again once `done` reaches nt*(b-1)). Each element of C sees the same k blocks
-// and microkernel calls as in gemm_slab: same bits.
-template <class K>
-struct Coop {
-  const Job<K>* g;
-  typename K::Tpk* buf[2];
-  long ncb, kcb;
-  std::atomic<long> packed{0}, done{0};
-};
-
-inline void wait_for(const std::atomic<long>& c, long target) {
-  for (int i = 0; c.load(std::memory_order_acquire) < target; ++i) spin_relax(i);
-}
-
-template <class K>
-void coop_task(void* vctx, int tid, int nt) {
-  Coop<K>& c = *static_cast<Coop<K>*>(vctx);
-  const Job<K>& g = *c.g;
-  const long pm = cdiv(g.m, MR);
-  const long r0 = lmin(g.m, pm * tid / nt * MR), r1 = lmin(g.m, pm * (tid + 1) / nt * MR);
-  const long mcb = mc_block(lmin(g.m, cdiv(pm, nt) * MR));
-  auto* Ap = static_cast<typename K::Tpk*>(grow_bytes(
-      tl_abuf, tl_acap, (long)sizeof(typename K::Tpk) * (mcb / MR + 1) * (MR * (c.kcb + 8) + kPanelPad)));
-  long blk = 0;
-  for (long jc = 0; jc < g.n; jc += c.ncb)
-    for (long pc = 0; pc < g.k; pc += c.kcb, ++blk) {
-      const Blk b = block_of(g, jc, lmin(c.ncb, g.n - jc), pc, lmin(c.kcb, g.k - pc));
-      auto* Bp = c.buf[blk & 1];
-      if (blk >= 2) wait_for(c.done, nt * (blk - 1));
-      pack_b(g, b, b.np * tid / nt, b.np * (tid + 1) / nt, Bp);
-      c.packed.fetch_add(1, std::memory_order_acq_rel);
-      wait_for(c.packed, nt * (blk + 1));
-      if (r0 < r1) compute_rows(g, b, r0, r1, mcb, Ap, Bp);
-      c.done.fetch_add(1, std::memory_order_acq_rel);
-    }
-}
-
-thread_local void* tl_coop = nullptr;  // the caller's shared B buffers
-thread_local long tl_coopcap = 0;
-
-// Used for one product split in rows whose B costs enough to pack twice: TSFORMER_GEMM_COOP sets the
-// least m*n*k (0 disables).
-inline double coop_min_work() {
-  static const double v = [] { const char* e = std::getenv("TSFORMER_GEMM_COOP"); return e ? std::atof(e) : 1e9; }();
-  return v;
-}
-
-template <class K>
-void run_coop(const Job<K>& g, int nt) {
-  using Tpk = typename K::Tpk;
-  Coop<K> c;
-  c.g = &g;
-  c.kcb = kblock(g.k);
-  c.ncb = cdiv(cdiv(g.n, cdiv(g.n, tuned(2))), NR) * NR;
-  const long half = (c.ncb / NR + 1) * (NR * (c.kcb + 8) + kPanelPad);
-  Tpk* base = static_cast<Tpk*>(grow_bytes(tl_coop, tl_coopcap, (long)sizeof(Tpk) * 2 * half));
-  c.buf[0] = base;
-  c.buf[1] = base + half;
-  pool_run(nt, coop_task<K>, &c);
-}
+#include "gemm_coop_impl.h"  // run_coop: one large product, B packed once across threads
 
 // Work units: (batch entry, slab). A slab is a range of MR-row panels (splitM) or NR-column panels.
 // Threads take units from a shared counter (the caller starts at once, a worker that wakes late or

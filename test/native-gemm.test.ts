@@ -121,8 +121,10 @@ describe("native gemm (fp32)", { skip }, () => {
     const saved = getNativeThreads();
     try {
       // [batch, m, n, k]: rows split (n <= m), columns split (n > m), long-k grad-weight shape,
-      // a batch that does not divide by 2 (per-entry slabs) and one that does (whole entries)
-      const shapes: [number, number, number, number][] = [[1, 203, 97, 70], [1, 61, 250, 45], [1, 40, 70, 3001], [3, 50, 41, 66], [4, 37, 29, 20]];
+      // a batch that does not divide by 2 (per-entry slabs) and one that does (whole entries), and a
+      // product of >= 1e9 multiply-adds that 2 threads run with one shared packed B (4 k-blocks, so
+      // both B buffers are reused; edge rows and columns)
+      const shapes: [number, number, number, number][] = [[1, 203, 97, 70], [1, 61, 250, 45], [1, 40, 70, 3001], [3, 50, 41, 66], [4, 37, 29, 20], [1, 602, 600, 3000]];
       for (const [batch, m, n, k] of shapes)
         for (const [tA, tB] of combos) {
           const g = make(batch, m, n, k, tA, tB, 1, 3, 0.75, 0.5);
