@@ -16,7 +16,7 @@ const LAYERS = 48;
 function run(placement: "post" | "deepnorm", ids: Int32Array, steps: number, lr: number): number[] {
   const cfg = T.gpt2Config({
     vocabSize: 65, dModel: 32, nLayers: LAYERS, nHeads: 2, maxSeqLen: 32,
-    normPlacement: placement, init: placement === "deepnorm" ? "deepnorm" : "xavier",
+    normPlacement: placement, init: placement === "deepnorm" ? "deepnorm" : "xavier", attention: "softmax",
   });
   const model = new T.TransformerLM(cfg, { generator: new T.Generator(1) });
   // The paper's optimiser: Adam(0.9, 0.98); here without warmup or clipping, and without decay.

@@ -27,7 +27,7 @@ export const modelConfigSchema = z.object({
   tieEmbeddings: z.boolean().default(true),
   dropout: z.number().min(0).max(0.99).default(0),
   init: z.enum(INIT_SCHEMES).default("nanogpt"),
-  attention: z.string().default("softmax").refine((a): a is AttentionName => a in ATTENTION_VARIANTS, {
+  attention: z.string().default("flash").refine((a): a is AttentionName => a in ATTENTION_VARIANTS, {
     message: `unknown attention variant; expected one of ${Object.keys(ATTENTION_VARIANTS).join(", ")}`,
   }),
 }).strict();
