@@ -328,6 +328,28 @@ inline void row_index(long row, int rank, const long* shape, long* idx) {
   for (int d = rank - 2; d >= 0; --d) { idx[d] = row % shape[d]; row /= shape[d]; }
 }
 
+// Runs f(r, off0, off1, j0, len) over every row r of a coalesced two-operand shape, in pieces of at
+// most 4096 elements along the last dim (j0 = first element of the piece) so that a 1-D op can use
+// the threads too; off0 / off1 are the operands' offsets of row r.
+template <class F>
+void for_row_pieces(int rank, const long* shape, long** strides, const F& f) {
+  const long inner = shape[rank - 1];
+  long rows = 1;
+  for (int d = 0; d < rank - 1; ++d) rows *= shape[d];
+  const long cw = inner > 8192 ? 4096 : inner, cpr = cdiv(inner, cw);
+  parallel_for(rows * cpr, (double)rows * inner, kParMin, [&](long u0, long u1) {
+    long idx[kMaxRank], offs[2];
+    long row = u0 / cpr;
+    row_index(row, rank, shape, idx);
+    row_offsets(row, rank, shape, strides, 2, offs);
+    for (long u = u0; u < u1; ++u) {
+      const long r = u / cpr, j0 = (u % cpr) * cw;
+      if (r != row) { row_next(idx, rank, shape, strides, 2, offs); row = r; }
+      f(r, offs[0], offs[1], j0, lmin(cw, inner - j0));
+    }
+  });
+}
+
 template <int OP>
 void binary_row(const float* a, long sa, const float* b, long sb, float* o, long n) {
   if (sa == 1 && sb == 1) {
@@ -347,24 +369,9 @@ template <int OP>
 void binary_t(const float* a, const float* b, float* out, int rank, long* shape, long* as, long* bs) {
   long* strides[2] = {as, bs};
   rank = coalesce(rank, shape, strides, 2);
-  const long inner = shape[rank - 1];
-  long rows = 1;
-  for (int d = 0; d < rank - 1; ++d) rows *= shape[d];
-  const long total = rows * inner;
-  // Split long rows into chunks so that a 1-D op can use the threads too.
-  const long cw = inner > 8192 ? 4096 : inner, cpr = cdiv(inner, cw);
-  parallel_for(rows * cpr, (double)total, kParMin, [&](long u0, long u1) {
-    long idx[kMaxRank], offs[2];
-    long row = u0 / cpr;
-    row_index(row, rank, shape, idx);
-    row_offsets(row, rank, shape, strides, 2, offs);
-    for (long u = u0; u < u1; ++u) {
-      const long r = u / cpr, c = u % cpr;
-      if (r != row) { row_next(idx, rank, shape, strides, 2, offs); row = r; }
-      const long j0 = c * cw, len = lmin(cw, inner - j0);
-      binary_row<OP>(a + offs[0] + j0 * as[rank - 1], as[rank - 1], b + offs[1] + j0 * bs[rank - 1],
-                     bs[rank - 1], out + r * inner + j0, len);
-    }
+  const long inner = shape[rank - 1], sa = as[rank - 1], sb = bs[rank - 1];
+  for_row_pieces(rank, shape, strides, [&](long r, long oa, long ob, long j0, long len) {
+    binary_row<OP>(a + oa + j0 * sa, sa, b + ob + j0 * sb, sb, out + r * inner + j0, len);
   });
 }
 
@@ -387,26 +394,13 @@ void k_strided_copy(const float* src, float* dst, int rank, const long* shape, c
   if (rank == 0) { sh[0] = 1; s0[0] = s1[0] = 0; rank = 1; }
   long* strides[2] = {s0, s1};
   rank = coalesce(rank, sh, strides, 2);
-  const long inner = sh[rank - 1];
-  long rows = 1;
-  for (int d = 0; d < rank - 1; ++d) rows *= sh[d];
-  const long cw = inner > 8192 ? 4096 : inner, cpr = cdiv(inner, cw);
   const long a = s0[rank - 1], c = s1[rank - 1];
-  parallel_for(rows * cpr, (double)rows * inner, kParMin, [&](long u0, long u1) {
-    long idx[kMaxRank], offs[2];
-    long row = u0 / cpr;
-    row_index(row, rank, sh, idx);
-    row_offsets(row, rank, sh, strides, 2, offs);
-    for (long u = u0; u < u1; ++u) {
-      const long r = u / cpr, k = u % cpr;
-      if (r != row) { row_next(idx, rank, sh, strides, 2, offs); row = r; }
-      const long j0 = k * cw, len = lmin(cw, inner - j0);
-      const float* s = src + offs[0] + j0 * a;
-      float* d = dst + offs[1] + j0 * c;
-      if (a == 1 && c == 1) std::memmove(d, s, sizeof(float) * len);
-      else if (c == 1) for (long j = 0; j < len; ++j) d[j] = s[j * a];
-      else for (long j = 0; j < len; ++j) d[j * c] = s[j * a];
-    }
+  for_row_pieces(rank, sh, strides, [&](long, long os, long od, long j0, long len) {
+    const float* s = src + os + j0 * a;
+    float* d = dst + od + j0 * c;
+    if (a == 1 && c == 1) std::memmove(d, s, sizeof(float) * len);
+    else if (c == 1) for (long j = 0; j < len; ++j) d[j] = s[j * a];
+    else for (long j = 0; j < len; ++j) d[j * c] = s[j * a];
   });
 }
 

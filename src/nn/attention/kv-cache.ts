@@ -1,6 +1,7 @@
 // Per-layer key/value cache for incremental decoding: [B, Hkv, capacity, d] buffers, filled in place.
 // GQA-aware: it stores the Hkv key/value heads, never the repeated query-head copies.
 
+import { backend } from "../../backend/registry.js";
 import * as ops from "../../ops/index.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { AttentionState } from "./types.js";
@@ -22,11 +23,10 @@ export class KVCache implements AttentionState {
       this.k = ops.zeros([B, H, this.capacity, d], { dtype: k.dtype });
       this.v = ops.zeros([B, H, this.capacity, d], { dtype: v.dtype });
     }
+    // one strided copy per tensor, straight from the (possibly transposed) source into the buffer
+    const dstStrides = [H * this.capacity * d, this.capacity * d, d, 1];
     for (const [src, dst] of [[k, this.k], [v, this.v]] as const) {
-      const s = src.contiguous().toTypedArray();
-      for (let bh = 0; bh < B * H; bh++) {
-        dst.data.set(s.subarray(bh * T * d, (bh + 1) * T * d), (bh * this.capacity + this.length) * d);
-      }
+      backend().stridedCopy(src.data, src.offset, src.strides, dst.data, this.length * d, dstStrides, [B, H, T, d]);
     }
     this.length += T;
     return [this.k.narrow(2, 0, this.length), this.v.narrow(2, 0, this.length)];
