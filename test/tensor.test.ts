@@ -97,7 +97,7 @@ describe("gradient storage recycling", () => {
     const w = T.randn([n], { generator: new T.Generator(2) }).requiresGrad_();
     const h = T.mul(x, w), a = T.add(h, x), y = T.sum(T.mul(a, a));  // add: one gradient to both inputs
     const keep = [h, a].map((t) => Array.from(t.toTypedArray()));
-    while (takeRecycled(n)) { /* empty the pool of this size */ }
+    while (takeRecycled(n, true)) { /* empty the pool of this size */ }
     y.backward();
     const gx = Array.from(x.grad!.toTypedArray()), gw = Array.from(w.grad!.toTypedArray());
     // d/dx = 2a (w + 1), d/dw = 2a x, computed independently in float64
@@ -106,7 +106,7 @@ describe("gradient storage recycling", () => {
       assert.ok(Math.abs(gx[i] - 2 * av[i] * (wv[i] + 1)) <= 1e-5 * (1 + Math.abs(gx[i])), `dx[${i}]`);
       assert.ok(Math.abs(gw[i] - 2 * av[i] * xv[i]) <= 1e-5 * (1 + Math.abs(gw[i])), `dw[${i}]`);
     }
-    const reused = takeRecycled(n);
+    const reused = takeRecycled(n, true);
     assert.ok(reused, "an intermediate gradient of this size was recycled");
     assert.ok(reused.every((v) => v === 0), "recycled storage comes back zero-filled");
     for (let i = 0; i < 8; i++) T.full([n], 7);  // overwrite whatever else is in the pool

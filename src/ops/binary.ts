@@ -6,7 +6,7 @@ import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { broadcastShapes, broadcastStrides } from "../tensor/shape.js";
 import { Tensor, type TensorLike } from "../tensor/tensor.js";
-import { commonFloat, empty, lift } from "./util.js";
+import { commonFloat, lift, output } from "./util.js";
 import { sumTo } from "./reduce.js";
 import { log } from "./unary.js";
 
@@ -14,7 +14,7 @@ import { log } from "./unary.js";
 export function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const dtype = commonFloat(op, a, b);
   const shape = broadcastShapes(a.shape, b.shape);
-  const out = empty(shape, dtype);
+  const out = output(shape, dtype);
   backend().binary(op, a.data as Float64Array, a.offset, broadcastStrides(a.shape, a.strides, shape),
     b.data as Float64Array, b.offset, broadcastStrides(b.shape, b.strides, shape), out.data as Float64Array, shape);
   return out;

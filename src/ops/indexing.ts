@@ -4,7 +4,7 @@ import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { fmtShape, normAxis } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { around, commonFloat, contiguousData, empty, floatData } from "./util.js";
+import { around, commonFloat, contiguousData, empty, floatData, output } from "./util.js";
 
 function ids(index: Tensor, op: string): Int32Array {
   if (index.dtype !== "int32") throw new TypeError(`${op}: indices must be int32, got ${index.dtype}`);
@@ -19,7 +19,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const idx = ids(index, "index_select");
   const shape = [...x.shape];
   shape[axis] = idx.length;
-  const out = empty(shape, dtype);
+  const out = output(shape, dtype);
   const xd = floatData(x, "index_select");
   backend().indexSelect(xd, outer, dimIn, inner, idx, idx.length, out.data as typeof xd);
   return record(out, "index_select", [x], (g) => {
@@ -35,7 +35,7 @@ export function embedding(idsT: Tensor, weight: Tensor): Tensor {
   if (weight.ndim !== 2) throw new RangeError(`embedding: weight must be [vocab, dim], got ${fmtShape(weight.shape)}`);
   const [V, D] = weight.shape;
   const idx = ids(idsT, "embedding");
-  const out = empty([...idsT.shape, D], dtype);
+  const out = output([...idsT.shape, D], dtype);
   const wd = floatData(weight, "embedding");
   backend().indexSelect(wd, 1, V, D, idx, idx.length, out.data as typeof wd);
   return record(out, "embedding", [weight], (g) => {

@@ -4,7 +4,7 @@ import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { contiguousStrides, fmtShape, normAxis, type Shape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { empty } from "./util.js";
+import { empty, output } from "./util.js";
 import { narrow, unsqueeze } from "./views.js";
 
 /** Copy `src` into a strided window of `dst` starting at `start` along `axis`. */
@@ -31,7 +31,7 @@ export function cat(xs: Tensor[], dim = 0): Tensor {
     }
     shape[axis] += x.shape[axis];
   }
-  const out = empty(shape, xs[0].dtype);
+  const out = output(shape, xs[0].dtype);
   const starts: number[] = [];
   let at = 0;
   for (const x of xs) {

@@ -5,7 +5,7 @@ import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { fmtShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { commonFloat, empty, floatData } from "./util.js";
+import { commonFloat, empty, floatData, output } from "./util.js";
 
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
   const dtype = commonFloat("linear", x, weight, ...(bias ? [bias] : []));
@@ -16,7 +16,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   const rows = x.numel / inF;
   const xd = floatData(x, "linear"), wd = floatData(weight, "linear");
   const bd = bias && floatData(bias, "linear");
-  const y = empty([...x.shape.slice(0, -1), out], dtype);
+  const y = output([...x.shape.slice(0, -1), out], dtype);
   const yd = y.data as typeof xd;
   if (bd) backend().stridedCopy(bd, 0, [0, 1], yd, 0, [out, 1], [rows, out]);  // bias in every row, then += x W^T
   const gemm = (a: typeof xd, ta: boolean, b: typeof xd, tb: boolean, c: typeof xd, m: number, n: number, k: number, beta: number) =>
@@ -26,11 +26,11 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     const gd = floatData(g, "linear");
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (x.requiresGrad) {
-      gx = empty(x.shape, dtype);
+      gx = output(x.shape, dtype);
       gemm(gd, false, wd, false, gx.data as typeof xd, rows, inF, out, 0);
     }
     if (weight.requiresGrad) {
-      gw = empty(weight.shape, dtype);
+      gw = output(weight.shape, dtype);
       gemm(gd, true, xd, false, gw.data as typeof xd, out, inF, rows, 0);
     }
     if (bias && bias.requiresGrad) {

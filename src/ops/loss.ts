@@ -5,7 +5,7 @@ import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { fmtShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { commonFloat, contiguousData, empty, floatData } from "./util.js";
+import { commonFloat, contiguousData, empty, floatData, output } from "./util.js";
 import { reshape } from "./views.js";
 
 export interface CrossEntropyOptions {
@@ -46,7 +46,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   return record(out, "cross_entropy", [logits], (g) => {
     const gRows = reduction === "none" ? floatData(g, "cross_entropy")
       : (empty([rows], dtype).data.fill(g.item() * scale) as typeof ld);
-    const gl = empty(logits.shape, dtype);
+    const gl = output(logits.shape, dtype);
     backend().crossEntropyBackward(ld, td, lse.data as typeof ld, gRows, rows, cols, ignoreIndex, labelSmoothing, gl.data as typeof ld);
     return [gl];
   }, [logits, lse]);

@@ -6,7 +6,7 @@ import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { broadcastShapes, fmtShape, numel } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { commonFloat, empty, floatData } from "./util.js";
+import { commonFloat, floatData, output } from "./util.js";
 import { sumTo } from "./reduce.js";
 import { reshape } from "./views.js";
 
@@ -17,7 +17,7 @@ import { reshape } from "./views.js";
 function bmm(a: Tensor, ta: boolean, b: Tensor, tb: boolean, batch: number, m: number, n: number, k: number): Tensor {
   const dtype = commonFloat("matmul", a, b);
   const ad = floatData(a, "matmul"), bd = floatData(b, "matmul");
-  const out = empty([batch, m, n], dtype);
+  const out = output([batch, m, n], dtype);
   const aBatch = ad.length / (m * k), bBatch = bd.length / (k * n);
   const args: GemmArgs = {
     batch, m, n, k,

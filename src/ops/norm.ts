@@ -4,7 +4,7 @@ import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { fmtShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { commonFloat, empty, floatData } from "./util.js";
+import { commonFloat, empty, floatData, output } from "./util.js";
 
 function rowsCols(x: Tensor, w: Tensor | null, op: string): [number, number] {
   const cols = x.shape[x.ndim - 1];
@@ -19,10 +19,10 @@ export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor 
   const xd = floatData(x, "layer_norm");
   const wd = weight && floatData(weight, "layer_norm");
   const bd = bias && floatData(bias, "layer_norm");
-  const out = empty(x.shape, dtype), mean = empty([rows], dtype), rstd = empty([rows], dtype);
+  const out = output(x.shape, dtype), mean = output([rows], dtype), rstd = output([rows], dtype);
   backend().layerNorm(xd, wd, bd, rows, cols, eps, out.data as typeof xd, mean.data as typeof xd, rstd.data as typeof xd);
   return record(out, "layer_norm", [x, weight, bias], (g) => {
-    const gx = empty(x.shape, dtype);
+    const gx = output(x.shape, dtype);
     const gw = weight ? empty([cols], dtype) : null;
     const gb = bias ? empty([cols], dtype) : null;
     backend().layerNormBackward(xd, wd, mean.data as typeof xd, rstd.data as typeof xd, floatData(g, "layer_norm"), rows, cols,
@@ -36,10 +36,10 @@ export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Te
   const [rows, cols] = rowsCols(x, weight, "rms_norm");
   const xd = floatData(x, "rms_norm");
   const wd = weight && floatData(weight, "rms_norm");
-  const out = empty(x.shape, dtype), rstd = empty([rows], dtype);
+  const out = output(x.shape, dtype), rstd = output([rows], dtype);
   backend().rmsNorm(xd, wd, rows, cols, eps, out.data as typeof xd, rstd.data as typeof xd);
   return record(out, "rms_norm", [x, weight], (g) => {
-    const gx = empty(x.shape, dtype);
+    const gx = output(x.shape, dtype);
     const gw = weight ? empty([cols], dtype) : null;
     backend().rmsNormBackward(xd, wd, rstd.data as typeof xd, floatData(g, "rms_norm"), rows, cols, gx.data as typeof xd, gw && (gw.data as typeof xd));
     return [gx, gw];

@@ -4,7 +4,7 @@
 import { record } from "../tensor/autograd.js";
 import { fmtShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { commonFloat, empty, floatData } from "./util.js";
+import { commonFloat, floatData, output } from "./util.js";
 
 const tables = new Map<string, { cos: Float64Array; sin: Float64Array }>();
 
@@ -51,10 +51,10 @@ export function rope(x: Tensor, start = 0, theta = 10000): Tensor {
   if (x.ndim !== 4 || x.shape[3] % 2 !== 0) throw new RangeError(`rope: expected [B, T, H, even d], got ${fmtShape(x.shape)}`);
   const [B, T, H, d] = x.shape;
   const { cos, sin } = table(start, T, d, theta);
-  const out = empty(x.shape, dtype);
+  const out = output(x.shape, dtype);
   rotate(floatData(x, "rope"), out.data as Float32Array, B, T, H, d, cos, sin, 1);
   return record(out, "rope", [x], (g) => {
-    const gx = empty(x.shape, dtype);
+    const gx = output(x.shape, dtype);
     rotate(floatData(g, "rope"), gx.data as Float32Array, B, T, H, d, cos, sin, -1);
     return [gx];
   });

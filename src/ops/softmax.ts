@@ -5,7 +5,7 @@ import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { normAxis } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { commonFloat, empty, floatData } from "./util.js";
+import { commonFloat, floatData, output } from "./util.js";
 import { transpose } from "./views.js";
 
 function rowSoftmax(x: Tensor, log: boolean): Tensor {
@@ -14,11 +14,11 @@ function rowSoftmax(x: Tensor, log: boolean): Tensor {
   const cols = x.shape[x.ndim - 1] ?? 1;
   const rows = x.numel / Math.max(cols, 1);
   const xd = floatData(x, name);
-  const out = empty(x.shape, dtype);
+  const out = output(x.shape, dtype);
   const yd = out.data as typeof xd;
   backend().softmax(xd, yd, rows, cols, log);
   return record(out, name, [x], (g) => {
-    const gx = empty(x.shape, dtype);
+    const gx = output(x.shape, dtype);
     backend().softmaxBackward(yd, floatData(g, name), gx.data as typeof xd, rows, cols, log);
     return [gx];
   }, [out]);

@@ -4,16 +4,16 @@ import type { UnaryOp, UnaryParams } from "../backend/backend.js";
 import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { commonFloat, empty, floatData } from "./util.js";
+import { commonFloat, floatData, output } from "./util.js";
 
 export function unaryOp(op: UnaryOp, x: Tensor, p: UnaryParams = {}): Tensor {
   const dtype = commonFloat(op, x);
   const xd = floatData(x, op);
-  const out = empty(x.shape, dtype);
+  const out = output(x.shape, dtype);
   const yd = out.data as typeof xd;
   backend().unary(op, xd, yd, x.numel, p);
   return record(out, op, [x], (g) => {
-    const gx = empty(x.shape, dtype);
+    const gx = output(x.shape, dtype);
     backend().unaryBackward(op, xd, yd, floatData(g, op), gx.data as typeof xd, x.numel, p);
     return [gx];
   }, [x, out]);

@@ -2,7 +2,7 @@
 // costs more than a memory-bound kernel that writes it: ~20 % of a small GPT's training step. JS has
 // no refcounts, so storage is recycled only where its lifetime is known: gradients that the autograd
 // engine created, handed from node to node and consumed (runBackward), which nobody else can hold.
-// Recycled arrays are zero-filled again before reuse, as allocStorage promises.
+// Recycled arrays are zero-filled again before reuse unless the caller asks for uninitialized storage.
 
 import type { Storage } from "./dtype.js";
 
@@ -12,13 +12,13 @@ const inFree = new WeakSet<Storage>();  // a storage is never listed twice
 let freeBytes = 0;
 let born: Set<Storage> | null = null;
 
-/** A zero-filled recycled array of n elements, or null. */
-export function takeRecycled(n: number): Float32Array | null {
+/** A recycled array of n elements (zero-filled if `zero`), or null. */
+export function takeRecycled(n: number, zero: boolean): Float32Array | null {
   const a = free.get(n)?.pop();
   if (!a) return null;
   inFree.delete(a);
   freeBytes -= a.byteLength;
-  a.fill(0);
+  if (zero) a.fill(0);
   return a;
 }
 

@@ -30,10 +30,19 @@ export class Tensor {
 
   /** A fresh, tracked, zero-filled tensor. */
   static empty(shape: Shape, dtype: DType = "float32"): Tensor {
+    return Tensor.fresh(shape, dtype, false);
+  }
+
+  /** A fresh, tracked tensor with arbitrary contents (torch.empty): for a kernel that writes every element. */
+  static uninitialized(shape: Shape, dtype: DType = "float32"): Tensor {
+    return Tensor.fresh(shape, dtype, true);
+  }
+
+  private static fresh(shape: Shape, dtype: DType, uninitialized: boolean): Tensor {
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new RangeError(`invalid shape ${fmtShape(shape)}: sizes must be non-negative integers`);
     }
-    const data = allocStorage(dtype, numel(shape));
+    const data = allocStorage(dtype, numel(shape), uninitialized);
     trackStorage(data);
     return new Tensor(data, shape, { dtype });
   }
