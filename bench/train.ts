@@ -19,13 +19,14 @@ function prepareOurs(c: BenchModel, attention: (typeof ATTENTIONS)[number]): () 
   const model = new TransformerLM({ ...toModelConfig(c), attention });
   const opt = new AdamW(defaultParamGroups(model, 0.1), { lr: 1e-4 });
   const g = new T.Generator(1);
-  const step = () => {
+  // one tidy() scope per step, as the Trainer does: activations and gradients are recycled
+  const step = () => T.tidy(() => {
     const x = T.randint(c.V, [c.B, c.T], { generator: g }), y = T.randint(c.V, [c.B, c.T], { generator: g });
     const loss = T.crossEntropy(model.forward(x).reshape(-1, c.V), y.reshape(-1));
     loss.backward();
     opt.step();
     opt.zeroGrad();
-  };
+  });
   return () => {
     for (let i = 0; i < WARMUP; i++) step();
     const out: number[] = [];

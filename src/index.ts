@@ -2,6 +2,7 @@
 export { Tensor, type TensorLike } from "./tensor/tensor.js";
 export type { DType } from "./tensor/dtype.js";
 export { noGrad, isGradEnabled } from "./tensor/autograd.js";
+export { tidy, keep } from "./tensor/scope.js";
 export { Generator, manualSeed, defaultGenerator, type RngState } from "./tensor/rng.js";
 export { memoryStats, resetPeakMemory, trackLiveMemory, type MemoryStats } from "./tensor/memory.js";
 export { backend, setBackend, availableBackends } from "./backend/registry.js";

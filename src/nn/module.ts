@@ -4,6 +4,7 @@
 // never seen by the optimizer.
 
 import { fmtShape, sameShape } from "../tensor/shape.js";
+import { keep } from "../tensor/scope.js";
 import { Tensor } from "../tensor/tensor.js";
 
 export class Module {
@@ -15,13 +16,13 @@ export class Module {
   /** Register a parameter (a leaf that requires grad unless frozen later). */
   protected param(name: string, t: Tensor): Tensor {
     t.requiresGrad_(true);
-    this.params.set(name, t);
+    this.params.set(name, keep(t));
     return t;
   }
 
   /** Register a buffer: state that is saved and loaded but not trained (update it in place). */
   protected buffer(name: string, t: Tensor): Tensor {
-    this.buffers.set(name, t);
+    this.buffers.set(name, keep(t));
     return t;
   }
 

@@ -6,6 +6,7 @@ import type { Tensor } from "./tensor.js";
 import type { Storage } from "./dtype.js";
 import { releaseSaved, retainSaved } from "./memory.js";
 import { recordBirths, recycle, stopRecordingBirths } from "./recycle.js";
+import { keep } from "./scope.js";
 
 export type BackwardFn = (gradOut: Tensor) => (Tensor | null)[];
 
@@ -112,7 +113,7 @@ export function runBackward(root: Tensor, seed: Tensor, add: (a: Tensor, b: Tens
         grads.delete(t);
         if (!g) continue;
         if (!t.node) {
-          t.grad = t.grad ? add(t.grad, g) : g;
+          t.grad = keep(t.grad ? add(t.grad, g) : g);
           escaped.add(t.grad.data);
           drop(g);
           continue;
@@ -135,7 +136,7 @@ export function runBackward(root: Tensor, seed: Tensor, add: (a: Tensor, b: Tens
       }
     });
   } finally {
-    stopRecordingBirths();
+    stopRecordingBirths(born);
   }
   if (!retainGraph) for (const t of order) if (t.node) t.node.release();
 }

@@ -5,13 +5,15 @@ import { allocStorage, dtypeOf, type DType, type Storage } from "./dtype.js";
 import { contiguousStrides, fmtShape, isContiguous, numel, type Shape } from "./shape.js";
 import { runBackward, type GradNode } from "./autograd.js";
 import { trackStorage, untrackStorage } from "./memory.js";
+import { noteTensor, registerTensorClass } from "./scope.js";
 import * as ops from "../ops/index.js";
 
 export type Scalar = number;
 export type TensorLike = Tensor | number;
 
 export class Tensor {
-  readonly data: Storage;
+  private storage: Storage;
+  private dead = false;
   readonly shape: number[];
   readonly strides: number[];
   readonly offset: number;
@@ -21,11 +23,25 @@ export class Tensor {
   node: GradNode | null = null;
 
   constructor(data: Storage, shape: Shape, opts: { dtype?: DType; strides?: Shape; offset?: number } = {}) {
-    this.data = data;
+    this.storage = data;
     this.shape = [...shape];
     this.strides = opts.strides ? [...opts.strides] : contiguousStrides(shape);
     this.offset = opts.offset ?? 0;
     this.dtype = opts.dtype ?? dtypeOf(data);
+    noteTensor(this);
+  }
+
+  /** The storage (shared by views). Throws once tidy() has recycled it. */
+  get data(): Storage {
+    if (this.dead) {
+      throw new Error(`${this.toString()} was disposed when the tidy() that created it ended (its storage is being reused); return it from the tidy function or keep() it`);
+    }
+    return this.storage;
+  }
+
+  /** tidy() recycled the storage: every later read throws. */
+  markDead(): void {
+    this.dead = true;
   }
 
   /** A fresh, tracked, zero-filled tensor. */
@@ -144,3 +160,5 @@ export class Tensor {
   contiguous(): Tensor { return ops.contiguous(this); }
   to(dtype: DType): Tensor { return ops.cast(this, dtype); }
 }
+
+registerTensorClass(Tensor);

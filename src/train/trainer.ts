@@ -6,6 +6,7 @@ import * as path from "node:path";
 import type { Module } from "../nn/module.js";
 import { crossEntropy } from "../ops/loss.js";
 import { noGrad } from "../tensor/autograd.js";
+import { tidy } from "../tensor/scope.js";
 import type { Generator } from "../tensor/rng.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { BatchSampler, type TokenDataset } from "../data/batches.js";
@@ -98,8 +99,10 @@ function estimateLoss(model: LanguageModel, sampler: BatchSampler, iters: number
   return noGrad(() => {
     let sum = 0;
     for (let i = 0; i < iters; i++) {
-      const { x, y } = sampler.next();
-      sum += lmLoss(model, x, y).item();
+      sum += tidy(() => {
+        const { x, y } = sampler.next();
+        return lmLoss(model, x, y).item();
+      });
     }
     return sum / iters;
   });
@@ -188,17 +191,21 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
       const ts = performance.now();
       const lr = lrAt(step);
       optimizer.setLr(lr);
-      let loss = 0;
-      for (let micro = 0; micro < accum; micro++) {
-        const { x, y } = sampler.next();
-        const l = lmLoss(model, x, y);
-        loss += l.item() / accum;
-        l.div(accum).backward();
-      }
-      if (!Number.isFinite(loss)) throw new Error(`train: loss is ${loss} at step ${step + 1}; lower the learning rate or check the data`);
-      const gradNorm = gradClip > 0 ? clipGradNorm(model.parameters(), gradClip) : null;
-      optimizer.step();
-      optimizer.zeroGrad();
+      // One memory scope per step: its activations and gradients are recycled for the next step.
+      const { loss, gradNorm } = tidy(() => {
+        let loss = 0;
+        for (let micro = 0; micro < accum; micro++) {
+          const { x, y } = sampler.next();
+          const l = lmLoss(model, x, y);
+          loss += l.item() / accum;
+          l.div(accum).backward();
+        }
+        if (!Number.isFinite(loss)) throw new Error(`train: loss is ${loss} at step ${step + 1}; lower the learning rate or check the data`);
+        const gradNorm = gradClip > 0 ? clipGradNorm(model.parameters(), gradClip) : null;
+        optimizer.step();
+        optimizer.zeroGrad();
+        return { loss, gradNorm };
+      });
       trainMs += performance.now() - ts;
       tokens += batchSize * blockSize * accum;
 

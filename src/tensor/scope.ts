@@ -1,0 +1,73 @@
+// tidy(fn): a memory scope, as in TensorFlow.js. The float32 storage that fn allocates goes back to the
+// recycle pool when fn ends, except what escapes: the tensors fn returns, gradients that backward()
+// leaves on leaf tensors, parameters and buffers a Module registers, and anything passed to keep().
+// Reusing storage this way is what makes a small model's training step fast in JS (recently freed
+// buffers are in cache and need no page faults or GC); it is how PyTorch's caching allocator wins too.
+//
+// Safety: a tensor whose storage was recycled is dead; reading it throws an error that says why. So a
+// tensor that fn stashes somewhere else (a cache, an outer variable) without keep() fails loudly on
+// its next use instead of silently seeing another tensor's values.
+
+import type { Storage } from "./dtype.js";
+import { recordBirths, recycle, stopRecordingBirths } from "./recycle.js";
+import type { Tensor } from "./tensor.js";
+
+interface Scope {
+  born: Set<Storage>;
+  tensors: Tensor[];
+  kept: Set<Storage>;
+}
+
+const scopes: Scope[] = [];
+
+/** Called by every Tensor constructor: the innermost scope may have to kill it. */
+export function noteTensor(t: Tensor): void {
+  if (scopes.length > 0) scopes[scopes.length - 1].tensors.push(t);
+}
+
+/** Let this tensor's storage outlive every enclosing tidy() scope. Returns t. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.kept.add(t.data);
+  return t;
+}
+
+/** The tensors in a returned value: a tensor, or arrays / plain objects of them, nested. */
+function collect(v: unknown, out: Set<Storage>, seen: Set<unknown>): void {
+  if (v === null || typeof v !== "object" || seen.has(v)) return;
+  seen.add(v);
+  if (isTensor(v)) { out.add(v.data); return; }
+  if (Array.isArray(v)) { for (const x of v) collect(x, out, seen); return; }
+  if (Object.getPrototypeOf(v) === Object.prototype) for (const x of Object.values(v)) collect(x, out, seen);
+}
+
+let isTensor: (v: object) => v is Tensor = (_v): _v is Tensor => false;
+/** tensor.ts registers its class here (the import runs the other way). */
+export function registerTensorClass(cls: abstract new (...args: never[]) => Tensor): void {
+  isTensor = (v): v is Tensor => v instanceof cls;
+}
+
+/**
+ * Run fn and recycle the float32 storage it allocated that does not escape (see above). fn must be
+ * synchronous. Scopes nest: what escapes an inner scope belongs to the outer one.
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope: Scope = { born: recordBirths(), tensors: [], kept: new Set() };
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+    if (result instanceof Promise) throw new TypeError("tidy: fn must be synchronous (it returned a Promise)");
+    collect(result, scope.kept, new Set());
+  } finally {
+    scopes.pop();
+    stopRecordingBirths(scope.born);
+    const freed = new Set<Storage>();
+    for (const s of scope.born) if (!scope.kept.has(s)) { freed.add(s); recycle(s); }
+    const outer = scopes[scopes.length - 1];
+    for (const t of scope.tensors) {
+      if (freed.has(t.data)) t.markDead();
+      else outer?.tensors.push(t);
+    }
+  }
+  return result;
+}

@@ -1,0 +1,95 @@
+// tidy(): storage recycling scopes. What escapes survives with its values; everything else is recycled
+// and reading it throws; a training step under tidy computes exactly what it computes without.
+
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as T from "../src/index.js";
+import { TransformerLM } from "../src/models/transformer.js";
+import { AdamW, defaultParamGroups } from "../src/train/optim.js";
+
+const DISPOSED = /disposed when the tidy\(\) that created it ended/;
+const n = 5003;  // a length no other test allocates
+
+describe("tidy", () => {
+  it("keeps returned tensors (nested in arrays and objects) and kills the rest, loudly", () => {
+    let inner: T.Tensor | null = null;
+    const out = T.tidy(() => {
+      const a = T.randn([n], { generator: new T.Generator(1) });
+      inner = T.mul(a, 2);
+      const s = T.add(inner, 1);
+      return { s, list: [T.exp(a)], label: "kept" };
+    });
+    const a = T.randn([n], { generator: new T.Generator(1) }).toTypedArray();
+    assert.equal(out.label, "kept");
+    const s = out.s.toTypedArray(), e = out.list[0].toTypedArray();
+    for (let i = 0; i < n; i++) {
+      assert.equal(s[i], Math.fround(Math.fround(a[i] * 2) + 1));
+      assert.ok(Math.abs(e[i] - Math.exp(a[i])) <= 1e-6 * Math.exp(a[i]));
+    }
+    assert.throws(() => inner!.toTypedArray(), DISPOSED);
+    assert.throws(() => T.add(inner!, 1), DISPOSED);
+    // the killed storage is reused: new tensors allocated now do not disturb the kept ones
+    for (let i = 0; i < 4; i++) T.full([n], 7);
+    assert.deepEqual(Array.from(out.s.toTypedArray()), Array.from(s));
+  });
+
+  it("keeps leaf gradients, parameters of modules built inside, and keep()", () => {
+    const w = T.randn([n], { generator: new T.Generator(2) }).requiresGrad_();
+    let lin: T.Linear | null = null;
+    let kept: T.Tensor | null = null;
+    T.tidy(() => {
+      T.sum(T.mul(w, w)).backward();
+      lin = new T.Linear(4, 3);
+      kept = T.keep(T.full([n], 3));
+      return null;
+    });
+    for (let i = 0; i < 4; i++) T.full([n], 9);
+    const wv = w.toTypedArray(), g = w.grad!.toTypedArray();
+    for (let i = 0; i < n; i++) assert.equal(g[i], Math.fround(2 * wv[i]));
+    assert.deepEqual(lin!.weight.shape, [3, 4]);
+    assert.ok(Array.from(kept!.toTypedArray()).every((v) => v === 3));
+  });
+
+  it("nests: what escapes the inner scope dies with the outer one unless it escapes that too", () => {
+    let fromInner: T.Tensor | null = null;
+    const outer = T.tidy(() => {
+      fromInner = T.tidy(() => T.full([n], 5));
+      const keepMe = T.tidy(() => T.full([n], 6));
+      assert.equal(fromInner.toTypedArray()[0], 5, "alive between the scopes");
+      return keepMe;
+    });
+    assert.throws(() => fromInner!.toTypedArray(), DISPOSED);
+    assert.equal(outer.toTypedArray()[n - 1], 6);
+  });
+
+  it("recycles on an exception, and rejects async functions", () => {
+    let t: T.Tensor | null = null;
+    assert.throws(() => T.tidy(() => { t = T.full([n], 1); throw new Error("boom"); }), /boom/);
+    assert.throws(() => t!.toTypedArray(), DISPOSED);
+    assert.throws(() => T.tidy(async () => 1), /must be synchronous/);
+  });
+
+  it("a training step computes the same bits with and without tidy", () => {
+    const run = (scoped: boolean) => {
+      const cfg = T.gpt2Config({ vocabSize: 29, dModel: 32, nLayers: 2, nHeads: 2, maxSeqLen: 16, dropout: 0 });
+      const model = new TransformerLM(cfg, { generator: new T.Generator(4) });
+      const opt = new AdamW(defaultParamGroups(model, 0.1), { lr: 3e-3 });
+      const g = new T.Generator(5);
+      const x = T.randint(29, [3, 16], { generator: g }), y = T.randint(29, [3, 16], { generator: g });
+      const losses: number[] = [];
+      const step = () => {
+        const loss = T.crossEntropy(model.forward(x).reshape(-1, 29), y.reshape(-1));
+        loss.backward();
+        opt.step();
+        opt.zeroGrad();
+        return loss.item();
+      };
+      for (let i = 0; i < 5; i++) losses.push(scoped ? T.tidy(step) : step());
+      return { losses, params: model.parameters().map((p) => Array.from(p.toTypedArray())) };
+    };
+    const plain = run(false), scoped = run(true);
+    assert.deepEqual(scoped.losses, plain.losses);
+    assert.deepEqual(scoped.params, plain.params);
+    assert.ok(plain.losses[4] < plain.losses[0], "it learns the batch");
+  });
+});
