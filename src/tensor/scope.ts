@@ -10,7 +10,7 @@
 
 import type { Storage } from "./dtype.js";
 import { recordBirths, recycle, stopRecordingBirths } from "./recycle.js";
-import type { Tensor } from "./tensor.js";
+import { Tensor } from "./tensor.js";  // a cycle, used only inside functions
 
 interface Scope {
   born: Set<Storage>;
@@ -35,15 +35,9 @@ export function keep<T extends Tensor>(t: T): T {
 function collect(v: unknown, out: Set<Storage>, seen: Set<unknown>): void {
   if (v === null || typeof v !== "object" || seen.has(v)) return;
   seen.add(v);
-  if (isTensor(v)) { out.add(v.data); return; }
+  if (v instanceof Tensor) { out.add(v.data); return; }
   if (Array.isArray(v)) { for (const x of v) collect(x, out, seen); return; }
   if (Object.getPrototypeOf(v) === Object.prototype) for (const x of Object.values(v)) collect(x, out, seen);
-}
-
-let isTensor: (v: object) => v is Tensor = (_v): _v is Tensor => false;
-/** tensor.ts registers its class here (the import runs the other way). */
-export function registerTensorClass(cls: abstract new (...args: never[]) => Tensor): void {
-  isTensor = (v): v is Tensor => v instanceof cls;
 }
 
 /**

@@ -5,7 +5,7 @@ import { allocStorage, dtypeOf, type DType, type Storage } from "./dtype.js";
 import { contiguousStrides, fmtShape, isContiguous, numel, type Shape } from "./shape.js";
 import { runBackward, type GradNode } from "./autograd.js";
 import { trackStorage, untrackStorage } from "./memory.js";
-import { noteTensor, registerTensorClass } from "./scope.js";
+import { noteTensor } from "./scope.js";
 import * as ops from "../ops/index.js";
 
 export type Scalar = number;
@@ -160,5 +160,3 @@ export class Tensor {
   contiguous(): Tensor { return ops.contiguous(this); }
   to(dtype: DType): Tensor { return ops.cast(this, dtype); }
 }
-
-registerTensorClass(Tensor);
