@@ -3,7 +3,9 @@
 // them into SSE pairs (no FMA). Included once per ISA with TSF_FNS defined; everything lives in that
 // namespace and no std templates are instantiated, so the differently compiled copies never merge.
 //
-// Tiles are T x T (T = 64) with a mask status per tile (skip / partial / full) as in js/flash.ts.
+// Tiles are T x T (T = 64) with a mask status per tile (skip / partial / full) as in js/flash.ts;
+// inside a partial tile the products also skip the register blocks that the causal or window rule
+// hides wholly (Ranges), which leaves the bits unchanged.
 // Two float32 products, both register-blocked 4 x 16 (and score_dp / wsum_d, their double twins):
 //   score: C[a][b] = scale * sum_x A[a][x] * BT[x][b]   (A rows read in place, BT a transposed tile)
 //   wsum:  acc[a][x] += sum_s W[a, s] * M[s][x]         (M rows read in place, W a tile of P or dS)
@@ -110,13 +112,33 @@ inline v8f v_exp(v8f x) {
 }
 
 // --- the two tile products ------------------------------------------------------------------------
+// Ranges: in a tile pair that the causal or window rule cuts (a PARTIAL tile), row a of a product only
+// has visible columns (or terms s) in [lo[a], hi[a]); the products skip the register blocks that lie
+// wholly outside. Every skipped term has P = 0 and dS = 0 and is otherwise added as an exact +0, so the
+// results keep their bits. A block table may hide more inside a range (mask_row applies it).
+struct Ranges {
+  const int32_t* lo = nullptr;  // nullptr: every column visible
+  const int32_t* hi = nullptr;
+  // The union [l, h) over rows a .. a + n - 1, within [0, full).
+  void of(long a, long n, long full, long& l, long& h) const {
+    if (!lo) { l = 0; h = full; return; }
+    l = full; h = 0;
+    for (long i = a; i < a + n; ++i)
+      if (lo[i] < hi[i]) { l = lo[i] < l ? lo[i] : l; h = hi[i] > h ? hi[i] : h; }
+    if (h > full) h = full;
+  }
+};
+
 // C[a * T + b] = scale * sum_{x<d} A[a * lda + x] * BT[x * T + b] for a < na, b < nb16 (multiple of 16).
-void score(const float* A, long lda, long na, const float* BT, long nb16, long d, float scale, float* C) {
+// Blocks outside R are left unwritten (mask_row hides them).
+void score(const float* A, long lda, long na, const float* BT, long nb16, long d, float scale, float* C,
+           const Ranges& R) {
   const v8f vs = vset(scale);
-  long a = 0;
+  long a = 0, l, h;
   for (; a + 4 <= na; a += 4) {
     const float *a0 = A + a * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
-    for (long b = 0; b < nb16; b += 16) {
+    R.of(a, 4, nb16, l, h);
+    for (long b = l / 16 * 16; b < h; b += 16) {
       v8f c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {};
       const float* bt = BT + b;
       for (long x = 0; x < d; ++x, bt += T) {
@@ -139,7 +161,8 @@ void score(const float* A, long lda, long na, const float* BT, long nb16, long d
   }
   for (; a < na; ++a) {
     const float* a0 = A + a * lda;
-    for (long b = 0; b < nb16; b += 16) {
+    R.of(a, 1, nb16, l, h);
+    for (long b = l / 16 * 16; b < h; b += 16) {
       v8f c00 = {}, c01 = {};
       const float* bt = BT + b;
       for (long x = 0; x < d; ++x, bt += T) {
@@ -157,11 +180,18 @@ void score(const float* A, long lda, long na, const float* BT, long nb16, long d
 // x-ascending from 0, so when a row of O equals a row of V (one visible key) dP - D is exactly 0.
 // Float32 here would leave ~1 ulp of |dP| in dP - D, which the cancellation in dS = P (dP - D) turns
 // into a large relative error of dQ and dK (the rows whose probabilities concentrate on few keys).
+// Blocks outside R are set to 0.
 void score_dp(const double* A, long lda, long na, const double* BT, long nb16, long d, const double* Drow,
-              const double* Dcol, float* C) {
+              const double* Dcol, float* C, const Ranges& R) {
+  long l, h;
   for (long b = 0; b < nb16; b += 8) {  // one 8-column strip of BT (d x 8 doubles) at a time: stays in L1
     long a = 0;
     for (; a + 4 <= na; a += 4) {
+      R.of(a, 4, nb16, l, h);
+      if (b >= h || b + 8 <= l) {
+        for (long r = a; r < a + 4; ++r) std::memset(C + r * T + b, 0, 8 * sizeof(float));
+        continue;
+      }
       const double *a0 = A + a * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
       v4d c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {};
       const double* bt = BT + b;
@@ -191,6 +221,11 @@ void score_dp(const double* A, long lda, long na, const double* BT, long nb16, l
       fstore4(c + 3 * T, c30 - d30); fstore4(c + 3 * T + 4, c31 - d31);
     }
     for (; a < na; ++a) {
+      R.of(a, 1, nb16, l, h);
+      if (b >= h || b + 8 <= l) {
+        std::memset(C + a * T + b, 0, 8 * sizeof(float));
+        continue;
+      }
       const double* a0 = A + a * lda;
       v4d c00 = {}, c01 = {};
       const double* bt = BT + b;
@@ -206,17 +241,22 @@ void score_dp(const double* A, long lda, long na, const double* BT, long nb16, l
 }
 
 // acc[a * lda + x] += sum_{s<ns} W[a * wa + s * ws] * M[s * ldm + x] for a < na, x < d (s ascending).
-void wsum(float* acc, long lda, long na, const float* W, long wa, long ws, long ns, const float* M, long ldm, long d) {
-  long a = 0;
+// Only the terms s in R's range of each row block.
+void wsum(float* acc, long lda, long na, const float* W, long wa, long ws, long ns, const float* M, long ldm, long d,
+          const Ranges& R) {
+  long a = 0, s0, s1;
   for (; a + 4 <= na; a += 4) {
     float *r0 = acc + a * lda, *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda;
-    const float *w0 = W + a * wa, *w1 = w0 + wa, *w2 = w1 + wa, *w3 = w2 + wa;
+    R.of(a, 4, ns, s0, s1);
+    const float *w0 = W + a * wa + s0 * ws, *w1 = w0 + wa, *w2 = w1 + wa, *w3 = w2 + wa;
+    const float* Ms = M + s0 * ldm;
+    const long nsb = s1 - s0;
     long x = 0;
     for (; x + 16 <= d; x += 16) {
       v8f c00 = vload(r0 + x), c01 = vload(r0 + x + 8), c10 = vload(r1 + x), c11 = vload(r1 + x + 8);
       v8f c20 = vload(r2 + x), c21 = vload(r2 + x + 8), c30 = vload(r3 + x), c31 = vload(r3 + x + 8);
-      const float* m = M + x;
-      for (long s = 0; s < ns; ++s, m += ldm) {
+      const float* m = Ms + x;
+      for (long s = 0; s < nsb; ++s, m += ldm) {
         const v8f m0 = vload(m), m1 = vload(m + 8);
         const long o = s * ws;
         v8f t = vset(w0[o]);
@@ -233,8 +273,8 @@ void wsum(float* acc, long lda, long na, const float* W, long wa, long ws, long 
     }
     for (; x + 8 <= d; x += 8) {
       v8f c0 = vload(r0 + x), c1 = vload(r1 + x), c2 = vload(r2 + x), c3 = vload(r3 + x);
-      const float* m = M + x;
-      for (long s = 0; s < ns; ++s, m += ldm) {
+      const float* m = Ms + x;
+      for (long s = 0; s < nsb; ++s, m += ldm) {
         const v8f m0 = vload(m);
         const long o = s * ws;
         c0 = vfma(vset(w0[o]), m0, c0); c1 = vfma(vset(w1[o]), m0, c1);
@@ -244,8 +284,8 @@ void wsum(float* acc, long lda, long na, const float* W, long wa, long ws, long 
     }
     for (; x < d; ++x) {
       float c0 = r0[x], c1 = r1[x], c2 = r2[x], c3 = r3[x];
-      const float* m = M + x;
-      for (long s = 0; s < ns; ++s, m += ldm) {
+      const float* m = Ms + x;
+      for (long s = 0; s < nsb; ++s, m += ldm) {
         const long o = s * ws;
         c0 = sfma(w0[o], *m, c0); c1 = sfma(w1[o], *m, c1); c2 = sfma(w2[o], *m, c2); c3 = sfma(w3[o], *m, c3);
       }
@@ -254,12 +294,15 @@ void wsum(float* acc, long lda, long na, const float* W, long wa, long ws, long 
   }
   for (; a < na; ++a) {
     float* r0 = acc + a * lda;
-    const float* w0 = W + a * wa;
+    R.of(a, 1, ns, s0, s1);
+    const float* w0 = W + a * wa + s0 * ws;
+    const float* Ms = M + s0 * ldm;
+    const long nsb = s1 - s0;
     long x = 0;
     for (; x + 16 <= d; x += 16) {
       v8f c00 = vload(r0 + x), c01 = vload(r0 + x + 8);
-      const float* m = M + x;
-      for (long s = 0; s < ns; ++s, m += ldm) {
+      const float* m = Ms + x;
+      for (long s = 0; s < nsb; ++s, m += ldm) {
         const v8f t = vset(w0[s * ws]);
         c00 = vfma(t, vload(m), c00); c01 = vfma(t, vload(m + 8), c01);
       }
@@ -267,14 +310,14 @@ void wsum(float* acc, long lda, long na, const float* W, long wa, long ws, long 
     }
     for (; x + 8 <= d; x += 8) {
       v8f c0 = vload(r0 + x);
-      const float* m = M + x;
-      for (long s = 0; s < ns; ++s, m += ldm) c0 = vfma(vset(w0[s * ws]), vload(m), c0);
+      const float* m = Ms + x;
+      for (long s = 0; s < nsb; ++s, m += ldm) c0 = vfma(vset(w0[s * ws]), vload(m), c0);
       vstore(r0 + x, c0);
     }
     for (; x < d; ++x) {
       float c0 = r0[x];
-      const float* m = M + x;
-      for (long s = 0; s < ns; ++s, m += ldm) c0 = sfma(w0[s * ws], *m, c0);
+      const float* m = Ms + x;
+      for (long s = 0; s < nsb; ++s, m += ldm) c0 = sfma(w0[s * ws], *m, c0);
       r0[x] = c0;
     }
   }
@@ -282,18 +325,21 @@ void wsum(float* acc, long lda, long na, const float* W, long wa, long ws, long 
 
 // wsum with double accumulators (dK, dV): acc[a * lda + x] += sum_{s<ns} W[a * wa + s * ws] * M[s * ldm + x].
 inline void dstore(double* p, v4d a) { std::memcpy(p, &a, 32); }
-void wsum_d(double* acc, long lda, long na, const double* W, long wa, long ws, long ns, const double* M, long ldm, long d) {
-  long x = 0;
+void wsum_d(double* acc, long lda, long na, const double* W, long wa, long ws, long ns, const double* M, long ldm, long d,
+            const Ranges& R) {
+  long x = 0, s0, s1;
   for (; x + 8 <= d; x += 8) {  // one 8-column strip of M (ns x 8 doubles) at a time: stays in L1
-    const double* mx = M + x;
     long a = 0;
     for (; a + 4 <= na; a += 4) {
+      R.of(a, 4, ns, s0, s1);
+      const double* mx = M + s0 * ldm + x;
+      const long nsb = s1 - s0;
       double *r0 = acc + a * lda + x, *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda;
-      const double *w0 = W + a * wa, *w1 = w0 + wa, *w2 = w1 + wa, *w3 = w2 + wa;
+      const double *w0 = W + a * wa + s0 * ws, *w1 = w0 + wa, *w2 = w1 + wa, *w3 = w2 + wa;
       v4d c00 = dload(r0), c01 = dload(r0 + 4), c10 = dload(r1), c11 = dload(r1 + 4);
       v4d c20 = dload(r2), c21 = dload(r2 + 4), c30 = dload(r3), c31 = dload(r3 + 4);
       const double* m = mx;
-      for (long s = 0; s < ns; ++s, m += ldm) {
+      for (long s = 0; s < nsb; ++s, m += ldm) {
         const v4d m0 = dload(m), m1 = dload(m + 4);
         const long o = s * ws;
         v4d t = dset(w0[o]);
@@ -309,11 +355,14 @@ void wsum_d(double* acc, long lda, long na, const double* W, long wa, long ws, l
       dstore(r2, c20); dstore(r2 + 4, c21); dstore(r3, c30); dstore(r3 + 4, c31);
     }
     for (; a < na; ++a) {
+      R.of(a, 1, ns, s0, s1);
+      const double* mx = M + s0 * ldm + x;
+      const long nsb = s1 - s0;
       double* r0 = acc + a * lda + x;
-      const double* w0 = W + a * wa;
+      const double* w0 = W + a * wa + s0 * ws;
       v4d c00 = dload(r0), c01 = dload(r0 + 4);
       const double* m = mx;
-      for (long s = 0; s < ns; ++s, m += ldm) {
+      for (long s = 0; s < nsb; ++s, m += ldm) {
         const v4d t = dset(w0[s * ws]);
         c00 = dfma(t, dload(m), c00); c01 = dfma(t, dload(m + 4), c01);
       }
@@ -322,10 +371,11 @@ void wsum_d(double* acc, long lda, long na, const double* W, long wa, long ws, l
   }
   for (; x < d; ++x)
     for (long a = 0; a < na; ++a) {
+      R.of(a, 1, ns, s0, s1);
       double c0 = acc[a * lda + x];
-      const double* w0 = W + a * wa;
-      const double* m = M + x;
-      for (long s = 0; s < ns; ++s, m += ldm) c0 = c0 + w0[s * ws] * *m;
+      const double* w0 = W + a * wa + s0 * ws;
+      const double* m = M + s0 * ldm + x;
+      for (long s = 0; s < s1 - s0; ++s, m += ldm) c0 = c0 + w0[s * ws] * *m;
       acc[a * lda + x] = c0;
     }
 }
@@ -405,13 +455,21 @@ struct Mask {
   }
 };
 
-// Hides (-inf) the keys j0 .. j0 + nk - 1 that query position i cannot see: row[c * stride], c < nk.
-void mask_row(const Mask& mk, long i, long j0, long nk, float* row, long stride) {
-  long lo = 0, hi = nk;  // causal and window leave a contiguous visible range [lo, hi)
+// The keys j0 + [lo, hi) of j0 .. j0 + nk - 1 that the causal and window rules leave to query
+// position i (a contiguous range; lo and hi never decrease as i grows).
+inline void key_range(const Mask& mk, long i, long j0, long nk, long& lo, long& hi) {
+  lo = 0;
+  hi = nk;
   if (mk.causal && i - j0 + 1 < hi) hi = i - j0 + 1;
   if (mk.window > 0 && i - mk.window + 1 - j0 > lo) lo = i - mk.window + 1 - j0;
   if (lo > nk) lo = nk;
   if (hi < lo) hi = lo;
+}
+
+// Hides (-inf) the keys j0 .. j0 + nk - 1 that query position i cannot see: row[c * stride], c < nk.
+void mask_row(const Mask& mk, long i, long j0, long nk, float* row, long stride) {
+  long lo, hi;
+  key_range(mk, i, j0, nk, lo, hi);
   for (long c = 0; c < lo; ++c) row[c * stride] = -kInf;
   for (long c = hi; c < nk; ++c) row[c * stride] = -kInf;
   if (!mk.table || i < 0) return;
@@ -424,6 +482,30 @@ void mask_row(const Mask& mk, long i, long j0, long nk, float* row, long stride)
       c = end;
   }
 }
+
+// The Ranges of one PARTIAL tile pair (queries i0 .., keys j0 ..): keys [lo[r], hi[r]) of query row r,
+// queries [qlo[c], qhi[c]) of key column c; rows past nq and columns past nk see nothing.
+struct Span {
+  int32_t lo[T], hi[T], qlo[T], qhi[T];
+  Span(const Mask& mk, long i0, long nq, long j0, long nk) {
+    for (long r = 0; r < T; ++r) {
+      long l = 0, h = 0;
+      if (r < nq) key_range(mk, i0 + r, j0, nk, l, h);
+      lo[r] = (int32_t)l;
+      hi[r] = (int32_t)h;
+    }
+    // {r : lo[r] <= c < hi[r]} = [first r with hi[r] > c, first r with lo[r] > c): both monotone in c
+    long rl = 0, rh = 0;
+    for (long c = 0; c < T; ++c) {
+      while (rl < nq && hi[rl] <= c) ++rl;
+      while (rh < nq && lo[rh] <= c) ++rh;
+      qlo[c] = (int32_t)(c < nk ? rl : 0);
+      qhi[c] = (int32_t)(c < nk && rh > rl ? rh : qlo[c]);
+    }
+  }
+  Ranges queries() const { return Ranges{lo, hi}; }  // per query row: its keys
+  Ranges keys() const { return Ranges{qlo, qhi}; }    // per key row: its queries
+};
 
 struct TileRef { long seg, t0; };
 
@@ -531,8 +613,10 @@ void fwd_item(const void* vc, long idx) {
     const int st = P.mk.tile(i0, i0 + nq - 1, j0, j0 + nk - 1);
     if (st == SKIP) continue;
     const float* kr = p.k + (krow0 + j0) * d;
+    const Span sp(P.mk, i0, st == PARTIAL ? nq : 0, j0, nk);
+    const Ranges Rq = st == PARTIAL ? sp.queries() : Ranges{}, Rk = st == PARTIAL ? sp.keys() : Ranges{};
     // S_ij^T = scale K_j Q_i^T, hidden pairs -inf (Alg. 1 line 8)
-    score(kr, d, nk, QT, nq16, d, p.scale, ST);
+    score(kr, d, nk, QT, nq16, d, p.scale, ST, Rk);
     if (st == PARTIAL)
       for (long r = 0; r < nq; ++r) mask_row(P.mk, i0 + r, j0, nk, ST + r, T);
     // m_new = max(m, rowmax S), P = exp(S - m_new), l = e^(m - m_new) l + rowsum P (lines 9-10)
@@ -556,7 +640,7 @@ void fwd_item(const void* vc, long idx) {
     }
     // O = e^(m - m_new) O + P V_j
     std::memset(acc, 0, sizeof(float) * nq * d);
-    wsum(acc, d, nq, ST, 1, T, nk, p.v + (krow0 + j0) * d, d, d);
+    wsum(acc, d, nq, ST, 1, T, nk, p.v + (krow0 + j0) * d, d, d, Rq);
     for (long r = 0; r < nq; ++r) {
       const double a = al[r];
       double* o = accd + r * d;
@@ -616,7 +700,9 @@ void kv_pair(const FlashParams& p, const Mask& mk, int st, const float* KT, cons
   const float* qr = p.q + qrow * d;
   const float* gr = p.dO + qrow * d;
   for (long i = 0; i < nq * d; ++i) { Qd[i] = qr[i]; Gd[i] = gr[i]; }
-  score(qr, d, nq, KT, nk16, d, p.scale, Sb);
+  const Span sp(mk, i0, st == PARTIAL ? nq : 0, j0, nk);
+  const Ranges Rq = st == PARTIAL ? sp.queries() : Ranges{}, Rk = st == PARTIAL ? sp.keys() : Ranges{};
+  score(qr, d, nq, KT, nk16, d, p.scale, Sb, Rq);
   if (st == PARTIAL)
     for (long r = 0; r < nq; ++r) mask_row(mk, i0 + r, j0, nk, Sb + r * T, 1);
   // P_ij = exp(S_ij - L_i) (line 11); a row with no visible key (L = -inf) has P = 0
@@ -626,20 +712,20 @@ void kv_pair(const FlashParams& p, const Mask& mk, int st, const float* KT, cons
     for (long c = 0; c < nk16; c += 8) vstore(Sb + r * T + c, v_exp(vload(Sb + r * T + c) - vl));
   }
   // dP_ij - D_i with dP = dO_i V_j^T (line 13); dS_ij = P_ij (dP_ij - D_i) (line 14), scale folded in
-  score_dp(Gd, d, nq, VT, nk16, d, D + qrow, nullptr, dPb);
+  score_dp(Gd, d, nq, VT, nk16, d, D + qrow, nullptr, dPb, Rq);
   const v8f vs = vset(p.scale);
   for (long r = 0; r < nq; ++r)
     for (long c = 0; c < nk16; c += 8)
       vstore(dPb + r * T + c, vload(Sb + r * T + c) * vload(dPb + r * T + c) * vs);
   // dV_j += P^T dO_i (line 12), dK_j += dS^T Q_i (line 16), in double
   for (long i = 0; i < nq * T; ++i) Wd[i] = Sb[i];
-  wsum_d(dvd, d, nk, Wd, 1, T, nq, Gd, d, d);
+  wsum_d(dvd, d, nk, Wd, 1, T, nq, Gd, d, d, Rk);
   for (long i = 0; i < nq * T; ++i) Wd[i] = dPb[i];
-  wsum_d(dkd, d, nk, Wd, 1, T, nq, Qd, d, d);
+  wsum_d(dkd, d, nk, Wd, 1, T, nq, Qd, d, d, Rk);
   // dQ_i += dS K_j (line 15)
   if (dq) {
     std::memset(tile, 0, sizeof(float) * nq * d);
-    wsum(tile, d, nq, dPb, T, 1, nk, kr, d, d);
+    wsum(tile, d, nq, dPb, T, 1, nk, kr, d, d, Rq);
     add_to_float(dq + qrow * d, tile, nq * d);
   }
 }
@@ -738,19 +824,21 @@ void q_item(const void* vc, long idx) {
     const int st = P.mk.tile(i0, i0 + nq - 1, j0, j0 + nk - 1);
     if (st == SKIP) continue;
     const float* kr = p.k + (krow0 + j0) * d;
-    score(kr, d, nk, QT, nq16, d, p.scale, ST);
+    const Span sp(P.mk, i0, st == PARTIAL ? nq : 0, j0, nk);
+    const Ranges Rq = st == PARTIAL ? sp.queries() : Ranges{}, Rk = st == PARTIAL ? sp.keys() : Ranges{};
+    score(kr, d, nk, QT, nq16, d, p.scale, ST, Rk);
     if (st == PARTIAL)
       for (long r = 0; r < nq; ++r) mask_row(P.mk, i0 + r, j0, nk, ST + r, T);
     for (long c = 0; c < nk; ++c)
       for (long r = 0; r < nq16; r += 8) vstore(ST + c * T + r, v_exp(vload(ST + c * T + r) - vload(Ls + r)));
     const float* vr = p.v + (krow0 + j0) * d;
     for (long i = 0; i < nk * d; ++i) Vd[i] = vr[i];
-    score_dp(Vd, d, nk, GT, nq16, d, nullptr, Dv, dPT);
+    score_dp(Vd, d, nk, GT, nq16, d, nullptr, Dv, dPT, Rk);
     for (long c = 0; c < nk; ++c)
       for (long r = 0; r < nq16; r += 8)
         vstore(dPT + c * T + r, vload(ST + c * T + r) * vload(dPT + c * T + r) * vs);
     std::memset(tile, 0, sizeof(float) * nq * d);
-    wsum(tile, d, nq, dPT, 1, T, nk, kr, d, d);
+    wsum(tile, d, nq, dPT, 1, T, nk, kr, d, d, Rq);
     add_to_float(dq, tile, nq * d);
   }
 }
