@@ -165,8 +165,9 @@ inline float ufwd(float x, float a, float b) {
     case U_TANH: return f_tanh(x);
     case U_SIGMOID: return f_sigmoid(x);
     case U_RELU: return x > 0.0f ? x : 0.0f;
-    // 0.5 x (1 + tanh(u)) = x * sigmoid(2u): no cancellation for negative x
-    case U_GELU_TANH: return x * f_sigmoid(2.0f * kSqrt2OverPi * (x + 0.044715f * x * x * x));
+    // 0.5 x (1 + tanh(u)) = x sigmoid(2u) = x / (1 + e^(-2u)): no cancellation for negative x, and
+    // e^(-2u) = inf far left gives the limit -0 (one exp and one division, no branches to blend)
+    case U_GELU_TANH: return x / (1.0f + f_exp(-2.0f * kSqrt2OverPi * (x + 0.044715f * x * x * x)));
     case U_GELU_ERF: return 0.5f * x * std::erfc(-x * kInvSqrt2);
     case U_SILU: return x * f_sigmoid(x);
     case U_SOFTPLUS: { const float bx = a * x; return bx > b ? x : std::log1p(f_exp(bx)) / a; }
