@@ -661,11 +661,12 @@ void k_layer_norm(const float* x, const float* w, const float* b, long rows, lon
       const double rsd = 1.0 / std::sqrt(v / (double)cols + eps);
       mean[r] = (float)mu;
       rstd[r] = (float)rsd;
-      // like the js: with the unrounded mean and rstd, in double
-      if (w && b) for (long j = 0; j < cols; ++j) yr[j] = (float)(((double)xr[j] - mu) * rsd * w[j] + b[j]);
-      else if (w) for (long j = 0; j < cols; ++j) yr[j] = (float)(((double)xr[j] - mu) * rsd * w[j]);
-      else if (b) for (long j = 0; j < cols; ++j) yr[j] = (float)(((double)xr[j] - mu) * rsd + b[j]);
-      else for (long j = 0; j < cols; ++j) yr[j] = (float)(((double)xr[j] - mu) * rsd);
+      // the statistics in double, the normalization in float32 on 8 lanes (as PyTorch: ~2 ulp)
+      const float fmu = (float)mu, frs = (float)rsd;
+      if (w && b) for (long j = 0; j < cols; ++j) yr[j] = (xr[j] - fmu) * frs * w[j] + b[j];
+      else if (w) for (long j = 0; j < cols; ++j) yr[j] = (xr[j] - fmu) * frs * w[j];
+      else if (b) for (long j = 0; j < cols; ++j) yr[j] = (xr[j] - fmu) * frs + b[j];
+      else for (long j = 0; j < cols; ++j) yr[j] = (xr[j] - fmu) * frs;
     }
   });
 }
