@@ -483,11 +483,14 @@ void mask_row(const Mask& mk, long i, long j0, long nk, float* row, long stride)
   }
 }
 
-// The Ranges of one PARTIAL tile pair (queries i0 .., keys j0 ..): keys [lo[r], hi[r]) of query row r,
-// queries [qlo[c], qhi[c]) of key column c; rows past nq and columns past nk see nothing.
+// The Ranges of one tile pair (queries i0 .., keys j0 ..) with mask status st: for a PARTIAL tile,
+// keys [lo[r], hi[r]) of query row r and queries [qlo[c], qhi[c]) of key column c (rows past nq and
+// columns past nk see nothing); other tiles get Ranges that cover everything, computed from nothing.
 struct Span {
   int32_t lo[T], hi[T], qlo[T], qhi[T];
-  Span(const Mask& mk, long i0, long nq, long j0, long nk) {
+  Ranges queries, keys;  // per query row: its keys; per key row: its queries
+  Span(const Mask& mk, int st, long i0, long nq, long j0, long nk) {
+    if (st != PARTIAL) return;
     for (long r = 0; r < T; ++r) {
       long l = 0, h = 0;
       if (r < nq) key_range(mk, i0 + r, j0, nk, l, h);
@@ -502,9 +505,11 @@ struct Span {
       qlo[c] = (int32_t)(c < nk ? rl : 0);
       qhi[c] = (int32_t)(c < nk && rh > rl ? rh : qlo[c]);
     }
+    queries = Ranges{lo, hi};
+    keys = Ranges{qlo, qhi};
   }
-  Ranges queries() const { return Ranges{lo, hi}; }  // per query row: its keys
-  Ranges keys() const { return Ranges{qlo, qhi}; }    // per key row: its queries
+  Span(const Span&) = delete;  // the Ranges point into this object
+  Span& operator=(const Span&) = delete;
 };
 
 struct TileRef { long seg, t0; };
@@ -613,10 +618,9 @@ void fwd_item(const void* vc, long idx) {
     const int st = P.mk.tile(i0, i0 + nq - 1, j0, j0 + nk - 1);
     if (st == SKIP) continue;
     const float* kr = p.k + (krow0 + j0) * d;
-    const Span sp(P.mk, i0, st == PARTIAL ? nq : 0, j0, nk);
-    const Ranges Rq = st == PARTIAL ? sp.queries() : Ranges{}, Rk = st == PARTIAL ? sp.keys() : Ranges{};
+    const Span sp(P.mk, st, i0, nq, j0, nk);
     // S_ij^T = scale K_j Q_i^T, hidden pairs -inf (Alg. 1 line 8)
-    score(kr, d, nk, QT, nq16, d, p.scale, ST, Rk);
+    score(kr, d, nk, QT, nq16, d, p.scale, ST, sp.keys);
     if (st == PARTIAL)
       for (long r = 0; r < nq; ++r) mask_row(P.mk, i0 + r, j0, nk, ST + r, T);
     // m_new = max(m, rowmax S), P = exp(S - m_new), l = e^(m - m_new) l + rowsum P (lines 9-10)
@@ -640,7 +644,7 @@ void fwd_item(const void* vc, long idx) {
     }
     // O = e^(m - m_new) O + P V_j
     std::memset(acc, 0, sizeof(float) * nq * d);
-    wsum(acc, d, nq, ST, 1, T, nk, p.v + (krow0 + j0) * d, d, d, Rq);
+    wsum(acc, d, nq, ST, 1, T, nk, p.v + (krow0 + j0) * d, d, d, sp.queries);
     for (long r = 0; r < nq; ++r) {
       const double a = al[r];
       double* o = accd + r * d;
@@ -700,9 +704,8 @@ void kv_pair(const FlashParams& p, const Mask& mk, int st, const float* KT, cons
   const float* qr = p.q + qrow * d;
   const float* gr = p.dO + qrow * d;
   for (long i = 0; i < nq * d; ++i) { Qd[i] = qr[i]; Gd[i] = gr[i]; }
-  const Span sp(mk, i0, st == PARTIAL ? nq : 0, j0, nk);
-  const Ranges Rq = st == PARTIAL ? sp.queries() : Ranges{}, Rk = st == PARTIAL ? sp.keys() : Ranges{};
-  score(qr, d, nq, KT, nk16, d, p.scale, Sb, Rq);
+  const Span sp(mk, st, i0, nq, j0, nk);
+  score(qr, d, nq, KT, nk16, d, p.scale, Sb, sp.queries);
   if (st == PARTIAL)
     for (long r = 0; r < nq; ++r) mask_row(mk, i0 + r, j0, nk, Sb + r * T, 1);
   // P_ij = exp(S_ij - L_i) (line 11); a row with no visible key (L = -inf) has P = 0
@@ -712,20 +715,20 @@ void kv_pair(const FlashParams& p, const Mask& mk, int st, const float* KT, cons
     for (long c = 0; c < nk16; c += 8) vstore(Sb + r * T + c, v_exp(vload(Sb + r * T + c) - vl));
   }
   // dP_ij - D_i with dP = dO_i V_j^T (line 13); dS_ij = P_ij (dP_ij - D_i) (line 14), scale folded in
-  score_dp(Gd, d, nq, VT, nk16, d, D + qrow, nullptr, dPb, Rq);
+  score_dp(Gd, d, nq, VT, nk16, d, D + qrow, nullptr, dPb, sp.queries);
   const v8f vs = vset(p.scale);
   for (long r = 0; r < nq; ++r)
     for (long c = 0; c < nk16; c += 8)
       vstore(dPb + r * T + c, vload(Sb + r * T + c) * vload(dPb + r * T + c) * vs);
   // dV_j += P^T dO_i (line 12), dK_j += dS^T Q_i (line 16), in double
   for (long i = 0; i < nq * T; ++i) Wd[i] = Sb[i];
-  wsum_d(dvd, d, nk, Wd, 1, T, nq, Gd, d, d, Rk);
+  wsum_d(dvd, d, nk, Wd, 1, T, nq, Gd, d, d, sp.keys);
   for (long i = 0; i < nq * T; ++i) Wd[i] = dPb[i];
-  wsum_d(dkd, d, nk, Wd, 1, T, nq, Qd, d, d, Rk);
+  wsum_d(dkd, d, nk, Wd, 1, T, nq, Qd, d, d, sp.keys);
   // dQ_i += dS K_j (line 15)
   if (dq) {
     std::memset(tile, 0, sizeof(float) * nq * d);
-    wsum(tile, d, nq, dPb, T, 1, nk, kr, d, d, Rq);
+    wsum(tile, d, nq, dPb, T, 1, nk, kr, d, d, sp.queries);
     add_to_float(dq + qrow * d, tile, nq * d);
   }
 }
@@ -824,21 +827,20 @@ void q_item(const void* vc, long idx) {
     const int st = P.mk.tile(i0, i0 + nq - 1, j0, j0 + nk - 1);
     if (st == SKIP) continue;
     const float* kr = p.k + (krow0 + j0) * d;
-    const Span sp(P.mk, i0, st == PARTIAL ? nq : 0, j0, nk);
-    const Ranges Rq = st == PARTIAL ? sp.queries() : Ranges{}, Rk = st == PARTIAL ? sp.keys() : Ranges{};
-    score(kr, d, nk, QT, nq16, d, p.scale, ST, Rk);
+    const Span sp(P.mk, st, i0, nq, j0, nk);
+    score(kr, d, nk, QT, nq16, d, p.scale, ST, sp.keys);
     if (st == PARTIAL)
       for (long r = 0; r < nq; ++r) mask_row(P.mk, i0 + r, j0, nk, ST + r, T);
     for (long c = 0; c < nk; ++c)
       for (long r = 0; r < nq16; r += 8) vstore(ST + c * T + r, v_exp(vload(ST + c * T + r) - vload(Ls + r)));
     const float* vr = p.v + (krow0 + j0) * d;
     for (long i = 0; i < nk * d; ++i) Vd[i] = vr[i];
-    score_dp(Vd, d, nk, GT, nq16, d, nullptr, Dv, dPT, Rk);
+    score_dp(Vd, d, nk, GT, nq16, d, nullptr, Dv, dPT, sp.keys);
     for (long c = 0; c < nk; ++c)
       for (long r = 0; r < nq16; r += 8)
         vstore(dPT + c * T + r, vload(ST + c * T + r) * vload(dPT + c * T + r) * vs);
     std::memset(tile, 0, sizeof(float) * nq * d);
-    wsum(tile, d, nq, dPT, 1, T, nk, kr, d, d, Rq);
+    wsum(tile, d, nq, dPT, 1, T, nk, kr, d, d, sp.queries);
     add_to_float(dq, tile, nq * d);
   }
 }
