@@ -87,29 +87,8 @@ inline v4d dfma(v4d a, v4d b, v4d c) {  // a * b + c (products of floats are exa
 }
 inline void fstore4(float* p, v4d a) { const v4f f = __builtin_convertvector(a, v4f); std::memcpy(p, &f, 16); }
 
-// exp on 8 lanes (Cephes expf as in kernels_impl.h f_exp: ~1 ulp, exp(-inf) = 0, NaN passes).
-inline v8f v_exp(v8f x) {
-  v8f xc = x < vset(-103.9f) ? vset(-103.9f) : x;
-  xc = xc > vset(88.75f) ? vset(88.75f) : xc;
-  const v8f t = xc * vset(1.44269504088896341f) + vset(12582912.0f);
-  const v8f n = t - vset(12582912.0f);
-  const v8i ni = (v8i)t - 0x4B400000;
-  v8f r = xc - n * vset(0.693359375f);
-  r = r - n * vset(-2.12194440e-4f);
-  v8f p = vset(1.9875691500e-4f);
-  p = p * r + vset(1.3981999507e-3f);
-  p = p * r + vset(8.3334519073e-3f);
-  p = p * r + vset(4.1665795894e-2f);
-  p = p * r + vset(1.6666665459e-1f);
-  p = p * r + vset(5.0000001201e-1f);
-  p = p * r * r + r + vset(1.0f);
-  const v8i n1 = ni >> 1, n2 = ni - n1;
-  const v8f s1 = (v8f)((n1 + 127) << 23), s2 = (v8f)((n2 + 127) << 23);
-  v8f res = p * s1 * s2;
-  res = x > vset(88.72283f) ? vset(kInf) : res;
-  res = x < vset(-103.5f) ? vset(0.0f) : res;
-  return res;
-}
+#include "exp_impl.h"
+inline v8f v_exp(v8f x) { return exp_cephes<v8f, v8i>(x); }
 
 // --- the two tile products ------------------------------------------------------------------------
 // Ranges: in a tile pair that the causal or window rule cuts (a PARTIAL tile), row a of a product only

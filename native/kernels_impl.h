@@ -23,8 +23,6 @@ const float kInf = __builtin_inff();
 inline long lmin(long a, long b) { return a < b ? a : b; }
 inline long lmax(long a, long b) { return a > b ? a : b; }
 inline long cdiv(long a, long b) { return (a + b - 1) / b; }
-inline float bits_f(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
-inline uint32_t f_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
 
 // --- threading: static contiguous ranges of n units; f(begin, end) -----------------------------------
 template <class F>
@@ -59,30 +57,8 @@ double* scratch(long n) {
 }
 
 // --- vectorisable math ----------------------------------------------------------------------------
-// exp (Cephes expf: Cody-Waite reduction, degree-6 polynomial; ~1 ulp), full range incl. subnormal
-// results (2^n applied in two halves), +-inf and NaN.
-inline float f_exp(float x) {
-  float xc = x < -103.9f ? -103.9f : x;  // NaN passes through both clamps
-  xc = xc > 88.75f ? 88.75f : xc;
-  const float t = xc * 1.44269504088896341f + 12582912.0f;  // round to nearest via 1.5 * 2^23
-  const float n = t - 12582912.0f;
-  const int32_t ni = (int32_t)(f_bits(t) - 0x4B400000u);
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const int32_t n1 = ni >> 1, n2 = ni - n1;
-  const float s1 = bits_f((uint32_t)(n1 + 127) << 23), s2 = bits_f((uint32_t)(n2 + 127) << 23);
-  float res = p * s1 * s2;
-  res = x > 88.72283f ? kInf : res;
-  res = x < -103.5f ? 0.0f : res;
-  return res;
-}
+#include "exp_impl.h"
+inline float f_exp(float x) { return exp_cephes<float, int32_t>(x); }
 // sigmoid without overflow or cancellation: e = exp(-|x|); s = 1/(1+e); x >= 0 ? s : e*s.
 // Also returns 1 - sigmoid(x) accurately.
 inline float f_sigmoid2(float x, float* one_minus) {

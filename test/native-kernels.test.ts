@@ -104,6 +104,25 @@ describe("native kernels vs js reference", { skip }, () => {
       }
   });
 
+  // native/exp_impl.h builds subnormal results without a subnormal-producing multiply: they must
+  // still be there (not flushed to 0) and as accurate as the normal ones, up to the 2^-149 grid.
+  onEveryLevel("exp keeps subnormal results, and its range edges", () => {
+    const tiny = 2 ** -149;
+    const xs: number[] = [];
+    for (let x = -104; x <= -86; x += 1 / 64) xs.push(x);
+    xs.push(-Infinity, Infinity, NaN, -103.5, -103.45, 88.7, 88.72, 88.73, 0);
+    const x = Float32Array.from(xs), y = new Float32Array(x.length);
+    nb.unary("exp", x, y, x.length, {});
+    for (let i = 0; i < x.length; i++) {
+      const want = Math.exp(x[i]);
+      if (Number.isNaN(want)) { assert.ok(Number.isNaN(y[i]), `exp(NaN) = ${y[i]}`); continue; }
+      if (!Number.isFinite(Math.fround(want))) { assert.equal(y[i], Math.fround(want), `exp(${x[i]})`); continue; }
+      const err = Math.abs(y[i] - want);
+      if (!(err <= 2e-7 * want + tiny)) assert.fail(`exp(${x[i]}) = ${y[i]}, want ${want} (error ${err})`);
+      if (want >= 1.5 * tiny) assert.ok(y[i] > 0, `exp(${x[i]}) flushed to 0`);
+    }
+  });
+
   onEveryLevel("binary: contiguous, scalar, row / column broadcast, transposed, offsets", () => {
     const cases: { shape: number[]; as: number[]; bs: number[]; aLen: number; bLen: number; aOff?: number; bOff?: number }[] = [
       { shape: [1], as: [1], bs: [1], aLen: 1, bLen: 1 },
