@@ -33,70 +33,7 @@ struct V {
   }
 };
 
-// Transposing pack of a full fp32 panel (the A panel of NN/NT, the B panel of NT/TT):
-// dst[p*R + r] = src[r*rs + p] for r < R, p < kc, with 8 x 8 register transposes.
-inline void tr8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r4, __m256& r5, __m256& r6,
-                __m256& r7) {
-  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  r0 = _mm256_permute2f128_ps(u0, u4, 0x20); r1 = _mm256_permute2f128_ps(u1, u5, 0x20);
-  r2 = _mm256_permute2f128_ps(u2, u6, 0x20); r3 = _mm256_permute2f128_ps(u3, u7, 0x20);
-  r4 = _mm256_permute2f128_ps(u0, u4, 0x31); r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
-  r6 = _mm256_permute2f128_ps(u2, u6, 0x31); r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
-template <int R>
-void pack_t(const float* src, long rs, long kc, float* __restrict dst) {
-  long p = 0;
-  for (; p + 8 <= kc; p += 8) {
-    for (int h = 0; h < (R + 7) / 8; ++h) {
-      const float* s = src + (long)(h * 8) * rs + p;
-      auto row = [&](int r) {
-        const float* q = s + (long)(r + h * 8 < R ? r : R - 1 - h * 8) * rs;
-        _mm_prefetch((const char*)(q + 64), _MM_HINT_T0);  // 4 lines ahead on each source row
-        return _mm256_loadu_ps(q);
-      };
-      __m256 r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3), r4 = row(4), r5 = row(5), r6 = row(6), r7 = row(7);
-      tr8(r0, r1, r2, r3, r4, r5, r6, r7);
-      float* d = dst + p * R + h * 8;
-      if (R % 8 == 0) {
-        _mm256_storeu_ps(d, r0); _mm256_storeu_ps(d + R, r1); _mm256_storeu_ps(d + 2 * R, r2);
-        _mm256_storeu_ps(d + 3 * R, r3); _mm256_storeu_ps(d + 4 * R, r4); _mm256_storeu_ps(d + 5 * R, r5);
-        _mm256_storeu_ps(d + 6 * R, r6); _mm256_storeu_ps(d + 7 * R, r7);
-      } else {  // R = 6: 4 + 2 lanes per k-step
-        auto st6 = [](float* q, __m256 v) {
-          _mm_storeu_ps(q, _mm256_castps256_ps128(v));
-          _mm_storel_pi(reinterpret_cast<__m64*>(q + 4), _mm256_extractf128_ps(v, 1));
-        };
-        st6(d, r0); st6(d + R, r1); st6(d + 2 * R, r2); st6(d + 3 * R, r3);
-        st6(d + 4 * R, r4); st6(d + 5 * R, r5); st6(d + 6 * R, r6); st6(d + 7 * R, r7);
-      }
-    }
-  }
-  for (; p < kc; ++p)
-    for (int r = 0; r < R; ++r) dst[p * R + r] = src[r * rs + p];
-}
-// Non-transposing pack of a full fp32 panel: dst[p*R + r] = src[p*ps + r].
-template <int R>
-void pack_n(const float* src, long ps, long kc, float* __restrict dst) {
-#pragma GCC unroll 4
-  for (long p = 0; p < kc; ++p) {
-    const float* s = src + p * ps;
-    float* d = dst + p * R;
-    if (R == 16) {
-      _mm256_storeu_ps(d, _mm256_loadu_ps(s));
-      _mm256_storeu_ps(d + 8, _mm256_loadu_ps(s + 8));
-    } else {
-      _mm_storeu_ps(d, _mm_loadu_ps(s));
-      _mm_storel_pi(reinterpret_cast<__m64*>(d + 4), _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(s + 4)));
-    }
-  }
-}
+#include "gemm_pack_avx2.h"  // pack_t, pack_n
 }  // namespace avx2_ns
 }  // namespace tsf
 #define TSF_PACK_T 1

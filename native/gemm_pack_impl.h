@@ -12,7 +12,7 @@ void pack_panel(const typename K::Tin* src, long rs, long ps, int rv, long kc,
   if (rv < R || kg * G != kc) std::memset(dst, 0, sizeof(Tpk) * kg * G * R);
   if (rs == 1) {  // contiguous along r: copy rows of the panel
 #ifdef TSF_PACK_T
-    if constexpr (K::F32 && (R == 6 || R == 16)) {  // full fp32 panel: SIMD row copies
+    if constexpr (K::F32 && (R == 6 || R % 8 == 0)) {  // full fp32 panel: SIMD row copies
       if (rv == R) {
         pack_n<R>(reinterpret_cast<const float*>(src), ps, kc, reinterpret_cast<float*>(dst));
         return;
@@ -34,7 +34,7 @@ void pack_panel(const typename K::Tin* src, long rs, long ps, int rv, long kc,
     }
   } else {  // contiguous along k (ps == 1): a transpose
 #ifdef TSF_PACK_T
-    if constexpr (K::F32 && (R == 6 || R == 16)) {  // full fp32 panel: SIMD 8 x 8 transposes
+    if constexpr (K::F32 && (R == 6 || R % 8 == 0)) {  // full fp32 panel: SIMD 8 x 8 transposes
       if (rv == R) {
         pack_t<R>(reinterpret_cast<const float*>(src), rs, kc, reinterpret_cast<float*>(dst));
         return;
