@@ -19,8 +19,8 @@
     {
       "target_name": "tsformer_avx512",
       "type": "static_library",
-      "sources": ["native/gemm_avx512.cc"],
-      "cflags_cc": ["-mavx2", "-mfma", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq"]
+      "sources": ["native/gemm_avx512.cc", "native/kernels_avx512.cc", "native/flash_avx512.cc"],
+      "cflags_cc": ["-mavx2", "-mfma", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-fopenmp-simd", "-fno-trapping-math"]
     },
     {
       "target_name": "tsformer_avx512bf16",

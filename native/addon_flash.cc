@@ -112,7 +112,8 @@ Napi::Value FlashForward(const Napi::CallbackInfo& info) {
   FlashCall c(info, "flashForward");
   FlashParams p;
   if (read_common(c, 5, &p)) {
-    if (active_isa_level() >= 1) flash_forward_avx2(p);
+    if (active_isa_level() >= 2) flash_forward_avx512(p);
+    else if (active_isa_level() >= 1) flash_forward_avx2(p);
     else flash_forward_scalar(p);
   }
   return c.finish();
@@ -128,7 +129,8 @@ Napi::Value FlashBackward(const Napi::CallbackInfo& info) {
     p.dk = c.f32(7, "dk", nk);
     p.dv = c.f32(8, "dv", nk);
     if (c.ok()) {
-      if (active_isa_level() >= 1) flash_backward_avx2(p);
+      if (active_isa_level() >= 2) flash_backward_avx512(p);
+      else if (active_isa_level() >= 1) flash_backward_avx2(p);
       else flash_backward_scalar(p);
     }
   }

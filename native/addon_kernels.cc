@@ -15,7 +15,10 @@ int active_isa_level();  // addon.cc: 0 scalar, 1 avx2, 2 avx512
 
 namespace {
 
-inline const KernelTable& K() { return active_isa_level() >= 1 ? kernels_avx2_table : kernels_scalar_table; }
+inline const KernelTable& K() {
+  const int level = active_isa_level();
+  return level >= 2 ? kernels_avx512_table : level >= 1 ? kernels_avx2_table : kernels_scalar_table;
+}
 
 struct Call {
   const Napi::CallbackInfo& info;

@@ -1,6 +1,6 @@
 // Native float32 FlashAttention (Dao et al. 2022; FlashAttention-2, Dao 2023): the kernels of
 // FlashArgs / FlashBackwardArgs (src/backend/backend.ts), mirroring src/backend/js/flash.ts. One copy
-// of flash_impl.h per instruction set (flash_avx2.cc: -mavx2 -mfma, flash_scalar.cc: x86-64 baseline);
+// of flash_impl.h per instruction set (flash_avx512.cc, flash_avx2.cc: -mavx2 -mfma, flash_scalar.cc: x86-64 baseline);
 // addon_flash.cc picks one at run time. Only tile-sized scratch (per thread) plus, in the backward,
 // D = rowsum(dO * O) of size B * H * Tq (like lse); never a Tq x S buffer.
 // Deterministic: every output element is computed by one thread in a fixed order that depends only on
@@ -28,6 +28,8 @@ struct FlashParams {
 
 void flash_forward_avx2(const FlashParams& p);
 void flash_backward_avx2(const FlashParams& p);
+void flash_forward_avx512(const FlashParams& p);
+void flash_backward_avx512(const FlashParams& p);
 void flash_forward_scalar(const FlashParams& p);
 void flash_backward_scalar(const FlashParams& p);
 

@@ -55,5 +55,6 @@ struct KernelTable {
 
 extern const KernelTable kernels_scalar_table;
 extern const KernelTable kernels_avx2_table;
+extern const KernelTable kernels_avx512_table;
 
 }  // namespace tsf

@@ -104,7 +104,7 @@ function runFlash<A extends Float32Array | Float64Array>(be: Backend, c: Case, x
 const runNative = (c: Case, x: Inputs) => runFlash(nb, c, x, (a) => a, (n) => new Float32Array(n).fill(NaN));
 const runJs = (c: Case, x: Inputs) => runFlash(jsBackend, c, x, f64, (n) => new Float64Array(n));
 
-const levels = native ? ["avx2", "scalar"].filter((l) => native!.setIsa(l as "avx2").startsWith(l)) : [];
+const levels = native ? ["avx512", "avx2", "scalar"].filter((l) => native!.setIsa(l as "avx512").startsWith(l)) : [];
 if (native) native.setIsa("auto");
 
 describe("native flash attention vs the js twin", { skip }, () => {

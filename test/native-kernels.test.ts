@@ -63,7 +63,7 @@ const UNARY: [UnaryOp, UnaryParams, number, number][] = [
 ];
 const BINARY: BinaryOp[] = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "gt", "lt"];
 
-const levels = native ? ["avx2", "scalar"].filter((l) => native!.setIsa(l as "avx2").startsWith(l)) : [];
+const levels = native ? ["avx512", "avx2", "scalar"].filter((l) => native!.setIsa(l as "avx512").startsWith(l)) : [];
 if (native) native.setIsa("auto");
 
 function onEveryLevel(title: string, fn: () => void): void {
