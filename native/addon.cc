@@ -70,7 +70,8 @@ double last_index(long off, long batch, long stride, long rows, long cols, long 
 }
 
 // gemm(batch, m, n, k, a, aOff, lda, strideA, transA, b, bOff, ldb, strideB, transB,
-//      c, cOff, ldc, strideC, alpha, beta[, mode]) -- a/b Float32Array (fp32) or Uint16Array (bf16).
+//      c, cOff, ldc, strideC, alpha, beta[, bias, biasOff]) -- fp32: a/b Float32Array, bias null or
+//      a Float32Array of n values from biasOff (batch 1 only); bf16: a/b Uint16Array, then [mode].
 Napi::Value Gemm(const Napi::CallbackInfo& info, bool bf16) {
   Napi::Env env = info.Env();
   if (info.Length() < 20) return fail(env, "gemm: expected 20 arguments");
@@ -110,6 +111,16 @@ Napi::Value Gemm(const Napi::CallbackInfo& info, bool bf16) {
     p.kind = KIND_F32;
     p.a = info[4].As<Napi::TypedArrayOf<float>>().Data() + aOff;
     p.b = info[9].As<Napi::TypedArrayOf<float>>().Data() + bOff;
+    if (info.Length() > 20 && !info[20].IsNull() && !info[20].IsUndefined()) {
+      long biasOff;
+      if (!info[20].IsTypedArray() || info[20].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        return fail(env, "gemm: bias must be a Float32Array or null");
+      if (info.Length() < 22 || !get_int(info, 21, &biasOff)) return fail(env, "gemm: biasOff must be a non-negative integer");
+      if (batch > 1) return fail(env, "gemm: a bias needs batch 1", true);
+      Napi::TypedArrayOf<float> bias = info[20].As<Napi::TypedArrayOf<float>>();
+      if (n > 0 && (double)biasOff + n > (double)bias.ElementLength()) return fail(env, "gemm: bias is out of bounds", true);
+      p.bias = bias.Data() + biasOff;
+    }
     if (g_isa == ISA_AVX512) gemm_avx512(p);
     else if (g_isa == ISA_AVX2) gemm_avx2(p);
     else gemm_scalar(p);

@@ -1,6 +1,8 @@
 // Batched, strided GEMM entry points, one set per instruction set (runtime dispatch in addon.cc).
-// Row-major: C_i = alpha * op(A_i) op(B_i) + beta * C_i; lda/ldb/ldc are row strides of the STORED
-// matrices (a transposed A is stored k x m). Pointers already include the offsets.
+// Row-major: C_i = alpha * op(A_i) op(B_i) + beta * C_i (+ bias in every row when bias is set: the
+// Linear bias added in the write-back, an "epilogue", instead of a pass that broadcasts it into C);
+// lda/ldb/ldc are row strides of the STORED matrices (a transposed A is stored k x m). Pointers
+// already include the offsets.
 #pragma once
 #include <cstdint>
 
@@ -15,6 +17,7 @@ struct GemmParams {
   const void* b; long ldb, strideB; bool transB;
   float* c; long ldc, strideC;
   float alpha, beta;
+  const float* bias = nullptr;  // fp32, batch 1 only: n values, bias[j] added to column j of every row
 };
 
 // Returns false when the kind is not supported by that ISA (BF16_PAIRS needs avx2 or avx512bf16).

@@ -28,7 +28,8 @@ constexpr int MR = 6, NR = 2 * V::L;
 // --- microkernels: 2*MR named accumulators of L lanes ------------------------------------------
 // Named variables (not an array) so the compiler keeps all twelve in registers whatever it inlines.
 using vec = typename V::vec;
-inline void store_row(float* cr, vec x0, vec x1, vec va, float beta) {
+// C row = alpha * acc (+ beta * C) (+ bias): each term added with one rounding, in this order.
+inline void store_row(float* cr, vec x0, vec x1, vec va, float beta, const float* bias) {
   x0 = V::mul(x0, va);
   x1 = V::mul(x1, va);
   if (beta != 0.0f) {
@@ -36,21 +37,29 @@ inline void store_row(float* cr, vec x0, vec x1, vec va, float beta) {
     x0 = V::fma(vb, V::loadu(cr), x0);
     x1 = V::fma(vb, V::loadu(cr + V::L), x1);
   }
+  if (bias) {
+    const vec one = V::set1(1.0f);
+    x0 = V::fma(one, V::loadu(bias), x0);
+    x1 = V::fma(one, V::loadu(bias + V::L), x1);
+  }
   V::storeu(cr, x0);
   V::storeu(cr + V::L, x1);
 }
 // Partial tile at the edge of C: through a scratch tile, element by element.
-inline void store_edge(const float* t, float* C, long ldc, float alpha, float beta, int mr, int nr) {
+inline void store_edge(const float* t, float* C, long ldc, float alpha, float beta, const float* bias,
+                       int mr, int nr) {
   for (int r = 0; r < mr; ++r)
     for (int j = 0; j < nr; ++j) {
       float* cj = C + r * ldc + j;
-      *cj = beta != 0.0f ? alpha * t[r * NR + j] + beta * *cj : alpha * t[r * NR + j];
+      float x = alpha * t[r * NR + j];
+      if (beta != 0.0f) x = x + beta * *cj;
+      *cj = bias ? x + bias[j] : x;
     }
 }
 
 #define TSF_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define TSF_DECL(r) vec c##r##0 = V::zero(), c##r##1 = V::zero();
-#define TSF_STORE(r) store_row(C + r * ldc, c##r##0, c##r##1, va, beta);
+#define TSF_STORE(r) store_row(C + r * ldc, c##r##0, c##r##1, va, beta, bias);
 #define TSF_SPILL(r) V::storeu(t + r * NR, c##r##0); V::storeu(t + r * NR + V::L, c##r##1);
 #define TSF_WRITEBACK()                                  \
   if (mr == MR && nr == NR) {                            \
@@ -59,13 +68,15 @@ inline void store_edge(const float* t, float* C, long ldc, float alpha, float be
   } else {                                               \
     alignas(64) float t[MR * NR];                        \
     TSF_ROWS(TSF_SPILL)                                  \
-    store_edge(t, C, ldc, alpha, beta, mr, nr);          \
+    store_edge(t, C, ldc, alpha, beta, bias, mr, nr);    \
   }
 
 // fp32: per k, 2 vector loads of B, MR broadcasts of A, 2*MR FMAs (BLIS haswell/skx-style 6 x 2L).
 #define TSF_FMA(r) { const vec a = V::bcast(A + r); c##r##0 = V::fma(a, b0, c##r##0); c##r##1 = V::fma(a, b1, c##r##1); }
+// bias: the NR bias values of this tile's columns, or nullptr (see GemmParams).
 __attribute__((noinline)) void ukr_f32(long kc, const float* __restrict A, const float* __restrict B,
-                                       float* C, long ldc, float alpha, float beta, int mr, int nr) {
+                                       float* C, long ldc, float alpha, float beta, const float* bias,
+                                       int mr, int nr) {
   TSF_ROWS(TSF_DECL)
   for (int r = 0; r < mr; ++r) V::prefetch(C + r * ldc);
 #ifdef TSF_F32_LOOP
@@ -94,7 +105,7 @@ inline long ua_panels() {
 // order and write-back as ukr_f32, so the bits are the same as the packed path.
 __attribute__((noinline)) void ukr_f32_ua(long kc, const float* __restrict A, long lda,
                                           const float* __restrict B, float* C, long ldc, float alpha,
-                                          float beta, int nr) {
+                                          float beta, const float* bias, int nr) {
   constexpr int mr = MR;
   TSF_ROWS(TSF_DECL)
   for (int r = 0; r < mr; ++r) V::prefetch(C + r * ldc);
@@ -109,7 +120,7 @@ __attribute__((noinline)) void ukr_f32_ua(long kc, const float* __restrict A, lo
 #define TSF_DP(r) { const typename V::ivec a = V::ibcast(A + r); c##r##0 = V::dpbf16(c##r##0, a, b0); c##r##1 = V::dpbf16(c##r##1, a, b1); }
 __attribute__((noinline)) void ukr_pairs(long kp, const uint16_t* __restrict A16,
                                          const uint16_t* __restrict B16, float* C, long ldc,
-                                         float alpha, float beta, int mr, int nr) {
+                                         float alpha, float beta, const float* bias, int mr, int nr) {
   const uint32_t* A = reinterpret_cast<const uint32_t*>(A16);
   const uint32_t* B = reinterpret_cast<const uint32_t*>(B16);
   TSF_ROWS(TSF_DECL)
@@ -130,7 +141,7 @@ struct KF32 {
   using Tin = float; using Tpk = float; static constexpr int G = 1; static constexpr bool F32 = true;
   static inline float cvt(float x) { return x; }
   static inline void ukr(long kg, const float* A, const float* B, float* C, long ldc, float al,
-                         float be, int mr, int nr) { ukr_f32(kg, A, B, C, ldc, al, be, mr, nr); }
+                         float be, const float* bi, int mr, int nr) { ukr_f32(kg, A, B, C, ldc, al, be, bi, mr, nr); }
 };
 struct KBF16 {  // bf16 inputs widened to fp32 while packing (exact), fp32 microkernel
   using Tin = uint16_t; using Tpk = float; static constexpr int G = 1; static constexpr bool F32 = false;
@@ -138,14 +149,14 @@ struct KBF16 {  // bf16 inputs widened to fp32 while packing (exact), fp32 micro
     uint32_t u = (uint32_t)x << 16; float f; std::memcpy(&f, &u, 4); return f;
   }
   static inline void ukr(long kg, const float* A, const float* B, float* C, long ldc, float al,
-                         float be, int mr, int nr) { ukr_f32(kg, A, B, C, ldc, al, be, mr, nr); }
+                         float be, const float* bi, int mr, int nr) { ukr_f32(kg, A, B, C, ldc, al, be, bi, mr, nr); }
 };
 #ifdef TSF_HAS_PAIRS
 struct KPAIRS {
   using Tin = uint16_t; using Tpk = uint16_t; static constexpr int G = 2; static constexpr bool F32 = false;
   static inline uint16_t cvt(uint16_t x) { return x; }
   static inline void ukr(long kg, const uint16_t* A, const uint16_t* B, float* C, long ldc,
-                         float al, float be, int mr, int nr) { ukr_pairs(kg, A, B, C, ldc, al, be, mr, nr); }
+                         float al, float be, const float* bi, int mr, int nr) { ukr_pairs(kg, A, B, C, ldc, al, be, bi, mr, nr); }
 };
 #endif
 
@@ -163,6 +174,7 @@ struct Job {
   const typename K::Tin* A; long lda; bool tA;
   const typename K::Tin* B; long ldb; bool tB;
   float* C; long ldc; long m, n, k; float alpha, beta;
+  const float* bias;
 };
 
 // Block sizes: V::MC/KC/NC, overridable by TSFORMER_GEMM_MC/KC/NC (for tuning on a new CPU).
@@ -210,6 +222,7 @@ struct Blk {
   long pc, kc, kg;  // k block: first index, length, groups of G
   long apst, bpst;  // packed panel strides in elements
   float beta;       // the caller's beta on the first k block, 1 after it
+  const float* bias;  // the caller's bias on the first k block, none after it
 };
 
 template <class K>
@@ -222,6 +235,7 @@ Blk block_of(const Job<K>& g, long jc, long nc, long pc, long kc) {
   b.apst = MR * b.kg * K::G + kPanelPad;
   b.bpst = NR * b.kg * K::G + kPanelPad;
   b.beta = pc == 0 ? g.beta : 1.0f;
+  b.bias = pc == 0 ? g.bias : nullptr;
   return b;
 }
 
@@ -256,6 +270,7 @@ void compute_rows(const Job<K>& g, const Blk& b, long r0, long r1, long mcb, typ
                   const typename K::Tpk* Bp) {
   const long pc = b.pc, kc = b.kc, kg = b.kg, np = b.np, apst = b.apst, bpst = b.bpst, c1 = b.jc + b.nc;
   const float beta = b.beta;
+  const float* bias = b.bias;
   for (long ic = r0; ic < r1; ic += mcb) {
     const long mc = lmin(mcb, r1 - ic), mp = cdiv(mc, MR);
 #ifdef TSF_UA_LOOP
@@ -279,9 +294,10 @@ void compute_rows(const Job<K>& g, const Blk& b, long r0, long r1, long mcb, typ
             if (mr == MR)
               ukr_f32_ua(kc, reinterpret_cast<const float*>(g.A) + row * g.lda + pc, g.lda,
                          reinterpret_cast<const float*>(Bp) + j * bpst, g.C + row * g.ldc + col,
-                         g.ldc, g.alpha, beta, nr);
+                         g.ldc, g.alpha, beta, bias ? bias + col : nullptr, nr);
             else
-              K::ukr(kg, Ap, Bp + j * bpst, g.C + row * g.ldc + col, g.ldc, g.alpha, beta, mr, nr);
+              K::ukr(kg, Ap, Bp + j * bpst, g.C + row * g.ldc + col, g.ldc, g.alpha, beta,
+                     bias ? bias + col : nullptr, mr, nr);
           }
         }
         continue;
@@ -304,7 +320,7 @@ void compute_rows(const Job<K>& g, const Blk& b, long r0, long r1, long mcb, typ
       for (long i = 0; i < mp; ++i) {
         const long row = ic + i * MR;
         K::ukr(kg, Ap + i * apst, Bp + j * bpst, g.C + row * g.ldc + col, g.ldc,
-               g.alpha, beta, (int)lmin(MR, r1 - row), nr);
+               g.alpha, beta, bias ? bias + col : nullptr, (int)lmin(MR, r1 - row), nr);
       }
     }
   }
@@ -328,15 +344,20 @@ void gemm_slab(const Job<K>& g, long r0, long r1, long c0, long c1) {
     }
 }
 
-// C = beta * C when k == 0 (alpha * 0-length product contributes nothing)
-void scale_c(float* C, long ldc, long m, long n, float beta) {
+// C = beta * C (+ bias): the whole result when k == 0 (alpha * 0-length product contributes nothing),
+// and the start of the paths that add their product into C with beta = 1.
+void scale_c(float* C, long ldc, long m, long n, float beta, const float* bias) {
   for (long i = 0; i < m; ++i)
-    for (long j = 0; j < n; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    for (long j = 0; j < n; ++j) {
+      const float x = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+      C[i * ldc + j] = bias ? x + bias[j] : x;
+    }
 }
 
 template <class K>
 Job<K> job_of(const GemmParams& p, long i) {
   Job<K> g;
+  g.bias = p.bias;
   g.A = static_cast<const typename K::Tin*>(p.a) + i * p.strideA; g.lda = p.lda; g.tA = p.transA;
   g.B = static_cast<const typename K::Tin*>(p.b) + i * p.strideB; g.ldb = p.ldb; g.tB = p.transB;
   g.C = p.c + i * p.strideC; g.ldc = p.ldc;
@@ -379,7 +400,15 @@ template <class K>
 void run(const GemmParams& p) {
   if (p.batch <= 0 || p.m <= 0 || p.n <= 0) return;
   if (p.k <= 0 || p.alpha == 0.0f) {
-    for (long i = 0; i < p.batch; ++i) scale_c(p.c + i * p.strideC, p.ldc, p.m, p.n, p.beta);
+    for (long i = 0; i < p.batch; ++i) scale_c(p.c + i * p.strideC, p.ldc, p.m, p.n, p.beta, p.bias);
+    return;
+  }
+  if (p.bias && small_shape(p)) {  // the small kernels have no epilogue: C = beta C + bias first
+    scale_c(p.c, p.ldc, p.m, p.n, p.beta, p.bias);
+    GemmParams q = p;
+    q.beta = 1.0f;
+    q.bias = nullptr;
+    run_small(q);
     return;
   }
   if (run_small(p)) return;

@@ -189,9 +189,12 @@ void small_task(void* vc, int tid, int nt) {
 constexpr long kSmallDim = 8;
 // True when handled (fp32 only).
 // TSFORMER_GEMM_SMALL=0 disables this path (A/B measurements).
-bool run_small(const GemmParams& p) {
+inline bool small_shape(const GemmParams& p) {
   static const bool enabled = [] { const char* e = std::getenv("TSFORMER_GEMM_SMALL"); return !(e && e[0] == '0'); }();
-  if (p.kind != KIND_F32 || !enabled) return false;
+  return p.kind == KIND_F32 && enabled && (p.m <= kSmallDim || p.n <= kSmallDim);
+}
+bool run_small(const GemmParams& p) {
+  if (!small_shape(p)) return false;
   SmallJob g;
   if (p.m <= kSmallDim) {
     g.A = static_cast<const float*>(p.a); g.lda = p.lda; g.tA = p.transA; g.strideA = p.strideA;

@@ -47,9 +47,9 @@ function reference(g: Args, getA = (i: number) => g.a[i], getB = (i: number) => 
           const b = getB(g.transB ? bo + j * g.ldb + p : bo + p * g.ldb + j);
           s += a * b; sa += Math.abs(a * b);
         }
-        const ci = co + i * g.ldc + j, c0 = g.c[ci];
-        out[ci] = g.alpha * s + (g.beta === 0 ? 0 : g.beta * c0);
-        bound[ci] = Math.abs(g.alpha) * sa + Math.abs(g.beta * c0) + 1e-30;
+        const ci = co + i * g.ldc + j, c0 = g.c[ci], bias = g.bias ? g.bias[(g.biasOff ?? 0) + j] : 0;
+        out[ci] = g.alpha * s + (g.beta === 0 ? 0 : g.beta * c0) + bias;
+        bound[ci] = Math.abs(g.alpha) * sa + Math.abs(g.beta * c0) + Math.abs(bias) + 1e-30;
       }
   }
   return { out, bound };
@@ -104,6 +104,29 @@ describe("native gemm (fp32)", { skip }, () => {
           native!.setIsa("auto");
         }
       });
+  // The Linear bias is added in the write-back (full tiles, edge tiles, A read in place, the small
+  // unpacked kernels, k = 0, several k blocks): compared with the reference on every level.
+  for (const level of levels)
+    it(`${level}: bias epilogue (every transpose, edges, small and k = 0 shapes, beta)`, () => {
+      native!.setIsa(level as "avx2");
+      try {
+        const shapes: [number, number, number][] = [[33, 129, 17], [129, 33, 257], [6, 32, 8], [5, 40, 30], [40, 3, 30], [61, 130, 1100], [9, 10, 0], [300, 40, 600]];
+        for (const [m, n, k] of shapes)
+          for (const [tA, tB] of combos)
+            for (const beta of [0, 0.5]) {
+              const g = make(1, m, n, k, tA, tB, 2, 3, 1, beta);
+              g.bias = rand(n + 5); g.biasOff = 4;
+              runF32(g, `bias ${m}x${n}x${k} tA=${tA} tB=${tB} beta=${beta}`);
+            }
+      } finally {
+        native!.setIsa("auto");
+      }
+    });
+  it("bias: batch > 1 and a short bias are rejected", () => {
+    const g = make(2, 8, 8, 8, false, false);
+    assert.throws(() => nativeGemm({ ...g, bias: rand(8), biasOff: 0 }), /bias needs batch 1/);
+    assert.throws(() => nativeGemm({ ...g, batch: 1, bias: rand(8), biasOff: 1 }), /bias is out of bounds/);
+  });
   it("batched and strided with offsets (many small, few large, broadcast B)", () => {
     for (const threads of [1, 2]) {
       setNativeThreads(threads);

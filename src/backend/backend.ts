@@ -20,6 +20,8 @@ export interface UnaryParams { a?: number; b?: number }
  * Batched, strided GEMM: for each batch i, C_i = alpha * op(A_i) @ op(B_i) + beta * C_i, with
  * op(X) = X or X^T (row-major storage; lda/ldb/ldc are row strides of the stored matrices, so a
  * transposed operand is read in place, never copied). A_i starts at aOff + i * strideA, etc.
+ * With a bias (batch 1 only), bias[biasOff + j] is added to column j of every row of C, after the
+ * beta term: the Linear bias as a write-back epilogue instead of a pass that broadcasts it into C.
  */
 export interface GemmArgs<T extends FloatArray = FloatArray> {
   batch: number; m: number; n: number; k: number;
@@ -27,6 +29,7 @@ export interface GemmArgs<T extends FloatArray = FloatArray> {
   b: T; bOff: number; ldb: number; strideB: number; transB: boolean;
   c: T; cOff: number; ldc: number; strideC: number;
   alpha: number; beta: number;
+  bias?: T | null; biasOff?: number;
 }
 
 /** One AdamW step in place (Loshchilov & Hutter 2019, Alg. 2: decoupled decay). bc1/bc2 = 1 - beta^t. */

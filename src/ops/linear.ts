@@ -18,20 +18,19 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   const bd = bias && floatData(bias, "linear");
   const y = output([...x.shape.slice(0, -1), out], dtype);
   const yd = y.data as typeof xd;
-  if (bd) backend().stridedCopy(bd, 0, [0, 1], yd, 0, [out, 1], [rows, out]);  // bias in every row, then += x W^T
-  const gemm = (a: typeof xd, ta: boolean, b: typeof xd, tb: boolean, c: typeof xd, m: number, n: number, k: number, beta: number) =>
-    backend().gemm({ batch: 1, m, n, k, a, aOff: 0, lda: ta ? m : k, strideA: 0, transA: ta, b, bOff: 0, ldb: tb ? k : n, strideB: 0, transB: tb, c, cOff: 0, ldc: n, strideC: 0, alpha: 1, beta });
-  gemm(xd, false, wd, true, yd, rows, out, inF, bd ? 1 : 0);
+  const gemm = (a: typeof xd, ta: boolean, b: typeof xd, tb: boolean, c: typeof xd, m: number, n: number, k: number, bias: typeof xd | null = null) =>
+    backend().gemm({ batch: 1, m, n, k, a, aOff: 0, lda: ta ? m : k, strideA: 0, transA: ta, b, bOff: 0, ldb: tb ? k : n, strideB: 0, transB: tb, c, cOff: 0, ldc: n, strideC: 0, alpha: 1, beta: 0, bias });
+  gemm(xd, false, wd, true, yd, rows, out, inF, bd);  // the bias added in the GEMM's write-back
   return record(y, "linear", [x, weight, bias], (g) => {
     const gd = floatData(g, "linear");
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (x.requiresGrad) {
       gx = output(x.shape, dtype);
-      gemm(gd, false, wd, false, gx.data as typeof xd, rows, inF, out, 0);
+      gemm(gd, false, wd, false, gx.data as typeof xd, rows, inF, out);
     }
     if (weight.requiresGrad) {
       gw = output(weight.shape, dtype);
-      gemm(gd, true, xd, false, gw.data as typeof xd, out, inF, rows, 0);
+      gemm(gd, true, xd, false, gw.data as typeof xd, out, inF, rows);
     }
     if (bias && bias.requiresGrad) {
       gb = empty([out], dtype);

@@ -5,6 +5,9 @@ import type { GemmArgs } from "../backend.js";
 
 export function gemm(g: GemmArgs): void {
   const { batch, m, n, k, a, b, c, lda, ldb, ldc, transA, transB, alpha, beta } = g;
+  const bias = g.bias ?? null, bo0 = g.biasOff ?? 0;
+  if (bias && batch > 1) throw new RangeError("gemm: a bias needs batch 1");
+  if (bias && n > 0 && bo0 + n > bias.length) throw new RangeError("gemm: bias is out of bounds");
   const row = new Float64Array(n);
   for (let t = 0; t < batch; t++) {
     const ao = g.aOff + t * g.strideA, bo = g.bOff + t * g.strideB, co = g.cOff + t * g.strideC;
@@ -20,7 +23,7 @@ export function gemm(g: GemmArgs): void {
         }
       }
       const cr = co + i * ldc;
-      for (let j = 0; j < n; j++) c[cr + j] = alpha * row[j] + (beta === 0 ? 0 : beta * c[cr + j]);
+      for (let j = 0; j < n; j++) c[cr + j] = alpha * row[j] + (beta === 0 ? 0 : beta * c[cr + j]) + (bias ? bias[bo0 + j] : 0);
     }
   }
 }

@@ -12,7 +12,8 @@ export interface NativeAddon {
   gemm(batch: number, m: number, n: number, k: number,
     a: Float32Array, aOff: number, lda: number, strideA: number, transA: boolean,
     b: Float32Array, bOff: number, ldb: number, strideB: number, transB: boolean,
-    c: Float32Array, cOff: number, ldc: number, strideC: number, alpha: number, beta: number): void;
+    c: Float32Array, cOff: number, ldc: number, strideC: number, alpha: number, beta: number,
+    bias: Float32Array | null, biasOff: number): void;
   /** mode "pairs" forces the vdpbf16ps operand layout (emulated on AVX2); used by the tests. */
   gemmBf16(batch: number, m: number, n: number, k: number,
     a: Uint16Array, aOff: number, lda: number, strideA: number, transA: boolean,

@@ -9,10 +9,10 @@ function need(): NativeAddon {
   return native;
 }
 
-/** C_i = alpha op(A_i) op(B_i) + beta C_i, row-major; see GemmArgs. Synchronous. */
+/** C_i = alpha op(A_i) op(B_i) + beta C_i (+ bias), row-major; see GemmArgs. Synchronous. */
 export function nativeGemm(g: GemmArgs<Float32Array>): void {
   need().gemm(g.batch, g.m, g.n, g.k, g.a, g.aOff, g.lda, g.strideA, g.transA,
-    g.b, g.bOff, g.ldb, g.strideB, g.transB, g.c, g.cOff, g.ldc, g.strideC, g.alpha, g.beta);
+    g.b, g.bOff, g.ldb, g.strideB, g.transB, g.c, g.cOff, g.ldc, g.strideC, g.alpha, g.beta, g.bias ?? null, g.biasOff ?? 0);
 }
 
 /** GemmArgs with bf16 operands (Uint16Array of bf16 bit patterns) and an fp32 output. */

@@ -53,7 +53,7 @@ export function makeNativeBackend(opts: { tinyToJs?: boolean } = {}): Backend | 
   return {
     ...js,
     name: "native",
-    gemm: (g: GemmArgs) => (f32(g.a, g.b, g.c) ? nativeGemm(g as GemmArgs<Float32Array>) : js.gemm(g)),
+    gemm: (g: GemmArgs) => (f32(g.a, g.b, g.c) && (!g.bias || isF32(g.bias)) ? nativeGemm(g as GemmArgs<Float32Array>) : js.gemm(g)),
     unary(op: UnaryOp, x: FloatArray, y: FloatArray, len: number, p: UnaryParams) {
       if (len >= TINY_UNARY && isF32(x) && isF32(y)) n.unary(UNARY[op], x, y, len, p.a ?? 0, p.b ?? 0);
       else js.unary(op, x, y, len, p);
