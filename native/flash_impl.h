@@ -74,18 +74,29 @@ inline float sfma(float a, float b, float c) {  // the same rounding as one lane
 }
 inline v8f vmax(v8f a, v8f b) { return a > b ? a : b; }
 
-typedef double v4d __attribute__((vector_size(32)));
-typedef float v4f __attribute__((vector_size(16)));
-inline v4d dload(const double* p) { v4d r; std::memcpy(&r, p, 32); return r; }
-inline v4d dset(double x) { return v4d{x, x, x, x}; }
-inline v4d dfma(v4d a, v4d b, v4d c) {  // a * b + c (products of floats are exact in double)
-#if defined(__AVX2__) && defined(__FMA__)
-  return (v4d)_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)c);
+// Double vectors of DL lanes for score_dp / wsum_d: 8 with AVX-512 (zmm), else 4. The products work
+// on strips of SW = 2 DL columns; every element is still summed in the same order, so the lane count
+// changes no bits.
+#if defined(__AVX512F__)
+constexpr long DL = 8;
+#else
+constexpr long DL = 4;
+#endif
+constexpr long SW = 2 * DL;
+typedef double vd __attribute__((vector_size(DL * 8)));
+typedef float vdf __attribute__((vector_size(DL * 4)));
+inline vd dload(const double* p) { vd r; std::memcpy(&r, p, sizeof r); return r; }
+inline vd dset(double x) { return vd{} + x; }
+inline vd dfma(vd a, vd b, vd c) {  // a * b + c (products of floats are exact in double)
+#if defined(__AVX512F__)
+  return (vd)_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)c);
+#elif defined(__AVX2__) && defined(__FMA__)
+  return (vd)_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)c);
 #else
   return a * b + c;
 #endif
 }
-inline void fstore4(float* p, v4d a) { const v4f f = __builtin_convertvector(a, v4f); std::memcpy(p, &f, 16); }
+inline void fstored(float* p, vd a) { const vdf f = __builtin_convertvector(a, vdf); std::memcpy(p, &f, sizeof f); }
 
 #include "exp_impl.h"
 inline v8f v_exp(v8f x) { return exp_cephes<v8f, v8i>(x); }
@@ -163,20 +174,20 @@ void score(const float* A, long lda, long na, const float* BT, long nb16, long d
 void score_dp(const double* A, long lda, long na, const double* BT, long nb16, long d, const double* Drow,
               const double* Dcol, float* C, const Ranges& R) {
   long l, h;
-  for (long b = 0; b < nb16; b += 8) {  // one 8-column strip of BT (d x 8 doubles) at a time: stays in L1
+  for (long b = 0; b < nb16; b += SW) {  // one SW-column strip of BT (d x SW doubles) at a time: stays in L1
     long a = 0;
     for (; a + 4 <= na; a += 4) {
       R.of(a, 4, nb16, l, h);
-      if (b >= h || b + 8 <= l) {
-        for (long r = a; r < a + 4; ++r) std::memset(C + r * T + b, 0, 8 * sizeof(float));
+      if (b >= h || b + SW <= l) {
+        for (long r = a; r < a + 4; ++r) std::memset(C + r * T + b, 0, SW * sizeof(float));
         continue;
       }
       const double *a0 = A + a * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
-      v4d c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {};
+      vd c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {};
       const double* bt = BT + b;
       for (long x = 0; x < d; ++x, bt += T) {
-        const v4d b0 = dload(bt), b1 = dload(bt + 4);
-        v4d t = dset(a0[x]);
+        const vd b0 = dload(bt), b1 = dload(bt + DL);
+        vd t = dset(a0[x]);
         c00 = dfma(t, b0, c00); c01 = dfma(t, b1, c01);
         t = dset(a1[x]);
         c10 = dfma(t, b0, c10); c11 = dfma(t, b1, c11);
@@ -185,36 +196,36 @@ void score_dp(const double* A, long lda, long na, const double* BT, long nb16, l
         t = dset(a3[x]);
         c30 = dfma(t, b0, c30); c31 = dfma(t, b1, c31);
       }
-      v4d d00, d01, d10, d11, d20, d21, d30, d31;
+      vd d00, d01, d10, d11, d20, d21, d30, d31;
       if (Drow) {
         d00 = d01 = dset(Drow[a]); d10 = d11 = dset(Drow[a + 1]);
         d20 = d21 = dset(Drow[a + 2]); d30 = d31 = dset(Drow[a + 3]);
       } else {
         d00 = d10 = d20 = d30 = dload(Dcol + b);
-        d01 = d11 = d21 = d31 = dload(Dcol + b + 4);
+        d01 = d11 = d21 = d31 = dload(Dcol + b + DL);
       }
       float* c = C + a * T + b;
-      fstore4(c, c00 - d00); fstore4(c + 4, c01 - d01);
-      fstore4(c + T, c10 - d10); fstore4(c + T + 4, c11 - d11);
-      fstore4(c + 2 * T, c20 - d20); fstore4(c + 2 * T + 4, c21 - d21);
-      fstore4(c + 3 * T, c30 - d30); fstore4(c + 3 * T + 4, c31 - d31);
+      fstored(c, c00 - d00); fstored(c + DL, c01 - d01);
+      fstored(c + T, c10 - d10); fstored(c + T + DL, c11 - d11);
+      fstored(c + 2 * T, c20 - d20); fstored(c + 2 * T + DL, c21 - d21);
+      fstored(c + 3 * T, c30 - d30); fstored(c + 3 * T + DL, c31 - d31);
     }
     for (; a < na; ++a) {
       R.of(a, 1, nb16, l, h);
-      if (b >= h || b + 8 <= l) {
-        std::memset(C + a * T + b, 0, 8 * sizeof(float));
+      if (b >= h || b + SW <= l) {
+        std::memset(C + a * T + b, 0, SW * sizeof(float));
         continue;
       }
       const double* a0 = A + a * lda;
-      v4d c00 = {}, c01 = {};
+      vd c00 = {}, c01 = {};
       const double* bt = BT + b;
       for (long x = 0; x < d; ++x, bt += T) {
-        const v4d t = dset(a0[x]);
-        c00 = dfma(t, dload(bt), c00); c01 = dfma(t, dload(bt + 4), c01);
+        const vd t = dset(a0[x]);
+        c00 = dfma(t, dload(bt), c00); c01 = dfma(t, dload(bt + DL), c01);
       }
-      const v4d d0 = Drow ? dset(Drow[a]) : dload(Dcol + b), d1 = Drow ? dset(Drow[a]) : dload(Dcol + b + 4);
+      const vd d0 = Drow ? dset(Drow[a]) : dload(Dcol + b), d1 = Drow ? dset(Drow[a]) : dload(Dcol + b + DL);
       float* c = C + a * T + b;
-      fstore4(c, c00 - d0); fstore4(c + 4, c01 - d1);
+      fstored(c, c00 - d0); fstored(c + DL, c01 - d1);
     }
   }
 }
@@ -303,11 +314,11 @@ void wsum(float* acc, long lda, long na, const float* W, long wa, long ws, long 
 }
 
 // wsum with double accumulators (dK, dV): acc[a * lda + x] += sum_{s<ns} W[a * wa + s * ws] * M[s * ldm + x].
-inline void dstore(double* p, v4d a) { std::memcpy(p, &a, 32); }
+inline void dstore(double* p, vd a) { std::memcpy(p, &a, sizeof a); }
 void wsum_d(double* acc, long lda, long na, const double* W, long wa, long ws, long ns, const double* M, long ldm, long d,
             const Ranges& R) {
   long x = 0, s0, s1;
-  for (; x + 8 <= d; x += 8) {  // one 8-column strip of M (ns x 8 doubles) at a time: stays in L1
+  for (; x + SW <= d; x += SW) {  // one SW-column strip of M (ns x SW doubles) at a time: stays in L1
     long a = 0;
     for (; a + 4 <= na; a += 4) {
       R.of(a, 4, ns, s0, s1);
@@ -315,13 +326,13 @@ void wsum_d(double* acc, long lda, long na, const double* W, long wa, long ws, l
       const long nsb = s1 - s0;
       double *r0 = acc + a * lda + x, *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda;
       const double *w0 = W + a * wa + s0 * ws, *w1 = w0 + wa, *w2 = w1 + wa, *w3 = w2 + wa;
-      v4d c00 = dload(r0), c01 = dload(r0 + 4), c10 = dload(r1), c11 = dload(r1 + 4);
-      v4d c20 = dload(r2), c21 = dload(r2 + 4), c30 = dload(r3), c31 = dload(r3 + 4);
+      vd c00 = dload(r0), c01 = dload(r0 + DL), c10 = dload(r1), c11 = dload(r1 + DL);
+      vd c20 = dload(r2), c21 = dload(r2 + DL), c30 = dload(r3), c31 = dload(r3 + DL);
       const double* m = mx;
       for (long s = 0; s < nsb; ++s, m += ldm) {
-        const v4d m0 = dload(m), m1 = dload(m + 4);
+        const vd m0 = dload(m), m1 = dload(m + DL);
         const long o = s * ws;
-        v4d t = dset(w0[o]);
+        vd t = dset(w0[o]);
         c00 = dfma(t, m0, c00); c01 = dfma(t, m1, c01);
         t = dset(w1[o]);
         c10 = dfma(t, m0, c10); c11 = dfma(t, m1, c11);
@@ -330,8 +341,8 @@ void wsum_d(double* acc, long lda, long na, const double* W, long wa, long ws, l
         t = dset(w3[o]);
         c30 = dfma(t, m0, c30); c31 = dfma(t, m1, c31);
       }
-      dstore(r0, c00); dstore(r0 + 4, c01); dstore(r1, c10); dstore(r1 + 4, c11);
-      dstore(r2, c20); dstore(r2 + 4, c21); dstore(r3, c30); dstore(r3 + 4, c31);
+      dstore(r0, c00); dstore(r0 + DL, c01); dstore(r1, c10); dstore(r1 + DL, c11);
+      dstore(r2, c20); dstore(r2 + DL, c21); dstore(r3, c30); dstore(r3 + DL, c31);
     }
     for (; a < na; ++a) {
       R.of(a, 1, ns, s0, s1);
@@ -339,13 +350,13 @@ void wsum_d(double* acc, long lda, long na, const double* W, long wa, long ws, l
       const long nsb = s1 - s0;
       double* r0 = acc + a * lda + x;
       const double* w0 = W + a * wa + s0 * ws;
-      v4d c00 = dload(r0), c01 = dload(r0 + 4);
+      vd c00 = dload(r0), c01 = dload(r0 + DL);
       const double* m = mx;
       for (long s = 0; s < nsb; ++s, m += ldm) {
-        const v4d t = dset(w0[s * ws]);
-        c00 = dfma(t, dload(m), c00); c01 = dfma(t, dload(m + 4), c01);
+        const vd t = dset(w0[s * ws]);
+        c00 = dfma(t, dload(m), c00); c01 = dfma(t, dload(m + DL), c01);
       }
-      dstore(r0, c00); dstore(r0 + 4, c01);
+      dstore(r0, c00); dstore(r0 + DL, c01);
     }
   }
   for (; x < d; ++x)
