@@ -480,6 +480,36 @@ void k_reduce(int op, const float* x, long outer, long dim, long inner, float* o
   // inner > 1: vectorise over inner; blocks of IB columns, accumulate in double (sum) or float.
   constexpr long IB = 512;
   const long nb = cdiv(inner, IB);
+  // Sums over a long dim (the bias gradient: [rows, n] -> [n]): fixed chunks of DCH rows summed
+  // apart (so that every thread gets work when outer * nb is small), partials combined in order.
+  constexpr long DCH = 256;
+  const long nch = cdiv(dim, DCH);
+  if (op == R_SUM && nch > 1) {
+    double* part = scratch(outer * nb * nch * IB);
+    parallel_for(outer * nb * nch, work, kParMin, [&](long u0, long u1) {
+      for (long u = u0; u < u1; ++u) {
+        const long ob = u / nch, ch = u % nch, o = ob / nb, i0 = (ob % nb) * IB, w = lmin(IB, inner - i0);
+        const long d0 = ch * DCH, d1 = lmin(dim, d0 + DCH);
+        double* acc = part + u * IB;
+        const float* base = x + o * dim * inner + i0;
+        for (long i = 0; i < w; ++i) acc[i] = 0;
+        for (long d = d0; d < d1; ++d) {
+          const float* row = base + d * inner;
+          for (long i = 0; i < w; ++i) acc[i] += (double)row[i];
+        }
+      }
+    });
+    for (long ob = 0; ob < outer * nb; ++ob) {
+      const long o = ob / nb, i0 = (ob % nb) * IB, w = lmin(IB, inner - i0);
+      const double* p0 = part + ob * nch * IB;
+      for (long i = 0; i < w; ++i) {
+        double s = 0;
+        for (long ch = 0; ch < nch; ++ch) s += p0[ch * IB + i];
+        out[o * inner + i0 + i] = (float)s;
+      }
+    }
+    return;
+  }
   parallel_for(outer * nb, work, kParMin, [&](long u0, long u1) {
     double acc[IB];
     float facc[IB];

@@ -172,7 +172,7 @@ describe("native kernels vs js reference", { skip }, () => {
   });
 
   onEveryLevel("reduce (sum/max/min, NaN-propagating) and cumsum", () => {
-    const shapes = [[1, 1, 1], [1, 7, 1], [3, 1001, 1], [1, 70000, 1], [7, 33, 5], [2, 1000, 70], [4, 300, 256], [1000, 33, 1], [5, 1, 9]];
+    const shapes = [[1, 1, 1], [1, 7, 1], [3, 1001, 1], [1, 70000, 1], [7, 33, 5], [2, 1000, 70], [4, 300, 256], [1, 2048, 600], [1000, 33, 1], [5, 1, 9]];
     for (const [o, d, i] of shapes) {
       const x = rand(o * d * i);
       for (const op of ["sum", "max", "min"] as const) {
