@@ -844,7 +844,9 @@ void k_index_add(const float* g, long outer, long dimIn, long inner, const int32
 // --- AdamW (in double, like the js reference; m and v are re-read after rounding to float) ----------
 void k_adamw(float* p, const float* g, float* m, float* v, long n, double lr, double b1, double b2,
              double eps, double wd, double bc1, double bc2) {
-  const double decay = 1.0 - lr * wd, c1 = 1.0 - b1, c2 = 1.0 - b2;
+  // PyTorch's arrangement: step = lr / bc1, denominator sqrt(v) / sqrt(bc2) + eps, so each element
+  // takes one square root and one division (double division and square root are the slow part).
+  const double decay = 1.0 - lr * wd, c1 = 1.0 - b1, c2 = 1.0 - b2, step = lr / bc1, rs2 = 1.0 / std::sqrt(bc2);
   constexpr long G = 4096;
   parallel_for(cdiv(n, G), (double)n * 4, kParMin, [&](long k0, long k1) {
     const long i1 = lmin(n, k1 * G);
@@ -854,8 +856,7 @@ void k_adamw(float* p, const float* g, float* m, float* v, long n, double lr, do
       const float vi = (float)(b2 * (double)v[i] + c2 * gi * gi);
       m[i] = mi;
       v[i] = vi;
-      const double mh = (double)mi / bc1, vh = (double)vi / bc2;
-      p[i] = (float)((double)p[i] * decay - (lr * mh) / (std::sqrt(vh) + eps));
+      p[i] = (float)((double)p[i] * decay - step * (double)mi / (std::sqrt((double)vi) * rs2 + eps));
     }
   });
 }

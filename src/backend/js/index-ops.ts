@@ -29,12 +29,12 @@ export function indexAdd(gOut: FloatArray, outer: number, dimIn: number, inner: 
 // AdamW (Loshchilov & Hutter 2019, Alg. 2): decay is applied to the parameter, not folded into the gradient.
 export function adamw(g: AdamWArgs, n: number): void {
   const { param, grad, m, v, lr, beta1, beta2, eps, weightDecay, bc1, bc2 } = g;
-  const decay = 1 - lr * weightDecay;
+  // step = lr / bc1 and denominator sqrt(v) / sqrt(bc2) + eps, as PyTorch arranges it
+  const decay = 1 - lr * weightDecay, step = lr / bc1, rs2 = 1 / Math.sqrt(bc2);
   for (let i = 0; i < n; i++) {
     const gi = grad[i];
     m[i] = beta1 * m[i] + (1 - beta1) * gi;
     v[i] = beta2 * v[i] + (1 - beta2) * gi * gi;
-    const mh = m[i] / bc1, vh = v[i] / bc2;
-    param[i] = param[i] * decay - (lr * mh) / (Math.sqrt(vh) + eps);
+    param[i] = param[i] * decay - step * m[i] / (Math.sqrt(v[i]) * rs2 + eps);
   }
 }
