@@ -47,7 +47,6 @@ namespace TSF_FNS {
 namespace {
 
 typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
 
 constexpr long T = 64;  // tile rows (queries) = tile columns (keys)
 const float kInf = __builtin_inff();
@@ -72,7 +71,6 @@ inline float sfma(float a, float b, float c) {  // the same rounding as one lane
   return a * b + c;
 #endif
 }
-inline v8f vmax(v8f a, v8f b) { return a > b ? a : b; }
 
 // Double vectors of DL lanes for score_dp / wsum_d: 8 with AVX-512 (zmm), else 4. The products work
 // on strips of SW = 2 DL columns; every element is still summed in the same order, so the lane count
@@ -99,7 +97,21 @@ inline vd dfma(vd a, vd b, vd c) {  // a * b + c (products of floats are exact i
 inline void fstored(float* p, vd a) { const vdf f = __builtin_convertvector(a, vdf); std::memcpy(p, &f, sizeof f); }
 
 #include "exp_impl.h"
-inline v8f v_exp(v8f x) { return exp_cephes<v8f, v8i>(x); }
+
+// The elementwise passes over score tiles (exp, the online softmax, dS = P dP) on EL-lane vectors: 16
+// with AVX-512 (zmm), else 8. Each lane is one element (or one query row, summed over keys in order),
+// so the lane count changes no bits. Tile widths (nq16, nk16) are multiples of 16.
+#if defined(__AVX512F__)
+constexpr long EL = 16;
+#else
+constexpr long EL = 8;
+#endif
+typedef float ve __attribute__((vector_size(EL * 4)));
+typedef int32_t vei __attribute__((vector_size(EL * 4)));
+inline ve eload(const float* p) { ve r; std::memcpy(&r, p, sizeof r); return r; }
+inline void estore(float* p, ve a) { std::memcpy(p, &a, sizeof a); }
+inline ve eset(float x) { return ve{} + x; }
+inline ve e_exp(ve x) { return exp_cephes<ve, vei>(x); }
 
 // --- the two tile products ------------------------------------------------------------------------
 // Ranges: in a tile pair that the causal or window rule cuts (a PARTIAL tile), row a of a product only
@@ -614,23 +626,23 @@ void fwd_item(const void* vc, long idx) {
     if (st == PARTIAL)
       for (long r = 0; r < nq; ++r) mask_row(P.mk, i0 + r, j0, nk, ST + r, T);
     // m_new = max(m, rowmax S), P = exp(S - m_new), l = e^(m - m_new) l + rowsum P (lines 9-10)
-    for (long rv = 0; rv < nq16; rv += 8) {
-      const v8f mo = vload(m + rv);
-      v8f mx = mo;
-      for (long c = 0; c < nk; ++c) mx = vmax(mx, vload(ST + c * T + rv));
-      const v8f ms = mx == vset(-kInf) ? vset(0.0f) : mx;  // nothing visible yet: P = 0, alpha = 0
-      const v8f alpha = v_exp(mo - ms);
-      v8f sum = {};
+    for (long rv = 0; rv < nq16; rv += EL) {
+      const ve mo = eload(m + rv);
+      ve mx = mo;
+      for (long c = 0; c < nk; ++c) { const ve x = eload(ST + c * T + rv); mx = mx > x ? mx : x; }
+      const ve ms = mx == eset(-kInf) ? eset(0.0f) : mx;  // nothing visible yet: P = 0, alpha = 0
+      const ve alpha = e_exp(mo - ms);
+      ve sum = {};
       for (long c = 0; c < nk; ++c) {
-        const v8f e = v_exp(vload(ST + c * T + rv) - ms);
-        vstore(ST + c * T + rv, e);
+        const ve e = e_exp(eload(ST + c * T + rv) - ms);
+        estore(ST + c * T + rv, e);
         sum += e;
       }
-      vstore(m + rv, mx);
-      vstore(al + rv, alpha);
-      float sm[8];
-      vstore(sm, sum);
-      for (long i = 0; i < 8; ++i) l[rv + i] = (double)al[rv + i] * l[rv + i] + (double)sm[i];
+      estore(m + rv, mx);
+      estore(al + rv, alpha);
+      float sm[EL];
+      estore(sm, sum);
+      for (long i = 0; i < EL; ++i) l[rv + i] = (double)al[rv + i] * l[rv + i] + (double)sm[i];
     }
     // O = e^(m - m_new) O + P V_j
     std::memset(acc, 0, sizeof(float) * nq * d);
@@ -701,15 +713,15 @@ void kv_pair(const FlashParams& p, const Mask& mk, int st, const float* KT, cons
   // P_ij = exp(S_ij - L_i) (line 11); a row with no visible key (L = -inf) has P = 0
   for (long r = 0; r < nq; ++r) {
     const float L = p.lse[qrow + r];
-    const v8f vl = vset(L == -kInf ? kInf : L);
-    for (long c = 0; c < nk16; c += 8) vstore(Sb + r * T + c, v_exp(vload(Sb + r * T + c) - vl));
+    const ve vl = eset(L == -kInf ? kInf : L);
+    for (long c = 0; c < nk16; c += EL) estore(Sb + r * T + c, e_exp(eload(Sb + r * T + c) - vl));
   }
   // dP_ij - D_i with dP = dO_i V_j^T (line 13); dS_ij = P_ij (dP_ij - D_i) (line 14), scale folded in
   score_dp(Gd, d, nq, VT, nk16, d, D + qrow, nullptr, dPb, sp.queries);
-  const v8f vs = vset(p.scale);
+  const ve vs = eset(p.scale);
   for (long r = 0; r < nq; ++r)
-    for (long c = 0; c < nk16; c += 8)
-      vstore(dPb + r * T + c, vload(Sb + r * T + c) * vload(dPb + r * T + c) * vs);
+    for (long c = 0; c < nk16; c += EL)
+      estore(dPb + r * T + c, eload(Sb + r * T + c) * eload(dPb + r * T + c) * vs);
   // dV_j += P^T dO_i (line 12), dK_j += dS^T Q_i (line 16), in double
   for (long i = 0; i < nq * T; ++i) Wd[i] = Sb[i];
   wsum_d(dvd, d, nk, Wd, 1, T, nq, Gd, d, d, sp.keys);
@@ -811,7 +823,7 @@ void q_item(const void* vc, long idx) {
   }
   float* dq = p.dq + qrow * d;
   std::memset(dq, 0, sizeof(float) * nq * d);
-  const v8f vs = vset(p.scale);
+  const ve vs = eset(p.scale);
   for (long j0 = 0; j0 < sg.nk; j0 += T) {
     const long nk = lmin(T, sg.nk - j0);
     const int st = P.mk.tile(i0, i0 + nq - 1, j0, j0 + nk - 1);
@@ -822,13 +834,13 @@ void q_item(const void* vc, long idx) {
     if (st == PARTIAL)
       for (long r = 0; r < nq; ++r) mask_row(P.mk, i0 + r, j0, nk, ST + r, T);
     for (long c = 0; c < nk; ++c)
-      for (long r = 0; r < nq16; r += 8) vstore(ST + c * T + r, v_exp(vload(ST + c * T + r) - vload(Ls + r)));
+      for (long r = 0; r < nq16; r += EL) estore(ST + c * T + r, e_exp(eload(ST + c * T + r) - eload(Ls + r)));
     const float* vr = p.v + (krow0 + j0) * d;
     for (long i = 0; i < nk * d; ++i) Vd[i] = vr[i];
     score_dp(Vd, d, nk, GT, nq16, d, nullptr, Dv, dPT, sp.keys);
     for (long c = 0; c < nk; ++c)
-      for (long r = 0; r < nq16; r += 8)
-        vstore(dPT + c * T + r, vload(ST + c * T + r) * vload(dPT + c * T + r) * vs);
+      for (long r = 0; r < nq16; r += EL)
+        estore(dPT + c * T + r, eload(ST + c * T + r) * eload(dPT + c * T + r) * vs);
     std::memset(tile, 0, sizeof(float) * nq * d);
     wsum(tile, d, nq, dPT, 1, T, nk, kr, d, d, sp.queries);
     add_to_float(dq, tile, nq * d);
