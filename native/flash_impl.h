@@ -112,6 +112,13 @@ inline ve eload(const float* p) { ve r; std::memcpy(&r, p, sizeof r); return r; 
 inline void estore(float* p, ve a) { std::memcpy(p, &a, sizeof a); }
 inline ve eset(float x) { return ve{} + x; }
 inline ve e_exp(ve x) { return exp_cephes<ve, vei>(x); }
+inline ve efma(ve a, ve b, ve c) {  // a * b + c, one rounding (as vfma)
+#if defined(__AVX512F__)
+  return (ve)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#else
+  return vfma(a, b, c);
+#endif
+}
 
 // --- the two tile products ------------------------------------------------------------------------
 // Ranges: in a tile pair that the causal or window rule cuts (a PARTIAL tile), row a of a product only
@@ -140,7 +147,31 @@ void score(const float* A, long lda, long na, const float* BT, long nb16, long d
   for (; a + 4 <= na; a += 4) {
     const float *a0 = A + a * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
     R.of(a, 4, nb16, l, h);
-    for (long b = l / 16 * 16; b < h; b += 16) {
+    long b = l / 16 * 16;
+    if constexpr (EL == 16) {  // two 16-column blocks at a time, one zmm each (8 accumulators)
+      for (; b + 16 < h; b += 32) {
+        ve c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {};
+        const float* bt = BT + b;
+        for (long x = 0; x < d; ++x, bt += T) {
+          const ve b0 = eload(bt), b1 = eload(bt + 16);
+          ve t = eset(a0[x]);
+          c00 = efma(t, b0, c00); c01 = efma(t, b1, c01);
+          t = eset(a1[x]);
+          c10 = efma(t, b0, c10); c11 = efma(t, b1, c11);
+          t = eset(a2[x]);
+          c20 = efma(t, b0, c20); c21 = efma(t, b1, c21);
+          t = eset(a3[x]);
+          c30 = efma(t, b0, c30); c31 = efma(t, b1, c31);
+        }
+        const ve es = eset(scale);
+        float* c = C + a * T + b;
+        estore(c, c00 * es); estore(c + 16, c01 * es);
+        estore(c + T, c10 * es); estore(c + T + 16, c11 * es);
+        estore(c + 2 * T, c20 * es); estore(c + 2 * T + 16, c21 * es);
+        estore(c + 3 * T, c30 * es); estore(c + 3 * T + 16, c31 * es);
+      }
+    }
+    for (; b < h; b += 16) {
       v8f c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {};
       const float* bt = BT + b;
       for (long x = 0; x < d; ++x, bt += T) {
@@ -254,6 +285,27 @@ void wsum(float* acc, long lda, long na, const float* W, long wa, long ws, long 
     const float* Ms = M + s0 * ldm;
     const long nsb = s1 - s0;
     long x = 0;
+    if constexpr (EL == 16) {  // 32 columns at a time, one zmm per 16 (8 accumulators)
+      for (; x + 32 <= d; x += 32) {
+        ve c00 = eload(r0 + x), c01 = eload(r0 + x + 16), c10 = eload(r1 + x), c11 = eload(r1 + x + 16);
+        ve c20 = eload(r2 + x), c21 = eload(r2 + x + 16), c30 = eload(r3 + x), c31 = eload(r3 + x + 16);
+        const float* m = Ms + x;
+        for (long s = 0; s < nsb; ++s, m += ldm) {
+          const ve m0 = eload(m), m1 = eload(m + 16);
+          const long o = s * ws;
+          ve t = eset(w0[o]);
+          c00 = efma(t, m0, c00); c01 = efma(t, m1, c01);
+          t = eset(w1[o]);
+          c10 = efma(t, m0, c10); c11 = efma(t, m1, c11);
+          t = eset(w2[o]);
+          c20 = efma(t, m0, c20); c21 = efma(t, m1, c21);
+          t = eset(w3[o]);
+          c30 = efma(t, m0, c30); c31 = efma(t, m1, c31);
+        }
+        estore(r0 + x, c00); estore(r0 + x + 16, c01); estore(r1 + x, c10); estore(r1 + x + 16, c11);
+        estore(r2 + x, c20); estore(r2 + x + 16, c21); estore(r3 + x, c30); estore(r3 + x + 16, c31);
+      }
+    }
     for (; x + 16 <= d; x += 16) {
       v8f c00 = vload(r0 + x), c01 = vload(r0 + x + 8), c10 = vload(r1 + x), c11 = vload(r1 + x + 8);
       v8f c20 = vload(r2 + x), c21 = vload(r2 + x + 8), c30 = vload(r3 + x), c31 = vload(r3 + x + 8);
