@@ -121,7 +121,7 @@ export async function main(argv: string[]): Promise<void> {
   const flopsPerCycle = native.isa().startsWith("avx512") && vendor === "GenuineIntel" ? 64 : 32;
   const peak = (th: number) => th * ghz * flopsPerCycle;
   jsonLine({ bench: "gemm", isa: native.isa(), features: native.cpuFeatures(), threads, clockGHz: +ghz.toFixed(3),
-    clockMethod: "timed chain of 5e6 dependent 64-bit multiplies (3 cycles each), best of 5", cpuinfoMHz: mhz, vendor, flopsPerCycle,
+    clockMethod: "timed chain of 5e6 dependent 64-bit multiplies (3 cycles each), best of 5", cpuinfoMHz: mhz, vendor,
     flopsPerCycle, peakGflops: +peak(threads).toFixed(1), loadavg: loadavg().map((x) => +x.toFixed(2)), shape: "m x k x n, C[m,n] = op(A)[m,k] op(B)[k,n]" });
 
   let peer: TorchPeer | string = "disabled by --no-torch";
