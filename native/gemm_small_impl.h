@@ -127,7 +127,14 @@ void small_unit(const SmallJob& g, long bi, long j0, long j1) {
           const float* a = Ar + i * lda;
           vec s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
           long p = 0;
+          // a decoding GEMV streams each weight row once, from memory: rows of k = 384 (24 lines)
+          // are too short for the hardware prefetcher to ramp up, so fetch the next 4 rows ahead
+          // (decode of config A: ~+6% tokens/s; farther ahead measured slower)
+          const float* next = b0 + 4 * g.ldb;
+          const bool ahead = m == 1 && j + 8 <= j1;
           for (; p + V::L <= k; p += V::L) {
+            if (ahead)
+              for (int q = 0; q < 4; ++q) __builtin_prefetch(next + q * g.ldb + p, 0, 3);
             const vec av = V::loadu(a + p);
             s0 = V::fma(av, V::loadu(b0 + p), s0);
             s1 = V::fma(av, V::loadu(b1 + p), s1);
