@@ -4,12 +4,14 @@
 // compiled for different ISAs never merge at link time.
 //
 // Cephes expf: Cody-Waite reduction x = n ln2 + r, degree-6 polynomial p(r) ~ e^r; ~1 ulp; exp(-inf)
-// = 0, +inf past 88.72, NaN passes. The full range keeps subnormal results, but never by a multiply
-// that produces one: on Intel cores such a multiply takes a microcode assist (~100+ cycles), and the
-// masked -inf scores of causal attention all go through here. For n < -126 the result p 2^n is built
+// = 0, +inf past 88.72, NaN passes. The full range keeps subnormal results, but (outside the sliver
+// x in about [-87.7, -87.3], where n = -126 and p < 1) not by a multiply that produces one: on Intel
+// cores such a multiply takes a microcode assist (~100+ cycles), and the masked -inf scores of causal
+// attention all went through one. For n < -126 the result p 2^n is built
 // as y = p 2^(n+126) (normal, exact), and y + 1 rounds y to the 2^-23 grid, nearest-even, which is
 // exactly the one rounding of p 2^n onto the subnormal grid 2^-149; the bits of y + 1 minus those of
-// 1.0 are then the subnormal's bits. Bitwise equal to p * 2^n1 * 2^n2 (checked over all 2^32 inputs).
+// 1.0 are then the subnormal's bits. Bitwise equal to the former p * 2^n1 * 2^n2 on all 2^32 inputs
+// (an exhaustive comparison run when this was written; test/native-kernels.test.ts checks the range).
 template <class To, class From>
 inline To exp_bitcast(From f) { static_assert(sizeof(To) == sizeof(From)); To t; std::memcpy(&t, &f, sizeof f); return t; }
 // A constant in F's shape: a scalar, or broadcast to every lane (vector + scalar broadcasts in GCC).
