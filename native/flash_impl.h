@@ -82,21 +82,21 @@ void fwd_item(const void* vc, long idx) {
       for (long r = 0; r < nq; ++r) mask_row(P.mk, i0 + r, j0, nk, ST + r, T);
     // m_new = max(m, rowmax S), P = exp(S - m_new), l = e^(m - m_new) l + rowsum P (lines 9-10)
     for (long rv = 0; rv < nq16; rv += EL) {
-      const ve mo = eload(m + rv);
+      const ve mo = tload<ve>(m + rv);
       ve mx = mo;
-      for (long c = 0; c < nk; ++c) { const ve x = eload(ST + c * T + rv); mx = mx > x ? mx : x; }
-      const ve ms = mx == eset(-kInf) ? eset(0.0f) : mx;  // nothing visible yet: P = 0, alpha = 0
+      for (long c = 0; c < nk; ++c) { const ve x = tload<ve>(ST + c * T + rv); mx = mx > x ? mx : x; }
+      const ve ms = mx == tset<ve>(-kInf) ? tset<ve>(0.0f) : mx;  // nothing visible yet: P = 0, alpha = 0
       const ve alpha = e_exp(mo - ms);
       ve sum = {};
       for (long c = 0; c < nk; ++c) {
-        const ve e = e_exp(eload(ST + c * T + rv) - ms);
-        estore(ST + c * T + rv, e);
+        const ve e = e_exp(tload<ve>(ST + c * T + rv) - ms);
+        tstore(ST + c * T + rv, e);
         sum += e;
       }
-      estore(m + rv, mx);
-      estore(al + rv, alpha);
+      tstore(m + rv, mx);
+      tstore(al + rv, alpha);
       float sm[EL];
-      estore(sm, sum);
+      tstore(sm, sum);
       for (long i = 0; i < EL; ++i) l[rv + i] = (double)al[rv + i] * l[rv + i] + (double)sm[i];
     }
     // O = e^(m - m_new) O + P V_j
@@ -168,15 +168,15 @@ void kv_pair(const FlashParams& p, const Mask& mk, int st, const float* KT, cons
   // P_ij = exp(S_ij - L_i) (line 11); a row with no visible key (L = -inf) has P = 0
   for (long r = 0; r < nq; ++r) {
     const float L = p.lse[qrow + r];
-    const ve vl = eset(L == -kInf ? kInf : L);
-    for (long c = 0; c < nk16; c += EL) estore(Sb + r * T + c, e_exp(eload(Sb + r * T + c) - vl));
+    const ve vl = tset<ve>(L == -kInf ? kInf : L);
+    for (long c = 0; c < nk16; c += EL) tstore(Sb + r * T + c, e_exp(tload<ve>(Sb + r * T + c) - vl));
   }
   // dP_ij - D_i with dP = dO_i V_j^T (line 13); dS_ij = P_ij (dP_ij - D_i) (line 14), scale folded in
   score_dp(Gd, d, nq, VT, nk16, d, D + qrow, nullptr, dPb, sp.queries);
-  const ve vs = eset(p.scale);
+  const ve vs = tset<ve>(p.scale);
   for (long r = 0; r < nq; ++r)
     for (long c = 0; c < nk16; c += EL)
-      estore(dPb + r * T + c, eload(Sb + r * T + c) * eload(dPb + r * T + c) * vs);
+      tstore(dPb + r * T + c, tload<ve>(Sb + r * T + c) * tload<ve>(dPb + r * T + c) * vs);
   // dV_j += P^T dO_i (line 12), dK_j += dS^T Q_i (line 16), in double
   for (long i = 0; i < nq * T; ++i) Wd[i] = Sb[i];
   wsum_d(dvd, d, nk, Wd, 1, T, nq, Gd, d, d, sp.keys);
@@ -278,7 +278,7 @@ void q_item(const void* vc, long idx) {
   }
   float* dq = p.dq + qrow * d;
   std::memset(dq, 0, sizeof(float) * nq * d);
-  const ve vs = eset(p.scale);
+  const ve vs = tset<ve>(p.scale);
   for (long j0 = 0; j0 < sg.nk; j0 += T) {
     const long nk = lmin(T, sg.nk - j0);
     const int st = P.mk.tile(i0, i0 + nq - 1, j0, j0 + nk - 1);
@@ -289,13 +289,13 @@ void q_item(const void* vc, long idx) {
     if (st == PARTIAL)
       for (long r = 0; r < nq; ++r) mask_row(P.mk, i0 + r, j0, nk, ST + r, T);
     for (long c = 0; c < nk; ++c)
-      for (long r = 0; r < nq16; r += EL) estore(ST + c * T + r, e_exp(eload(ST + c * T + r) - eload(Ls + r)));
+      for (long r = 0; r < nq16; r += EL) tstore(ST + c * T + r, e_exp(tload<ve>(ST + c * T + r) - tload<ve>(Ls + r)));
     const float* vr = p.v + (krow0 + j0) * d;
     for (long i = 0; i < nk * d; ++i) Vd[i] = vr[i];
     score_dp(Vd, d, nk, GT, nq16, d, nullptr, Dv, dPT, sp.keys);
     for (long c = 0; c < nk; ++c)
       for (long r = 0; r < nq16; r += EL)
-        estore(dPT + c * T + r, eload(ST + c * T + r) * eload(dPT + c * T + r) * vs);
+        tstore(dPT + c * T + r, tload<ve>(ST + c * T + r) * tload<ve>(dPT + c * T + r) * vs);
     std::memset(tile, 0, sizeof(float) * nq * d);
     wsum(tile, d, nq, dPT, 1, T, nk, kr, d, d, sp.queries);
     add_to_float(dq, tile, nq * d);

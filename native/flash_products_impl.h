@@ -18,6 +18,49 @@ struct Ranges {
   }
 };
 
+// The 4 x 2L register block of the tile products (L = lanes of Vt, 8 accumulators), and its update
+// shared by score, score_dp, wsum and wsum_d: c_rh += sum_{i<n} A[r * ra + i * sa] * B[i * sb + h L ..],
+// i ascending. E is float or double.
+template <class Vt> struct Block4x2 { Vt c00, c01, c10, c11, c20, c21, c30, c31; };
+template <class Vt, class E>
+__attribute__((always_inline)) inline void rank1_sum(Block4x2<Vt>& k, const E* a0, long ra, long sa, const E* b,
+                                                     long sb, long n) {
+  constexpr long L = sizeof(Vt) / sizeof(E);
+  const E *a1 = a0 + ra, *a2 = a1 + ra, *a3 = a2 + ra;
+  Vt c00 = k.c00, c01 = k.c01, c10 = k.c10, c11 = k.c11, c20 = k.c20, c21 = k.c21, c30 = k.c30, c31 = k.c31;
+  for (long i = 0, o = 0; i < n; ++i, o += sa, b += sb) {
+    const Vt b0 = tload<Vt>(b), b1 = tload<Vt>(b + L);
+    Vt t = tset<Vt>(a0[o]);
+    c00 = vfma(t, b0, c00); c01 = vfma(t, b1, c01);
+    t = tset<Vt>(a1[o]);
+    c10 = vfma(t, b0, c10); c11 = vfma(t, b1, c11);
+    t = tset<Vt>(a2[o]);
+    c20 = vfma(t, b0, c20); c21 = vfma(t, b1, c21);
+    t = tset<Vt>(a3[o]);
+    c30 = vfma(t, b0, c30); c31 = vfma(t, b1, c31);
+  }
+  k = {c00, c01, c10, c11, c20, c21, c30, c31};
+}
+// The products of rows a0 .. a0 + 3 lda of A with BT (d terms), from zero.
+template <class Vt, class E>
+__attribute__((always_inline)) inline Block4x2<Vt> dot_block(const E* a0, long lda, const E* bt, long d) {
+  Block4x2<Vt> k = {};
+  rank1_sum(k, a0, lda, 1, bt, T, d);
+  return k;
+}
+// One register block of score: rows a0 .. a0 + 3 lda x 2 L columns, scaled.
+template <class Vt>
+__attribute__((always_inline)) inline void score_block(const float* a0, long lda, const float* bt, long d, float scale,
+                                                       float* c) {
+  constexpr long L = sizeof(Vt) / 4;
+  const Block4x2<Vt> k = dot_block<Vt>(a0, lda, bt, d);
+  const Vt vs = tset<Vt>(scale);
+  tstore(c, k.c00 * vs); tstore(c + L, k.c01 * vs);
+  tstore(c + T, k.c10 * vs); tstore(c + T + L, k.c11 * vs);
+  tstore(c + 2 * T, k.c20 * vs); tstore(c + 2 * T + L, k.c21 * vs);
+  tstore(c + 3 * T, k.c30 * vs); tstore(c + 3 * T + L, k.c31 * vs);
+}
+
 // C[a * T + b] = scale * sum_{x<d} A[a * lda + x] * BT[x * T + b] for a < na, b < nb16 (multiple of 16).
 // Blocks outside R are left unwritten (mask_row hides them).
 void score(const float* A, long lda, long na, const float* BT, long nb16, long d, float scale, float* C,
@@ -25,52 +68,12 @@ void score(const float* A, long lda, long na, const float* BT, long nb16, long d
   const v8f vs = vset(scale);
   long a = 0, l, h;
   for (; a + 4 <= na; a += 4) {
-    const float *a0 = A + a * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+    const float* a0 = A + a * lda;
     R.of(a, 4, nb16, l, h);
     long b = l / 16 * 16;
-    if constexpr (EL == 16) {  // two 16-column blocks at a time, one zmm each (8 accumulators)
-      for (; b + 16 < h; b += 32) {
-        ve c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {};
-        const float* bt = BT + b;
-        for (long x = 0; x < d; ++x, bt += T) {
-          const ve b0 = eload(bt), b1 = eload(bt + 16);
-          ve t = eset(a0[x]);
-          c00 = efma(t, b0, c00); c01 = efma(t, b1, c01);
-          t = eset(a1[x]);
-          c10 = efma(t, b0, c10); c11 = efma(t, b1, c11);
-          t = eset(a2[x]);
-          c20 = efma(t, b0, c20); c21 = efma(t, b1, c21);
-          t = eset(a3[x]);
-          c30 = efma(t, b0, c30); c31 = efma(t, b1, c31);
-        }
-        const ve es = eset(scale);
-        float* c = C + a * T + b;
-        estore(c, c00 * es); estore(c + 16, c01 * es);
-        estore(c + T, c10 * es); estore(c + T + 16, c11 * es);
-        estore(c + 2 * T, c20 * es); estore(c + 2 * T + 16, c21 * es);
-        estore(c + 3 * T, c30 * es); estore(c + 3 * T + 16, c31 * es);
-      }
-    }
-    for (; b < h; b += 16) {
-      v8f c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {};
-      const float* bt = BT + b;
-      for (long x = 0; x < d; ++x, bt += T) {
-        const v8f b0 = vload(bt), b1 = vload(bt + 8);
-        v8f s = vset(a0[x]);
-        c00 = vfma(s, b0, c00); c01 = vfma(s, b1, c01);
-        s = vset(a1[x]);
-        c10 = vfma(s, b0, c10); c11 = vfma(s, b1, c11);
-        s = vset(a2[x]);
-        c20 = vfma(s, b0, c20); c21 = vfma(s, b1, c21);
-        s = vset(a3[x]);
-        c30 = vfma(s, b0, c30); c31 = vfma(s, b1, c31);
-      }
-      float* c = C + a * T + b;
-      vstore(c, c00 * vs); vstore(c + 8, c01 * vs);
-      vstore(c + T, c10 * vs); vstore(c + T + 8, c11 * vs);
-      vstore(c + 2 * T, c20 * vs); vstore(c + 2 * T + 8, c21 * vs);
-      vstore(c + 3 * T, c30 * vs); vstore(c + 3 * T + 8, c31 * vs);
-    }
+    if constexpr (EL == 16)  // two 16-column blocks at a time, one zmm each
+      for (; b + 16 < h; b += 32) score_block<ve>(a0, lda, BT + b, d, scale, C + a * T + b);
+    for (; b < h; b += 16) score_block<v8f>(a0, lda, BT + b, d, scale, C + a * T + b);
   }
   for (; a < na; ++a) {
     const float* a0 = A + a * lda;
@@ -105,33 +108,20 @@ void score_dp(const double* A, long lda, long na, const double* BT, long nb16, l
         for (long r = a; r < a + 4; ++r) std::memset(C + r * T + b, 0, SW * sizeof(float));
         continue;
       }
-      const double *a0 = A + a * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
-      vd c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {};
-      const double* bt = BT + b;
-      for (long x = 0; x < d; ++x, bt += T) {
-        const vd b0 = dload(bt), b1 = dload(bt + DL);
-        vd t = dset(a0[x]);
-        c00 = dfma(t, b0, c00); c01 = dfma(t, b1, c01);
-        t = dset(a1[x]);
-        c10 = dfma(t, b0, c10); c11 = dfma(t, b1, c11);
-        t = dset(a2[x]);
-        c20 = dfma(t, b0, c20); c21 = dfma(t, b1, c21);
-        t = dset(a3[x]);
-        c30 = dfma(t, b0, c30); c31 = dfma(t, b1, c31);
-      }
+      const Block4x2<vd> k = dot_block<vd>(A + a * lda, lda, BT + b, d);
       vd d00, d01, d10, d11, d20, d21, d30, d31;
       if (Drow) {
-        d00 = d01 = dset(Drow[a]); d10 = d11 = dset(Drow[a + 1]);
-        d20 = d21 = dset(Drow[a + 2]); d30 = d31 = dset(Drow[a + 3]);
+        d00 = d01 = tset<vd>(Drow[a]); d10 = d11 = tset<vd>(Drow[a + 1]);
+        d20 = d21 = tset<vd>(Drow[a + 2]); d30 = d31 = tset<vd>(Drow[a + 3]);
       } else {
-        d00 = d10 = d20 = d30 = dload(Dcol + b);
-        d01 = d11 = d21 = d31 = dload(Dcol + b + DL);
+        d00 = d10 = d20 = d30 = tload<vd>(Dcol + b);
+        d01 = d11 = d21 = d31 = tload<vd>(Dcol + b + DL);
       }
       float* c = C + a * T + b;
-      fstored(c, c00 - d00); fstored(c + DL, c01 - d01);
-      fstored(c + T, c10 - d10); fstored(c + T + DL, c11 - d11);
-      fstored(c + 2 * T, c20 - d20); fstored(c + 2 * T + DL, c21 - d21);
-      fstored(c + 3 * T, c30 - d30); fstored(c + 3 * T + DL, c31 - d31);
+      fstored(c, k.c00 - d00); fstored(c + DL, k.c01 - d01);
+      fstored(c + T, k.c10 - d10); fstored(c + T + DL, k.c11 - d11);
+      fstored(c + 2 * T, k.c20 - d20); fstored(c + 2 * T + DL, k.c21 - d21);
+      fstored(c + 3 * T, k.c30 - d30); fstored(c + 3 * T + DL, k.c31 - d31);
     }
     for (; a < na; ++a) {
       R.of(a, 1, nb16, l, h);
@@ -143,14 +133,29 @@ void score_dp(const double* A, long lda, long na, const double* BT, long nb16, l
       vd c00 = {}, c01 = {};
       const double* bt = BT + b;
       for (long x = 0; x < d; ++x, bt += T) {
-        const vd t = dset(a0[x]);
-        c00 = dfma(t, dload(bt), c00); c01 = dfma(t, dload(bt + DL), c01);
+        const vd t = tset<vd>(a0[x]);
+        c00 = vfma(t, tload<vd>(bt), c00); c01 = vfma(t, tload<vd>(bt + DL), c01);
       }
-      const vd d0 = Drow ? dset(Drow[a]) : dload(Dcol + b), d1 = Drow ? dset(Drow[a]) : dload(Dcol + b + DL);
+      const vd d0 = Drow ? tset<vd>(Drow[a]) : tload<vd>(Dcol + b), d1 = Drow ? tset<vd>(Drow[a]) : tload<vd>(Dcol + b + DL);
       float* c = C + a * T + b;
       fstored(c, c00 - d0); fstored(c + DL, c01 - d1);
     }
   }
+}
+
+// One register block of wsum: rows r0 .. r0 + 3 lda x 2 L columns (8 accumulators), terms s < nsb.
+// One register block of wsum / wsum_d (E float or double): rows r0 .. r0 + 3 lda x 2 L columns of the
+// accumulator, plus the terms s < nsb.
+template <class Vt, class E>
+__attribute__((always_inline)) inline void wsum_block(E* r0, long lda, const E* w0, long wa, long ws, const E* m,
+                                                      long ldm, long nsb) {
+  constexpr long L = sizeof(Vt) / sizeof(E);
+  E *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda;
+  Block4x2<Vt> k = {tload<Vt>(r0), tload<Vt>(r0 + L), tload<Vt>(r1), tload<Vt>(r1 + L),
+                    tload<Vt>(r2), tload<Vt>(r2 + L), tload<Vt>(r3), tload<Vt>(r3 + L)};
+  rank1_sum(k, w0, wa, ws, m, ldm, nsb);
+  tstore(r0, k.c00); tstore(r0 + L, k.c01); tstore(r1, k.c10); tstore(r1 + L, k.c11);
+  tstore(r2, k.c20); tstore(r2 + L, k.c21); tstore(r3, k.c30); tstore(r3 + L, k.c31);
 }
 
 // acc[a * lda + x] += sum_{s<ns} W[a * wa + s * ws] * M[s * ldm + x] for a < na, x < d (s ascending).
@@ -165,46 +170,9 @@ void wsum(float* acc, long lda, long na, const float* W, long wa, long ws, long 
     const float* Ms = M + s0 * ldm;
     const long nsb = s1 - s0;
     long x = 0;
-    if constexpr (EL == 16) {  // 32 columns at a time, one zmm per 16 (8 accumulators)
-      for (; x + 32 <= d; x += 32) {
-        ve c00 = eload(r0 + x), c01 = eload(r0 + x + 16), c10 = eload(r1 + x), c11 = eload(r1 + x + 16);
-        ve c20 = eload(r2 + x), c21 = eload(r2 + x + 16), c30 = eload(r3 + x), c31 = eload(r3 + x + 16);
-        const float* m = Ms + x;
-        for (long s = 0; s < nsb; ++s, m += ldm) {
-          const ve m0 = eload(m), m1 = eload(m + 16);
-          const long o = s * ws;
-          ve t = eset(w0[o]);
-          c00 = efma(t, m0, c00); c01 = efma(t, m1, c01);
-          t = eset(w1[o]);
-          c10 = efma(t, m0, c10); c11 = efma(t, m1, c11);
-          t = eset(w2[o]);
-          c20 = efma(t, m0, c20); c21 = efma(t, m1, c21);
-          t = eset(w3[o]);
-          c30 = efma(t, m0, c30); c31 = efma(t, m1, c31);
-        }
-        estore(r0 + x, c00); estore(r0 + x + 16, c01); estore(r1 + x, c10); estore(r1 + x + 16, c11);
-        estore(r2 + x, c20); estore(r2 + x + 16, c21); estore(r3 + x, c30); estore(r3 + x + 16, c31);
-      }
-    }
-    for (; x + 16 <= d; x += 16) {
-      v8f c00 = vload(r0 + x), c01 = vload(r0 + x + 8), c10 = vload(r1 + x), c11 = vload(r1 + x + 8);
-      v8f c20 = vload(r2 + x), c21 = vload(r2 + x + 8), c30 = vload(r3 + x), c31 = vload(r3 + x + 8);
-      const float* m = Ms + x;
-      for (long s = 0; s < nsb; ++s, m += ldm) {
-        const v8f m0 = vload(m), m1 = vload(m + 8);
-        const long o = s * ws;
-        v8f t = vset(w0[o]);
-        c00 = vfma(t, m0, c00); c01 = vfma(t, m1, c01);
-        t = vset(w1[o]);
-        c10 = vfma(t, m0, c10); c11 = vfma(t, m1, c11);
-        t = vset(w2[o]);
-        c20 = vfma(t, m0, c20); c21 = vfma(t, m1, c21);
-        t = vset(w3[o]);
-        c30 = vfma(t, m0, c30); c31 = vfma(t, m1, c31);
-      }
-      vstore(r0 + x, c00); vstore(r0 + x + 8, c01); vstore(r1 + x, c10); vstore(r1 + x + 8, c11);
-      vstore(r2 + x, c20); vstore(r2 + x + 8, c21); vstore(r3 + x, c30); vstore(r3 + x + 8, c31);
-    }
+    if constexpr (EL == 16)  // 32 columns at a time, one zmm per 16
+      for (; x + 32 <= d; x += 32) wsum_block<ve>(r0 + x, lda, w0, wa, ws, Ms + x, ldm, nsb);
+    for (; x + 16 <= d; x += 16) wsum_block<v8f>(r0 + x, lda, w0, wa, ws, Ms + x, ldm, nsb);
     for (; x + 8 <= d; x += 8) {
       v8f c0 = vload(r0 + x), c1 = vload(r1 + x), c2 = vload(r2 + x), c3 = vload(r3 + x);
       const float* m = Ms + x;
@@ -258,7 +226,6 @@ void wsum(float* acc, long lda, long na, const float* W, long wa, long ws, long 
 }
 
 // wsum with double accumulators (dK, dV): acc[a * lda + x] += sum_{s<ns} W[a * wa + s * ws] * M[s * ldm + x].
-inline void dstore(double* p, vd a) { std::memcpy(p, &a, sizeof a); }
 void wsum_d(double* acc, long lda, long na, const double* W, long wa, long ws, long ns, const double* M, long ldm, long d,
             const Ranges& R) {
   long x = 0, s0, s1;
@@ -266,27 +233,7 @@ void wsum_d(double* acc, long lda, long na, const double* W, long wa, long ws, l
     long a = 0;
     for (; a + 4 <= na; a += 4) {
       R.of(a, 4, ns, s0, s1);
-      const double* mx = M + s0 * ldm + x;
-      const long nsb = s1 - s0;
-      double *r0 = acc + a * lda + x, *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda;
-      const double *w0 = W + a * wa + s0 * ws, *w1 = w0 + wa, *w2 = w1 + wa, *w3 = w2 + wa;
-      vd c00 = dload(r0), c01 = dload(r0 + DL), c10 = dload(r1), c11 = dload(r1 + DL);
-      vd c20 = dload(r2), c21 = dload(r2 + DL), c30 = dload(r3), c31 = dload(r3 + DL);
-      const double* m = mx;
-      for (long s = 0; s < nsb; ++s, m += ldm) {
-        const vd m0 = dload(m), m1 = dload(m + DL);
-        const long o = s * ws;
-        vd t = dset(w0[o]);
-        c00 = dfma(t, m0, c00); c01 = dfma(t, m1, c01);
-        t = dset(w1[o]);
-        c10 = dfma(t, m0, c10); c11 = dfma(t, m1, c11);
-        t = dset(w2[o]);
-        c20 = dfma(t, m0, c20); c21 = dfma(t, m1, c21);
-        t = dset(w3[o]);
-        c30 = dfma(t, m0, c30); c31 = dfma(t, m1, c31);
-      }
-      dstore(r0, c00); dstore(r0 + DL, c01); dstore(r1, c10); dstore(r1 + DL, c11);
-      dstore(r2, c20); dstore(r2 + DL, c21); dstore(r3, c30); dstore(r3 + DL, c31);
+      wsum_block<vd>(acc + a * lda + x, lda, W + a * wa + s0 * ws, wa, ws, M + s0 * ldm + x, ldm, s1 - s0);
     }
     for (; a < na; ++a) {
       R.of(a, 1, ns, s0, s1);
@@ -294,13 +241,13 @@ void wsum_d(double* acc, long lda, long na, const double* W, long wa, long ws, l
       const long nsb = s1 - s0;
       double* r0 = acc + a * lda + x;
       const double* w0 = W + a * wa + s0 * ws;
-      vd c00 = dload(r0), c01 = dload(r0 + DL);
+      vd c00 = tload<vd>(r0), c01 = tload<vd>(r0 + DL);
       const double* m = mx;
       for (long s = 0; s < nsb; ++s, m += ldm) {
-        const vd t = dset(w0[s * ws]);
-        c00 = dfma(t, dload(m), c00); c01 = dfma(t, dload(m + DL), c01);
+        const vd t = tset<vd>(w0[s * ws]);
+        c00 = vfma(t, tload<vd>(m), c00); c01 = vfma(t, tload<vd>(m + DL), c01);
       }
-      dstore(r0, c00); dstore(r0 + DL, c01);
+      tstore(r0, c00); tstore(r0 + DL, c01);
     }
   }
   for (; x < d; ++x)

@@ -39,9 +39,7 @@ constexpr long DL = 4;
 constexpr long SW = 2 * DL;
 typedef double vd __attribute__((vector_size(DL * 8)));
 typedef float vdf __attribute__((vector_size(DL * 4)));
-inline vd dload(const double* p) { vd r; std::memcpy(&r, p, sizeof r); return r; }
-inline vd dset(double x) { return vd{} + x; }
-inline vd dfma(vd a, vd b, vd c) {  // a * b + c (products of floats are exact in double)
+inline vd vfma(vd a, vd b, vd c) {  // a * b + c (products of floats are exact in double)
 #if defined(__AVX512F__)
   return (vd)_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)c);
 #elif defined(__AVX2__) && defined(__FMA__)
@@ -64,14 +62,22 @@ constexpr long EL = 8;
 #endif
 typedef float ve __attribute__((vector_size(EL * 4)));
 typedef int32_t vei __attribute__((vector_size(EL * 4)));
-inline ve eload(const float* p) { ve r; std::memcpy(&r, p, sizeof r); return r; }
-inline void estore(float* p, ve a) { std::memcpy(p, &a, sizeof a); }
-inline ve eset(float x) { return ve{} + x; }
 inline ve e_exp(ve x) { return exp_cephes<ve, vei>(x); }
-inline ve efma(ve a, ve b, ve c) {  // a * b + c, one rounding (as vfma)
 #if defined(__AVX512F__)
+inline ve vfma(ve a, ve b, ve c) {  // the 16-lane overload: a * b + c, one rounding
   return (ve)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
-#else
-  return vfma(a, b, c);
-#endif
 }
+#endif
+// Loads, stores and broadcasts for any of the vector types (v8f, ve, vd; ve is v8f when EL == 8),
+// with vfma overloaded for each, so that one register-blocked body serves every width and precision.
+template <class Vt, class E> inline Vt tload(const E* p) { Vt r; std::memcpy(&r, p, sizeof r); return r; }
+template <class Vt, class E> inline void tstore(E* p, Vt a) { std::memcpy(p, &a, sizeof a); }
+// Broadcasts as brace lists, one per type (Vt{} + x would be a real add of zero: -0 -> +0).
+template <class Vt, class E> inline Vt tset(E x);
+template <> inline v8f tset<v8f, float>(float x) { return vset(x); }
+#if defined(__AVX512F__)
+template <> inline ve tset<ve, float>(float x) { return ve{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
+template <> inline vd tset<vd, double>(double x) { return vd{x, x, x, x, x, x, x, x}; }
+#else
+template <> inline vd tset<vd, double>(double x) { return vd{x, x, x, x}; }
+#endif

@@ -417,9 +417,7 @@ void run(const GemmParams& p) {
   const double work = (double)p.batch * p.m * p.n * p.k;
   int nt = pool_threads();
   if (work < 131072.0) nt = 1;  // below ~0.25 MFLOP the wake-up costs more than it saves
-  if (ksplit_shape(p)) {
-    if constexpr (K::F32) { run_ksplit<K>(p, nt); return; }
-  }
+  if (ksplit_shape(p)) { run_ksplit<K>(p, nt); return; }
   // C shared by every batch entry (strideC == 0): entries run one after the other, each with beta.
   if (p.batch > 1 && p.strideC == 0) {
     for (long i = 0; i < p.batch; ++i) {
