@@ -1,6 +1,8 @@
 {
   # One build runs on any x86-64: the ISA-specific kernels are separate static libraries compiled
-  # with their own -m flags and chosen at run time (native/addon.cc); nothing uses -march=native.
+  # with their own -m flags and chosen at run time (native/runtime/isa.h); nothing uses -march=native.
+  # native/ is one folder per kernel family (gemm/, attention/, kernels/ + elementwise/, reduce/, rows/),
+  # plus napi/ (the N-API surface) and runtime/ (thread pool, CPU dispatch).
   "target_defaults": {
     "cflags_cc!": ["-fno-exceptions", "-O2", "-O0"],
     "cflags_cc": ["-std=c++17", "-O3", "-fPIC", "-fno-math-errno", "-Wall", "-Wno-unused-function"],
@@ -13,25 +15,26 @@
     {
       "target_name": "tsformer_avx2",
       "type": "static_library",
-      "sources": ["native/gemm_avx2.cc", "native/kernels_avx2.cc", "native/flash_avx2.cc"],
+      "sources": ["native/gemm/gemm_avx2.cc", "native/kernels/kernels_avx2.cc", "native/attention/flash_avx2.cc"],
       "cflags_cc": ["-mavx2", "-mfma", "-fopenmp-simd", "-fno-trapping-math"]
     },
     {
       "target_name": "tsformer_avx512",
       "type": "static_library",
-      "sources": ["native/gemm_avx512.cc", "native/kernels_avx512.cc", "native/flash_avx512.cc"],
+      "sources": ["native/gemm/gemm_avx512.cc", "native/kernels/kernels_avx512.cc", "native/attention/flash_avx512.cc"],
       "cflags_cc": ["-mavx2", "-mfma", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-fopenmp-simd", "-fno-trapping-math"]
     },
     {
       "target_name": "tsformer_avx512bf16",
       "type": "static_library",
-      "sources": ["native/gemm_avx512bf16.cc"],
+      "sources": ["native/gemm/gemm_avx512bf16.cc"],
       "cflags_cc": ["-mavx2", "-mfma", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16"]
     },
     {
       "target_name": "tsformer_native",
-      "sources": ["native/addon.cc", "native/addon_kernels.cc", "native/pool.cc", "native/gemm_scalar.cc", "native/kernels_scalar.cc",
-                  "native/addon_flash.cc", "native/flash_scalar.cc"],
+      "sources": ["native/napi/addon.cc", "native/napi/gemm.cc", "native/napi/kernels.cc", "native/napi/flash.cc",
+                  "native/runtime/isa.cc", "native/runtime/pool.cc",
+                  "native/gemm/gemm_scalar.cc", "native/kernels/kernels_scalar.cc", "native/attention/flash_scalar.cc"],
       "dependencies": ["tsformer_avx2", "tsformer_avx512", "tsformer_avx512bf16"],
       "libraries": ["-pthread"],
       "cflags_cc": ["-pthread", "-fopenmp-simd", "-fno-trapping-math"]

@@ -1,4 +1,4 @@
-// The native FlashAttention kernels (native/flash_impl.h) against the js reference twin run in float64
+// The native FlashAttention kernels (native/attention/flash_impl.h) against the js reference twin run in float64
 // on the same (float32) inputs: awkward lengths (T = 1, 7, 65, 129, 300), head sizes 1, 7, 8, 24, 64,
 // GQA, sliding windows, varlen cuSeqlens, block-mask tables, decoding (Tq < S), more queries than
 // keys (rows with no visible key), on every ISA level this CPU has. Tolerance (scale-aware like
@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import type { Backend, BlockMask, FlashArgs } from "../src/backend/backend.js";
-import { blockMaskTable } from "../src/backend/js/flash.js";
+import { blockMaskTable } from "../src/backend/mask.js";
 import { jsBackend } from "../src/backend/js/index.js";
 import { getNativeThreads, native, nativeLoadError, setNativeThreads } from "../src/backend/native/addon.js";
 import { makeNativeBackend } from "../src/backend/native/index.js";

@@ -8,51 +8,17 @@ import { describe, it } from "node:test";
 
 import type { Backend, BinaryOp, FloatArray, UnaryOp, UnaryParams } from "../src/backend/backend.js";
 import { jsBackend } from "../src/backend/js/index.js";
-import { getNativeThreads, native, nativeLoadError, setNativeThreads } from "../src/backend/native/addon.js";
+import { getNativeThreads, native, setNativeThreads } from "../src/backend/native/addon.js";
+import { close, f64, onEveryLevel, rand, reseed, rnd, sameBits, skip } from "./helpers/native.js";
 import { makeNativeBackend } from "../src/backend/native/index.js";
 import { nativeGemm } from "../src/backend/native/gemm.js";
 import type { GemmArgs } from "../src/backend/backend.js";
 
-const inCI = process.env.CI === "true" || process.env.CI === "1";
-if (!native && inCI) throw new Error(`native addon not loaded in CI: ${nativeLoadError}`);
-const skip = native ? false : `native addon not loaded (${nativeLoadError})`;
 const nb = makeNativeBackend({ tinyToJs: false }) as Backend;  // every float32 call native, even tiny ones
 const js = jsBackend;
 
 const EW = 1e-6, RED = 1e-5;
 const SIZES = [1, 7, 33, 1000, 70000];
-
-let seed = 12345;
-function rnd(): number {  // deterministic LCG in [0, 1)
-  seed = (seed * 1103515245 + 12345) >>> 0;
-  return seed / 4294967296;
-}
-function rand(n: number, lo = -3, hi = 3): Float32Array {
-  const x = new Float32Array(n);
-  for (let i = 0; i < n; i++) x[i] = lo + (hi - lo) * rnd();
-  return x;
-}
-const f64 = (x: Float32Array) => Float64Array.from(x);
-
-// floor: an absolute magnitude below which values count as zero (e.g. a loss that is 0 up to rounding)
-function close(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number, floor = 0, n = want.length): void {
-  let scale = 0;
-  for (let i = 0; i < n; i++) if (Number.isFinite(want[i])) scale = Math.max(scale, Math.abs(want[i]));
-  for (let i = 0; i < n; i++) {
-    const g = got[i], w = want[i];
-    if (Number.isNaN(w) || Number.isNaN(g)) {
-      if (!(Number.isNaN(w) && Number.isNaN(g))) assert.fail(`${what}[${i}]: got ${g}, want ${w}`);
-      continue;
-    }
-    if (!Number.isFinite(w)) { if (g !== w) assert.fail(`${what}[${i}]: got ${g}, want ${w}`); continue; }
-    const err = Math.abs(g - w) / (Math.abs(w) + 0.02 * scale + floor + 1e-30);
-    if (!(err <= tol)) assert.fail(`${what}[${i}]: got ${g}, want ${w} (relative error ${err.toExponential(2)} > ${tol})`);
-  }
-}
-function sameBits(what: string, a: Float32Array, b: Float32Array): void {
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) assert.fail(`${what}: bits differ at ${i} (${a[i]} vs ${b[i]})`);
-}
 
 const UNARY: [UnaryOp, UnaryParams, number, number][] = [
   ["neg", {}, -3, 3], ["exp", {}, -20, 20], ["log", {}, 0.01, 50], ["sqrt", {}, 0, 9], ["rsqrt", {}, 0.01, 9],
@@ -62,17 +28,6 @@ const UNARY: [UnaryOp, UnaryParams, number, number][] = [
   ["powScalar", { a: 3 }, -3, 3], ["square", {}, -3, 3],
 ];
 const BINARY: BinaryOp[] = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "gt", "lt"];
-
-const levels = native ? ["avx512", "avx2", "scalar"].filter((l) => native!.setIsa(l as "avx512").startsWith(l)) : [];
-if (native) native.setIsa("auto");
-
-function onEveryLevel(title: string, fn: () => void): void {
-  for (const level of levels)
-    it(`${title} [${level}]`, () => {
-      native!.setIsa(level as "avx2");
-      try { fn(); } finally { native!.setIsa("auto"); }
-    });
-}
 
 // Runs fn with 1 and with 2 threads (and twice with 2): outputs must have identical bits.
 function deterministic(what: string, fn: () => Float32Array[]): void {
@@ -104,7 +59,7 @@ describe("native kernels vs js reference", { skip }, () => {
       }
   });
 
-  // native/exp_impl.h builds subnormal results without a subnormal-producing multiply: they must
+  // native/kernels/exp_impl.h builds subnormal results without a subnormal-producing multiply: they must
   // still be there (not flushed to 0) and as accurate as the normal ones, up to the 2^-149 grid.
   onEveryLevel("exp keeps subnormal results, and its range edges", () => {
     const tiny = 2 ** -149;
@@ -377,7 +332,7 @@ describe("native kernels vs js reference", { skip }, () => {
     for (const [m, n, k, tB] of [[1, 1536, 384, true], [4, 1536, 384, false], [2048, 3, 128, false]] as const)
       deterministic(`gemm ${m}x${n}x${k}`, () => {
         const a = rand(m * k), bb = rand(n * k), cc = new Float32Array(m * n);
-        seed = 777;  // same inputs on every call
+        reseed(777);  // same inputs on every call
         a.set(rand(m * k)); bb.set(rand(n * k));
         nativeGemm({ batch: 1, m, n, k, a, aOff: 0, lda: k, strideA: 0, transA: false, b: bb, bOff: 0, ldb: tB ? k : n, strideB: 0, transB: tB,
           c: cc, cOff: 0, ldc: n, strideC: 0, alpha: 1, beta: 0 });

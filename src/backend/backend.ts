@@ -1,17 +1,17 @@
 // The kernel interface. A kernel knows nothing of tensors or autograd: typed arrays in, typed arrays
 // out, sizes and flags. Every kernel has a pure-TypeScript reference in backend/js; a native backend may
-// replace any of them and must agree with it (the op test suite runs against every backend).
+// replace any of them and must agree with it (the op test suite runs against every backend). Every
+// kernel is described once in the kernel table (kernels.ts).
 
 /** Float storage a kernel computes on. float64 is for gradcheck; float32 is the working dtype. */
 export type FloatArray = Float32Array | Float64Array;
 
-export type UnaryOp =
-  | "neg" | "exp" | "log" | "sqrt" | "rsqrt" | "abs" | "tanh" | "sigmoid" | "relu"
-  | "gelu_tanh" | "gelu_erf" | "silu" | "softplus" | "elu" | "clamp" | "powScalar" | "square";
+import type { BinaryOp, ReduceOp, UnaryOp } from "./kernels.js";
+import type { AttentionMaskArgs } from "./mask.js";
 
-export type BinaryOp = "add" | "sub" | "mul" | "div" | "pow" | "maximum" | "minimum" | "eq" | "gt" | "lt";
-
-export type ReduceOp = "sum" | "max" | "min";
+// The op names are the kernel table's (kernels.ts); the mask rules are mask.ts.
+export type { BinaryOp, ReduceOp, UnaryOp } from "./kernels.js";
+export type { AttentionMaskArgs, BlockMask } from "./mask.js";
 
 /** Parameters of the parametric unary ops: clamp(lo, hi), powScalar(p), elu(alpha), softplus(beta, threshold). */
 export interface UnaryParams { a?: number; b?: number }
@@ -36,37 +36,6 @@ export interface GemmArgs<T extends FloatArray = FloatArray> {
 export interface AdamWArgs {
   param: Float32Array | Float64Array; grad: FloatArray; m: FloatArray; v: FloatArray;
   lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; bc1: number; bc2: number;
-}
-
-/**
- * Block-sparse attention mask (Child et al. 2019): positions are cut into blocks of `blockSize`; the
- * keys of block kb are visible to the queries of block qb iff allow(qb, kb), or allow[qb * nBlocks + kb]
- * != 0 for a table, with nBlocks = ceil(S / blockSize) on both axes. Blocks index positions (see
- * AttentionMaskArgs), not storage rows. A native kernel receives the table (js/flash.ts blockMaskTable).
- */
-export interface BlockMask {
-  blockSize: number;
-  allow: Uint8Array | ((qb: number, kb: number) => boolean);
-}
-
-/**
- * Which keys a query sees; shared by the flash kernels and the materializing attention op. A query at
- * storage row t has position i = t + (S - Tq) (KV-cache decoding: the queries are the last Tq of S);
- * key row j has position j. With cuSeqlens both are taken relative to their sequence start. Key j is
- * visible to query i iff all of: same sequence; j <= i if causal; j > i - window if window > 0;
- * the block mask allows (floor(i / blockSize), floor(j / blockSize)). A query with no visible key
- * gets output 0 and logsumexp -Infinity.
- */
-export interface AttentionMaskArgs {
-  causal: boolean;
-  /** Sliding window w (Beltagy et al. 2020): 0 = unlimited. */
-  window: number;
-  /**
-   * Varlen packing: sequences of lengths l1, l2, ... packed in every row of length T = Tq = S, as the
-   * cumulative lengths [0, l1, l1 + l2, ..., T]. No query attends across a boundary; positions restart.
-   */
-  cuSeqlens: Int32Array | null;
-  blockMask: BlockMask | null;
 }
 
 /**

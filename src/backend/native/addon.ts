@@ -2,12 +2,17 @@
 // build/Release/tsformer_native.node). `native` is null when it cannot be loaded; `nativeLoadError`
 // then says why, and callers fall back to the pure-TypeScript backend.
 
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 
-/** The raw addon surface (see native/addon.cc). Arguments are validated on the C++ side. */
+import { BINARY_OPS, REDUCE_OPS, UNARY_OPS } from "../kernels.js";
+import { packageRoot } from "../package-root.js";
+
+/** The op names of the addon in code order (native/kernels/kernels.h, native/elementwise/unary.h). */
+export interface NativeOpNames { unary: string[]; binary: string[]; reduce: string[] }
+
+/** The raw addon surface (see native/napi/). Arguments are validated on the C++ side. */
 export interface NativeAddon {
   gemm(batch: number, m: number, n: number, k: number,
     a: Float32Array, aOff: number, lda: number, strideA: number, transA: boolean,
@@ -32,7 +37,8 @@ export interface NativeAddon {
   /** Core clock (GHz) from a timed chain of dependent integer adds on the calling thread. */
   clockGHz(): number;
 
-  // Non-GEMM float32 kernels (native/addon_kernels.cc); op codes are the enums of native/kernels.h.
+  // Non-GEMM float32 kernels (native/napi/kernels.cc); an op's code is its index in opNames().
+  opNames(): NativeOpNames;
   unary(op: number, x: Float32Array, y: Float32Array, n: number, a: number, b: number): void;
   unaryBackward(op: number, x: Float32Array, y: Float32Array, gy: Float32Array, gx: Float32Array, n: number, a: number, b: number): void;
   /** dims = [shape(rank), aStrides(rank), bStrides(rank)] */
@@ -54,22 +60,13 @@ export interface NativeAddon {
   indexAdd(gOut: Float32Array, outer: number, dimIn: number, inner: number, idx: Int32Array, nIdx: number, gx: Float32Array): void;
   adamw(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, n: number,
     lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, bc1: number, bc2: number): void;
-}
 
-/** Directory holding the package.json of tsformer (works from src/ via tsx and from dist/). */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pj = join(dir, "package.json");
-    if (existsSync(pj)) {
-      try {
-        if (JSON.parse(readFileSync(pj, "utf8")).name === "tsformer") return dir;
-      } catch { /* not ours: keep walking */ }
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new Error("package.json of tsformer not found above " + fileURLToPath(import.meta.url));
-    dir = up;
-  }
+  // FlashAttention (native/napi/flash.cc; dims: see there).
+  flashForward(q: Float32Array, k: Float32Array, v: Float32Array, o: Float32Array, lse: Float32Array,
+    dims: Float64Array, cuSeqlens: Int32Array | null, table: Uint8Array | null): void;
+  flashBackward(q: Float32Array, k: Float32Array, v: Float32Array, o: Float32Array, lse: Float32Array,
+    dO: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array,
+    dims: Float64Array, cuSeqlens: Int32Array | null, table: Uint8Array | null): void;
 }
 
 function load(): { addon: NativeAddon | null; reason: string } {
@@ -81,12 +78,26 @@ function load(): { addon: NativeAddon | null; reason: string } {
     return { addon: null, reason: (e as Error).message };
   }
   if (!existsSync(file)) return { addon: null, reason: `${file} is missing (run npm ci, or node scripts/build-native.mjs)` };
+  let addon: NativeAddon;
   try {
-    const require = createRequire(import.meta.url);
-    return { addon: require(file) as NativeAddon, reason: "" };
+    addon = createRequire(import.meta.url)(file) as NativeAddon;
   } catch (e) {
     return { addon: null, reason: `${file} failed to load: ${(e as Error).message}` };
   }
+  const missing = missingOps(addon);
+  if (missing) return { addon: null, reason: `${file} is out of date (it lacks ${missing}): rebuild it with node scripts/build-native.mjs` };
+  return { addon, reason: "" };
+}
+
+/** The first op of the kernel table (kernels.ts) that the addon does not have, e.g. "unary op 'sin'"; "" if none. */
+function missingOps(addon: NativeAddon): string {
+  if (typeof addon.opNames !== "function") return "opNames()";
+  const have = addon.opNames();
+  const want = { unary: Object.keys(UNARY_OPS), binary: BINARY_OPS, reduce: REDUCE_OPS };
+  for (const kind of ["unary", "binary", "reduce"] as const) {
+    for (const op of want[kind]) if (!have[kind].includes(op)) return `${kind} op '${op}'`;
+  }
+  return "";
 }
 
 const loaded = load();

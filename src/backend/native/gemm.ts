@@ -1,4 +1,4 @@
-// Native GEMM kernels (native/gemm_impl.h): the `gemm` kernel of backend.ts on Float32Array, and a
+// Native GEMM kernels (native/gemm/gemm_impl.h): the `gemm` kernel of backend.ts on Float32Array, and a
 // bf16 x bf16 -> fp32 variant whose inputs are raw bf16 bits in Uint16Array.
 
 import type { GemmArgs } from "../backend.js";

@@ -1,77 +1,17 @@
 // Included by kernels_impl.h inside its per-ISA namespace: not a standalone header. Unary ops and
 // their backward, binary ops with broadcasting, strided copies, where.
 // --- unary ----------------------------------------------------------------------------------------
-template <int OP>
-inline float ufwd(float x, float a, float b) {
-  switch (OP) {
-    case U_NEG: return -x;
-    case U_EXP: return f_exp(x);
-    case U_LOG: return std::log(x);
-    case U_SQRT: return std::sqrt(x);
-    case U_RSQRT: return 1.0f / std::sqrt(x);
-    case U_ABS: return std::fabs(x);
-    case U_SQUARE: return x * x;
-    case U_TANH: return f_tanh(x);
-    case U_SIGMOID: return f_sigmoid(x);
-    case U_RELU: return x > 0.0f ? x : 0.0f;
-    // 0.5 x (1 + tanh(u)) = x sigmoid(2u) = x / (1 + e^(-2u)): no cancellation for negative x, and
-    // e^(-2u) = inf far left gives the limit -0 (one exp and one division, no branches to blend)
-    case U_GELU_TANH: return x / (1.0f + f_exp(-2.0f * kSqrt2OverPi * (x + 0.044715f * x * x * x)));
-    case U_GELU_ERF: return 0.5f * x * std::erfc(-x * kInvSqrt2);
-    case U_SILU: return x * f_sigmoid(x);
-    case U_SOFTPLUS: { const float bx = a * x; return bx > b ? x : std::log1p(f_exp(bx)) / a; }
-    case U_ELU: return x > 0.0f ? x : a * std::expm1(x);
-    case U_CLAMP: { const float v = x < a ? a : x; return v > b ? b : v; }
-    case U_POW: return std::pow(x, a);
-  }
-  return 0.0f;
-}
-
-template <int OP>
-inline float ubwd(float x, float y, float gy, float a, float b) {
-  switch (OP) {
-    case U_NEG: return -gy;
-    case U_EXP: return gy * y;
-    case U_LOG: return gy / x;
-    case U_SQRT: return gy * 0.5f / y;
-    case U_RSQRT: return -0.5f * gy * y * y * y;
-    case U_ABS: { const float s = x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x); return gy * s; }
-    case U_SQUARE: return 2.0f * gy * x;
-    case U_TANH: return gy * ((1.0f - y) * (1.0f + y));
-    case U_SIGMOID: return gy * (y * (1.0f - y));
-    case U_RELU: return x > 0.0f ? gy : 0.0f;
-    case U_GELU_TANH: {
-      // with s = sigmoid(2u): 0.5 (1 + t) = s, 1 - t^2 = 4 s (1 - s). float32 as in PyTorch (8 lanes,
-      // not 4): near the derivative's zero (x ~ -0.75) the two terms (~0.2 each) cancel, leaving an
-      // error of ~1 ulp of 0.2 rather than of the result.
-      const float x2 = x * x, u = kSqrt2OverPi * x * (1.0f + 0.044715f * x2);
-      float om;
-      const float s = f_sigmoid2(2.0f * u, &om);
-      float d = 2.0f * kSqrt2OverPi * (1.0f + 3.0f * 0.044715f * x2) * x * s * om;
-      d = std::fabs(x) > 40.0f ? 0.0f : d;
-      return gy * (s + d);
-    }
-    case U_GELU_ERF: {
-      const double v = x;
-      return (float)((double)gy * (0.5 * std::erfc(-v * 0.70710678118654752440) +
-                                   v * 0.39894228040143267794 * d_exp_neg(-0.5 * v * v)));
-    }
-    case U_SILU: {
-      double om;
-      const double v = x, s = d_sigmoid2(v, &om);
-      return (float)((double)gy * s * (1.0 + v * om));
-    }
-    case U_SOFTPLUS: return a * x > b ? gy : gy * f_sigmoid(a * x);
-    case U_ELU: return x > 0.0f ? gy : gy * a * f_exp(x);
-    case U_CLAMP: return x >= a && x <= b ? gy : 0.0f;
-    case U_POW: return gy * a * std::pow(x, a - 1.0f);
-  }
-  return 0.0f;
-}
+#define TSF_UNARY_MATH
+#include "unary.h"  // ufwd, ubwd
+#undef TSF_UNARY_MATH
 
 constexpr bool heavy(int op) {
-  return op == U_EXP || op == U_LOG || op == U_TANH || op == U_SIGMOID || op == U_GELU_TANH ||
-         op == U_GELU_ERF || op == U_SILU || op == U_SOFTPLUS || op == U_ELU || op == U_POW;
+  switch (op) {
+#define X(code, name, transcendental) case code: return transcendental;
+    TSF_UNARY_OPS(X)
+#undef X
+  }
+  return false;
 }
 
 template <int OP>
@@ -91,22 +31,18 @@ void unary_bwd_t(const float* x, const float* y, const float* gy, float* gx, lon
   });
 }
 
-#define TSF_UNARY_CASES(X)                                                                          \
-  X(U_NEG) X(U_EXP) X(U_LOG) X(U_SQRT) X(U_RSQRT) X(U_ABS) X(U_TANH) X(U_SIGMOID) X(U_RELU)         \
-  X(U_GELU_TANH) X(U_GELU_ERF) X(U_SILU) X(U_SOFTPLUS) X(U_ELU) X(U_CLAMP) X(U_POW) X(U_SQUARE)
-
 void k_unary(int op, const float* x, float* y, long n, float a, float b) {
   switch (op) {
-#define X(c) case c: unary_t<c>(x, y, n, a, b); return;
-    TSF_UNARY_CASES(X)
+#define X(code, name, transcendental) case code: unary_t<code>(x, y, n, a, b); return;
+    TSF_UNARY_OPS(X)
 #undef X
   }
 }
 void k_unary_backward(int op, const float* x, const float* y, const float* gy, float* gx, long n,
                       float a, float b) {
   switch (op) {
-#define X(c) case c: unary_bwd_t<c>(x, y, gy, gx, n, a, b); return;
-    TSF_UNARY_CASES(X)
+#define X(code, name, transcendental) case code: unary_bwd_t<code>(x, y, gy, gx, n, a, b); return;
+    TSF_UNARY_OPS(X)
 #undef X
   }
 }
@@ -232,8 +168,8 @@ void k_binary(int op, const float* a, const float* b, float* out, int rank, cons
   for (int d = 0; d < rank; ++d) { sh[d] = shape[d]; sa[d] = as[d]; sb[d] = bs[d]; }
   if (rank == 0) { sh[0] = 1; sa[0] = sb[0] = 0; rank = 1; }
   switch (op) {
-#define X(c) case c: binary_t<c>(a, b, out, rank, sh, sa, sb); return;
-    X(B_ADD) X(B_SUB) X(B_MUL) X(B_DIV) X(B_POW) X(B_MAX) X(B_MIN) X(B_EQ) X(B_GT) X(B_LT)
+#define X(code, name) case code: binary_t<code>(a, b, out, rank, sh, sa, sb); return;
+    TSF_BINARY_OPS(X)
 #undef X
   }
 }

@@ -39,4 +39,5 @@ bool gemm_scalar(const GemmParams& p) {
 }
 void to_bf16_scalar(const float* s, uint16_t* d, long n) { scalar_ns::to_bf16_impl(s, d, n); }
 void from_bf16_scalar(const uint16_t* s, float* d, long n) { scalar_ns::from_bf16_impl(s, d, n); }
+const GemmTable gemm_scalar_table = {gemm_scalar, to_bf16_scalar, from_bf16_scalar};
 }  // namespace tsf

@@ -1,7 +1,7 @@
 // Native float32 FlashAttention (Dao et al. 2022; FlashAttention-2, Dao 2023): the kernels of
-// FlashArgs / FlashBackwardArgs (src/backend/backend.ts), mirroring src/backend/js/flash.ts. One copy
+// FlashArgs / FlashBackwardArgs (src/backend/backend.ts), mirroring src/backend/js/flash.ts (mask rules: src/backend/mask.ts). One copy
 // of flash_impl.h per instruction set (flash_avx512.cc, flash_avx2.cc: -mavx2 -mfma, flash_scalar.cc: x86-64 baseline);
-// addon_flash.cc picks one at run time. Only tile-sized scratch (per thread) plus, in the backward,
+// napi/flash.cc picks one at run time (runtime/isa.h). Only tile-sized scratch (per thread) plus, in the backward,
 // D = rowsum(dO * O) of size B * H * Tq (like lse); never a Tq x S buffer.
 // Deterministic: every output element is computed by one thread in a fixed order that depends only on
 // the problem shape, so results are bitwise identical run to run and for any thread count.
@@ -26,11 +26,12 @@ struct FlashParams {
   int bwd_mode = 0;  // backward schedule: 0 by shape, 1 fused (dQ in the dK/dV sweep), 2 separate dQ pass
 };
 
-void flash_forward_avx2(const FlashParams& p);
-void flash_backward_avx2(const FlashParams& p);
-void flash_forward_avx512(const FlashParams& p);
-void flash_backward_avx512(const FlashParams& p);
-void flash_forward_scalar(const FlashParams& p);
-void flash_backward_scalar(const FlashParams& p);
+struct FlashTable {
+  void (*forward)(const FlashParams& p);
+  void (*backward)(const FlashParams& p);
+};
+extern const FlashTable flash_scalar_table;
+extern const FlashTable flash_avx2_table;
+extern const FlashTable flash_avx512_table;
 
 }  // namespace tsf

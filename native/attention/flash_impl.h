@@ -37,7 +37,7 @@
 #endif
 
 #include "flash.h"
-#include "pool.h"
+#include "runtime/pool.h"
 
 
 #pragma GCC diagnostic ignored "-Wpsabi"  // 32-byte vectors in the baseline build (inlined: no ABI is crossed)

@@ -53,4 +53,5 @@ bool gemm_avx512(const GemmParams& p) {
   else return false;
   return true;
 }
+const GemmTable gemm_avx512_table = {gemm_avx512, to_bf16_avx2, from_bf16_avx2};
 }  // namespace tsf

@@ -14,7 +14,7 @@
 #include <cstring>
 
 #include "gemm.h"
-#include "pool.h"
+#include "runtime/pool.h"
 
 namespace tsf {
 namespace TSF_NS {

@@ -1,19 +1,28 @@
 // Non-GEMM float32 kernels (the Backend interface of src/backend/backend.ts), one table per
-// instruction set: kernels_impl.h compiled with -mavx2 -mfma (kernels_avx2.cc) and for the x86-64
-// baseline (kernels_scalar.cc); addon_kernels.cc picks the table at run time.
+// instruction set: kernels_impl.h compiled for avx512 (kernels_avx512.cc), with -mavx2 -mfma
+// (kernels_avx2.cc) and for the x86-64 baseline (kernels_scalar.cc); napi/kernels.cc picks the table
+// at run time (runtime/isa.h).
 // Every kernel is deterministic: work is split into chunks whose boundaries depend only on the
 // problem size (never on the thread count), and partial sums are combined in a fixed order.
 #pragma once
 #include <cstdint>
 
+#include "elementwise/unary.h"  // TSF_UNARY_OPS
+
 namespace tsf {
 
-enum UnaryCode {
-  U_NEG = 0, U_EXP, U_LOG, U_SQRT, U_RSQRT, U_ABS, U_TANH, U_SIGMOID, U_RELU, U_GELU_TANH,
-  U_GELU_ERF, U_SILU, U_SOFTPLUS, U_ELU, U_CLAMP, U_POW, U_SQUARE, U_COUNT
-};
-enum BinaryCode { B_ADD = 0, B_SUB, B_MUL, B_DIV, B_POW, B_MAX, B_MIN, B_EQ, B_GT, B_LT, B_COUNT };
-enum ReduceCode { R_SUM = 0, R_MAX, R_MIN };
+// Op codes: the lists below (unary ops: elementwise/unary.h); the names are exported to TS by
+// opNames() (napi/kernels.cc), which builds its codes from them.
+#define TSF_BINARY_OPS(X)                                                                          \
+  X(B_ADD, "add") X(B_SUB, "sub") X(B_MUL, "mul") X(B_DIV, "div") X(B_POW, "pow")                  \
+  X(B_MAX, "maximum") X(B_MIN, "minimum") X(B_EQ, "eq") X(B_GT, "gt") X(B_LT, "lt")
+#define TSF_REDUCE_OPS(X) X(R_SUM, "sum") X(R_MAX, "max") X(R_MIN, "min")
+
+#define TSF_CODE(code, ...) code,
+enum UnaryCode { TSF_UNARY_OPS(TSF_CODE) U_COUNT };
+enum BinaryCode { TSF_BINARY_OPS(TSF_CODE) B_COUNT };
+enum ReduceCode { TSF_REDUCE_OPS(TSF_CODE) R_COUNT };
+#undef TSF_CODE
 
 constexpr int kMaxRank = 16;
 

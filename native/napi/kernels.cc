@@ -1,87 +1,20 @@
-// N-API surface of the non-GEMM kernels (kernels.h). Arrays are used in place; every argument is
-// checked cheaply here (types, lengths, index ranges) so that no kernel can read or write out of
-// bounds. Errors: TypeError for a wrong type, RangeError for a size / index out of range (the
-// messages of the index checks match the js reference kernels).
+// N-API surface of the non-GEMM kernels (kernels/kernels.h); arguments are read and checked by Call
+// (args.h). The messages of the index checks match the js reference kernels.
 #include <napi.h>
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
-#include "kernels.h"
+#include "args.h"
+#include "kernels/kernels.h"
+#include "runtime/isa.h"
 
 namespace tsf {
-int active_isa_level();  // addon.cc: 0 scalar, 1 avx2, 2 avx512
-
 namespace {
 
-inline const KernelTable& K() {
-  const int level = active_isa_level();
-  return level >= 2 ? kernels_avx512_table : level >= 1 ? kernels_avx2_table : kernels_scalar_table;
-}
-
-struct Call {
-  const Napi::CallbackInfo& info;
-  const char* fn;
-  std::string err;
-  bool range = false;
-  Call(const Napi::CallbackInfo& i, const char* f) : info(i), fn(f) {}
-  bool ok() const { return err.empty(); }
-  void type_error(const std::string& m) { if (err.empty()) { err = std::string(fn) + ": " + m; range = false; } }
-  void range_error(const std::string& m) { if (err.empty()) { err = std::string(fn) + ": " + m; range = true; } }
-  Napi::Value finish() {
-    if (err.empty()) return info.Env().Undefined();
-    if (range) Napi::RangeError::New(info.Env(), err).ThrowAsJavaScriptException();
-    else Napi::TypeError::New(info.Env(), err).ThrowAsJavaScriptException();
-    return info.Env().Undefined();
-  }
-  // Raw N-API below: one call per argument (these kernels are called thousands of times a second).
-  double num(size_t i, const char* name) {
-    if (!ok()) return 0;
-    double d = 0;
-    if (napi_get_value_double(info.Env(), info[i], &d) != napi_ok) { type_error(std::string(name) + " must be a number"); return 0; }
-    return d;
-  }
-  // Data pointer and length of a typed array of the wanted type, or nullptr (error set).
-  void* typed(size_t i, const char* name, napi_typedarray_type want, const char* tname, double need, size_t* len) {
-    if (!ok()) return nullptr;
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* data = nullptr;
-    if (napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != want) {
-      type_error(std::string(name) + " must be a" + tname);
-      return nullptr;
-    }
-    if ((double)length < need) { range_error(std::string(name) + " is too short"); return nullptr; }
-    if (len) *len = length;
-    return data;
-  }
-  long count(size_t i, const char* name) {
-    const double d = num(i, name);
-    if (ok() && (!(d >= 0) || d > 9.0e15 || std::floor(d) != d)) type_error(std::string(name) + " must be a non-negative integer");
-    return ok() ? (long)d : 0;
-  }
-  long integer(size_t i, const char* name) {
-    const double d = num(i, name);
-    if (ok() && (!(std::fabs(d) <= 9.0e15) || std::floor(d) != d)) type_error(std::string(name) + " must be an integer");
-    return ok() ? (long)d : 0;
-  }
-  // A Float32Array with at least `need` elements (len returned in *len when given).
-  float* f32(size_t i, const char* name, double need, size_t* len = nullptr) {
-    return static_cast<float*>(typed(i, name, napi_float32_array, " Float32Array", need, len));
-  }
-  float* f32opt(size_t i, const char* name, double need) {
-    if (!ok()) return nullptr;
-    if (info[i].IsNull() || info[i].IsUndefined()) return nullptr;
-    return f32(i, name, need);
-  }
-  int32_t* i32(size_t i, const char* name, double need) {
-    return static_cast<int32_t*>(typed(i, name, napi_int32_array, "n Int32Array", need, nullptr));
-  }
-  const double* f64(size_t i, const char* name, double need) {
-    return static_cast<const double*>(typed(i, name, napi_float64_array, " Float64Array", need, nullptr));
-  }
-};
+inline const KernelTable& K() { return isa_table(kernels_scalar_table, kernels_avx2_table, kernels_avx512_table); }
 
 // unary(op, x, y, n, a, b)
 Napi::Value Unary(const Napi::CallbackInfo& info) {
@@ -192,7 +125,7 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   const long op = c.count(0, "op"), outer = c.count(2, "outer"), dim = c.count(3, "dim"), inner = c.count(4, "inner");
   const float* x = c.f32(1, "x", (double)outer * dim * inner);
   float* o = c.f32(5, "out", (double)outer * inner);
-  if (c.ok() && op > R_MIN) c.range_error("unknown op");
+  if (c.ok() && op >= R_COUNT) c.range_error("unknown op");
   if (c.ok()) K().reduce((int)op, x, outer, dim, inner, o);
   return c.finish();
 }
@@ -378,9 +311,29 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   return c.finish();
 }
 
+// opNames() -> { unary, binary, reduce }: the op names in code order (the TS side builds its codes
+// from these and checks that every op of its kernel table is there).
+Napi::Value OpNames(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto list = [&](std::initializer_list<const char*> names) {
+    Napi::Array a = Napi::Array::New(env, names.size());
+    uint32_t i = 0;
+    for (const char* n : names) a.Set(i++, n);
+    return a;
+  };
+  Napi::Object o = Napi::Object::New(env);
+#define TSF_NAME(code, name, ...) name,
+  o.Set("unary", list({TSF_UNARY_OPS(TSF_NAME)}));
+  o.Set("binary", list({TSF_BINARY_OPS(TSF_NAME)}));
+  o.Set("reduce", list({TSF_REDUCE_OPS(TSF_NAME)}));
+#undef TSF_NAME
+  return o;
+}
+
 }  // namespace
 
 void register_kernels(Napi::Env env, Napi::Object exports) {
+  exports.Set("opNames", Napi::Function::New(env, OpNames));
   exports.Set("unary", Napi::Function::New(env, Unary));
   exports.Set("unaryBackward", Napi::Function::New(env, UnaryBackward));
   exports.Set("binary", Napi::Function::New(env, Binary));

@@ -3,6 +3,5 @@
 #include "flash_impl.h"
 
 namespace tsf {
-void flash_forward_scalar(const FlashParams& p) { flash_scalar_ns::forward(p); }
-void flash_backward_scalar(const FlashParams& p) { flash_scalar_ns::backward(p); }
+const FlashTable flash_scalar_table = {flash_scalar_ns::forward, flash_scalar_ns::backward};
 }  // namespace tsf

@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "kernels.h"
-#include "pool.h"
+#include "runtime/pool.h"
 
 namespace tsf {
 namespace TSF_KNS {
@@ -25,10 +25,10 @@ inline long lmin(long a, long b) { return a < b ? a : b; }
 inline long lmax(long a, long b) { return a > b ? a : b; }
 inline long cdiv(long a, long b) { return (a + b - 1) / b; }
 
-#include "kernels_math_impl.h"         // threading helpers; exp, sigmoid, tanh
-#include "kernels_elementwise_impl.h"  // unary, binary, strided copy, where
-#include "kernels_reduce_impl.h"       // reductions, cumsum, softmax, cross-entropy
-#include "kernels_rows_impl.h"         // norms, gather / scatter-add, AdamW
+#include "math_impl.h"                     // threading helpers; exp, sigmoid, tanh
+#include "elementwise/elementwise_impl.h"  // unary, binary, strided copy, where
+#include "reduce/reduce_impl.h"            // reductions, cumsum, softmax, cross-entropy
+#include "rows/rows_impl.h"                // norms, gather / scatter-add, AdamW
 
 }  // namespace
 }  // namespace TSF_KNS

@@ -4,6 +4,5 @@
 #include "flash_impl.h"
 
 namespace tsf {
-void flash_forward_avx512(const FlashParams& p) { flash_avx512_ns::forward(p); }
-void flash_backward_avx512(const FlashParams& p) { flash_avx512_ns::backward(p); }
+const FlashTable flash_avx512_table = {flash_avx512_ns::forward, flash_avx512_ns::backward};
 }  // namespace tsf

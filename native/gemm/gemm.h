@@ -1,4 +1,5 @@
-// Batched, strided GEMM entry points, one set per instruction set (runtime dispatch in addon.cc).
+// Batched, strided GEMM entry points, one table per instruction set (picked at run time by napi/gemm.cc,
+// runtime/isa.h).
 // Row-major: C_i = alpha * op(A_i) op(B_i) + beta * C_i (+ bias in every row when bias is set: the
 // Linear bias added in the write-back, an "epilogue", instead of a pass that broadcasts it into C);
 // lda/ldb/ldc are row strides of the STORED matrices (a transposed A is stored k x m). Pointers
@@ -30,5 +31,15 @@ void to_bf16_scalar(const float* src, uint16_t* dst, long n);
 void to_bf16_avx2(const float* src, uint16_t* dst, long n);
 void from_bf16_scalar(const uint16_t* src, float* dst, long n);
 void from_bf16_avx2(const uint16_t* src, float* dst, long n);
+
+// One instruction set's entry points (the avx512 level converts bf16 with the avx2 code).
+struct GemmTable {
+  bool (*gemm)(const GemmParams& p);
+  void (*to_bf16)(const float* src, uint16_t* dst, long n);
+  void (*from_bf16)(const uint16_t* src, float* dst, long n);
+};
+extern const GemmTable gemm_scalar_table;
+extern const GemmTable gemm_avx2_table;
+extern const GemmTable gemm_avx512_table;
 
 }  // namespace tsf

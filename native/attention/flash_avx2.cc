@@ -3,6 +3,5 @@
 #include "flash_impl.h"
 
 namespace tsf {
-void flash_forward_avx2(const FlashParams& p) { flash_avx2_ns::forward(p); }
-void flash_backward_avx2(const FlashParams& p) { flash_avx2_ns::backward(p); }
+const FlashTable flash_avx2_table = {flash_avx2_ns::forward, flash_avx2_ns::backward};
 }  // namespace tsf

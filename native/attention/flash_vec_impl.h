@@ -50,7 +50,7 @@ inline vd vfma(vd a, vd b, vd c) {  // a * b + c (products of floats are exact i
 }
 inline void fstored(float* p, vd a) { const vdf f = __builtin_convertvector(a, vdf); std::memcpy(p, &f, sizeof f); }
 
-#include "exp_impl.h"
+#include "kernels/exp_impl.h"
 
 // The elementwise passes over score tiles (exp, the online softmax, dS = P dP) on EL-lane vectors: 16
 // with AVX-512 (zmm), else 8. Each lane is one element (or one query row, summed over keys in order),

@@ -1,0 +1,116 @@
+// N-API surface of the GEMM kernels (gemm/gemm.h) and the bf16 conversions; arguments are read and
+// checked by Call (args.h).
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+#include "args.h"
+#include "gemm/gemm.h"
+#include "runtime/isa.h"
+
+namespace tsf {
+namespace {
+
+inline const GemmTable& G() { return isa_table(gemm_scalar_table, gemm_avx2_table, gemm_avx512_table); }
+
+// Largest element index touched by a [batch] x [rows x cols] strided operand, or -1 if empty.
+double last_index(long off, long batch, long stride, long rows, long cols, long ld) {
+  if (batch == 0 || rows == 0 || cols == 0) return -1;
+  return (double)off + (double)(batch - 1) * stride + (double)(rows - 1) * ld + (cols - 1);
+}
+
+// gemm(batch, m, n, k, a, aOff, lda, strideA, transA, b, bOff, ldb, strideB, transB,
+//      c, cOff, ldc, strideC, alpha, beta[, bias, biasOff]) -- fp32: a/b Float32Array, bias null or
+//      a Float32Array of n values from biasOff (batch 1 only); bf16: a/b Uint16Array, then [mode].
+Napi::Value Gemm(const Napi::CallbackInfo& info, bool bf16) {
+  Call c(info, bf16 ? "gemmBf16" : "gemm");
+  if (info.Length() < 20) { c.type_error("expected 20 arguments"); return c.finish(); }
+  const long batch = c.count(0, "batch"), m = c.count(1, "m"), n = c.count(2, "n"), k = c.count(3, "k");
+  const long aOff = c.count(5, "aOff"), lda = c.count(6, "lda"), sA = c.count(7, "strideA");
+  const long bOff = c.count(10, "bOff"), ldb = c.count(11, "ldb"), sB = c.count(12, "strideB");
+  const long cOff = c.count(15, "cOff"), ldc = c.count(16, "ldc"), sC = c.count(17, "strideC");
+  const bool tA = c.flag(8), tB = c.flag(13);
+  const float alpha = (float)c.num(18, "alpha"), beta = (float)c.num(19, "beta");
+  size_t aLen = 0, bLen = 0, cLen = 0;
+  const void* a = bf16 ? (const void*)c.u16(4, "a", 0, &aLen) : (const void*)c.f32(4, "a", 0, &aLen);
+  const void* b = bf16 ? (const void*)c.u16(9, "b", 0, &bLen) : (const void*)c.f32(9, "b", 0, &bLen);
+  float* cp = c.f32(14, "c", 0, &cLen);
+  if (!c.ok()) return c.finish();
+  const long ar = tA ? k : m, ac = tA ? m : k, br = tB ? n : k, bc = tB ? k : n;
+  if ((ar > 1 && lda < ac) || (br > 1 && ldb < bc) || (m > 1 && ldc < n))
+    c.range_error("a leading dimension is smaller than the stored row length");
+  else if (last_index(aOff, batch, sA, ar, ac, lda) >= (double)aLen) c.range_error("A is out of bounds");
+  else if (last_index(bOff, batch, sB, br, bc, ldb) >= (double)bLen) c.range_error("B is out of bounds");
+  else if (last_index(cOff, batch, sC, m, n, ldc) >= (double)cLen) c.range_error("C is out of bounds");
+  if (!c.ok()) return c.finish();
+  GemmParams p;
+  p.batch = batch; p.m = m; p.n = n; p.k = k;
+  p.lda = lda; p.strideA = sA; p.transA = tA;
+  p.ldb = ldb; p.strideB = sB; p.transB = tB;
+  p.c = cp + cOff; p.ldc = ldc; p.strideC = sC;
+  p.alpha = alpha; p.beta = beta;
+  if (!bf16) {
+    p.kind = KIND_F32;
+    p.a = static_cast<const float*>(a) + aOff;
+    p.b = static_cast<const float*>(b) + bOff;
+    if (!c.absent(20)) {
+      size_t biasLen = 0;
+      const float* bias = c.f32(20, "bias", 0, &biasLen);
+      const long biasOff = info.Length() < 22 ? -1 : c.count(21, "biasOff");
+      if (c.ok() && biasOff < 0) c.type_error("biasOff must be a non-negative integer");
+      if (c.ok() && batch > 1) c.range_error("a bias needs batch 1");
+      if (c.ok() && n > 0 && (double)biasOff + n > (double)biasLen) c.range_error("bias is out of bounds");
+      if (!c.ok()) return c.finish();
+      p.bias = bias + biasOff;
+    }
+    G().gemm(p);
+    return c.finish();
+  }
+  p.a = static_cast<const uint16_t*>(a) + aOff;
+  p.b = static_cast<const uint16_t*>(b) + bOff;
+  const std::string mode = info.Length() > 20 && info[20].IsString() ? info[20].As<Napi::String>().Utf8Value() : "auto";
+  const bool hw = active_isa_level() == ISA_AVX512 && cpu().bf16;
+  if (mode == "pairs") {  // force the vdpbf16ps layout (emulated on AVX2): used by tests
+    p.kind = KIND_BF16_PAIRS;
+    if (hw) gemm_avx512bf16(p);
+    else if (active_isa_level() >= ISA_AVX2) gemm_avx2(p);
+    else c.type_error("mode 'pairs' needs AVX2 or AVX512_BF16");
+  } else if (hw) {
+    p.kind = KIND_BF16_PAIRS;
+    gemm_avx512bf16(p);
+  } else {
+    p.kind = KIND_BF16;
+    G().gemm(p);
+  }
+  return c.finish();
+}
+
+Napi::Value GemmF32(const Napi::CallbackInfo& info) { return Gemm(info, false); }
+Napi::Value GemmBf16(const Napi::CallbackInfo& info) { return Gemm(info, true); }
+
+// toBf16(src: Float32Array, dst: Uint16Array) / fromBf16(src: Uint16Array, dst: Float32Array)
+Napi::Value Convert(const Napi::CallbackInfo& info, bool to) {
+  Call c(info, to ? "toBf16" : "fromBf16");
+  size_t n = 0, dn = 0;
+  void* src = to ? (void*)c.f32(0, "src", 0, &n) : (void*)c.u16(0, "src", 0, &n);
+  void* dst = to ? (void*)c.u16(1, "dst", 0, &dn) : (void*)c.f32(1, "dst", 0, &dn);
+  if (c.ok() && dn < n) c.range_error("dst is shorter than src");
+  if (!c.ok()) return c.finish();
+  if (to) G().to_bf16(static_cast<const float*>(src), static_cast<uint16_t*>(dst), (long)n);
+  else G().from_bf16(static_cast<const uint16_t*>(src), static_cast<float*>(dst), (long)n);
+  return c.finish();
+}
+Napi::Value ToBf16(const Napi::CallbackInfo& info) { return Convert(info, true); }
+Napi::Value FromBf16(const Napi::CallbackInfo& info) { return Convert(info, false); }
+
+}  // namespace
+
+void register_gemm(Napi::Env env, Napi::Object exports) {
+  exports.Set("gemm", Napi::Function::New(env, GemmF32));
+  exports.Set("gemmBf16", Napi::Function::New(env, GemmBf16));
+  exports.Set("toBf16", Napi::Function::New(env, ToBf16));
+  exports.Set("fromBf16", Napi::Function::New(env, FromBf16));
+}
+
+}  // namespace tsf
