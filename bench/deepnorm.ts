@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as T from "../src/index.js";
 import { createProgress } from "../src/train/progress.js";
+import { linePlotSvg, writeSvg } from "../src/train/metrics.js";
 import { jsonLine, printTable, fmt } from "./common.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -27,7 +28,7 @@ function run(placement: "post" | "deepnorm", ids: Int32Array, steps: number, lr:
   const losses: number[] = [];
   for (let s = 0; s < steps; s++) {
     const { x, y } = sampler.next();
-    const loss = T.crossEntropy(model.forward(x).reshape(-1, 65), y.reshape(-1));
+    const loss = T.crossEntropy(model.forward(x).logits.reshape(-1, 65), y.reshape(-1));
     losses.push(loss.item());
     loss.backward();
     opt.step();
@@ -59,5 +60,5 @@ export async function main(argv: string[]): Promise<void> {
   }
   printTable([`${LAYERS}-layer post-norm`, "lr", "step 0", "first 50 mean", "last 50 mean", "min", "status"], rows);
   const series = curves.map(([name, l, c]) => ({ name: `${name}, lr ${l}`, points: c.map((x, i) => [i, x] as const) }));
-  await T.writeSvg(join(ROOT, "bench/deepnorm.svg"), T.linePlotSvg(series, { title: `${LAYERS}-layer post-norm models (d = 32): training loss` }));
+  await writeSvg(join(ROOT, "bench/deepnorm.svg"), linePlotSvg(series, { title: `${LAYERS}-layer post-norm models (d = 32): training loss` }));
 }

@@ -78,7 +78,7 @@ describe("tidy", () => {
       const x = T.randint(29, [3, 16], { generator: g }), y = T.randint(29, [3, 16], { generator: g });
       const losses: number[] = [];
       const step = () => {
-        const loss = T.crossEntropy(model.forward(x).reshape(-1, 29), y.reshape(-1));
+        const loss = T.crossEntropy(model.forward(x).logits.reshape(-1, 29), y.reshape(-1));
         loss.backward();
         opt.step();
         opt.zeroGrad();

@@ -11,10 +11,12 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
-import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../io/safetensors.js";
+import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "./safetensors.js";
 import type { RngState } from "../tensor/rng.js";
 import { Tensor } from "../tensor/tensor.js";
-import type { OptimizerState } from "./optim.js";
+
+/** An optimizer's state as a checkpoint stores it: named float32 tensors plus JSON metadata. */
+export interface OptimizerState { tensors: Record<string, Float32Array>; meta: Record<string, unknown> }
 
 export interface TrainerState {
   /** Optimizer steps completed. */

@@ -5,12 +5,12 @@
 // [B, Hkv, group * Tq, d] multiplies its group's K in one batched GEMM.
 
 import type { AttentionMaskArgs, BlockMask, FloatArray, GemmArgs } from "../backend/backend.js";
-import { AttentionMask } from "../backend/js/flash.js";
+import { AttentionMask } from "../backend/mask.js";
 import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { fmtShape } from "../tensor/shape.js";
-import type { Tensor } from "../tensor/tensor.js";
-import { commonFloat, empty, floatData } from "./util.js";
+import { Tensor } from "../tensor/tensor.js";
+import { commonFloat, floatData, wrap } from "./util.js";
 
 export interface AttentionOptions {
   /** Query t sees keys j <= t + (S - Tq); default true. */
@@ -76,7 +76,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const scale = opts.scale ?? 1 / Math.sqrt(d);
   const mask = new AttentionMask(attentionMaskArgs(opts), Tq, S);
   const qd = dense(floatData(q, "attention"), rows * d), kd = kvBlocks(k, "attention"), vd = kvBlocks(v, "attention");
-  const p = empty([bh, rows, S], dtype);
+  const p = Tensor.zeros([bh, rows, S], dtype);
   const pd = p.data as FloatArray, pb = dense(pd, rows * S);
   bgemm(bh, rows, S, d, qd, false, kd, true, pd, scale);
   // Rows with no visible key get P = 0 (output 0, like the flash kernel) instead of softmax's NaN.
@@ -86,18 +86,22 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   }
   backend().softmax(pd, pd, bh * rows, S, false);
   for (const r of empties) pd.fill(0, r * S, (r + 1) * S);
-  const out = empty(q.shape, dtype);
+  const out = Tensor.zeros(q.shape, dtype);
   bgemm(bh, rows, d, S, pb, false, vd, false, out.data as FloatArray, 1);
-  return record(out, "attention", [q, k, v], (g) => {
+  // Saved: the storages the backward's GEMMs read (q, k, v as blocks, possibly copies) and P.
+  const saved = [qd.data, kd.data, vd.data].map((s) => wrap(s, [s.length], dtype));
+  return record(out, "attention", [q, k, v], (g, { needsInputGrad: [nq, nk, nv] }) => {
     const gd = dense(floatData(g, "attention"), rows * d);
-    const gq = empty(q.shape, dtype), gk = empty(k.shape, dtype), gv = empty(v.shape, dtype);
+    const gq = nq ? Tensor.zeros(q.shape, dtype) : null, gk = nk ? Tensor.zeros(k.shape, dtype) : null, gv = nv ? Tensor.zeros(v.shape, dtype) : null;
     // dV = P^T dO; dP = dO V^T; dS = P * (dP - rowsum(dP * P)); dQ = scale dS K; dK = scale dS^T Q
-    bgemm(bh, S, d, rows, pb, true, gd, false, gv.data as FloatArray, 1);
-    const ds = empty([bh, rows, S], dtype).data as FloatArray, dsb = dense(ds, rows * S);
-    bgemm(bh, rows, S, d, gd, false, vd, true, ds, 1);
-    backend().softmaxBackward(pd, ds, ds, bh * rows, S, false);
-    bgemm(bh, rows, d, S, dsb, false, kd, false, gq.data as FloatArray, scale);
-    bgemm(bh, S, d, rows, dsb, true, qd, false, gk.data as FloatArray, scale);
+    if (gv) bgemm(bh, S, d, rows, pb, true, gd, false, gv.data as FloatArray, 1);
+    if (gq || gk) {
+      const ds = Tensor.zeros([bh, rows, S], dtype).data as FloatArray, dsb = dense(ds, rows * S);
+      bgemm(bh, rows, S, d, gd, false, vd, true, ds, 1);
+      backend().softmaxBackward(pd, ds, ds, bh * rows, S, false);
+      if (gq) bgemm(bh, rows, d, S, dsb, false, kd, false, gq.data as FloatArray, scale);
+      if (gk) bgemm(bh, S, d, rows, dsb, true, qd, false, gk.data as FloatArray, scale);
+    }
     return [gq, gk, gv];
-  }, [q, k, v, p]);
+  }, [...saved, p]);
 }

@@ -1,26 +1,14 @@
 // Broadcasting binary ops. Forward reads both operands through broadcast strides (no expanded copies);
-// backward reduces each gradient back to its operand's shape with sumTo.
+// backward reduces each gradient back to its operand's shape with unbroadcast, in differentiable ops so
+// that a createGraph backward records it.
 
-import type { BinaryOp } from "../backend/backend.js";
-import { backend } from "../backend/registry.js";
-import { record } from "../tensor/autograd.js";
-import { broadcastShapes, broadcastStrides } from "../tensor/shape.js";
+import { recordComposite } from "../tensor/autograd.js";
 import { Tensor, type TensorLike } from "../tensor/tensor.js";
-import { commonFloat, lift, output } from "./util.js";
-import { sumTo } from "./reduce.js";
-import { log } from "./unary.js";
+import { lift } from "./util.js";
+import { binaryRaw } from "./raw.js";
+import { unbroadcast } from "./views.js";
 
-/** Raw broadcasting kernel call, no graph. */
-export function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
-  const dtype = commonFloat(op, a, b);
-  const shape = broadcastShapes(a.shape, b.shape);
-  const out = output(shape, dtype);
-  backend().binary(op, a.data as Float64Array, a.offset, broadcastStrides(a.shape, a.strides, shape),
-    b.data as Float64Array, b.offset, broadcastStrides(b.shape, b.strides, shape), out.data as Float64Array, shape);
-  return out;
-}
-
-function operands(a: TensorLike, b: TensorLike): [Tensor, Tensor] {
+export function operands(a: TensorLike, b: TensorLike): [Tensor, Tensor] {
   if (a instanceof Tensor) return [a, lift(b, a)];
   if (b instanceof Tensor) return [lift(a, b), b];
   throw new TypeError("binary op needs at least one tensor operand");
@@ -28,51 +16,43 @@ function operands(a: TensorLike, b: TensorLike): [Tensor, Tensor] {
 
 export function add(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands(a, b);
-  return record(binaryRaw("add", x, y), "add", [x, y], (g) => [sumTo(g, x.shape), sumTo(g, y.shape)]);
+  return recordComposite(binaryRaw("add", x, y), "add", [x, y], (g, { needsInputGrad: [nx, ny] }) => [
+    nx ? unbroadcast(g, x.shape) : null,
+    ny ? unbroadcast(g, y.shape) : null,
+  ]);
 }
 
 export function sub(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands(a, b);
-  return record(binaryRaw("sub", x, y), "sub", [x, y], (g) => [sumTo(g, x.shape), y.requiresGrad ? sumTo(binaryRaw("mul", g, lift(-1, g)), y.shape) : null]);
+  return recordComposite(binaryRaw("sub", x, y), "sub", [x, y], (g, { needsInputGrad: [nx, ny] }) => [
+    nx ? unbroadcast(g, x.shape) : null,
+    ny ? unbroadcast(mul(g, -1), y.shape) : null,
+  ]);
 }
 
 export function mul(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands(a, b);
-  return record(binaryRaw("mul", x, y), "mul", [x, y], (g) => [
-    x.requiresGrad ? sumTo(binaryRaw("mul", g, y), x.shape) : null,
-    y.requiresGrad ? sumTo(binaryRaw("mul", g, x), y.shape) : null,
+  return recordComposite(binaryRaw("mul", x, y), "mul", [x, y], (g, { needsInputGrad: [nx, ny], saved: [xs, ys] }) => [
+    nx ? unbroadcast(mul(g, ys), x.shape) : null,
+    ny ? unbroadcast(mul(g, xs), y.shape) : null,
   ], [x, y]);
 }
 
 export function div(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands(a, b);
   const out = binaryRaw("div", x, y);
-  return record(out, "div", [x, y], (g) => {
-    const gx = binaryRaw("div", g, y);
+  return recordComposite(out, "div", [x, y], (g, { needsInputGrad: [nx, ny], saved: [ys, q] }) => {
+    const gx = div(g, ys);
     // d(x/y)/dy = -(x/y)/y
-    return [
-      x.requiresGrad ? sumTo(gx, x.shape) : null,
-      y.requiresGrad ? sumTo(binaryRaw("mul", gx, binaryRaw("mul", out, lift(-1, out))), y.shape) : null,
-    ];
-  }, [x, y, out]);
-}
-
-/** x ** y, both tensors (a scalar exponent goes through powScalar, a scalar base here). */
-export function pow(a: TensorLike, b: TensorLike): Tensor {
-  const [x, y] = operands(a, b);
-  const out = binaryRaw("pow", x, y);
-  return record(out, "pow", [x, y], (g) => [
-    // d/dx = y x^(y-1), d/dy = x^y ln x
-    x.requiresGrad ? sumTo(binaryRaw("mul", g, binaryRaw("mul", y, binaryRaw("pow", x, binaryRaw("sub", y, lift(1, y))))), x.shape) : null,
-    y.requiresGrad ? sumTo(binaryRaw("mul", g, binaryRaw("mul", out, log(x))), y.shape) : null,
-  ], [x, y, out]);
+    return [nx ? unbroadcast(gx, x.shape) : null, ny ? unbroadcast(mul(gx, mul(q, -1)), y.shape) : null];
+  }, [y, out]);
 }
 
 export function maximum(a: Tensor, b: TensorLike): Tensor {
   const y = lift(b, a);
   const out = binaryRaw("maximum", a, y);
-  return record(out, "maximum", [a, y], (g) => {
-    const ma = binaryRaw("eq", out, a);
-    return [sumTo(binaryRaw("mul", g, ma), a.shape), sumTo(binaryRaw("mul", g, binaryRaw("sub", lift(1, ma), ma)), y.shape)];
-  }, [a, y, out]);
+  return recordComposite(out, "maximum", [a, y], (g, { needsInputGrad: [na, ny], saved: [a0, m] }) => {
+    const ma = binaryRaw("eq", m, a0);  // where a won: a piecewise constant, no graph needed
+    return [na ? unbroadcast(mul(g, ma), a.shape) : null, ny ? unbroadcast(mul(g, binaryRaw("sub", lift(1, ma), ma)), y.shape) : null];
+  }, [a, out]);
 }

@@ -55,8 +55,15 @@ export function tensor(values: Nested | Storage, opts: CreateOptions & { shape?:
 }
 
 export function full(shape: Shape, value: number, opts: CreateOptions = {}): Tensor {
-  const t = Tensor.empty(shape, opts.dtype ?? "float32");
+  const t = Tensor.zeros(shape, opts.dtype ?? "float32");
   t.data.fill(value);
+  t.requiresGrad = opts.requiresGrad ?? false;
+  return t;
+}
+
+/** A tensor with arbitrary contents (torch.empty): for code that writes every element before reading. */
+export function empty(shape: Shape, opts: CreateOptions = {}): Tensor {
+  const t = Tensor.empty(shape, opts.dtype ?? "float32");
   t.requiresGrad = opts.requiresGrad ?? false;
   return t;
 }
@@ -70,7 +77,7 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
   const [lo, hi] = end === undefined ? [0, start] : [start, end];
   if (step === 0) throw new RangeError("arange: step must be nonzero");
   const n = Math.max(0, Math.ceil((hi - lo) / step));
-  const t = Tensor.empty([n], opts.dtype ?? "float32");
+  const t = Tensor.zeros([n], opts.dtype ?? "float32");
   for (let i = 0; i < n; i++) t.data[i] = lo + i * step;
   return t;
 }
@@ -78,7 +85,7 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
 function random(shape: Shape, opts: CreateOptions & { generator?: Generator }, draw: (g: Generator, d: Float32Array | Float64Array) => void): Tensor {
   const dtype = opts.dtype ?? "float32";
   if (dtype !== "float32" && dtype !== "float64") throw new TypeError(`random tensors are float32 or float64, not ${dtype}`);
-  const t = Tensor.empty(shape, dtype);
+  const t = Tensor.zeros(shape, dtype);
   draw(opts.generator ?? defaultGenerator, t.data as Float32Array | Float64Array);
   t.requiresGrad = opts.requiresGrad ?? false;
   return t;
@@ -95,7 +102,7 @@ export function rand(shape: Shape, opts: CreateOptions & { generator?: Generator
 }
 
 export function randint(high: number, shape: Shape, opts: { generator?: Generator } = {}): Tensor {
-  const t = Tensor.empty(shape, "int32");
+  const t = Tensor.zeros(shape, "int32");
   (opts.generator ?? defaultGenerator).randint(t.data as Int32Array, high);
   return t;
 }

@@ -5,9 +5,9 @@
 import type { FlashArgs, FloatArray } from "../backend/backend.js";
 import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
-import type { Tensor } from "../tensor/tensor.js";
+import { Tensor } from "../tensor/tensor.js";
 import { attentionMaskArgs, attentionShapes, type AttentionOptions } from "./attention.js";
-import { commonFloat, floatData, output, wrap } from "./util.js";
+import { commonFloat, floatData, wrap } from "./util.js";
 
 export type FlashAttentionOptions = AttentionOptions;
 
@@ -17,7 +17,7 @@ export function flashAttention(q: Tensor, k: Tensor, v: Tensor, opts: FlashAtten
   const [B, H, Hkv, Tq, S, d] = attentionShapes("flashAttention", q, k, v);
   const qd = floatData(q, "flashAttention"), kd = floatData(k, "flashAttention"), vd = floatData(v, "flashAttention");
   // the kernels overwrite every element of their outputs (FlashArgs; tested with dirty buffers)
-  const out = output(q.shape, dtype), lse = output([B, H, Tq], dtype);
+  const out = Tensor.empty(q.shape, dtype), lse = Tensor.empty([B, H, Tq], dtype);
   const args: FlashArgs = {
     B, H, Hkv, Tq, S, d, q: qd, k: kd, v: vd, scale: opts.scale ?? 1 / Math.sqrt(d),
     ...attentionMaskArgs(opts), o: out.data as FloatArray, lse: lse.data as FloatArray,
@@ -26,7 +26,7 @@ export function flashAttention(q: Tensor, k: Tensor, v: Tensor, opts: FlashAtten
   // Saved: the contiguous q, k, v the kernel read (the inputs themselves when already contiguous), O, L.
   const saved = [wrap(qd, q.shape, dtype), wrap(kd, k.shape, dtype), wrap(vd, v.shape, dtype), out, lse];
   return record(out, "flash_attention", [q, k, v], (g) => {
-    const gq = output(q.shape, dtype), gk = output(k.shape, dtype), gv = output(v.shape, dtype);
+    const gq = Tensor.empty(q.shape, dtype), gk = Tensor.empty(k.shape, dtype), gv = Tensor.empty(v.shape, dtype);
     backend().flashBackward({
       ...args, dO: floatData(g, "flashAttention"),
       dq: gq.data as FloatArray, dk: gk.data as FloatArray, dv: gv.data as FloatArray,

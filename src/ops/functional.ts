@@ -1,22 +1,27 @@
 // Functional autograd helpers: grad(fn) and a float64 finite-difference gradcheck.
 
-import { noGrad } from "../tensor/autograd.js";
+import { enableGrad, noGrad, runBackward } from "../tensor/autograd.js";
 import { defaultGenerator, type Generator } from "../tensor/rng.js";
 import { Tensor } from "../tensor/tensor.js";
 import { contiguousData } from "./util.js";
-import { mul } from "./binary.js";
+import { add, mul } from "./binary.js";
 import { sum } from "./reduce.js";
-import { randn } from "./create.js";
+import { onesLike, randn } from "./create.js";
 
-/** grad(fn)(...xs): gradients of the scalar fn(...xs) with respect to every input (like torch.func.grad). */
-export function grad(fn: (...xs: Tensor[]) => Tensor): (...xs: Tensor[]) => Tensor[] {
-  return (...xs) => {
-    const leaves = xs.map((x) => x.detach().requiresGrad_());
+/**
+ * grad(fn)(...xs): gradients of the scalar fn(...xs) with respect to every input (like torch.func.grad);
+ * other tensors' .grad are left alone. An input that already requires grad is differentiated as it is,
+ * so with createGraph the gradients carry a graph back to it and grad() nests: grad of a function of a
+ * gradient (a gradient penalty; a Hessian-vector product).
+ */
+export function grad(fn: (...xs: Tensor[]) => Tensor, opts: { createGraph?: boolean } = {}): (...xs: Tensor[]) => Tensor[] {
+  return (...xs) => enableGrad(() => {
+    const leaves = xs.map((x) => (x.requiresGrad ? x : x.detach().requiresGrad_()));
     const y = fn(...leaves);
     if (y.numel !== 1) throw new Error(`grad: fn must return a scalar, got shape [${y.shape.join(", ")}]`);
-    y.backward();
-    return leaves.map((l) => l.grad ?? Tensor.empty(l.shape, l.dtype));
-  };
+    const gs = y.requiresGrad ? runBackward(y, onesLike(y), add, { createGraph: opts.createGraph, inputs: leaves }) : [];
+    return leaves.map((l, i) => gs[i] ?? Tensor.zeros(l.shape, l.dtype));
+  });
 }
 
 export interface GradcheckResult { maxAbsError: number; maxRelError: number }

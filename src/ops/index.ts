@@ -1,8 +1,10 @@
 // Differentiable ops, each forward + backward in one place.
+import "./methods.js";
 export * from "./util.js";
 export * from "./views.js";
 export * from "./unary.js";
 export * from "./binary.js";
+export * from "./pow.js";
 export * from "./reduce.js";
 export * from "./join.js";
 export * from "./matmul.js";

@@ -3,8 +3,8 @@
 import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { fmtShape, normAxis } from "../tensor/shape.js";
-import type { Tensor } from "../tensor/tensor.js";
-import { around, commonFloat, contiguousData, empty, floatData, output } from "./util.js";
+import { Tensor } from "../tensor/tensor.js";
+import { around, commonFloat, contiguousData, floatData } from "./util.js";
 
 function ids(index: Tensor, op: string): Int32Array {
   if (index.dtype !== "int32") throw new TypeError(`${op}: indices must be int32, got ${index.dtype}`);
@@ -19,14 +19,14 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const idx = ids(index, "index_select");
   const shape = [...x.shape];
   shape[axis] = idx.length;
-  const out = output(shape, dtype);
+  const out = Tensor.empty(shape, dtype);
   const xd = floatData(x, "index_select");
   backend().indexSelect(xd, outer, dimIn, inner, idx, idx.length, out.data as typeof xd);
-  return record(out, "index_select", [x], (g) => {
-    const gx = empty(x.shape, dtype);
-    backend().indexAdd(floatData(g, "index_select"), outer, dimIn, inner, idx, idx.length, gx.data as typeof xd);
+  return record(out, "index_select", [x], (g, { saved: [ix] }) => {
+    const gx = Tensor.zeros(x.shape, dtype), ii = ids(ix, "index_select");
+    backend().indexAdd(floatData(g, "index_select"), outer, dimIn, inner, ii, ii.length, gx.data as typeof xd);
     return [gx];
-  });
+  }, [index]);
 }
 
 /** Rows of `weight` [V, D] for int32 ids of any shape: output [...ids.shape, D]. */
@@ -35,14 +35,14 @@ export function embedding(idsT: Tensor, weight: Tensor): Tensor {
   if (weight.ndim !== 2) throw new RangeError(`embedding: weight must be [vocab, dim], got ${fmtShape(weight.shape)}`);
   const [V, D] = weight.shape;
   const idx = ids(idsT, "embedding");
-  const out = output([...idsT.shape, D], dtype);
+  const out = Tensor.empty([...idsT.shape, D], dtype);
   const wd = floatData(weight, "embedding");
   backend().indexSelect(wd, 1, V, D, idx, idx.length, out.data as typeof wd);
-  return record(out, "embedding", [weight], (g) => {
-    const gw = empty(weight.shape, dtype);
-    backend().indexAdd(floatData(g, "embedding"), 1, V, D, idx, idx.length, gw.data as typeof wd);
+  return record(out, "embedding", [weight], (g, { saved: [ix] }) => {
+    const gw = Tensor.zeros(weight.shape, dtype), ii = ids(ix, "embedding");
+    backend().indexAdd(floatData(g, "embedding"), 1, V, D, ii, ii.length, gw.data as typeof wd);
     return [gw];
-  });
+  }, [idsT]);
 }
 
 export function cumsum(x: Tensor, dim: number): Tensor {
@@ -50,10 +50,10 @@ export function cumsum(x: Tensor, dim: number): Tensor {
   const axis = normAxis(dim, x.ndim);
   const [outer, d, inner] = around(x.shape, axis);
   const xd = floatData(x, "cumsum");
-  const out = empty(x.shape, dtype);
+  const out = Tensor.zeros(x.shape, dtype);
   backend().cumsum(xd, outer, d, inner, out.data as typeof xd, false);
   return record(out, "cumsum", [x], (g) => {
-    const gx = empty(x.shape, dtype);
+    const gx = Tensor.zeros(x.shape, dtype);
     backend().cumsum(floatData(g, "cumsum"), outer, d, inner, gx.data as typeof xd, true);
     return [gx];
   });

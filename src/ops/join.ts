@@ -1,24 +1,11 @@
 // Joining and splitting along an axis: cat, stack, split, chunk (split pieces are narrow views).
 
 import { backend } from "../backend/registry.js";
-import { record } from "../tensor/autograd.js";
+import { recordComposite } from "../tensor/autograd.js";
 import { contiguousStrides, fmtShape, normAxis, type Shape } from "../tensor/shape.js";
-import type { Tensor } from "../tensor/tensor.js";
-import { empty, output } from "./util.js";
+import { Tensor } from "../tensor/tensor.js";
 import { narrow, unsqueeze } from "./views.js";
-
-/** Copy `src` into a strided window of `dst` starting at `start` along `axis`. */
-function copyInto(dst: Tensor, src: Tensor, axis: number, start: number): void {
-  const strides = contiguousStrides(dst.shape);
-  backend().stridedCopy(src.data, src.offset, src.strides, dst.data, start * strides[axis], strides, src.shape);
-}
-
-/** Zeros of `shape` with `g` placed at [start, start + g.shape[axis]) along axis: narrow's backward. */
-export function padNarrow(g: Tensor, shape: Shape, axis: number, start: number): Tensor {
-  const out = empty(shape, g.dtype);
-  copyInto(out, g, axis, start);
-  return out;
-}
+import { copyInto } from "./raw.js";
 
 export function cat(xs: Tensor[], dim = 0): Tensor {
   if (xs.length === 0) throw new RangeError("cat: needs at least one tensor");
@@ -31,7 +18,7 @@ export function cat(xs: Tensor[], dim = 0): Tensor {
     }
     shape[axis] += x.shape[axis];
   }
-  const out = output(shape, xs[0].dtype);
+  const out = Tensor.empty(shape, xs[0].dtype);
   const starts: number[] = [];
   let at = 0;
   for (const x of xs) {
@@ -39,7 +26,7 @@ export function cat(xs: Tensor[], dim = 0): Tensor {
     copyInto(out, x, axis, at);
     at += x.shape[axis];
   }
-  return record(out, "cat", xs, (g) => xs.map((x, i) => narrow(g, axis, starts[i], x.shape[axis])));
+  return recordComposite(out, "cat", xs, (g, { needsInputGrad }) => xs.map((x, i) => (needsInputGrad[i] ? narrow(g, axis, starts[i], x.shape[axis]) : null)));
 }
 
 export function stack(xs: Tensor[], dim = 0): Tensor {

@@ -4,8 +4,11 @@
 import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { fmtShape } from "../tensor/shape.js";
-import type { Tensor } from "../tensor/tensor.js";
-import { commonFloat, empty, floatData, output } from "./util.js";
+import { Tensor } from "../tensor/tensor.js";
+import { commonFloat, floatData } from "./util.js";
+import { matmul } from "./matmul.js";
+import { sum } from "./reduce.js";
+import { reshape, transpose } from "./views.js";
 
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
   const dtype = commonFloat("linear", x, weight, ...(bias ? [bias] : []));
@@ -16,26 +19,34 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   const rows = x.numel / inF;
   const xd = floatData(x, "linear"), wd = floatData(weight, "linear");
   const bd = bias && floatData(bias, "linear");
-  const y = output([...x.shape.slice(0, -1), out], dtype);
+  const y = Tensor.empty([...x.shape.slice(0, -1), out], dtype);
   const yd = y.data as typeof xd;
   const gemm = (a: typeof xd, ta: boolean, b: typeof xd, tb: boolean, c: typeof xd, m: number, n: number, k: number, bias: typeof xd | null = null) =>
     backend().gemm({ batch: 1, m, n, k, a, aOff: 0, lda: ta ? m : k, strideA: 0, transA: ta, b, bOff: 0, ldb: tb ? k : n, strideB: 0, transB: tb, c, cOff: 0, ldc: n, strideC: 0, alpha: 1, beta: 0, bias });
   gemm(xd, false, wd, true, yd, rows, out, inF, bd);  // the bias added in the GEMM's write-back
-  return record(y, "linear", [x, weight, bias], (g) => {
+  // Each gradient only when needed: a frozen (LoRA base) weight costs no gW GEMM.
+  return record(y, "linear", [x, weight, bias], (g, { needsInputGrad: [nx, nw, nb], saved: [xs, ws] }) => {
     const gd = floatData(g, "linear");
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
-    if (x.requiresGrad) {
-      gx = output(x.shape, dtype);
-      gemm(gd, false, wd, false, gx.data as typeof xd, rows, inF, out);
+    if (nx) {
+      gx = Tensor.empty(x.shape, dtype);
+      gemm(gd, false, floatData(ws, "linear"), false, gx.data as typeof xd, rows, inF, out);
     }
-    if (weight.requiresGrad) {
-      gw = output(weight.shape, dtype);
-      gemm(gd, true, xd, false, gw.data as typeof xd, out, inF, rows);
+    if (nw) {
+      gw = Tensor.empty(weight.shape, dtype);
+      gemm(gd, true, floatData(xs, "linear"), false, gw.data as typeof xd, out, inF, rows);
     }
-    if (bias && bias.requiresGrad) {
-      gb = empty([out], dtype);
+    if (nb) {
+      gb = Tensor.zeros([out], dtype);
       backend().reduce("sum", gd, 1, rows, out, gb.data as typeof xd);
     }
     return [gx, gw, gb];
-  }, [x, weight]);
+  }, [x, weight], (g, { needsInputGrad: [nx, nw, nb], saved: [xs, ws] }) => {
+    const g2 = reshape(g, [rows, out]);
+    return [
+      nx ? matmul(g, ws) : null,
+      nw ? matmul(transpose(g2, 0, 1), reshape(xs, [rows, inF])) : null,
+      nb ? sum(g2, 0) : null,
+    ];
+  });
 }

@@ -4,8 +4,8 @@
 import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { fmtShape } from "../tensor/shape.js";
-import type { Tensor } from "../tensor/tensor.js";
-import { commonFloat, contiguousData, empty, floatData, output } from "./util.js";
+import { Tensor } from "../tensor/tensor.js";
+import { commonFloat, contiguousData, floatData } from "./util.js";
 import { reshape } from "./views.js";
 
 export interface CrossEntropyOptions {
@@ -28,8 +28,8 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   }
   const ld = floatData(logits, "cross_entropy");
   const td = contiguousData(targets) as Int32Array;
-  const loss = empty([rows], dtype);
-  const lse = empty([rows], dtype);
+  const loss = Tensor.zeros([rows], dtype);
+  const lse = Tensor.zeros([rows], dtype);
   backend().crossEntropy(ld, td, rows, cols, ignoreIndex, labelSmoothing, loss.data as typeof ld, lse.data as typeof ld);
   let counted = 0;
   for (let r = 0; r < rows; r++) if (td[r] !== ignoreIndex) counted++;
@@ -40,14 +40,15 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   else {
     let s = 0;
     for (let r = 0; r < rows; r++) s += loss.data[r];
-    out = empty([], dtype);
+    out = Tensor.zeros([], dtype);
     out.data[0] = s * scale;
   }
-  return record(out, "cross_entropy", [logits], (g) => {
+  return record(out, "cross_entropy", [logits], (g, { saved: [lg, tg, ls] }) => {
     const gRows = reduction === "none" ? floatData(g, "cross_entropy")
-      : (empty([rows], dtype).data.fill(g.item() * scale) as typeof ld);
-    const gl = output(logits.shape, dtype);
-    backend().crossEntropyBackward(ld, td, lse.data as typeof ld, gRows, rows, cols, ignoreIndex, labelSmoothing, gl.data as typeof ld);
+      : (Tensor.zeros([rows], dtype).data.fill(g.item() * scale) as typeof ld);
+    const gl = Tensor.empty(logits.shape, dtype);
+    backend().crossEntropyBackward(floatData(lg, "cross_entropy"), contiguousData(tg) as Int32Array, floatData(ls, "cross_entropy"), gRows, rows, cols,
+      ignoreIndex, labelSmoothing, gl.data as typeof ld);
     return [gl];
-  }, [logits, lse]);
+  }, [logits, targets, lse]);
 }

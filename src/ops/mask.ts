@@ -1,24 +1,24 @@
 // Masks and selection: triu / tril, where, masked_fill. Boolean masks are float tensors of 0/1 or int32.
 
 import { backend } from "../backend/registry.js";
-import { noGrad, record } from "../tensor/autograd.js";
+import { noGrad, recordComposite } from "../tensor/autograd.js";
 import { broadcastShapes } from "../tensor/shape.js";
 import { Tensor, type TensorLike } from "../tensor/tensor.js";
-import { commonFloat, contiguousData, empty, lift, wrap } from "./util.js";
-import { binaryRaw } from "./binary.js";
-import { sumTo } from "./reduce.js";
-import { expand } from "./views.js";
+import { commonFloat, contiguousData, lift, wrap } from "./util.js";
+import { binaryRaw } from "./raw.js";
+import { expand, unbroadcast } from "./views.js";
+import { mul } from "./binary.js";
 
 /** Keep elements with col - row >= diagonal (upper) or <= diagonal (lower) in the last two axes. */
 function triangle(x: Tensor, diagonal: number, upper: boolean): Tensor {
   const dtype = commonFloat(upper ? "triu" : "tril", x);
   const rows = x.shape[x.ndim - 2], cols = x.shape[x.ndim - 1];
-  const mask = empty([rows, cols], dtype);
+  const mask = Tensor.zeros([rows, cols], dtype);
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < cols; j++) mask.data[i * cols + j] = (upper ? j - i >= diagonal : j - i <= diagonal) ? 1 : 0;
   }
   const out = binaryRaw("mul", x, mask);
-  return record(out, upper ? "triu" : "tril", [x], (g) => [binaryRaw("mul", g, mask)]);
+  return recordComposite(out, upper ? "triu" : "tril", [x], (g, { saved: [m] }) => [mul(g, m)], [mask]);
 }
 
 export const triu = (x: Tensor, diagonal = 0) => triangle(x, diagonal, true);
@@ -39,13 +39,13 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   const dtype = commonFloat("where", ta, tb);
   const shape = broadcastShapes(cond.shape, ta.shape, tb.shape);
   const c = flatAs(cond, shape, dtype);
-  const out = empty(shape, dtype);
+  const out = Tensor.zeros(shape, dtype);
   backend().where(c, flatAs(ta, shape, dtype), flatAs(tb, shape, dtype), out.data as typeof c, out.numel);
   const cT = wrap(c, shape, dtype);
-  return record(out, "where", [ta, tb], (g) => [
-    ta.requiresGrad ? sumTo(binaryRaw("mul", g, cT), ta.shape) : null,
-    tb.requiresGrad ? sumTo(binaryRaw("mul", g, binaryRaw("sub", lift(1, cT), cT)), tb.shape) : null,
-  ]);
+  return recordComposite(out, "where", [ta, tb], (g, { needsInputGrad: [na, nb], saved: [m] }) => [
+    na ? unbroadcast(mul(g, m), ta.shape) : null,
+    nb ? unbroadcast(mul(g, binaryRaw("sub", lift(1, m), m)), tb.shape) : null,
+  ], [cT]);
 }
 
 /** x with `value` wherever mask is nonzero (mask broadcast to x). */

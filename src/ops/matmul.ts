@@ -5,10 +5,10 @@ import type { GemmArgs } from "../backend/backend.js";
 import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { broadcastShapes, fmtShape, numel } from "../tensor/shape.js";
-import type { Tensor } from "../tensor/tensor.js";
-import { commonFloat, floatData, output } from "./util.js";
-import { sumTo } from "./reduce.js";
-import { reshape } from "./views.js";
+import { Tensor } from "../tensor/tensor.js";
+import { commonFloat, floatData } from "./util.js";
+import { sumTo } from "./raw.js";
+import { reshape, transpose, unbroadcast } from "./views.js";
 
 /**
  * C[b] = op(A[b]) @ op(B[b]) over contiguous batched operands where A or B may have batch 1 (shared).
@@ -17,7 +17,7 @@ import { reshape } from "./views.js";
 function bmm(a: Tensor, ta: boolean, b: Tensor, tb: boolean, batch: number, m: number, n: number, k: number): Tensor {
   const dtype = commonFloat("matmul", a, b);
   const ad = floatData(a, "matmul"), bd = floatData(b, "matmul");
-  const out = output([batch, m, n], dtype);
+  const out = Tensor.empty([batch, m, n], dtype);
   const aBatch = ad.length / (m * k), bBatch = bd.length / (k * n);
   const args: GemmArgs = {
     batch, m, n, k,
@@ -43,15 +43,19 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const bB = numel(b2.shape.slice(0, -2)) === batch || numel(b2.shape.slice(0, -2)) === 1 ? b2 : b2.expand(...batchShape, k, n).contiguous();
   const out = bmm(aB, false, bB, false, batch, m, n, k);
   const outShape = [...batchShape, m, n];
-  const res = record(reshape(out, outShape), "matmul", [aB, bB], (g) => {
-    // dA = dC @ B^T, dB = A^T @ dC, summed over batch when the operand was shared.
-    const ga = aB.requiresGrad ? bmm(g, false, bB, true, batch, m, k, n) : null;
-    const gb = bB.requiresGrad ? bmm(aB, true, g, false, batch, k, n, m) : null;
+  // dA = dC @ B^T, dB = A^T @ dC, summed over batch when the operand was shared; no GEMM for an
+  // operand whose gradient nobody needs (a frozen weight).
+  const res = record(reshape(out, outShape), "matmul", [aB, bB], (g, { needsInputGrad: [na, nb], saved: [A, B] }) => {
+    const ga = na ? bmm(g, false, B, true, batch, m, k, n) : null;
+    const gb = nb ? bmm(A, true, g, false, batch, k, n, m) : null;
     return [
       ga && sumTo(reshape(ga, [...batchShape, m, k]), aB.shape),
       gb && sumTo(reshape(gb, [...batchShape, k, n]), bB.shape),
     ];
-  }, [aB, bB]);
+  }, [aB, bB], (g, { needsInputGrad: [na, nb], saved: [A, B] }) => [
+    na ? unbroadcast(matmul(g, transpose(B, -1, -2)), aB.shape) : null,
+    nb ? unbroadcast(matmul(transpose(A, -1, -2), g), bB.shape) : null,
+  ]);
   const finalShape = [...batchShape, ...(a.ndim === 1 ? [] : [m]), ...(b.ndim === 1 ? [] : [n])];
   return reshape(res, finalShape);
 }

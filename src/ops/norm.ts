@@ -1,10 +1,15 @@
-// Fused normalization ops over the last axis: layer_norm and rms_norm, one kernel each way.
+// Fused normalization ops over the last axis: layer_norm and rms_norm, one kernel each way. A
+// createGraph backward uses the same derivative written in differentiable ops (recomputing x̂ from x).
 
 import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { fmtShape } from "../tensor/shape.js";
-import type { Tensor } from "../tensor/tensor.js";
-import { commonFloat, empty, floatData, output } from "./util.js";
+import { Tensor } from "../tensor/tensor.js";
+import { commonFloat, floatData } from "./util.js";
+import { add, mul, sub } from "./binary.js";
+import { mean as avg, sum } from "./reduce.js";
+import { rsqrt, square } from "./unary.js";
+import { reshape } from "./views.js";
 
 function rowsCols(x: Tensor, w: Tensor | null, op: string): [number, number] {
   const cols = x.shape[x.ndim - 1];
@@ -19,16 +24,27 @@ export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor 
   const xd = floatData(x, "layer_norm");
   const wd = weight && floatData(weight, "layer_norm");
   const bd = bias && floatData(bias, "layer_norm");
-  const out = output(x.shape, dtype), mean = output([rows], dtype), rstd = output([rows], dtype);
+  const out = Tensor.empty(x.shape, dtype), mean = Tensor.empty([rows], dtype), rstd = Tensor.empty([rows], dtype);
   backend().layerNorm(xd, wd, bd, rows, cols, eps, out.data as typeof xd, mean.data as typeof xd, rstd.data as typeof xd);
-  return record(out, "layer_norm", [x, weight, bias], (g) => {
-    const gx = output(x.shape, dtype);
-    const gw = weight ? empty([cols], dtype) : null;
-    const gb = bias ? empty([cols], dtype) : null;
-    backend().layerNormBackward(xd, wd, mean.data as typeof xd, rstd.data as typeof xd, floatData(g, "layer_norm"), rows, cols,
-      gx.data as typeof xd, gw && (gw.data as typeof xd), gb && (gb.data as typeof xd));
-    return [gx, gw, gb];
-  }, [x, mean, rstd]);
+  return record(out, "layer_norm", [x, weight, bias], (g, { needsInputGrad: [nx, nw, nb], saved: [xs, mu, rs, ws] }) => {
+    const gx = Tensor.empty(x.shape, dtype);  // the kernel always writes gx
+    const gw = nw ? Tensor.zeros([cols], dtype) : null;
+    const gb = nb ? Tensor.zeros([cols], dtype) : null;
+    backend().layerNormBackward(floatData(xs, "layer_norm"), ws ? floatData(ws, "layer_norm") : null, floatData(mu, "layer_norm"), floatData(rs, "layer_norm"),
+      floatData(g, "layer_norm"), rows, cols, gx.data as typeof xd, gw && (gw.data as typeof xd), gb && (gb.data as typeof xd));
+    return [nx ? gx : null, gw, gb];
+  }, [x, mean, rstd, ...(weight ? [weight] : [])], (g, { needsInputGrad: [nx, nw, nb], saved: [xs, , , ws] }) => {
+    const xc = sub(xs, avg(xs, -1, true));
+    const r = rsqrt(add(avg(square(xc), -1, true), eps));
+    const h = mul(xc, r);
+    const gh = ws ? mul(g, ws) : g;
+    // dx = r (gh - mean(gh) - x̂ mean(gh x̂)), gh = g w
+    return [
+      nx ? mul(r, sub(sub(gh, avg(gh, -1, true)), mul(h, avg(mul(gh, h), -1, true)))) : null,
+      nw ? sum(reshape(mul(g, h), [rows, cols]), 0) : null,
+      nb ? sum(reshape(g, [rows, cols]), 0) : null,
+    ];
+  });
 }
 
 export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Tensor {
@@ -36,12 +52,22 @@ export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Te
   const [rows, cols] = rowsCols(x, weight, "rms_norm");
   const xd = floatData(x, "rms_norm");
   const wd = weight && floatData(weight, "rms_norm");
-  const out = output(x.shape, dtype), rstd = output([rows], dtype);
+  const out = Tensor.empty(x.shape, dtype), rstd = Tensor.empty([rows], dtype);
   backend().rmsNorm(xd, wd, rows, cols, eps, out.data as typeof xd, rstd.data as typeof xd);
-  return record(out, "rms_norm", [x, weight], (g) => {
-    const gx = output(x.shape, dtype);
-    const gw = weight ? empty([cols], dtype) : null;
-    backend().rmsNormBackward(xd, wd, rstd.data as typeof xd, floatData(g, "rms_norm"), rows, cols, gx.data as typeof xd, gw && (gw.data as typeof xd));
-    return [gx, gw];
-  }, [x, rstd]);
+  return record(out, "rms_norm", [x, weight], (g, { needsInputGrad: [nx, nw], saved: [xs, rs, ws] }) => {
+    const gx = Tensor.empty(x.shape, dtype);  // the kernel always writes gx
+    const gw = nw ? Tensor.zeros([cols], dtype) : null;
+    backend().rmsNormBackward(floatData(xs, "rms_norm"), ws ? floatData(ws, "rms_norm") : null, floatData(rs, "rms_norm"), floatData(g, "rms_norm"),
+      rows, cols, gx.data as typeof xd, gw && (gw.data as typeof xd));
+    return [nx ? gx : null, gw];
+  }, [x, rstd, ...(weight ? [weight] : [])], (g, { needsInputGrad: [nx, nw], saved: [xs, , ws] }) => {
+    const r = rsqrt(add(avg(square(xs), -1, true), eps));
+    const h = mul(xs, r);
+    const gh = ws ? mul(g, ws) : g;
+    // dx = r (gh - x̂ mean(gh x̂)), gh = g w
+    return [
+      nx ? mul(r, sub(gh, mul(h, avg(mul(gh, h), -1, true)))) : null,
+      nw ? sum(reshape(mul(g, h), [rows, cols]), 0) : null,
+    ];
+  });
 }

@@ -1,37 +1,15 @@
-// Reductions over any set of axes with keepdim: sum, mean, amax/amin, var, logsumexp; and sumTo, the
-// reduction that undoes broadcasting in backward passes.
+// Reductions over any set of axes with keepdim: sum, mean, amax/amin, var, logsumexp.
 
 import type { ReduceOp } from "../backend/backend.js";
 import { backend } from "../backend/registry.js";
-import { record } from "../tensor/autograd.js";
+import { record, recordComposite } from "../tensor/autograd.js";
 import { normAxes, sameShape, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
-import { around, commonFloat, empty, floatData, lift, wrap } from "./util.js";
-import { binaryRaw } from "./binary.js";
+import { around, commonFloat, floatData, lift, wrap } from "./util.js";
+import { binaryRaw, reduceKeep } from "./raw.js";
 import { expand, reshape } from "./views.js";
-import { unaryOp } from "./unary.js";
-
-/** Reduce `axes` (sorted, unique) keeping them as size-1 dims; runs of adjacent axes reduce in one pass. */
-function reduceKeep(op: ReduceOp, x: Tensor, axes: number[]): Tensor {
-  const dtype = commonFloat(op, x);
-  let data = floatData(x, op);
-  const shape = [...x.shape];
-  for (let i = axes.length - 1; i >= 0;) {
-    let j = i;
-    while (j > 0 && axes[j - 1] === axes[j] - 1) j--;
-    const first = axes[j], last = axes[i];
-    let dim = 1;
-    for (let a = first; a <= last; a++) dim *= shape[a];
-    const [outer] = around(shape, first);
-    const [, , inner] = around(shape, last);
-    const out = empty([outer * inner], dtype).data as typeof data;
-    backend().reduce(op, data, outer, dim, inner, out);
-    data = out;
-    for (let a = first; a <= last; a++) shape[a] = 1;
-    i = j - 1;
-  }
-  return wrap(data, shape, dtype);
-}
+import { div, mul, sub } from "./binary.js";
+import { exp, unary } from "./unary.js";
 
 function finish(kept: Tensor, x: Tensor, axes: number[], keepdim: boolean): Tensor {
   return keepdim ? kept : reshape(kept, x.shape.filter((_, i) => !axes.includes(i)));
@@ -39,7 +17,7 @@ function finish(kept: Tensor, x: Tensor, axes: number[], keepdim: boolean): Tens
 
 export function sum(x: Tensor, dim?: number | number[], keepdim = false): Tensor {
   const axes = normAxes(dim, x.ndim);
-  const kept = record(reduceKeep("sum", x, axes), "sum", [x], (g) => [expand(g, x.shape)]);
+  const kept = recordComposite(reduceKeep("sum", x, axes), "sum", [x], (g) => [expand(g, x.shape)]);
   return finish(kept, x, axes, keepdim);
 }
 
@@ -48,7 +26,7 @@ export function mean(x: Tensor, dim?: number | number[], keepdim = false): Tenso
   const count = axes.reduce((n, a) => n * x.shape[a], 1);
   const kept = reduceKeep("sum", x, axes);
   const m = binaryRaw("div", kept, lift(count, kept));
-  const out = record(m, "mean", [x], (g) => [expand(binaryRaw("div", g, lift(count, g)), x.shape)]);
+  const out = recordComposite(m, "mean", [x], (g) => [expand(div(g, count), x.shape)]);
   return finish(out, x, axes, keepdim);
 }
 
@@ -56,10 +34,10 @@ function extremum(op: "max" | "min", x: Tensor, dim: number | number[] | undefin
   const axes = normAxes(dim, x.ndim);
   const kept = reduceKeep(op, x, axes);
   // Ties share the gradient evenly, as torch.amax/amin do.
-  const out = record(kept, op === "max" ? "amax" : "amin", [x], (g) => {
-    const mask = binaryRaw("eq", x, kept);
+  const out = recordComposite(kept, op === "max" ? "amax" : "amin", [x], (g, { saved: [xs, k] }) => {
+    const mask = binaryRaw("eq", xs, k);  // piecewise constant: no graph needed
     const count = reduceKeep("sum", mask, axes);
-    return [binaryRaw("mul", mask, binaryRaw("div", g, count))];
+    return [mul(mask, div(g, count))];
   }, [x, kept]);
   return finish(out, x, axes, keepdim);
 }
@@ -74,9 +52,11 @@ export function variance(x: Tensor, dim?: number | number[], opts: { unbiased?: 
   const denom = Math.max(n - (opts.unbiased ?? true ? 1 : 0), 0);
   const mu = binaryRaw("div", reduceKeep("sum", x, axes), lift(n, x));
   const centered = binaryRaw("sub", x, mu);
-  const ss = reduceKeep("sum", unaryOp("square", centered), axes);
+  const ss = reduceKeep("sum", unary("square", centered), axes);
   const v = binaryRaw("div", ss, lift(denom, ss));
-  const out = record(v, "var", [x], (g) => [binaryRaw("mul", centered, binaryRaw("div", g, lift(denom / 2, g)))], [centered]);
+  // d var / dx = 2 (x - mu) / denom; a createGraph walk rebuilds x - mu from x in differentiable ops
+  const out = record(v, "var", [x], (g, { saved: [c] }) => [mul(c, div(g, denom / 2))], [centered, x],
+    (g, { saved: [, xs] }) => [mul(sub(xs, mean(xs, axes, true)), div(g, denom / 2))]);
   return finish(out, x, axes, opts.keepdim ?? false);
 }
 
@@ -86,18 +66,8 @@ export function logsumexp(x: Tensor, dim?: number | number[], keepdim = false): 
   // Guard all -inf rows: subtract 0 instead of -inf - -inf = NaN.
   const md = m.data;
   for (let i = 0; i < md.length; i++) if (!Number.isFinite(md[i])) md[i] = 0;
-  const s = reduceKeep("sum", unaryOp("exp", binaryRaw("sub", x, m)), axes);
-  const lse = binaryRaw("add", unaryOp("log", s), m);
-  const out = record(lse, "logsumexp", [x], (g) => [binaryRaw("mul", g, unaryOp("exp", binaryRaw("sub", x, lse)))], [x, lse]);
+  const s = reduceKeep("sum", unary("exp", binaryRaw("sub", x, m)), axes);
+  const lse = binaryRaw("add", unary("log", s), m);
+  const out = recordComposite(lse, "logsumexp", [x], (g, { saved: [xs, l] }) => [mul(g, exp(sub(xs, l)))], [x, lse]);
   return finish(out, x, axes, keepdim);
-}
-
-/** Sum a broadcast gradient back down to `shape` (no graph: used inside backward passes). */
-export function sumTo(g: Tensor, shape: Shape): Tensor {
-  if (sameShape(g.shape, shape)) return g;
-  const lead = g.ndim - shape.length;
-  const axes: number[] = [];
-  for (let i = 0; i < g.ndim; i++) if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
-  const kept = reduceKeep("sum", g, axes);
-  return new Tensor(kept.data, shape, { dtype: kept.dtype });
 }

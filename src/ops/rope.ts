@@ -3,39 +3,47 @@
 
 import { record } from "../tensor/autograd.js";
 import { fmtShape } from "../tensor/shape.js";
-import type { Tensor } from "../tensor/tensor.js";
-import { commonFloat, floatData, output } from "./util.js";
+import { Tensor } from "../tensor/tensor.js";
+import { commonFloat, floatData } from "./util.js";
 
 const tables = new Map<string, { cos: Float64Array; sin: Float64Array }>();
 
-/** cos/sin of pos * theta^(-2j/d) for pos in [start, start + T), j in [0, d/2). Cached. */
+/** cos/sin of pos * theta^(-2j/d), j in [0, d/2), one row per position pos(p), p in [0, n). */
+function angles(n: number, pos: (p: number) => number, d: number, theta: number) {
+  const half = d / 2;
+  const t = { cos: new Float64Array(n * half), sin: new Float64Array(n * half) };
+  for (let p = 0; p < n; p++) {
+    for (let j = 0; j < half; j++) {
+      const a = pos(p) * Math.pow(theta, (-2 * j) / d);
+      t.cos[p * half + j] = Math.cos(a);
+      t.sin[p * half + j] = Math.sin(a);
+    }
+  }
+  return t;
+}
+
+/** The table for positions start .. start + T - 1. Cached. */
 function table(start: number, T: number, d: number, theta: number) {
   const key = `${start},${T},${d},${theta}`;
   let t = tables.get(key);
   if (!t) {
-    const half = d / 2;
-    t = { cos: new Float64Array(T * half), sin: new Float64Array(T * half) };
-    for (let p = 0; p < T; p++) {
-      for (let j = 0; j < half; j++) {
-        const a = (start + p) * Math.pow(theta, (-2 * j) / d);
-        t.cos[p * half + j] = Math.cos(a);
-        t.sin[p * half + j] = Math.sin(a);
-      }
-    }
+    t = angles(T, (p) => start + p, d, theta);
     if (tables.size > 64) tables.clear();
     tables.set(key, t);
   }
   return t;
 }
 
-function rotate(src: Float32Array | Float64Array, dst: Float32Array | Float64Array, B: number, T: number, H: number, d: number, cos: Float64Array, sin: Float64Array, sign: number): void {
+/** perRow: the table has one row per (b, p) instead of one per p. */
+function rotate(src: Float32Array | Float64Array, dst: Float32Array | Float64Array, B: number, T: number, H: number, d: number, cos: Float64Array, sin: Float64Array, sign: number, perRow: boolean): void {
   const half = d / 2;
   for (let b = 0; b < B; b++) {
     for (let p = 0; p < T; p++) {
+      const r = (perRow ? b * T + p : p) * half;
       for (let h = 0; h < H; h++) {
         const o = ((b * T + p) * H + h) * d;
         for (let j = 0; j < half; j++) {
-          const c = cos[p * half + j], s = sign * sin[p * half + j];
+          const c = cos[r + j], s = sign * sin[r + j];
           const x0 = src[o + 2 * j], x1 = src[o + 2 * j + 1];
           dst[o + 2 * j] = x0 * c - x1 * s;
           dst[o + 2 * j + 1] = x0 * s + x1 * c;
@@ -45,17 +53,23 @@ function rotate(src: Float32Array | Float64Array, dst: Float32Array | Float64Arr
   }
 }
 
-/** Rotate x of shape [B, T, H, d] for positions start .. start + T - 1. */
-export function rope(x: Tensor, start = 0, theta = 10000): Tensor {
+/**
+ * Rotate x of shape [B, T, H, d] for positions start .. start + T - 1, or for explicit per-token
+ * positions (Int32Array of length T shared by the batch, or B * T row by row: packing, tree decoding).
+ */
+export function rope(x: Tensor, start: number | Int32Array = 0, theta = 10000): Tensor {
   const dtype = commonFloat("rope", x);
   if (x.ndim !== 4 || x.shape[3] % 2 !== 0) throw new RangeError(`rope: expected [B, T, H, even d], got ${fmtShape(x.shape)}`);
   const [B, T, H, d] = x.shape;
-  const { cos, sin } = table(start, T, d, theta);
-  const out = output(x.shape, dtype);
-  rotate(floatData(x, "rope"), out.data as Float32Array, B, T, H, d, cos, sin, 1);
+  const explicit = typeof start !== "number";
+  if (explicit && start.length !== T && start.length !== B * T) throw new RangeError(`rope: ${start.length} positions for ${B} x ${T} tokens`);
+  const perRow = explicit && start.length !== T;
+  const { cos, sin } = explicit ? angles(start.length, (p) => start[p], d, theta) : table(start, T, d, theta);
+  const out = Tensor.empty(x.shape, dtype);
+  rotate(floatData(x, "rope"), out.data as Float32Array, B, T, H, d, cos, sin, 1, perRow);
   return record(out, "rope", [x], (g) => {
-    const gx = output(x.shape, dtype);
-    rotate(floatData(g, "rope"), gx.data as Float32Array, B, T, H, d, cos, sin, -1);
+    const gx = Tensor.empty(x.shape, dtype);
+    rotate(floatData(g, "rope"), gx.data as Float32Array, B, T, H, d, cos, sin, -1, perRow);
     return [gx];
   });
 }

@@ -4,9 +4,12 @@
 import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { normAxis } from "../tensor/shape.js";
-import type { Tensor } from "../tensor/tensor.js";
-import { commonFloat, floatData, output } from "./util.js";
+import { Tensor } from "../tensor/tensor.js";
+import { commonFloat, floatData } from "./util.js";
 import { transpose } from "./views.js";
+import { mul, sub } from "./binary.js";
+import { sum } from "./reduce.js";
+import { exp } from "./unary.js";
 
 function rowSoftmax(x: Tensor, log: boolean): Tensor {
   const name = log ? "log_softmax" : "softmax";
@@ -14,14 +17,18 @@ function rowSoftmax(x: Tensor, log: boolean): Tensor {
   const cols = x.shape[x.ndim - 1] ?? 1;
   const rows = x.numel / Math.max(cols, 1);
   const xd = floatData(x, name);
-  const out = output(x.shape, dtype);
+  const out = Tensor.empty(x.shape, dtype);
   const yd = out.data as typeof xd;
   backend().softmax(xd, yd, rows, cols, log);
-  return record(out, name, [x], (g) => {
-    const gx = output(x.shape, dtype);
-    backend().softmaxBackward(yd, floatData(g, name), gx.data as typeof xd, rows, cols, log);
+  return record(out, name, [x], (g, { saved: [y] }) => {
+    const gx = Tensor.empty(x.shape, dtype);
+    backend().softmaxBackward(floatData(y, name), floatData(g, name), gx.data as typeof xd, rows, cols, log);
     return [gx];
-  }, [out]);
+  }, [out], (g, { saved: [y] }) => [
+    // the same derivative in differentiable ops, through the saved output y (a graph node over x):
+    // softmax: y (g - sum(g y)); log_softmax: g - exp(y) sum(g)
+    log ? sub(g, mul(exp(y), sum(g, -1, true))) : mul(y, sub(g, sum(mul(g, y), -1, true))),
+  ]);
 }
 
 function alongAxis(x: Tensor, dim: number, log: boolean): Tensor {

@@ -12,7 +12,7 @@ export function contiguousData(t: Tensor): Storage {
     const n = t.numel;
     return t.offset === 0 && t.data.length === n ? t.data : t.data.subarray(t.offset, t.offset + n);
   }
-  const out = Tensor.uninitialized(t.shape, t.dtype);
+  const out = Tensor.empty(t.shape, t.dtype);
   backend().stridedCopy(t.data, t.offset, t.strides, out.data, 0, contiguousStrides(t.shape), t.shape);
   return out.data;
 }
@@ -23,16 +23,6 @@ export function floatData(t: Tensor, op: string): FloatArray {
   return contiguousData(t) as FloatArray;
 }
 
-/** A zero-filled tensor (for kernels that accumulate into their output or leave parts of it). */
-export function empty(shape: Shape, dtype: DType): Tensor {
-  return Tensor.empty(shape, dtype);
-}
-
-/** A tensor with arbitrary contents, for a kernel that writes every element of it. */
-export function output(shape: Shape, dtype: DType): Tensor {
-  return Tensor.uninitialized(shape, dtype);
-}
-
 /** Wrap kernel output storage as a tensor. */
 export function wrap(data: Storage, shape: Shape, dtype: DType): Tensor {
   return new Tensor(data, shape, { dtype });
@@ -41,7 +31,7 @@ export function wrap(data: Storage, shape: Shape, dtype: DType): Tensor {
 /** Lift a JS number to a 0-d tensor of `like`'s dtype. */
 export function lift(x: TensorLike, like: Tensor): Tensor {
   if (x instanceof Tensor) return x;
-  const t = Tensor.empty([], like.dtype);
+  const t = Tensor.zeros([], like.dtype);
   t.data[0] = x;
   return t;
 }

@@ -1,14 +1,24 @@
 // View ops: new shape/strides over the same storage (a copy only when a reshape needs one), each with
 // its backward. Also contiguous() and dtype casts.
 
-import { record } from "../tensor/autograd.js";
+import { recordComposite } from "../tensor/autograd.js";
 import { allocStorage, isFloat, type DType } from "../tensor/dtype.js";
 import { trackStorage } from "../tensor/memory.js";
-import { contiguousStrides, fmtShape, normAxis, numel, type Shape } from "../tensor/shape.js";
+import { contiguousStrides, fmtShape, normAxis, numel, sameShape, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { contiguousData, wrap } from "./util.js";
-import { sumTo } from "./reduce.js";
-import { padNarrow } from "./join.js";
+import { padNarrow, sumTo } from "./raw.js";
+
+/** sumTo with a graph (a broadcast gradient summed back to `shape`): its own backward is expand. */
+export function unbroadcast(g: Tensor, shape: Shape): Tensor {
+  if (sameShape(g.shape, shape)) return g;
+  return recordComposite(sumTo(g, shape), "sum_to", [g], (gg) => [expand(gg, g.shape)]);
+}
+
+/** padNarrow with a graph (narrow's backward): its own backward is narrow. */
+function pad(g: Tensor, shape: Shape, axis: number, start: number): Tensor {
+  return recordComposite(padNarrow(g, shape, axis, start), "pad", [g], (gg) => [narrow(gg, axis, start, g.shape[axis])]);
+}
 
 function view(x: Tensor, shape: Shape, strides: Shape, offset: number): Tensor {
   return new Tensor(x.data, shape, { dtype: x.dtype, strides, offset });
@@ -17,7 +27,7 @@ function view(x: Tensor, shape: Shape, strides: Shape, offset: number): Tensor {
 export function contiguous(x: Tensor): Tensor {
   if (x.isContiguous) return x;
   const out = wrap(contiguousData(x), x.shape, x.dtype);
-  return record(out, "contiguous", [x], (g) => [g]);
+  return recordComposite(out, "contiguous", [x], (g) => [g]);
 }
 
 /** Resolve one -1 and check the element count. */
@@ -39,7 +49,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const s = resolveShape(x, shape);
   const src = x.isContiguous ? x : contiguous(x);
   const out = view(src, s, contiguousStrides(s), src.offset);
-  return record(out, "reshape", [src], (g) => [reshape(g, src.shape)]);
+  return recordComposite(out, "reshape", [src], (g) => [reshape(g, src.shape)]);
 }
 
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
@@ -50,7 +60,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   const out = view(x, d.map((i) => x.shape[i]), d.map((i) => x.strides[i]), x.offset);
   const inv = new Array<number>(d.length);
   d.forEach((v, i) => (inv[v] = i));
-  return record(out, "permute", [x], (g) => [permute(g, inv)]);
+  return recordComposite(out, "permute", [x], (g) => [permute(g, inv)]);
 }
 
 export function transpose(x: Tensor, d0: number, d1: number): Tensor {
@@ -69,7 +79,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   const shape = [...x.shape];
   shape[a] = length;
   const out = view(x, shape, x.strides, x.offset + start * x.strides[a]);
-  return record(out, "narrow", [x], (g) => [padNarrow(g, x.shape, a, start)]);
+  return recordComposite(out, "narrow", [x], (g) => [pad(g, x.shape, a, start)]);
 }
 
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
@@ -84,7 +94,7 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
     throw new RangeError(`expand: cannot expand ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
   });
   const out = view(x, s, strides, x.offset);
-  return record(out, "expand", [x], (g) => [sumTo(g, x.shape)]);
+  return recordComposite(out, "expand", [x], (g) => [unbroadcast(g, x.shape)]);
 }
 
 export function unsqueeze(x: Tensor, dim: number): Tensor {
@@ -121,5 +131,5 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   else data.set(src);
   const out = wrap(data, x.shape, dtype);
   if (!isFloat(dtype) || !isFloat(x.dtype)) return out;
-  return record(out, "cast", [x], (g) => [cast(g, x.dtype)]);
+  return recordComposite(out, "cast", [x], (g) => [cast(g, x.dtype)]);
 }

@@ -10,23 +10,34 @@
 
 import type { Storage } from "./dtype.js";
 import { recordBirths, recycle, stopRecordingBirths } from "./recycle.js";
-import { Tensor } from "./tensor.js";  // a cycle, used only inside functions
+
+/** What a scope needs of a tensor (tensor.ts imports this module, so it cannot import Tensor back). */
+export interface ScopedTensor {
+  readonly data: Storage;
+  markDead(): void;
+}
+
+// The Tensor class, registered by tensor.ts when it loads: collect() recognizes returned tensors by it.
+let tensorClass: abstract new (...args: never[]) => ScopedTensor = class {} as never;
+export function registerTensorClass(cls: abstract new (...args: never[]) => ScopedTensor): void {
+  tensorClass = cls;
+}
 
 interface Scope {
   born: Set<Storage>;
-  tensors: Tensor[];
+  tensors: ScopedTensor[];
   kept: Set<Storage>;
 }
 
 const scopes: Scope[] = [];
 
 /** Called by every Tensor constructor: the innermost scope may have to kill it. */
-export function noteTensor(t: Tensor): void {
+export function noteTensor(t: ScopedTensor): void {
   if (scopes.length > 0) scopes[scopes.length - 1].tensors.push(t);
 }
 
 /** Let this tensor's storage outlive every enclosing tidy() scope. Returns t. */
-export function keep<T extends Tensor>(t: T): T {
+export function keep<T extends ScopedTensor>(t: T): T {
   for (const s of scopes) s.kept.add(t.data);
   return t;
 }
@@ -35,7 +46,7 @@ export function keep<T extends Tensor>(t: T): T {
 function collect(v: unknown, out: Set<Storage>, seen: Set<unknown>): void {
   if (v === null || typeof v !== "object" || seen.has(v)) return;
   seen.add(v);
-  if (v instanceof Tensor) { out.add(v.data); return; }
+  if (v instanceof tensorClass) { out.add(v.data); return; }
   if (Array.isArray(v)) { for (const x of v) collect(x, out, seen); return; }
   if (Object.getPrototypeOf(v) === Object.prototype) for (const x of Object.values(v)) collect(x, out, seen);
 }

@@ -7,6 +7,7 @@ import type { Module } from "../nn/module.js";
 import { fmtShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { floatData } from "../ops/util.js";
+import type { OptimizerState } from "../io/checkpoint.js";
 
 export interface NamedParam { name: string; tensor: Tensor }
 
@@ -14,7 +15,6 @@ export interface NamedParam { name: string; tensor: Tensor }
 export interface ParamGroup { params: NamedParam[]; weightDecay: number; lrScale?: number }
 
 /** Optimizer state by `<param name>.<buffer>`, plus JSON-serialisable scalars (type, step, lr). */
-export interface OptimizerState { tensors: Record<string, Float32Array>; meta: Record<string, unknown> }
 
 /**
  * The default grouping (as nanoGPT's configure_optimizers, plus embeddings): parameters with fewer than 2

@@ -2,7 +2,7 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { BatchSampler, TokenDataset } from "../../src/data/batches.js";
+import { BatchSampler, TokenDataset } from "../../src/index.js";
 
 const ramp = (n: number) => new TokenDataset(Int32Array.from({ length: n }, (_, i) => i), "ramp");
 

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import * as T from "../../src/index.js";
 import { Module } from "../../src/nn/module.js";
 import { AdamW, defaultParamGroups } from "../../src/train/optim.js";
-import { CheckpointError, loadCheckpoint, saveCheckpoint, type Checkpoint } from "../../src/train/checkpoint.js";
+import { CheckpointError, loadCheckpoint, saveCheckpoint, type Checkpoint } from "../../src/io/checkpoint.js";
 
 class Tiny extends Module {
   emb = this.param("tok_emb.weight", T.randn([7, 4], { generator: new T.Generator(1) }));
