@@ -37,6 +37,7 @@ export const UNARY_OPS = {
   clamp: { domain: [-2, 2], params: { a: -0.5, b: 0.8 } },  // min, max
   powScalar: { domain: [0.05, 4], params: { a: 2.5 } },  // exponent
   square: { domain: [-3, 3] },
+  sin: { domain: [-4, 4] },
 } as const satisfies Record<string, UnaryOpInfo>;
 export type UnaryOp = keyof typeof UNARY_OPS;
 

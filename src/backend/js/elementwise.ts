@@ -62,6 +62,7 @@ export function unary(op: UnaryOp, x: FloatArray, y: FloatArray, n: number, p: U
     case "elu": for (let i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : a * Math.expm1(x[i]); return;
     case "clamp": for (let i = 0; i < n; i++) y[i] = Math.min(Math.max(x[i], a), b); return;
     case "powScalar": for (let i = 0; i < n; i++) y[i] = Math.pow(x[i], a); return;
+    case "sin": for (let i = 0; i < n; i++) y[i] = Math.sin(x[i]); return;
   }
 }
 
@@ -104,6 +105,7 @@ export function unaryBackward(op: UnaryOp, x: FloatArray, y: FloatArray, gy: Flo
     case "elu": for (let i = 0; i < n; i++) gx[i] = x[i] > 0 ? gy[i] : gy[i] * a * Math.exp(x[i]); return;
     case "clamp": for (let i = 0; i < n; i++) gx[i] = x[i] >= a && x[i] <= b ? gy[i] : 0; return;
     case "powScalar": for (let i = 0; i < n; i++) gx[i] = gy[i] * a * Math.pow(x[i], a - 1); return;
+    case "sin": for (let i = 0; i < n; i++) gx[i] = gy[i] * Math.cos(x[i]); return;
   }
 }
 
