@@ -10,7 +10,7 @@
   X(U_RSQRT, "rsqrt", 0) X(U_ABS, "abs", 0) X(U_TANH, "tanh", 1) X(U_SIGMOID, "sigmoid", 1)        \
   X(U_RELU, "relu", 0) X(U_GELU_TANH, "gelu_tanh", 1) X(U_GELU_ERF, "gelu_erf", 1)                 \
   X(U_SILU, "silu", 1) X(U_SOFTPLUS, "softplus", 1) X(U_ELU, "elu", 1) X(U_CLAMP, "clamp", 0)      \
-  X(U_POW, "powScalar", 1) X(U_SQUARE, "square", 0) X(U_SIN, "sin", 1)
+  X(U_POW, "powScalar", 1) X(U_SQUARE, "square", 0) X(U_SIN, "sin", 1) X(U_COS, "cos", 1)
 #endif
 
 #ifdef TSF_UNARY_MATH
@@ -37,6 +37,7 @@ inline float ufwd(float x, float a, float b) {
     case U_CLAMP: { const float v = x < a ? a : x; return v > b ? b : v; }
     case U_POW: return std::pow(x, a);
     case U_SIN: return std::sin(x);
+    case U_COS: return std::cos(x);
   }
   return 0.0f;
 }
@@ -80,6 +81,7 @@ inline float ubwd(float x, float y, float gy, float a, float b) {
     case U_CLAMP: return x >= a && x <= b ? gy : 0.0f;
     case U_POW: return gy * a * std::pow(x, a - 1.0f);
     case U_SIN: return gy * std::cos(x);
+    case U_COS: return -gy * std::sin(x);
   }
   return 0.0f;
 }

@@ -38,6 +38,7 @@ export const UNARY_OPS = {
   powScalar: { domain: [0.05, 4], params: { a: 2.5 } },  // exponent
   square: { domain: [-3, 3] },
   sin: { domain: [-4, 4] },
+  cos: { domain: [-4, 4] },
 } as const satisfies Record<string, UnaryOpInfo>;
 export type UnaryOp = keyof typeof UNARY_OPS;
 

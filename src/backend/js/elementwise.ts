@@ -63,6 +63,7 @@ export function unary(op: UnaryOp, x: FloatArray, y: FloatArray, n: number, p: U
     case "clamp": for (let i = 0; i < n; i++) y[i] = Math.min(Math.max(x[i], a), b); return;
     case "powScalar": for (let i = 0; i < n; i++) y[i] = Math.pow(x[i], a); return;
     case "sin": for (let i = 0; i < n; i++) y[i] = Math.sin(x[i]); return;
+    case "cos": for (let i = 0; i < n; i++) y[i] = Math.cos(x[i]); return;
   }
 }
 
@@ -106,6 +107,7 @@ export function unaryBackward(op: UnaryOp, x: FloatArray, y: FloatArray, gy: Flo
     case "clamp": for (let i = 0; i < n; i++) gx[i] = x[i] >= a && x[i] <= b ? gy[i] : 0; return;
     case "powScalar": for (let i = 0; i < n; i++) gx[i] = gy[i] * a * Math.pow(x[i], a - 1); return;
     case "sin": for (let i = 0; i < n; i++) gx[i] = gy[i] * Math.cos(x[i]); return;
+    case "cos": for (let i = 0; i < n; i++) gx[i] = -gy[i] * Math.sin(x[i]); return;
   }
 }
 
