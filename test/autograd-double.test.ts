@@ -24,6 +24,8 @@ const OPS: Record<string, Op> = {
   linear: (x, W) => T.linear(x, W),
   rms_norm: (x, w) => T.rmsNorm(x, w, 1e-6),
   log_softmax: (x) => T.logSoftmax(x, -1),
+  sin: (x) => T.sin(x),
+  cos: (x) => T.cos(x),
 };
 
 /** P = ||d<v, op(x, params)>/dx||^2, differentiable in x and params. */
@@ -37,6 +39,7 @@ forEachBackend("gradient of a gradient", () => {
     const shapes: Record<string, [number[], number[][]]> = {
       matmul: [[3, 4], [[4, 5]]], tanh: [[3, 4], []], softplus: [[3, 4], []], layer_norm: [[3, 5], [[5], [5]]],
       softmax: [[3, 5], []], linear: [[2, 3, 4], [[5, 4]]], rms_norm: [[3, 5], [[5]]], log_softmax: [[3, 5], []],
+      sin: [[3, 4], []], cos: [[3, 4], []],
     };
     for (const [name, op] of Object.entries(OPS)) {
       it(name, () => {

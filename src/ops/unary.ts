@@ -59,6 +59,8 @@ function graphDerivative(op: UnaryOp, g: Tensor, x: Tensor, y: Tensor, p: UnaryP
       return mul(g, add(mul(add(y, p.a ?? 1), sub(lift(1, pos), pos)), pos));
     }
     case "powScalar": return mul(g, mul(powScalar(x, (p.a ?? 1) - 1), p.a ?? 1));
+    case "sin": return mul(g, cos(x));
+    case "cos": return mul(g, neg(sin(x)));
     default: throw new Error(`double backward is not implemented for ${op} (createGraph reached it)`);
   }
 }
@@ -71,6 +73,8 @@ export const rsqrt = (x: Tensor) => unary("rsqrt", x);
 export const abs = (x: Tensor) => unary("abs", x);
 export const square = (x: Tensor) => unary("square", x);
 export const tanh = (x: Tensor) => unary("tanh", x);
+export const sin = (x: Tensor) => unary("sin", x);
+export const cos = (x: Tensor) => unary("cos", x);
 export const sigmoid = (x: Tensor) => unary("sigmoid", x);
 export const relu = (x: Tensor) => unary("relu", x);
 export const silu = (x: Tensor) => unary("silu", x);
