@@ -22,7 +22,7 @@ function prepareOurs(c: BenchModel, attention: (typeof ATTENTIONS)[number]): () 
   // one tidy() scope per step, as the Trainer does: activations and gradients are recycled
   const step = () => T.tidy(() => {
     const x = T.randint(c.V, [c.B, c.T], { generator: g }), y = T.randint(c.V, [c.B, c.T], { generator: g });
-    const loss = T.crossEntropy(model.forward(x).reshape(-1, c.V), y.reshape(-1));
+    const loss = T.crossEntropy(model.forward(x).logits.reshape(-1, c.V), y.reshape(-1));
     loss.backward();
     opt.step();
     opt.zeroGrad();

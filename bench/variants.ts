@@ -21,7 +21,7 @@ function valLossAfterTraining(attention: string, train: T.TokenDataset, val: T.T
   for (let s = 0; s < STEPS; s++) {
     opt.setLr(lrAt(s));
     const { x, y } = sampler.next();
-    const loss = T.crossEntropy(model.forward(x).reshape(-1, 65), y.reshape(-1));
+    const loss = T.crossEntropy(model.forward(x).logits.reshape(-1, 65), y.reshape(-1));
     if (!Number.isFinite(loss.item())) return NaN;
     loss.backward();
     T.clipGradNorm(model.parameters(), 1);
@@ -31,7 +31,7 @@ function valLossAfterTraining(attention: string, train: T.TokenDataset, val: T.T
   model.eval();
   const vs = new T.BatchSampler(val, 32, 64, 99);
   let sum = 0;
-  T.noGrad(() => { for (let i = 0; i < 10; i++) { const { x, y } = vs.next(); sum += T.crossEntropy(model.forward(x).reshape(-1, 65), y.reshape(-1)).item(); } });
+  T.noGrad(() => { for (let i = 0; i < 10; i++) { const { x, y } = vs.next(); sum += T.crossEntropy(model.forward(x).logits.reshape(-1, 65), y.reshape(-1)).item(); } });
   return sum / 10;
 }
 
@@ -42,7 +42,7 @@ function tokensPerSecond(attention: string, n: number): number[] {
   for (let r = 0; r < 4; r++) {
     const x = T.randint(65, [1, n], { generator: g }), y = T.randint(65, [1, n], { generator: g });
     const t0 = performance.now();
-    T.crossEntropy(model.forward(x).reshape(-1, 65), y.reshape(-1)).backward();
+    T.crossEntropy(model.forward(x).logits.reshape(-1, 65), y.reshape(-1)).backward();
     model.zeroGrad();
     if (r > 0) out.push(n / ((performance.now() - t0) / 1000));
   }

@@ -1,37 +1,80 @@
-// tsformer public API.
+// tsformer's public API: an explicit list, grouped as torch groups its own. Internals (kernel plumbing,
+// raw no-graph helpers, memory bookkeeping hooks) stay out; cli/ uses only what is listed here.
+
+// ---- tensors, autograd, memory, random numbers ----
 export { Tensor, type TensorLike } from "./tensor/tensor.js";
 export type { DType } from "./tensor/dtype.js";
-export { noGrad, isGradEnabled } from "./tensor/autograd.js";
+export { noGrad, enableGrad, isGradEnabled, type BackwardOptions } from "./tensor/autograd.js";
 export { tidy, keep } from "./tensor/scope.js";
 export { Generator, manualSeed, defaultGenerator, type RngState } from "./tensor/rng.js";
 export { memoryStats, resetPeakMemory, trackLiveMemory, type MemoryStats } from "./tensor/memory.js";
+
+// ---- backends and the native addon ----
 export { backend, setBackend, availableBackends } from "./backend/registry.js";
 export { nativeCpuFeatures, setNativeThreads, getNativeThreads, nativeLoadError } from "./backend/native/addon.js";
 export type { Backend } from "./backend/backend.js";
-export * from "./ops/index.js";
-export * from "./io/safetensors.js";
-export * from "./io/llama2c.js";
-export * from "./io/atomic.js";
-export * from "./tokenizers/tokenizer.js";
-export * from "./tokenizers/char.js";
-export * from "./tokenizers/llama2c.js";
+export { dataPath, version } from "./backend/package-root.js";
+
+// ---- ops (differentiable; also methods of Tensor) ----
+export { tensor, empty, full, zeros, ones, zerosLike, onesLike, arange, randn, rand, randint, type CreateOptions } from "./ops/create.js";
+export { contiguous, reshape, permute, transpose, narrow, expand, unsqueeze, squeeze, flatten, cast } from "./ops/views.js";
+export { unary, neg, exp, log, sqrt, rsqrt, abs, square, sin, cos, tanh, sigmoid, relu, silu, gelu, softplus, elu, clamp, powScalar } from "./ops/unary.js";
+export { add, sub, mul, div, maximum } from "./ops/binary.js";
+export { pow } from "./ops/pow.js";
+export { sum, mean, amax, amin, variance, logsumexp } from "./ops/reduce.js";
+export { cat, stack, split, chunk } from "./ops/join.js";
+export { matmul } from "./ops/matmul.js";
+export { linear } from "./ops/linear.js";
+export { softmax, logSoftmax } from "./ops/softmax.js";
+export { crossEntropy, type CrossEntropyOptions } from "./ops/loss.js";
+export { layerNorm, rmsNorm } from "./ops/norm.js";
+export { indexSelect, embedding, cumsum } from "./ops/indexing.js";
+export { triu, tril, where, maskedFill } from "./ops/mask.js";
+export { dropout } from "./ops/dropout.js";
+export { rope } from "./ops/rope.js";
+export { attention, type AttentionOptions } from "./ops/attention.js";
+export { flashAttention, type FlashAttentionOptions } from "./ops/flash.js";
+export { grad, gradcheck, type GradcheckResult } from "./ops/functional.js";
+
+// ---- file formats ----
+export { readSafetensors, writeSafetensors, decodeSafetensors, encodeSafetensors, SafetensorsError, type SafeDType, type SafeTensor, type SafetensorsFile } from "./io/safetensors.js";
+export { readLlama2cCheckpoint, parseLlama2cCheckpoint, Llama2cCheckpointError, type Llama2cConfig, type Llama2cCheckpoint } from "./io/llama2c.js";
+export { saveCheckpoint, loadCheckpoint, CheckpointError, type Checkpoint, type TrainerState, type OptimizerState } from "./io/checkpoint.js";
+export { writeFileAtomic } from "./io/atomic.js";
+
+// ---- tokenizers and data ----
+export { decodeStream, type Tokenizer, type EncodeOptions, type DecodeStream } from "./tokenizers/tokenizer.js";
+export { CharTokenizer, CharTokenizerError } from "./tokenizers/char.js";
+export { Llama2cTokenizer, Llama2cTokenizerError } from "./tokenizers/llama2c.js";
+export { TokenDataset, BatchSampler, type Batch } from "./data/batches.js";
+
+// ---- modules ----
 export { Module } from "./nn/module.js";
-export * from "./nn/layers.js";
-export * from "./nn/ffn/mlp.js";
-export * from "./nn/init.js";
+export { Linear, Embedding, LayerNorm, RMSNorm, Dropout, makeNorm, type Norm } from "./nn/layers.js";
+export { GeluMLP, SwiGLU, makeFeedForward, type FeedForward } from "./nn/ffn/mlp.js";
+export { initWeight, type InitScheme, type Role } from "./nn/init.js";
 export type { Attention, AttentionConfig, AttentionState } from "./nn/attention/types.js";
+export { SeqContext, LayerStates, type DecodingState, type ExplicitMask, type SeqContextInit } from "./nn/seq-context.js";
 export { ATTENTION_VARIANTS, makeAttention, type AttentionName } from "./nn/attention/registry.js";
-export * from "./models/config.js";
+
+// ---- models ----
+export { INIT_SCHEMES, parseModelConfig, gpt2Config, llamaConfig, modelConfigSchema, type ModelConfig, type ModelConfigInput } from "./models/config.js";
 export { TransformerLM, type ModelOptions } from "./models/transformer.js";
+export type { CausalLM, CausalLMOutput } from "./models/causal-lm.js";
+export { Block, blockParts, type BlockParts, type FeedForwardPart } from "./models/block.js";
 export { loadLlama2c } from "./models/llama2c.js";
 export { loadModel, type LoadedModel } from "./models/load.js";
-export * from "./generate/sampling.js";
-export * from "./generate/generate.js";
-export * from "./generate/score.js";
-export * from "./data/batches.js";
-export * from "./train/optim.js";
-export * from "./train/schedule.js";
-export * from "./train/clip.js";
-export * from "./train/checkpoint.js";
-export * from "./train/metrics.js";
-export * from "./train/trainer.js";
+export { modelFlops, SCAN_LIMIT, type FlopsReport, type LayerFlops } from "./models/flops.js";
+
+// ---- decoding ----
+export { generate, type GenerateOptions, type GenerateResult } from "./generate/generate.js";
+export { sampleNext, validateSampling, type SamplingOptions } from "./generate/sampling.js";
+export { scoreTokens, type ScoreResult } from "./generate/score.js";
+
+// ---- training ----
+export { AdamW, SGD, defaultParamGroups, type AdamWOptions, type SGDOptions, type ParamGroup, type NamedParam } from "./train/optim.js";
+export { makeSchedule, type Schedule, type ScheduleConfig } from "./train/schedule.js";
+export { clipGradNorm } from "./train/clip.js";
+export { appendMetrics, readMetrics, writeLossPlot, type MetricsRecord } from "./train/metrics.js";
+export { train, type TrainOptions, type TrainSummary, type StepInfo, type OptimConfig, type TrainableModel } from "./train/trainer.js";
+export { lmObjective, type Objective, type ObjectiveResult } from "./train/objectives.js";

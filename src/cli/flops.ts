@@ -2,8 +2,7 @@
 // per component and per token, and the sequence length T* from which attention scores dominate.
 
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { parseModelConfig } from "../models/config.js";
-import { modelFlops, SCAN_LIMIT, type FlopsReport } from "../models/flops.js";
+import { modelFlops, parseModelConfig, SCAN_LIMIT, type FlopsReport } from "../index.js";
 
 export interface FlopsCliOptions { config: string; seq?: number; json?: boolean }
 

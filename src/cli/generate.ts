@@ -1,10 +1,7 @@
 // `tsformer generate` and `tsformer eval`: inference on a checkpoint directory or a llama2.c .bin.
 
 import { existsSync, readFileSync } from "node:fs";
-import { generate, type GenerateResult } from "../generate/generate.js";
-import { scoreTokens } from "../generate/score.js";
-import { loadModel } from "../models/load.js";
-import { writeFileAtomic } from "../io/atomic.js";
+import { generate, loadModel, scoreTokens, writeFileAtomic, type GenerateResult } from "../index.js";
 
 export interface GenerateCliOptions {
   model: string; tokenizer?: string; prompt: string; maxNewTokens: number; temperature: number;

@@ -1,16 +1,12 @@
 // `tsformer info`: version, backend, threads, CPU features.
 
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { cpus } from "node:os";
 import * as T from "../index.js";
-import { packageRoot } from "../backend/native/addon.js";
 
 export function info(): Record<string, unknown> {
-  const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string };
   const features = T.nativeCpuFeatures();
   return {
-    version: pkg.version,
+    version: T.version(),
     node: process.version,
     backend: T.backend().name,
     backends: T.availableBackends(),

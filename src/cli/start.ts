@@ -1,8 +1,7 @@
 // `npm start`: the main job on embedded defaults — train a small character-level GPT on the bundled
 // Shakespeare (progress bar, ETA), print a sample, then let the real pretrained stories260K tell a story.
 
-import { join } from "node:path";
-import { packageRoot } from "../backend/native/addon.js";
+import { dataPath } from "../index.js";
 import { runTrain, TRAIN_DEFAULTS } from "./train.js";
 import { runGenerate } from "./generate.js";
 
@@ -16,7 +15,7 @@ export async function runStart(): Promise<void> {
   console.log(sample);
   console.log("\n== 2/2: stories260K (llama2.c, pretrained on TinyStories) ==");
   await runGenerate({
-    model: join(packageRoot(), "data", "stories260K.bin"), prompt: "Once upon a time", maxNewTokens: 200,
+    model: dataPath("stories260K.bin"), prompt: "Once upon a time", maxNewTokens: 200,
     temperature: 0.8, topK: 0, topP: 0.9, repetitionPenalty: 1, seed: 42, stop: [],
   });
 }

@@ -2,15 +2,7 @@
 // llama2.c tokenizer), writing checkpoints, metrics.jsonl and loss.svg to the run directory.
 
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { TokenDataset } from "../data/batches.js";
-import { gpt2Config, parseModelConfig, type ModelConfig } from "../models/config.js";
-import { TransformerLM } from "../models/transformer.js";
-import { generate } from "../generate/generate.js";
-import { Generator } from "../tensor/rng.js";
-import { CharTokenizer } from "../tokenizers/char.js";
-import { train, type TrainSummary } from "../train/trainer.js";
-import { packageRoot } from "../backend/native/addon.js";
+import { CharTokenizer, Generator, TokenDataset, TransformerLM, dataPath, generate, gpt2Config, parseModelConfig, train, type ModelConfig, type TrainSummary } from "../index.js";
 
 export interface TrainCliOptions {
   data: string;
@@ -30,8 +22,9 @@ export const TRAIN_DEFAULTS = {
   accum: 1, evalInterval: 800, evalIters: 40, ckptInterval: 800, seed: 1337, dropout: 0, sampleTokens: 300,
 };
 
+/** A path as given, or else the bundled file it names ("data/tinyshakespeare.txt"). */
 export function bundled(file: string): string {
-  return existsSync(file) ? file : join(packageRoot(), file);
+  return existsSync(file) || !file.startsWith("data/") ? file : dataPath(file.slice("data/".length));
 }
 
 function modelConfig(o: TrainCliOptions, vocabSize: number): ModelConfig {
@@ -47,20 +40,21 @@ function modelConfig(o: TrainCliOptions, vocabSize: number): ModelConfig {
 }
 
 export async function runTrain(o: TrainCliOptions, log = console.log): Promise<{ summary: TrainSummary; sample: string; model: TransformerLM }> {
-  const dataPath = bundled(o.data);
-  if (!existsSync(dataPath)) throw new Error(`--data ${o.data} does not exist: expected a UTF-8 text file`);
-  const text = readFileSync(dataPath, "utf8");
+  const dataFile = bundled(o.data);
+  if (!existsSync(dataFile)) throw new Error(`--data ${o.data} does not exist: expected a UTF-8 text file`);
+  const text = readFileSync(dataFile, "utf8");
   const tok = CharTokenizer.fromText(text);
   const cfg = modelConfig(o, tok.vocabSize);
   if (o.block > cfg.maxSeqLen) throw new Error(`--block ${o.block} exceeds the model's maxSeqLen ${cfg.maxSeqLen}`);
-  const { train: trainSet, val } = new TokenDataset(Int32Array.from(tok.encode(text)), dataPath).split(0.1);
+  const { train: trainSet, val } = new TokenDataset(Int32Array.from(tok.encode(text)), dataFile).split(0.1);
   const model = new TransformerLM(cfg, { generator: new Generator(o.seed), dropoutGenerator: new Generator(o.seed + 7) });
   log(`model: ${cfg.nLayers} layers, d=${cfg.dModel}, ${cfg.nHeads} heads, context ${cfg.maxSeqLen}, vocab ${cfg.vocabSize}: ${(model.numParameters() / 1e6).toFixed(3)}M parameters`);
-  log(`data: ${dataPath}: ${trainSet.length} train / ${val.length} val tokens; run dir ${o.out}`);
+  log(`data: ${dataFile}: ${trainSet.length} train / ${val.length} val tokens; run dir ${o.out}`);
   const summary = await train({
     model, modelConfig: cfg, train: trainSet, val, runDir: o.out,
     batchSize: o.batch, blockSize: o.block, maxSteps: o.steps, accumSteps: o.accum,
     schedule: { kind: "cosine", lr: o.lr, minLr: o.minLr ?? o.lr / 10, warmupSteps: Math.min(o.warmup, Math.floor(o.steps / 2)), decaySteps: Math.max(o.steps, 1) },
+    // beta2 0.99 is explicit: nanoGPT's shakespeare-char preset (AdamW's own default is torch's 0.999).
     optim: { kind: "adamw", weightDecay: 0.1, beta1: 0.9, beta2: 0.99 },
     evalInterval: o.evalInterval, evalIters: o.evalIters, ckptInterval: o.ckptInterval, seed: o.seed,
     resume: o.resume, extraFiles: { "tokenizer.json": tok.toJSON() },

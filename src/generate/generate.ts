@@ -1,9 +1,11 @@
-// Autoregressive generation with a KV cache: prefill the prompt once, then one token per step.
+// Autoregressive generation with a decoding state (KV cache or recurrent state): prefill the prompt
+// once, then one token per step. Works for any CausalLM.
 
 import { noGrad } from "../tensor/autograd.js";
 import { Generator } from "../tensor/rng.js";
 import * as ops from "../ops/index.js";
-import type { TransformerLM } from "../models/transformer.js";
+import type { CausalLM } from "../models/causal-lm.js";
+import { SeqContext } from "../nn/seq-context.js";
 import { decodeStream, type Tokenizer } from "../tokenizers/tokenizer.js";
 import { sampleNext, validateSampling, type SamplingOptions } from "./sampling.js";
 
@@ -23,7 +25,7 @@ export interface GenerateOptions extends SamplingOptions {
 
 export interface GenerateResult { ids: number[]; text?: string; stoppedBy: "length" | "eos" | "stop" }
 
-export function generate(model: TransformerLM, prompt: number[], o: GenerateOptions): GenerateResult {
+export function generate(model: CausalLM, prompt: number[], o: GenerateOptions): GenerateResult {
   validateSampling(o);
   if (prompt.length === 0) throw new RangeError("generate: the prompt needs at least one token (e.g. BOS)");
   const ctx = model.config.maxSeqLen;
@@ -37,24 +39,22 @@ export function generate(model: TransformerLM, prompt: number[], o: GenerateOpti
   const wasTraining = model.training;
   model.eval();
   noGrad(() => {
-    let caches = o.noCache ? undefined : model.newCache();
+    let state = o.noCache ? null : model.newState();
     let pending = prompt;
-    let start = 0;
     let windowStart = 0;
     for (let step = 0; step < o.maxNewTokens; step++) {
       // A full context slides (as nanoGPT crops to the last block): keep the newest half and
       // re-prefill it, so the cost of the restart is amortized over ctx/2 new tokens.
       if (all.length - windowStart > ctx) {
         windowStart = all.length - Math.max(1, ctx >> 1);
-        if (!o.noCache) { caches = model.newCache(); pending = all.slice(windowStart); start = 0; }
+        if (state) { state = model.newState(); pending = all.slice(windowStart); }
       }
-      const input = o.noCache ? all.slice(windowStart) : pending;
-      const pos = o.noCache ? 0 : start;
-      const logits = model.forward(ops.tensor(Int32Array.from(input), { shape: [1, input.length] }), pos, caches);
+      const input = state ? pending : all.slice(windowStart);
+      const seq = state ? SeqContext.decode(state) : SeqContext.causal();
+      const { logits } = model.forward(ops.tensor(Int32Array.from(input), { shape: [1, input.length] }), seq);
       const V = logits.shape[2];
       const last = logits.toTypedArray().slice((input.length - 1) * V) as Float32Array;
       const id = sampleNext(last, all, o, g);
-      start += pending.length;
       pending = [id];
       if (o.eosId !== undefined && id === o.eosId) { stoppedBy = "eos"; break; }
       all.push(id);

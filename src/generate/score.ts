@@ -3,7 +3,7 @@
 
 import { noGrad } from "../tensor/autograd.js";
 import * as ops from "../ops/index.js";
-import type { TransformerLM } from "../models/transformer.js";
+import type { CausalLM } from "../models/causal-lm.js";
 
 export interface ScoreResult {
   tokens: number;
@@ -14,7 +14,7 @@ export interface ScoreResult {
   logprobs?: { id: number; logprob: number }[];
 }
 
-export function scoreTokens(model: TransformerLM, ids: number[], opts: { logprobs?: boolean; window?: number } = {}): ScoreResult {
+export function scoreTokens(model: CausalLM, ids: number[], opts: { logprobs?: boolean; window?: number } = {}): ScoreResult {
   const win = Math.min(opts.window ?? model.config.maxSeqLen, model.config.maxSeqLen);
   if (ids.length < 2) throw new RangeError(`eval: needs at least 2 tokens, got ${ids.length}`);
   let total = 0, count = 0;
@@ -26,7 +26,7 @@ export function scoreTokens(model: TransformerLM, ids: number[], opts: { logprob
     for (let s = 0; s + 1 < ids.length; s += win) {
       const chunk = ids.slice(s, Math.min(s + win + 1, ids.length));
       const x = ops.tensor(Int32Array.from(chunk.slice(0, -1)), { shape: [1, chunk.length - 1] });
-      const logp = ops.logSoftmax(model.forward(x), -1).toTypedArray();
+      const logp = ops.logSoftmax(model.forward(x).logits, -1).toTypedArray();
       const V = model.config.vocabSize;
       for (let t = 0; t + 1 < chunk.length; t++) {
         const l = logp[t * V + chunk[t + 1]];

@@ -1,54 +1,89 @@
-// A decoder block: attention + feed-forward with residuals, in four norm placements:
+// A decoder block built from declared parts: a sequence mixer (attention, GAU, later an SSM), an
+// optional feed-forward part, norms and their placement:
 // pre (GPT-2 / Llama), post (Vaswani et al. 2017), sandwich (Ding et al. 2021, CogView sec. 2.4)
 // and deepnorm (Wang et al. 2022: x_{l+1} = LN(alpha x_l + F(x_l)), alpha = (2N)^(1/4)).
-// A Gated Attention Unit (nn/attention/gau.ts, FLASH) replaces attention + FFN: such a block has one
-// sublayer (norm1 + the GAU, one residual: x + gau(norm1(x)) when pre-norm) and no norm2 / mlp.
+// A mixer that includes its own FFN (a Gated Attention Unit, nn/attention/gau.ts) gets no FFN part:
+// such a block has one sublayer (norm1 + the mixer, one residual: x + gau(norm1(x)) when pre-norm).
 
 import * as ops from "../ops/index.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { Module } from "../nn/module.js";
 import { Dropout, makeNorm, type Norm } from "../nn/layers.js";
-import { makeFeedForward, type FeedForward } from "../nn/ffn/mlp.js";
+import { makeFeedForward } from "../nn/ffn/mlp.js";
 import { makeAttention, type AttentionName } from "../nn/attention/registry.js";
-import { GauLayer } from "../nn/attention/gau.js";
-import type { Attention, AttentionState } from "../nn/attention/types.js";
+import type { Attention } from "../nn/attention/types.js";
+import { SeqContext } from "../nn/seq-context.js";
 import type { ModelConfig } from "./config.js";
 import type { Generator } from "../tensor/rng.js";
 
+export type NormPlacement = ModelConfig["normPlacement"];
+
+/** A position-wise part (FFN, MoE layer): [B, T, D] -> [B, T, D]. */
+export interface FeedForwardPart extends Module { forward(x: Tensor): Tensor }
+
+export interface BlockParts {
+  mixer: Attention;
+  /** null when the mixer includes its FFN. */
+  ffn: FeedForwardPart | null;
+  /** Makes one norm (called for each norm the placement needs). */
+  norm: () => Norm;
+  placement: NormPlacement;
+  /** DeepNorm's residual scale alpha (1 otherwise). */
+  alpha: number;
+  dropout: Dropout;
+}
+
+/** The parts of decoder layer `layer` of a TransformerLM config. */
+export function blockParts(cfg: ModelConfig, layer: number, dropoutGen: () => Generator): BlockParts {
+  const mixer = makeAttention(cfg.attention as AttentionName, {
+    dModel: cfg.dModel, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads ?? cfg.nHeads, bias: cfg.bias,
+    rope: cfg.position === "rope", ropeTheta: cfg.ropeTheta,
+    scale: cfg.init === "t5" ? 1 : 1 / Math.sqrt(cfg.dModel / cfg.nHeads),
+    layer, nLayers: cfg.nLayers, maxSeqLen: cfg.maxSeqLen,
+  });
+  return {
+    mixer,
+    ffn: mixer.includesFFN ? null : makeFeedForward(cfg.ffn, cfg.dModel, cfg.dFF, cfg.bias),
+    norm: () => makeNorm(cfg.norm, cfg.dModel, cfg.normEps, cfg.bias || cfg.norm === "layernorm"),
+    placement: cfg.normPlacement,
+    alpha: cfg.normPlacement === "deepnorm" ? Math.pow(2 * cfg.nLayers, 0.25) : 1,
+    dropout: new Dropout(cfg.dropout, dropoutGen),
+  };
+}
+
 export class Block extends Module {
   readonly norm1: Norm;
-  /** null in a GAU block. */
+  /** null without an FFN part. */
   readonly norm2: Norm | null = null;
   readonly norm1Post: Norm | null = null;
   readonly norm2Post: Norm | null = null;
   readonly attn: Attention;
-  /** null in a GAU block. */
-  readonly mlp: FeedForward | null = null;
+  /** null when the mixer includes its FFN. */
+  readonly mlp: FeedForwardPart | null = null;
+  readonly placement: NormPlacement;
   private readonly drop: Dropout;
   private readonly alpha: number;
 
-  constructor(readonly cfg: ModelConfig, layer: number, dropoutGen: () => Generator) {
+  // Registration order (norm1, attn, norm1_post, norm2, mlp, norm2_post, drop) is the parameter
+  // order, which is the init's draw order: keep it.
+  constructor(p: BlockParts) {
     super();
-    const norm = () => makeNorm(cfg.norm, cfg.dModel, cfg.normEps, cfg.bias || cfg.norm === "layernorm");
-    this.norm1 = this.child("norm1", norm());
-    this.attn = this.child("attn", makeAttention(cfg.attention as AttentionName, {
-      dModel: cfg.dModel, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads ?? cfg.nHeads, bias: cfg.bias,
-      rope: cfg.position === "rope", ropeTheta: cfg.ropeTheta,
-      scale: cfg.init === "t5" ? 1 : 1 / Math.sqrt(cfg.dModel / cfg.nHeads),
-      layer, nLayers: cfg.nLayers, maxSeqLen: cfg.maxSeqLen,
-    }));
-    if (cfg.normPlacement === "sandwich") this.norm1Post = this.child("norm1_post", norm());
-    if (!(this.attn instanceof GauLayer)) {
-      this.norm2 = this.child("norm2", norm());
-      this.mlp = this.child("mlp", makeFeedForward(cfg.ffn, cfg.dModel, cfg.dFF, cfg.bias));
-      if (cfg.normPlacement === "sandwich") this.norm2Post = this.child("norm2_post", norm());
+    this.placement = p.placement;
+    this.norm1 = this.child("norm1", p.norm());
+    this.attn = this.child("attn", p.mixer);
+    if (p.placement === "sandwich") this.norm1Post = this.child("norm1_post", p.norm());
+    if (p.ffn) {
+      this.norm2 = this.child("norm2", p.norm());
+      this.mlp = this.child("mlp", p.ffn);
+      if (p.placement === "sandwich") this.norm2Post = this.child("norm2_post", p.norm());
     }
-    this.drop = this.child("drop", new Dropout(cfg.dropout, dropoutGen));
-    this.alpha = cfg.normPlacement === "deepnorm" ? Math.pow(2 * cfg.nLayers, 0.25) : 1;
+    this.drop = this.child("drop", p.dropout);
+    this.alpha = p.alpha;
   }
 
-  forward(x: Tensor, start = 0, cache?: AttentionState): Tensor {
-    x = this.sublayer(x, (h) => this.attn.forward(h, start, cache), this.norm1, this.norm1Post);
+  /** ctx: this layer's context (its own decoding state, see SeqContext.layer). */
+  forward(x: Tensor, ctx = SeqContext.causal()): Tensor {
+    x = this.sublayer(x, (h) => this.attn.forward(h, ctx), this.norm1, this.norm1Post);
     const mlp = this.mlp;
     return mlp ? this.sublayer(x, (h) => mlp.forward(h), this.norm2!, this.norm2Post) : x;
   }
@@ -56,7 +91,7 @@ export class Block extends Module {
   /** One residual sublayer f (dropout on its output) in the configured norm placement. */
   private sublayer(x: Tensor, f: (h: Tensor) => Tensor, norm: Norm, post: Norm | null): Tensor {
     const F = (h: Tensor) => this.drop.forward(f(h));
-    switch (this.cfg.normPlacement) {
+    switch (this.placement) {
       case "pre": return ops.add(x, F(norm.forward(x)));
       case "post": return norm.forward(ops.add(x, F(x)));
       case "sandwich": return ops.add(x, post!.forward(F(norm.forward(x))));

@@ -19,7 +19,7 @@
 // - not counted: embedding lookups, norms, biases, activations, softmax, RoPE (all O(T D)).
 
 import type { BlockMask } from "../backend/backend.js";
-import { FLASH_CHUNK, GAU_EXPANSION, GAU_QK_DIM } from "../nn/attention/gau.js";
+import { MIXED_CHUNK, GAU_EXPANSION, GAU_QK_DIM } from "../nn/attention/gau.js";
 import { defaultFeatures } from "../nn/attention/performer.js";
 import { SPARSE_DEFAULT, SPARSE_FIXED_DEFAULT, SPARSE_LOCAL_DEFAULT } from "../nn/attention/sparse.js";
 import { TRANSNORMER_DEFAULTS } from "../nn/attention/transnormer.js";
@@ -102,7 +102,7 @@ function scoreModel(cfg: ModelConfig, layer: number): ScoreModel {
     }
     case "gau": case "gau_softmax_plus": return quadratic("GAU (full T x T square)", 2 * (s + e));
     case "gau_mixed": {
-      const c = Math.min(FLASH_CHUNK, cfg.maxSeqLen);
+      const c = Math.min(MIXED_CHUNK, cfg.maxSeqLen);
       return quadratic(`FLASH mixed chunk (c = ${c})`, 2 * (s + e), c, 4 * s * e);
     }
     default: throw new Error(`flops: no FLOP model for attention variant "${cfg.attention}"`);

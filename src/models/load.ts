@@ -3,7 +3,7 @@
 
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { loadCheckpoint } from "../train/checkpoint.js";
+import { loadCheckpoint } from "../io/checkpoint.js";
 import { CharTokenizer } from "../tokenizers/char.js";
 import { Llama2cTokenizer } from "../tokenizers/llama2c.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";

@@ -7,8 +7,11 @@ import type { Tensor } from "../tensor/tensor.js";
 
 export type InitScheme = "nanogpt" | "xavier" | "kaiming" | "deepnorm" | "t5";
 
-/** What a weight is, as far as initialization cares. */
-export type Role = "embedding" | "head" | "q" | "k" | "v" | "o" | "ffn_in" | "ffn_out";
+/**
+ * What a parameter is, as far as initialization cares; declared by the module that creates it
+ * (Module.param). "norm" gains and "bias" vectors keep their constructed ones and zeros.
+ */
+export type Role = "embedding" | "head" | "q" | "k" | "v" | "o" | "ffn_in" | "ffn_out" | "norm" | "bias";
 
 export interface InitContext { nLayers: number; dModel: number; dFF: number; headDim: number; nHeads: number }
 
@@ -20,8 +23,9 @@ function uniform(t: Tensor, bound: number, g: Generator): void {
   g.uniform(t.data as Float32Array, -bound, bound);
 }
 
-/** Initialize one [out, in] weight of the given role. Biases are zero and norm gains one elsewhere. */
+/** Initialize one parameter of the given role (a weight is [out, in]); draws nothing for norms and biases. */
 export function initWeight(scheme: InitScheme, role: Role, w: Tensor, ctx: InitContext, g: Generator): void {
+  if (role === "norm" || role === "bias") return;
   if (role === "embedding" || role === "head") return normal(w, 0.02, g);
   const [fanOut, fanIn] = w.shape;
   switch (scheme) {

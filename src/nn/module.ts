@@ -1,22 +1,39 @@
 // Module: a named tree of parameters and submodules (like torch.nn.Module). Parameters are leaf
 // tensors with requiresGrad; names are dotted paths ("blocks.0.attn.wq.weight"). Buffers are
 // persistent non-trainable state (torch's register_buffer): saved and loaded with the parameters,
-// never seen by the optimizer.
+// never seen by the optimizer. A parameter may declare its init role when it is created (what it is
+// for the init schemes of nn/init.ts: an embedding, a query projection, an FFN output, ...).
 
 import { fmtShape, sameShape } from "../tensor/shape.js";
 import { keep } from "../tensor/scope.js";
 import { Tensor } from "../tensor/tensor.js";
+import type { Role } from "./init.js";
+
+export interface StateDictOptions {
+  /** Keep only these entries (e.g. an adapter's parameters). */
+  only?: (name: string, t: Tensor) => boolean;
+  /** Only parameters that require grad (buffers and frozen weights left out). */
+  trainableOnly?: boolean;
+}
+
+/** What loadStateDict({ strict: false }) skipped, as torch's load_state_dict reports it. */
+export interface LoadResult { missing: string[]; unexpected: string[] }
 
 export class Module {
   training = true;
   private readonly params = new Map<string, Tensor>();
+  private readonly roles = new Map<string, Role>();
   private readonly buffers = new Map<string, Tensor>();
   private readonly children = new Map<string, Module>();
 
-  /** Register a parameter (a leaf that requires grad unless frozen later). */
-  protected param(name: string, t: Tensor): Tensor {
+  /**
+   * Register a parameter (a leaf that requires grad unless frozen later). role: how the model's init
+   * scheme draws it; without one the module's own values stay (zeros, ones, or its own draw).
+   */
+  protected param(name: string, t: Tensor, role?: Role): Tensor {
     t.requiresGrad_(true);
     this.params.set(name, keep(t));
+    if (role) this.roles.set(name, role);
     return t;
   }
 
@@ -37,9 +54,35 @@ export class Module {
     return ms;
   }
 
+  /**
+   * Swap the submodule at a dotted path ("blocks.0.attn.wq") for another (e.g. a LoRA wrapper around a
+   * Linear). Fields that referenced the old module are not updated: callers that wrap a layer route
+   * its forward through the module tree or reassign the field themselves.
+   */
+  replaceChild(path: string, m: Module): Module {
+    for (const [n, owner] of this.namedModules()) {
+      const name = !n ? path : path.startsWith(`${n}.`) ? path.slice(n.length + 1) : null;
+      const old = name === null ? undefined : owner.children.get(name);
+      if (old) {
+        owner.children.set(name!, m);
+        return old;
+      }
+    }
+    throw new Error(`replaceChild: no submodule ${path}`);
+  }
+
   *namedParameters(prefix = ""): Generator<[string, Tensor]> {
     for (const [n, p] of this.params) yield [prefix + n, p];
     for (const [n, c] of this.children) yield* c.namedParameters(`${prefix}${n}.`);
+  }
+
+  /** The parameters that declared an init role, in creation order (the init's draw order). */
+  *namedRoles(prefix = ""): Generator<[string, Tensor, Role]> {
+    for (const [n, p] of this.params) {
+      const r = this.roles.get(n);
+      if (r) yield [prefix + n, p, r];
+    }
+    for (const [n, c] of this.children) yield* c.namedRoles(`${prefix}${n}.`);
   }
 
   *namedBuffers(prefix = ""): Generator<[string, Tensor]> {
@@ -71,22 +114,23 @@ export class Module {
   }
 
   /** Parameters and buffers by name; a tied parameter appears under each of its names. */
-  stateDict(): Record<string, Tensor> {
-    return Object.fromEntries([...this.namedParameters(), ...this.namedBuffers()]);
+  stateDict(o: StateDictOptions = {}): Record<string, Tensor> {
+    const all: [string, Tensor][] = o.trainableOnly ? [...this.namedParameters()].filter(([, p]) => p.requiresGrad)
+      : [...this.namedParameters(), ...this.namedBuffers()];
+    return Object.fromEntries(o.only ? all.filter(([n, t]) => o.only!(n, t)) : all);
   }
 
   /**
-   * Copy values into the parameters and buffers by name. strict: every parameter must be present and no
-   * unknown name may appear; shapes must match. Errors name the parameter and both shapes.
+   * Copy values into the parameters and buffers by name; shapes must match (errors name the parameter
+   * and both shapes). strict (default): every entry must be present and no unknown name may appear.
+   * Non-strict loads what matches (an adapter-only dict) and reports the rest, like torch.
    */
-  loadStateDict(sd: Record<string, Tensor>, strict = true): void {
+  loadStateDict(sd: Record<string, Tensor>, o: { strict?: boolean } = {}): LoadResult {
     const own = this.stateDict();
-    if (strict) {
-      const missing = Object.keys(own).filter((k) => !(k in sd));
-      const unexpected = Object.keys(sd).filter((k) => !(k in own));
-      if (missing.length || unexpected.length) {
-        throw new Error(`loadStateDict: ${missing.length ? `missing ${missing.join(", ")}` : ""}${missing.length && unexpected.length ? "; " : ""}${unexpected.length ? `unexpected ${unexpected.join(", ")}` : ""}`);
-      }
+    const missing = Object.keys(own).filter((k) => !(k in sd));
+    const unexpected = Object.keys(sd).filter((k) => !(k in own));
+    if ((o.strict ?? true) && (missing.length || unexpected.length)) {
+      throw new Error(`loadStateDict: ${missing.length ? `missing ${missing.join(", ")}` : ""}${missing.length && unexpected.length ? "; " : ""}${unexpected.length ? `unexpected ${unexpected.join(", ")}` : ""}`);
     }
     for (const [k, p] of Object.entries(own)) {
       const src = sd[k];
@@ -94,6 +138,7 @@ export class Module {
       if (!sameShape(src.shape, p.shape)) throw new Error(`loadStateDict: ${k} has shape ${fmtShape(src.shape)}, the model expects ${fmtShape(p.shape)}`);
       p.data.set(src.to(p.dtype).toTypedArray());
     }
+    return { missing, unexpected };
   }
 
   /** Freeze (or unfreeze) every parameter whose name matches. */

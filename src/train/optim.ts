@@ -18,10 +18,10 @@ export interface ParamGroup { params: NamedParam[]; weightDecay: number; lrScale
 
 /**
  * The default grouping (as nanoGPT's configure_optimizers, plus embeddings): parameters with fewer than 2
- * dimensions (norm gains, biases) and embeddings (any of the tensor's names contains "emb",
- * case-insensitive, e.g. "tokEmb.weight") get no weight decay; every other matrix decays. A tied tensor
- * (one tensor under several names, e.g. token embedding = LM head) appears once, under its first name, and
- * is exempt if any of its names is an embedding. Frozen parameters (requiresGrad false) are left out.
+ * dimensions (norm gains, biases) and embeddings (parameters that declared the init role "embedding")
+ * get no weight decay; every other matrix decays. A tied tensor (one tensor under several names, e.g.
+ * token embedding = LM head) appears once, under its first name, and is exempt when it is an embedding.
+ * Frozen parameters (requiresGrad false) are left out.
  */
 export function defaultParamGroups(model: Module, weightDecay: number): ParamGroup[] {
   const names = new Map<Tensor, string[]>();
@@ -31,9 +31,11 @@ export function defaultParamGroups(model: Module, weightDecay: number): ParamGro
     if (list) list.push(n);
     else names.set(p, [n]);
   }
+  const embeddings = new Set<Tensor>();
+  for (const [, t, role] of model.namedRoles()) if (role === "embedding") embeddings.add(t);
   const decay: NamedParam[] = [], noDecay: NamedParam[] = [];
   for (const [tensor, ns] of names) {
-    const exempt = tensor.ndim < 2 || ns.some((n) => /emb/i.test(n));
+    const exempt = tensor.ndim < 2 || embeddings.has(tensor);
     (exempt ? noDecay : decay).push({ name: ns[0], tensor });
   }
   return [{ params: decay, weightDecay }, { params: noDecay, weightDecay: 0 }];

@@ -1,33 +1,38 @@
-// The training loop for any language model mapping int32 ids [B, T] to logits [B, T, V] (nanoGPT's
-// train.py structure): scheduled lr, gradient accumulation, global-norm clipping, AdamW/SGD step,
-// periodic loss estimates on train/val, metrics.jsonl + loss.svg, atomic checkpoints and exact resume.
+// The training loop (nanoGPT's train.py structure) for any model and objective (objectives.ts; default:
+// the next-token loss of a CausalLM): scheduled lr, gradient accumulation, global-norm clipping,
+// AdamW/SGD step, periodic loss estimates on train/val, metrics.jsonl (with the objective's auxiliary
+// terms) + loss.svg, atomic checkpoints and exact resume.
 
 import * as path from "node:path";
 import type { Module } from "../nn/module.js";
-import { crossEntropy } from "../ops/loss.js";
+import type { CausalLM } from "../models/causal-lm.js";
 import { noGrad } from "../tensor/autograd.js";
 import { tidy } from "../tensor/scope.js";
 import type { Generator } from "../tensor/rng.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { BatchSampler, type TokenDataset } from "../data/batches.js";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
+import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.js";
 import { clipGradNorm } from "./clip.js";
 import { appendMetrics, readMetrics, writeLossPlot, type LossPoint } from "./metrics.js";
 import { AdamW, SGD, defaultParamGroups, type Optimizer } from "./optim.js";
 import { createProgress, type Progress } from "./progress.js";
 import { makeSchedule, type ScheduleConfig } from "./schedule.js";
+import { lmObjective, type Objective } from "./objectives.js";
 
-export type LanguageModel = Module & { forward(ids: Tensor): Tensor; dropoutGenerator?: Generator };
+/** A trainable model; its dropoutGenerator (if any) is saved in checkpoints. */
+export type TrainableModel = Module & { dropoutGenerator?: Generator };
 
 export type OptimConfig =
   | { kind: "adamw"; weightDecay?: number; beta1?: number; beta2?: number; eps?: number }
   | { kind: "sgd"; weightDecay?: number; momentum?: number; nesterov?: boolean };
 
-/** gradNorm: global norm before clipping (null when clipping is off). */
-export interface StepInfo { step: number; loss: number; lr: number; gradNorm: number | null }
+/** gradNorm: global norm before clipping (null when clipping is off); aux: the objective's terms. */
+export interface StepInfo { step: number; loss: number; lr: number; gradNorm: number | null; aux?: Record<string, number> }
 
-export interface TrainOptions {
-  model: LanguageModel;
+export interface TrainOptions<M extends TrainableModel = CausalLM> {
+  model: M;
+  /** Loss (+ logged auxiliary terms) of one batch; default lmObjective (needs a CausalLM). */
+  objective?: Objective<M>;
   /** Written to each checkpoint's config.json. */
   modelConfig: unknown;
   train: TokenDataset;
@@ -39,7 +44,7 @@ export interface TrainOptions {
   maxSteps: number;
   accumSteps?: number;
   schedule: ScheduleConfig;
-  /** Default AdamW, weightDecay 0.1, betas (0.9, 0.95) as nanoGPT. */
+  /** Default AdamW with weightDecay 0.1 and AdamW's own betas and eps. */
   optim?: OptimConfig;
   /** Max global grad norm; 0 turns clipping off. Default 1. */
   gradClip?: number;
@@ -58,7 +63,7 @@ export interface TrainOptions {
   extraFiles?: Record<string, unknown>;
   onStep?: (info: StepInfo) => void | Promise<void>;
   /** Called after each evaluation, with the model in eval mode (e.g. to print a sample). */
-  onSample?: (step: number, model: LanguageModel) => void | Promise<void>;
+  onSample?: (step: number, model: M) => void | Promise<void>;
   /** Progress on stderr (default true); every: plain-line interval when stderr is not a TTY. */
   progress?: boolean;
   progressEvery?: number;
@@ -79,37 +84,37 @@ function positiveInt(name: string, v: number, min = 1): number {
   return v;
 }
 
-function buildOptimizer(model: LanguageModel, cfg: OptimConfig): Optimizer {
+function buildOptimizer(model: Module, cfg: OptimConfig): Optimizer {
   const groups = defaultParamGroups(model, cfg.weightDecay ?? 0.1);
   if (cfg.kind === "sgd") return new SGD(groups, { momentum: cfg.momentum, nesterov: cfg.nesterov });
-  if (cfg.kind === "adamw") return new AdamW(groups, { beta1: cfg.beta1 ?? 0.9, beta2: cfg.beta2 ?? 0.95, eps: cfg.eps });
+  // Unset betas/eps defer to AdamW's own defaults (torch's 0.9 / 0.999 / 1e-8): one default in one place.
+  // The CLI passes beta2 0.99 explicitly (nanoGPT's shakespeare-char preset).
+  if (cfg.kind === "adamw") return new AdamW(groups, { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps });
   throw new RangeError(`train: optim.kind must be "adamw" or "sgd", got ${JSON.stringify((cfg as { kind: unknown }).kind)}`);
 }
 
-/** Mean cross-entropy of the next-token prediction for one batch. */
-function lmLoss(model: LanguageModel, x: Tensor, y: Tensor): Tensor {
-  const logits = model.forward(x);
-  const V = logits.shape[logits.ndim - 1];
-  return crossEntropy(logits.reshape(-1, V), y.reshape(-1));
+/** Running mean of the objective's auxiliary terms over the micro-batches of one step. */
+function addAux(sum: Record<string, number>, aux: Record<string, Tensor | number> | undefined, weight: number): void {
+  for (const [k, v] of Object.entries(aux ?? {})) sum[k] = (sum[k] ?? 0) + (typeof v === "number" ? v : v.item()) * weight;
 }
 
 /** Mean loss over `iters` batches drawn from a fixed stream (same batches every evaluation). */
-function estimateLoss(model: LanguageModel, sampler: BatchSampler, iters: number): number {
+function estimateLoss<M extends TrainableModel>(model: M, objective: Objective<M>, sampler: BatchSampler, iters: number): number {
   sampler.setState({ seed: sampler.getState().seed, counter: 0 });
   return noGrad(() => {
     let sum = 0;
     for (let i = 0; i < iters; i++) {
       sum += tidy(() => {
-        const { x, y } = sampler.next();
-        return lmLoss(model, x, y).item();
+        return objective(model, sampler.next()).loss.item();
       });
     }
     return sum / iters;
   });
 }
 
-export async function train(opts: TrainOptions): Promise<TrainSummary> {
+export async function train<M extends TrainableModel = CausalLM>(opts: TrainOptions<M>): Promise<TrainSummary> {
   const { model, runDir, batchSize, blockSize, maxSteps, schedule: schedCfg } = opts;
+  const objective = opts.objective ?? (lmObjective as unknown as Objective<M>);
   const accum = positiveInt("accumSteps", opts.accumSteps ?? 1);
   positiveInt("maxSteps", maxSteps, 0);
   const evalInterval = positiveInt("evalInterval", opts.evalInterval ?? Math.max(maxSteps, 1));
@@ -165,7 +170,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
     const wasTraining = model.training;
     model.eval();
     try {
-      last = { trainLoss: estimateLoss(model, evalTrain, evalIters), valLoss: evalVal ? estimateLoss(model, evalVal, evalIters) : null };
+      last = { trainLoss: estimateLoss(model, objective, evalTrain, evalIters), valLoss: evalVal ? estimateLoss(model, objective, evalVal, evalIters) : null };
       if (last.valLoss !== null && (bestValLoss === null || last.valLoss < bestValLoss)) bestValLoss = last.valLoss;
       await appendMetrics(runDir, { type: "eval", step, ...last });
       points.push({ step, train: last.trainLoss, val: last.valLoss ?? undefined });
@@ -192,25 +197,26 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
       const lr = lrAt(step);
       optimizer.setLr(lr);
       // One memory scope per step: its activations and gradients are recycled for the next step.
-      const { loss, gradNorm } = tidy(() => {
+      const { loss, gradNorm, aux } = tidy(() => {
         let loss = 0;
+        const aux: Record<string, number> = {};
         for (let micro = 0; micro < accum; micro++) {
-          const { x, y } = sampler.next();
-          const l = lmLoss(model, x, y);
-          loss += l.item() / accum;
-          l.div(accum).backward();
+          const r = objective(model, sampler.next());
+          loss += r.loss.item() / accum;
+          addAux(aux, r.aux, 1 / accum);
+          r.loss.div(accum).backward();
         }
         if (!Number.isFinite(loss)) throw new Error(`train: loss is ${loss} at step ${step + 1}; lower the learning rate or check the data`);
         const gradNorm = gradClip > 0 ? clipGradNorm(model.parameters(), gradClip) : null;
         optimizer.step();
         optimizer.zeroGrad();
-        return { loss, gradNorm };
+        return { loss, gradNorm, aux };
       });
       trainMs += performance.now() - ts;
       tokens += batchSize * blockSize * accum;
 
       const done = step + 1;
-      const info = { step: done, loss, lr, gradNorm };
+      const info: StepInfo = { step: done, loss, lr, gradNorm, ...(Object.keys(aux).length ? { aux } : {}) };
       await appendMetrics(runDir, { type: "train", ...info, tokensPerSec: tokensPerSec() });
       progress?.update(done, { loss, tokensPerSec: tokensPerSec() });
       await opts.onStep?.(info);

@@ -5,7 +5,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as T from "../../src/index.js";
-import { AttentionMask } from "../../src/backend/js/flash.js";
+import { AttentionMask } from "../../src/backend/mask.js";
 import { fixedPattern, localPattern, stridedPattern } from "../../src/nn/attention/sparse.js";
 import type { AttentionConfig } from "../../src/nn/attention/types.js";
 import { loadGolden, maxRelError, toTensor } from "../helpers/golden.js";
@@ -183,9 +183,9 @@ forEachBackend("flash and sparse attention variants", (backendName) => {
     const soft = T.makeAttention("softmax", cfg), flash = T.makeAttention("flash", cfg);
     flash.loadStateDict(soft.stateDict());
     const x = T.randn([2, 70, 32], { generator: gen });
-    const want = soft.forward(x, 0).toTypedArray();
-    assert.ok(maxRelError(flash.forward(x, 0).toTypedArray(), want) <= tol);
-    const st = flash.newState(80), a = flash.forward(T.narrow(x, 1, 0, 65), 0, st), b = flash.forward(T.narrow(x, 1, 65, 5), 65, st);
+    const want = soft.forward(x).toTypedArray();
+    assert.ok(maxRelError(flash.forward(x).toTypedArray(), want) <= tol);
+    const st = flash.newState(80), a = flash.forward(T.narrow(x, 1, 0, 65), T.SeqContext.decode(st)), b = flash.forward(T.narrow(x, 1, 65, 5), T.SeqContext.decode(st));
     assert.ok(maxRelError(T.cat([a, b], 1).toTypedArray(), want) <= tol);
   });
 
@@ -194,8 +194,8 @@ forEachBackend("flash and sparse attention variants", (backendName) => {
     for (const name of ["sparse", "sparse_local", "sparse_fixed"] as const) {
       const m = T.makeAttention(name, { ...cfg, maxSeqLen: 300 });
       const x = T.randn([1, 300, 32], { generator: gen });
-      const full = m.forward(x, 0).toTypedArray();
-      const st = m.newState(300), a = m.forward(T.narrow(x, 1, 0, 290), 0, st), b = m.forward(T.narrow(x, 1, 290, 10), 290, st);
+      const full = m.forward(x).toTypedArray();
+      const st = m.newState(300), a = m.forward(T.narrow(x, 1, 0, 290), T.SeqContext.decode(st)), b = m.forward(T.narrow(x, 1, 290, 10), T.SeqContext.decode(st));
       assert.ok(maxRelError(T.cat([a, b], 1).toTypedArray(), full) <= tol, name);
     }
   });

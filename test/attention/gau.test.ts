@@ -41,7 +41,7 @@ forEachBackend("GAU vs PyTorch golden fixtures", () => {
     it(c.name, () => {
       const m = loaded(c);
       const x = toTensor(golden.tensors[`${c.name}.x`], "float32", true);
-      const out = m.forward(x, 0);
+      const out = m.forward(x);
       const failures: string[] = [];
       const check = (what: string, got: ArrayLike<number>, want: ArrayLike<number>) => {
         const err = maxRelError(got, want);
@@ -66,12 +66,11 @@ describe("GAU decoding with a state equals the full forward", () => {
         const m = loaded(c);
         const x = toTensor(golden.tensors[`${c.name}.x`]);
         T.noGrad(() => {
-          const full = m.forward(x, 0);
+          const full = m.forward(x);
           const state = m.newState(c.config.maxSeqLen);
           const steps = [T.narrow(x, 1, 0, prefill)];
           for (let t = prefill; t < c.seq; t++) steps.push(T.narrow(x, 1, t, 1));
-          let start = 0;
-          const outs = steps.map((xs) => { const o = m.forward(xs, start, state); start += xs.shape[1]; return o; });
+          const outs = steps.map((xs) => m.forward(xs, T.SeqContext.decode(state)));
           assert.equal(state.length, c.seq);
           const err = maxRelError(T.cat(outs, 1).toTypedArray(), full.toTypedArray());
           assert.ok(err <= 1e-5, `${c.name}: stepwise vs full relative error ${err.toExponential(3)}`);
@@ -84,7 +83,7 @@ describe("GAU decoding with a state equals the full forward", () => {
     const c = cases.find((k) => k.variant === "gau_mixed")!;
     const m = loaded(c);
     const x = toTensor(golden.tensors[`${c.name}.x`]);
-    assert.throws(() => T.noGrad(() => m.forward(T.narrow(x, 1, 0, 2), 3, m.newState(16))), /state holds 0 positions, but the input starts at 3/);
+    assert.throws(() => T.noGrad(() => m.forward(T.narrow(x, 1, 0, 2), T.SeqContext.causal({ start: 3 }).withState(m.newState(16)))), /state holds 0 positions, but the input starts at 3/);
   });
 });
 
@@ -110,7 +109,7 @@ describe("TransformerLM with GAU blocks", () => {
       const opt = new AdamW(defaultParamGroups(model, 0.1), { lr: 1e-2 });
       const losses: number[] = [];
       for (let step = 0; step < 4; step++) {
-        const loss = T.crossEntropy(model.forward(x).reshape(-1, 29), y.reshape(-1));
+        const loss = T.crossEntropy(model.forward(x).logits.reshape(-1, 29), y.reshape(-1));
         losses.push(loss.item());
         loss.backward();
         opt.step();

@@ -42,14 +42,14 @@ describe("causal parallel form == recurrent decoding", () => {
       randomize(m, new T.Generator(1));
       const x = T.randn([2, 11, 16], { generator: new T.Generator(2) });
       T.noGrad(() => {
-        const full = m.forward(x, 0).toTypedArray();
+        const full = m.forward(x).toTypedArray();
         // Token by token, and in uneven pieces (a multi-token prefill continuing from the state).
         for (const pieces of [Array<number>(11).fill(1), [5, 1, 1, 4]]) {
           const state = m.newState(32);
           const outs: T.Tensor[] = [];
           let at = 0;
           for (const n of pieces) {
-            outs.push(m.forward(x.narrow(1, at, n), at, state));
+            outs.push(m.forward(x.narrow(1, at, n), T.SeqContext.decode(state)));
             at += n;
           }
           assert.equal(state.length, 11);
@@ -74,7 +74,7 @@ describe("TransformerLM with each variant", () => {
       const losses: number[] = [];
       for (let step = 0; step < 8; step++) {
         model.zeroGrad();
-        const loss = T.crossEntropy(model.forward(ids).reshape(-1, c.vocabSize), targets);
+        const loss = T.crossEntropy(model.forward(ids).logits.reshape(-1, c.vocabSize), targets);
         loss.backward();
         opt.step();
         losses.push(loss.item());
@@ -129,11 +129,11 @@ describe("performer", () => {
     }
     const x = T.randn([1, 3, 16], { generator: new T.Generator(7) });
     T.noGrad(() => {
-      m.forward(x, 0);
-      m.forward(x, 0);
-      m.eval().forward(x, 0);
+      m.forward(x);
+      m.forward(x);
+      m.eval().forward(x);
       assert.deepEqual(Array.from(m.projection.toTypedArray()), p0, "no redraw before the 3rd training pass");
-      m.train().forward(x, 0);
+      m.train().forward(x);
     });
     assert.notDeepEqual(Array.from(m.projection.toTypedArray()), p0, "redrawn at the 3rd training pass");
   });
@@ -143,7 +143,7 @@ describe("performer", () => {
     const a = make();
     randomize(a, new T.Generator(8));
     const x = T.randn([1, 3, 16], { generator: new T.Generator(9) });
-    T.noGrad(() => { for (let i = 0; i < 5; i++) a.forward(x, 0); });  // redraws at passes 2 and 4
+    T.noGrad(() => { for (let i = 0; i < 5; i++) a.forward(x); });  // redraws at passes 2 and 4
     const sd = a.stateDict();
     assert.ok("projection" in sd && "draw_state" in sd, `buffers missing from the state dict: ${Object.keys(sd).join(", ")}`);
     const b = make();
@@ -152,7 +152,7 @@ describe("performer", () => {
     assert.deepEqual(Array.from(b.projection.toTypedArray()), Array.from(a.projection.toTypedArray()));
     T.noGrad(() => {
       for (let i = 0; i < 3; i++) {  // pass 6 redraws again: same draw in both
-        assert.deepEqual(Array.from(b.forward(x, 0).toTypedArray()), Array.from(a.forward(x, 0).toTypedArray()), `pass ${6 + i}`);
+        assert.deepEqual(Array.from(b.forward(x).toTypedArray()), Array.from(a.forward(x).toTypedArray()), `pass ${6 + i}`);
       }
     });
     assert.deepEqual(Array.from(b.projection.toTypedArray()), Array.from(a.projection.toTypedArray()));
@@ -172,7 +172,7 @@ forEachBackend("attention variants vs PyTorch golden fixtures", () => {
       const names = Object.keys(golden.tensors).filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
       m.loadStateDict(Object.fromEntries(names.map((n) => [n, toTensor(golden.tensors[prefix + n])])));
       const x = toTensor(golden.tensors[`${c.name}.x`], "float32", true);
-      const out = m.forward(x, 0);
+      const out = m.forward(x);
       T.sum(T.mul(out, toTensor(golden.tensors[`${c.name}.gout`]))).backward();
       const params = new Map(m.namedParameters());
       const checks: [string, T.Tensor | null][] = [["out", out], ["grad.x", x.grad], ...names.map((n): [string, T.Tensor | null] => [`grad.${n}`, params.get(n)!.grad])];

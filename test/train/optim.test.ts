@@ -15,7 +15,7 @@ const close = (got: ArrayLike<number>, want: number[], rtol = 1e-6) => {
 
 /** A tiny model with every kind of parameter: embedding (tied to the head), matrix, bias, norm gain. */
 class Tiny extends Module {
-  emb = this.param("tok_emb.weight", T.randn([5, 3], { generator: new T.Generator(1) }));
+  emb = this.param("tok_emb.weight", T.randn([5, 3], { generator: new T.Generator(1) }), "embedding");
   w = this.param("lin.weight", T.randn([3, 3], { generator: new T.Generator(2) }));
   b = this.param("lin.bias", T.randn([3], { generator: new T.Generator(3) }));
   g = this.param("norm.weight", T.randn([3], { generator: new T.Generator(4) }));
@@ -49,7 +49,7 @@ describe("AdamW", () => {
     assert.equal(opt.stepCount, 2);
   });
 
-  it("default groups: no decay for ndim < 2 and embeddings; a tied tensor appears once and is stepped once", () => {
+  it("default groups: no decay for ndim < 2 and embeddings (init role); a tied tensor appears once and is stepped once", () => {
     const model = new Tiny();
     const [decay, noDecay] = defaultParamGroups(model, 0.1);
     assert.deepEqual(decay.params.map((p) => p.name), ["lin.weight"]);

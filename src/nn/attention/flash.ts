@@ -1,4 +1,4 @@
-// "flash": causal self-attention whose core is FlashAttention (Dao et al. 2022; FlashAttention-2):
+// "flash": self-attention whose core is FlashAttention (Dao et al. 2022; FlashAttention-2):
 // the same projections, GQA, RoPE and KV cache as "softmax", the same result, but the scores are never
 // materialized and backward keeps only q, k, v, O and the row logsumexp (O(N) instead of O(N^2)).
 // Decoding one token at a time has no T x T matrix to avoid (its scores are one row per head): there
@@ -10,6 +10,5 @@ import { SelfAttention } from "./softmax.js";
 import type { AttentionConfig } from "./types.js";
 
 export function flashSelfAttention(c: AttentionConfig): SelfAttention {
-  return new SelfAttention(c, (q, k, v, scale) =>
-    q.shape[2] === 1 ? ops.attention(q, k, v, { causal: true, scale }) : ops.flashAttention(q, k, v, { causal: true, scale }));
+  return new SelfAttention(c, (q, k, v, o) => (q.shape[2] === 1 ? ops.attention(q, k, v, o) : ops.flashAttention(q, k, v, o)), "flash");
 }

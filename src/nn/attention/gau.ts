@@ -1,6 +1,6 @@
 // Gated Attention Unit (GAU) and FLASH mixed-chunk attention (Hua et al. 2022, "Transformer Quality
 // in Linear Time", sec. 2 and 3.2, Codes 1-2 of the appendix). One GAU layer replaces the attention +
-// FFN pair of a block (models/block.ts gives it a single residual: x + gau(norm1(x))).
+// FFN pair of a block (it declares includesFFN, so its block has a single residual: x + gau(norm1(x))).
 //   U = silu(X W_u), V = silu(X W_v)       [T, e], e = 2D (the gated linear unit, sec. 2)
 //   Z = silu(X W_z)                        [T, s], s = min(128, D): one shared low-dimensional head
 //   Q = Z * gamma_q + beta_q, K = Z * gamma_k + beta_k   (per-dim scale and offset; RoPE on top if cfg.rope)
@@ -25,14 +25,15 @@ import { Generator } from "../../tensor/rng.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { Linear } from "../layers.js";
 import { Module } from "../module.js";
+import { SeqContext, checkTruncate, noRollback } from "../seq-context.js";
 import type { Attention, AttentionConfig, AttentionState } from "./types.js";
 
 /** e = GAU_EXPANSION * D (paper: 2). */
 export const GAU_EXPANSION = 2;
 /** s = min(GAU_QK_DIM, D) (paper: 128). */
 export const GAU_QK_DIM = 128;
-/** c = min(FLASH_CHUNK, maxSeqLen) for "gau_mixed" (the paper's default is 256; 64 suits small models). */
-export const FLASH_CHUNK = 64;
+/** c = min(MIXED_CHUNK, maxSeqLen) for "gau_mixed" (the paper's default is 256; 64 suits small models). */
+export const MIXED_CHUNK = 64;
 
 export type GauKernel = "relu2" | "softmax_plus";
 
@@ -49,6 +50,8 @@ export abstract class GauLayer extends Module implements Attention {
   readonly relBias: Tensor;
   readonly e: number;
   readonly s: number;
+  /** The gated linear unit u * (A v) replaces the FFN (sec. 2). */
+  readonly includesFFN = true;
 
   protected constructor(readonly cfg: AttentionConfig, heads: number, biasLen: number) {
     super();
@@ -56,16 +59,18 @@ export abstract class GauLayer extends Module implements Attention {
     this.e = GAU_EXPANSION * D;
     this.s = Math.min(GAU_QK_DIM, D);
     if (cfg.rope && this.s % 2 !== 0) throw new RangeError(`gau: RoPE needs an even query/key size, got s = ${this.s}`);
-    this.wu = this.child("wu", new Linear(D, this.e, cfg.bias));
-    this.wv = this.child("wv", new Linear(D, this.e, cfg.bias));
-    this.wz = this.child("wz", new Linear(D, this.s, cfg.bias));
-    this.wo = this.child("wo", new Linear(this.e, D, cfg.bias));
+    // Init roles: u and the shared z are input expansions like an FFN's first layer; v and o take the
+    // value and output roles of attention.
+    this.wu = this.child("wu", new Linear(D, this.e, cfg.bias, "ffn_in"));
+    this.wv = this.child("wv", new Linear(D, this.e, cfg.bias, "v"));
+    this.wz = this.child("wz", new Linear(D, this.s, cfg.bias, "ffn_in"));
+    this.wo = this.child("wo", new Linear(this.e, D, cfg.bias, "o"));
     this.gamma = this.param("gamma", ops.zeros([heads, this.s]));
     this.beta = this.param("beta", ops.zeros([heads, this.s]));
     this.relBias = this.param("rel_bias", ops.zeros([biasLen]));
-    // Code 1: gamma ~ N(0, 0.02), beta = 0; weights N(0, 0.02) as nanoGPT. TransformerLM re-draws wv and
-    // wo by its init scheme (roles "v" and "o"); wu and wz have no role there, so they keep these draws,
-    // from a generator seeded by the layer index.
+    // Code 1: gamma ~ N(0, 0.02), beta = 0; weights N(0, 0.02) as nanoGPT, from a generator seeded by
+    // the layer index. A model's init scheme re-draws every weight that declared a role above; gamma,
+    // beta and rel_bias keep these values.
     const g = new Generator(0x6a0 + cfg.layer);
     for (const l of [this.wu, this.wv, this.wz, this.wo]) g.normal(l.weight.data as Float32Array, 0, 0.02);
     g.normal(this.gamma.data as Float32Array, 0, 0.02);
@@ -76,7 +81,10 @@ export abstract class GauLayer extends Module implements Attention {
   /** qk: the derived queries/keys, each [B, T, s]; v [B, T, e] -> A V [B, T, e]. */
   protected abstract mix(qk: Tensor[], v: Tensor, start: number, state?: AttentionState): Tensor;
 
-  forward(x: Tensor, start = 0, state?: AttentionState): Tensor {
+  forward(x: Tensor, ctx = SeqContext.causal()): Tensor {
+    // The relative bias b_{i-j} reads distances in storage order: positions must be contiguous.
+    ctx.require("gau", {});
+    const start = ctx.start, state = ctx.state ?? undefined;
     const [B, T] = x.shape;
     const u = ops.silu(this.wu.forward(x));
     const v = ops.silu(this.wv.forward(x));
@@ -102,6 +110,14 @@ export class GauCache implements AttentionState {
   private v: Tensor | null = null;
 
   constructor(readonly capacity: number) {}
+
+  truncate(n: number): void {
+    checkTruncate(this, n);
+    if (n === this.length) return;
+    this.k = n ? ops.narrow(this.k!, 1, 0, n).detach() : null;
+    this.v = n ? ops.narrow(this.v!, 1, 0, n).detach() : null;
+    this.length = n;
+  }
 
   append(k: Tensor, v: Tensor): [Tensor, Tensor] {
     const T = k.shape[1];
@@ -144,30 +160,39 @@ export class GatedAttentionUnit extends GauLayer {
   }
 }
 
-/** Decoding state of FLASH: sum K'^T V / c over finished chunks, and the current chunk's k, k', v. */
-export class FlashState implements AttentionState {
+/**
+ * Decoding state of the mixed-chunk GAU (the paper's "FLASH", unrelated to FlashAttention): sum K'^T V / c
+ * over finished chunks, and the current chunk's k, k', v.
+ */
+export class MixedChunkState implements AttentionState {
   length = 0;
   /** [B, 1, s, e] */
   kv: Tensor | null = null;
   /** [k (quadratic), k' (linear), v] of the unfinished chunk, each [B, m, .], m = length mod c. */
   chunk: Tensor[] | null = null;
+
+  /** sum K'^T V folds in every finished chunk: only a no-op rollback is possible. */
+  truncate(n: number): void {
+    checkTruncate(this, n);
+    if (n < this.length) noRollback("gau_mixed");
+  }
 }
 
 /** FLASH mixed-chunk attention ("gau_mixed"). */
 export class MixedChunkGAU extends GauLayer {
-  constructor(cfg: AttentionConfig, readonly chunk = Math.min(FLASH_CHUNK, cfg.maxSeqLen)) {
+  constructor(cfg: AttentionConfig, readonly chunk = Math.min(MIXED_CHUNK, cfg.maxSeqLen)) {
     super(cfg, 4, chunk);
   }
 
   /** The state is O(c + s e) whatever the length, so it needs no capacity. */
-  newState(): FlashState {
-    return new FlashState();
+  newState(): MixedChunkState {
+    return new MixedChunkState();
   }
 
   protected mix([qq, kq, ql, kl]: Tensor[], v: Tensor, start: number, state?: AttentionState): Tensor {
     const c = this.chunk, { s, e } = this;
     const [B, T] = v.shape;
-    const st = state as FlashState | undefined;
+    const st = state as MixedChunkState | undefined;
     if (st && st.length !== start) throw new RangeError(`gau_mixed: the state holds ${st.length} positions, but the input starts at ${start}`);
     // Keys/values from the unfinished chunk go first; then the layout is padded with zeros to whole
     // chunks aligned at absolute positions (zero values: padded keys contribute nothing).

@@ -4,6 +4,7 @@
 import { backend } from "../../backend/registry.js";
 import * as ops from "../../ops/index.js";
 import type { Tensor } from "../../tensor/tensor.js";
+import { checkTruncate } from "../seq-context.js";
 import type { AttentionState } from "./types.js";
 
 export class KVCache implements AttentionState {
@@ -34,5 +35,11 @@ export class KVCache implements AttentionState {
 
   reset(): void {
     this.length = 0;
+  }
+
+  /** Rollback: positions >= n are overwritten by the next append. */
+  truncate(n: number): void {
+    checkTruncate(this, n);
+    this.length = n;
   }
 }

@@ -9,6 +9,7 @@
 
 import * as ops from "../../ops/index.js";
 import type { Tensor } from "../../tensor/tensor.js";
+import { SeqContext, checkTruncate, noRollback } from "../seq-context.js";
 import { HeadProjections } from "./projections.js";
 import type { AttentionConfig, AttentionState } from "./types.js";
 
@@ -16,6 +17,12 @@ import type { AttentionConfig, AttentionState } from "./types.js";
 export class LinearState implements AttentionState {
   length = 0;
   s: Tensor | null = null;
+
+  /** S sums every position: only a no-op rollback is possible. */
+  truncate(n: number): void {
+    checkTruncate(this, n);
+    if (n < this.length) noRollback("linear attention");
+  }
 }
 
 /**
@@ -63,11 +70,11 @@ export const eluPlusOne = (x: Tensor): Tensor => ops.add(ops.elu(x), 1);
  */
 export abstract class GroupedAttention extends HeadProjections {
   /** x [B, T, D] -> q [B, Hkv, g, T, d]; k, v [B, Hkv, 1, T, d] (the kv heads broadcast over the group). */
-  protected project(x: Tensor, start: number): [Tensor, Tensor, Tensor] {
+  protected project(x: Tensor, ctx: SeqContext): [Tensor, Tensor, Tensor] {
     const [B, T] = x.shape;
     const { nHeads, nKvHeads } = this.cfg;
     const d = this.headDim;
-    const [q, k, v] = this.projectHeads(x, start);
+    const [q, k, v] = this.projectHeads(x, ctx);
     const heads = (t: Tensor, g: number) => ops.permute(ops.reshape(t, [B, T, nKvHeads, g, d]), [0, 2, 3, 1, 4]);
     return [heads(q, nHeads / nKvHeads), heads(k, 1), heads(v, 1)];
   }
@@ -102,9 +109,10 @@ export class LinearAttention extends GroupedAttention {
     return new LinearState();
   }
 
-  forward(x: Tensor, start = 0, state?: AttentionState): Tensor {
-    const [q, k, v] = this.project(x, start);
-    const o = normalizedLinear(eluPlusOne(q), eluPlusOne(k), v, this.chunk, this.eps, state as LinearState | undefined);
+  forward(x: Tensor, ctx = SeqContext.causal()): Tensor {
+    ctx.require("linear", { positions: true });
+    const [q, k, v] = this.project(x, ctx);
+    const o = normalizedLinear(eluPlusOne(q), eluPlusOne(k), v, this.chunk, this.eps, (ctx.state as LinearState | null) ?? undefined);
     return this.wo.forward(this.mergeHeads(o));
   }
 }

@@ -16,7 +16,8 @@ import * as ops from "../../ops/index.js";
 import { Generator } from "../../tensor/rng.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { GroupedAttention, LinearState, normalizedLinear } from "./linear.js";
-import type { AttentionConfig, AttentionState } from "./types.js";
+import { SeqContext } from "../seq-context.js";
+import type { AttentionConfig } from "./types.js";
 
 export interface PerformerOptions {
   /** Random features m (default max(64, 2 d)). */
@@ -139,13 +140,14 @@ export class PerformerAttention extends GroupedAttention {
     return new PerformerState();
   }
 
-  forward(x: Tensor, start = 0, state?: AttentionState): Tensor {
-    if (this.training && !state) {
+  forward(x: Tensor, ctx = SeqContext.causal()): Tensor {
+    ctx.require("performer", { positions: true });
+    if (this.training && !ctx.state) {
       if (this.passes > 0 && this.passes % this.redrawInterval === 0) this.redraw();
       this.drawState.data[0]++;
     }
-    const st = state as PerformerState | undefined;
-    const [q, k, v] = this.project(x, start);
+    const st = (ctx.state as PerformerState | null) ?? undefined;
+    const [q, k, v] = this.project(x, ctx);
     const { scale } = this.cfg;
     const ek = exponents(k, this.projection, scale);
     let c = keyMax(ek);

@@ -5,6 +5,7 @@ import * as ops from "../../ops/index.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { Linear } from "../layers.js";
 import { Module } from "../module.js";
+import type { SeqContext } from "../seq-context.js";
 import type { Attention, AttentionConfig, AttentionState } from "./types.js";
 
 export abstract class HeadProjections extends Module implements Attention {
@@ -18,17 +19,17 @@ export abstract class HeadProjections extends Module implements Attention {
     super();
     this.headDim = cfg.dModel / cfg.nHeads;
     const kvDim = cfg.nKvHeads * this.headDim;
-    this.wq = this.child("wq", new Linear(cfg.dModel, cfg.dModel, cfg.bias));
-    this.wk = this.child("wk", new Linear(cfg.dModel, kvDim, cfg.bias));
-    this.wv = this.child("wv", new Linear(cfg.dModel, kvDim, cfg.bias));
-    this.wo = this.child("wo", new Linear(cfg.dModel, cfg.dModel, cfg.bias));
+    this.wq = this.child("wq", new Linear(cfg.dModel, cfg.dModel, cfg.bias, "q"));
+    this.wk = this.child("wk", new Linear(cfg.dModel, kvDim, cfg.bias, "k"));
+    this.wv = this.child("wv", new Linear(cfg.dModel, kvDim, cfg.bias, "v"));
+    this.wo = this.child("wo", new Linear(cfg.dModel, cfg.dModel, cfg.bias, "o"));
   }
 
-  abstract forward(x: Tensor, start: number, state?: AttentionState): Tensor;
+  abstract forward(x: Tensor, ctx?: SeqContext): Tensor;
   abstract newState(capacity: number): AttentionState;
 
-  /** x [B, T, D] at positions start.. -> q [B, T, H, d], k and v [B, T, Hkv, d], RoPE applied. */
-  protected projectHeads(x: Tensor, start: number): [Tensor, Tensor, Tensor] {
+  /** x [B, T, D] at the positions of ctx -> q [B, T, H, d], k and v [B, T, Hkv, d], RoPE applied. */
+  protected projectHeads(x: Tensor, ctx: SeqContext): [Tensor, Tensor, Tensor] {
     const [B, T] = x.shape;
     const { nHeads, nKvHeads, rope, ropeTheta } = this.cfg;
     const d = this.headDim;
@@ -36,8 +37,8 @@ export abstract class HeadProjections extends Module implements Attention {
     let k = ops.reshape(this.wk.forward(x), [B, T, nKvHeads, d]);
     const v = ops.reshape(this.wv.forward(x), [B, T, nKvHeads, d]);
     if (rope) {
-      q = ops.rope(q, start, ropeTheta);
-      k = ops.rope(k, start, ropeTheta);
+      q = ops.rope(q, ctx.ropePositions, ropeTheta);
+      k = ops.rope(k, ctx.ropePositions, ropeTheta);
     }
     return [q, k, v];
   }

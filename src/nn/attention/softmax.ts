@@ -1,18 +1,33 @@
-// Causal multi-head self-attention with GQA/MQA (nKvHeads <= nHeads), optional RoPE and a KV cache.
+// Multi-head self-attention with GQA/MQA (nKvHeads <= nHeads), optional RoPE and a KV cache.
 // The projections are shared by every exact variant; the core that turns q, k, v into the output is
-// the only thing that differs ("softmax" materializes the scores, "flash" never does).
+// the only thing that differs ("softmax" materializes the scores, "flash" never does). The mask comes
+// from the SeqContext: causal, bidirectional or packed documents go to the core; an explicit
+// visibility matrix (a token tree) is always materialized (masked.ts), the structured kernels cannot
+// express it.
 
 import * as ops from "../../ops/index.js";
+import type { AttentionOptions } from "../../ops/attention.js";
 import type { Tensor } from "../../tensor/tensor.js";
+import { SeqContext } from "../seq-context.js";
 import { HeadProjections } from "./projections.js";
 import { KVCache } from "./kv-cache.js";
-import type { AttentionConfig, AttentionState } from "./types.js";
+import { maskedAttention } from "./masked.js";
+import type { AttentionConfig } from "./types.js";
 
-/** q [B, H, Tq, d]; k, v [B, Hkv, S, d] -> [B, H, Tq, d], causal with the query block ending at S. */
-export type AttentionCore = (q: Tensor, k: Tensor, v: Tensor, scale: number) => Tensor;
+/**
+ * q [B, H, Tq, d]; k, v [B, Hkv, S, d] -> [B, H, Tq, d]; with opts.causal, the query block ends at S.
+ * opts carries scale, causal and cuSeqlens.
+ */
+export type AttentionCore = (q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions) => Tensor;
+
+/** What a core can do beyond causal attention (SeqContext.require). */
+export interface CoreSupport { bidirectional: boolean; packed: boolean; mask: boolean }
+
+const ALL: CoreSupport = { bidirectional: true, packed: true, mask: true };
 
 export class SelfAttention extends HeadProjections {
-  constructor(cfg: AttentionConfig, private readonly core: AttentionCore = (q, k, v, scale) => ops.attention(q, k, v, { causal: true, scale })) {
+  constructor(cfg: AttentionConfig, private readonly core: AttentionCore = ops.attention,
+    readonly variant = "softmax", private readonly support: CoreSupport = ALL) {
     super(cfg);
   }
 
@@ -20,12 +35,15 @@ export class SelfAttention extends HeadProjections {
     return new KVCache(capacity);
   }
 
-  forward(x: Tensor, start = 0, state?: AttentionState): Tensor {
+  forward(x: Tensor, ctx = SeqContext.causal()): Tensor {
     const [B, T] = x.shape;
-    const [q, k, v] = this.projectHeads(x, start);
+    ctx.require(this.variant, { positions: true, ...this.support });
+    const [q, k, v] = this.projectHeads(x, ctx);
     let kh = ops.transpose(k, 1, 2), vh = ops.transpose(v, 1, 2);
-    if (state) [kh, vh] = (state as KVCache).append(kh, vh);
-    const o = this.core(ops.transpose(q, 1, 2), kh, vh, this.cfg.scale);
+    if (ctx.state) [kh, vh] = (ctx.state as KVCache).append(kh, vh);
+    const qh = ops.transpose(q, 1, 2), scale = this.cfg.scale;
+    const o = ctx.mask ? maskedAttention(qh, kh, vh, ctx.mask, scale)
+      : this.core(qh, kh, vh, { causal: ctx.causal, scale, cuSeqlens: ctx.cuSeqlens ?? undefined });
     return this.wo.forward(ops.reshape(ops.transpose(o, 1, 2), [B, T, this.cfg.dModel]));
   }
 }

@@ -27,7 +27,9 @@ export function fixedPattern(blockSize: number, stride: number): BlockMask {
 
 /** A variant factory: causal self-attention restricted to `pattern`, computed by the flash kernel. */
 export function sparseAttention(pattern: BlockMask): (c: AttentionConfig) => Attention {
-  return (c) => new SelfAttention(c, (q, k, v, scale) => ops.flashAttention(q, k, v, { causal: true, scale, blockMask: pattern }));
+  // The patterns are causal by construction; an explicit mask would drop them, so both are refused.
+  return (c) => new SelfAttention(c, (q, k, v, o) => ops.flashAttention(q, k, v, { ...o, blockMask: pattern }), "sparse",
+    { bidirectional: false, packed: true, mask: false });
 }
 
 export const SPARSE_DEFAULT = stridedPattern(64, 4);

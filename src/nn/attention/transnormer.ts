@@ -15,6 +15,7 @@ import type { Tensor } from "../../tensor/tensor.js";
 import { RMSNorm } from "../layers.js";
 import { KVCache } from "./kv-cache.js";
 import { GroupedAttention, LINEAR_DEFAULTS, LinearState, causalLinear, eluPlusOne } from "./linear.js";
+import { SeqContext, checkTruncate } from "../seq-context.js";
 import type { Attention, AttentionConfig, AttentionState } from "./types.js";
 
 export interface TransNormerOptions {
@@ -32,6 +33,15 @@ export const TRANSNORMER_DEFAULTS = { blockSize: 64, chunk: LINEAR_DEFAULTS.chun
 export class BlockState implements AttentionState {
   length = 0;
   constructor(readonly cache: KVCache) {}
+
+  /** Rollback inside the current block only (earlier blocks' keys are gone). */
+  truncate(n: number): void {
+    checkTruncate(this, n);
+    const blockStart = this.length - this.cache.length;
+    if (n < blockStart) throw new Error(`transnormer: rollback to ${n} not supported (only within the current block, from ${blockStart})`);
+    this.cache.truncate(n - blockStart);
+    this.length = n;
+  }
 }
 
 export class DiagAttention extends GroupedAttention {
@@ -46,11 +56,14 @@ export class DiagAttention extends GroupedAttention {
     return new BlockState(new KVCache(Math.min(capacity, this.blockSize)));
   }
 
-  forward(x: Tensor, start = 0, state?: AttentionState): Tensor {
-    const [q5, k5, v5] = this.project(x, start);
+  forward(x: Tensor, ctx = SeqContext.causal()): Tensor {
+    // Blocks are aligned to absolute positions counted from ctx.start.
+    ctx.require("transnormer", {});
+    const start = ctx.start;
+    const [q5, k5, v5] = this.project(x, ctx);
     const [B, Hkv, g, T, d] = q5.shape;
     const q = ops.reshape(q5, [B, Hkv * g, T, d]), k = ops.reshape(k5, [B, Hkv, T, d]), v = ops.reshape(v5, [B, Hkv, T, d]);
-    const st = state as BlockState | undefined;
+    const st = (ctx.state as BlockState | null) ?? undefined;
     const outs: Tensor[] = [];
     // One softmax attention per piece of the input that lies inside one block.
     for (let t = 0; t < T;) {
@@ -84,9 +97,10 @@ export class NormAttention extends GroupedAttention {
     return new LinearState();
   }
 
-  forward(x: Tensor, start = 0, state?: AttentionState): Tensor {
-    const [q, k, v] = this.project(x, start);
-    const o = causalLinear(eluPlusOne(q), eluPlusOne(k), v, this.chunk, state as LinearState | undefined);
+  forward(x: Tensor, ctx = SeqContext.causal()): Tensor {
+    ctx.require("transnormer", { positions: true });
+    const [q, k, v] = this.project(x, ctx);
+    const o = causalLinear(eluPlusOne(q), eluPlusOne(k), v, this.chunk, (ctx.state as LinearState | null) ?? undefined);
     return this.wo.forward(this.norm.forward(this.mergeHeads(o)));
   }
 }

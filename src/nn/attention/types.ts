@@ -3,6 +3,7 @@
 
 import type { Tensor } from "../../tensor/tensor.js";
 import type { Module } from "../module.js";
+import type { DecodingState, SeqContext } from "../seq-context.js";
 
 export interface AttentionConfig {
   dModel: number;
@@ -20,14 +21,17 @@ export interface AttentionConfig {
 }
 
 /** Decoding state of one layer: a KV cache for exact variants, a recurrent state for linear ones. */
-export interface AttentionState {
-  /** Positions consumed so far. */
-  readonly length: number;
-}
+export type AttentionState = DecodingState;
 
+/** A sequence mixer: tokens exchange information here (attention, and later SSMs). */
 export interface Attention extends Module {
-  /** x [B, T, D] at positions start .. start + T - 1; with a state, continues from it (and updates it). */
-  forward(x: Tensor, start: number, state?: AttentionState): Tensor;
+  /**
+   * x [B, T, D] with the positions, mask and decoding state of ctx (default: causal from position 0,
+   * no state); with a state, continues from it and updates it. Unsupported context features throw.
+   */
+  forward(x: Tensor, ctx?: SeqContext): Tensor;
   /** A fresh decoding state for up to `capacity` positions. */
   newState(capacity: number): AttentionState;
+  /** True when the mixer contains its own feed-forward part (GAU): its block then has no FFN. */
+  readonly includesFFN?: boolean;
 }

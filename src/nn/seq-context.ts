@@ -1,0 +1,167 @@
+// SeqContext: what a model needs to know about the tokens of one forward call besides their values,
+// passed down from the model to every mixer instead of a bare start position:
+// - positions: start .. start + T - 1 by default; or explicit per-token positions ([T] shared by the
+//   batch, or [B, T] row-major), which RoPE and learned position embeddings read (packing restarts
+//   them per document, tree decoding gives a token its depth);
+// - the mask: causal (default), bidirectional, causal within packed documents (cuSeqlens, the varlen
+//   form of FlashAttention-2), or an explicit [Tq, S] visibility matrix (a speculative-decoding tree);
+// - the decoding state (KV caches, recurrent states) with rollback: truncate(n) drops positions >= n.
+
+/** A decoding state: one layer's KV cache or recurrent state, or a model's list of them. */
+export interface DecodingState {
+  /** Positions consumed so far. */
+  readonly length: number;
+  /** Forget positions >= n (n <= length); throws when the state cannot roll back. */
+  truncate(n: number): void;
+}
+
+/** The decoding states of a model's layers, rolled back together. */
+export class LayerStates implements DecodingState {
+  constructor(readonly layers: DecodingState[]) {}
+  get length(): number {
+    return this.layers.length ? this.layers[0].length : 0;
+  }
+  truncate(n: number): void {
+    checkTruncate(this, n);
+    for (const l of this.layers) l.truncate(n);
+  }
+}
+
+/** Validates a rollback target (for every truncate implementation). */
+export function checkTruncate(s: DecodingState, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0 || n > s.length) throw new RangeError(`truncate: n must be an integer in [0, ${s.length}], got ${n}`);
+}
+
+/** A state that cannot roll back (recurrent states fold every position into one sum). */
+export function noRollback(variant: string): never {
+  throw new Error(`${variant}: rollback not supported (the recurrent state cannot forget positions); keep a copy of the state instead`);
+}
+
+/** An explicit visibility matrix: visible[i * S + j] != 0 iff query row i sees key j (keys include the cache). */
+export interface ExplicitMask { visible: Uint8Array; rows: number; cols: number }
+
+export interface SeqContextInit {
+  /** First position when positions are implicit (default: the state's length, else 0). */
+  start?: number;
+  positions?: Int32Array | null;
+  causal?: boolean;
+  cuSeqlens?: Int32Array | null;
+  mask?: ExplicitMask | null;
+  state?: DecodingState | null;
+}
+
+export class SeqContext {
+  readonly start: number;
+  /** Explicit per-token positions, length T or B * T; null = start .. start + T - 1. */
+  readonly positions: Int32Array | null;
+  /** Query i sees keys j <= i (with an explicit mask: the mask decides and this is ignored). */
+  readonly causal: boolean;
+  /** Packed documents: [0, l1, l1 + l2, ..., T], shared by every batch row. */
+  readonly cuSeqlens: Int32Array | null;
+  readonly mask: ExplicitMask | null;
+  /** The state of the module receiving this context (a model's LayerStates, a layer's cache). */
+  readonly state: DecodingState | null;
+
+  constructor(o: SeqContextInit = {}) {
+    this.state = o.state ?? null;
+    this.start = o.start ?? this.state?.length ?? 0;
+    this.positions = o.positions ?? null;
+    this.causal = o.causal ?? true;
+    this.cuSeqlens = o.cuSeqlens ?? null;
+    this.mask = o.mask ?? null;
+    if (!Number.isSafeInteger(this.start) || this.start < 0) throw new RangeError(`SeqContext: start must be an integer >= 0, got ${this.start}`);
+    if (this.cuSeqlens && this.state) throw new RangeError("SeqContext: packed documents (cuSeqlens) cannot continue a decoding state");
+  }
+
+  /** Causal attention at positions start .. start + T - 1 (what every model did before SeqContext). */
+  static causal(o: { start?: number } = {}): SeqContext {
+    return o.start ? new SeqContext(o) : DEFAULT;
+  }
+
+  /** Every token sees every token (encoders, ViT, diffusion denoisers). */
+  static bidirectional(): SeqContext {
+    return new SeqContext({ causal: false });
+  }
+
+  /** Documents of these lengths packed into each row: causal inside a document, positions restart at 0. */
+  static packed(lengths: readonly number[]): SeqContext {
+    if (!lengths.length || lengths.some((l) => !Number.isSafeInteger(l) || l < 1)) throw new RangeError(`SeqContext.packed: lengths must be integers >= 1, got [${lengths.join(", ")}]`);
+    const cu = new Int32Array(lengths.length + 1);
+    lengths.forEach((l, i) => { cu[i + 1] = cu[i] + l; });
+    const positions = new Int32Array(cu[lengths.length]);
+    lengths.forEach((l, i) => { for (let p = 0; p < l; p++) positions[cu[i] + p] = p; });
+    return new SeqContext({ cuSeqlens: cu, positions });
+  }
+
+  /** Explicit per-token positions (length T, or B * T row by row) with a causal mask. */
+  static at(positions: Int32Array): SeqContext {
+    return new SeqContext({ positions });
+  }
+
+  /** An explicit [Tq, S] visibility matrix over cached + new keys (e.g. a token tree after a cached prefix). */
+  static masked(mask: ExplicitMask | boolean[][], o: { positions?: Int32Array; state?: DecodingState } = {}): SeqContext {
+    if (!Array.isArray(mask)) return new SeqContext({ ...o, mask });
+    const cols = mask.length ? mask[0].length : 0;
+    if (mask.some((r) => r.length !== cols)) throw new RangeError("SeqContext.masked: the mask rows differ in length");
+    return new SeqContext({ ...o, mask: { visible: Uint8Array.from(mask.flat(), Number), rows: mask.length, cols } });
+  }
+
+  /** Continue from a decoding state: positions start at its length. */
+  static decode(state: DecodingState): SeqContext {
+    return new SeqContext({ state });
+  }
+
+  /** The same context with another state (start kept). */
+  withState(state: DecodingState | null): SeqContext {
+    return this.with(state);
+  }
+
+  /** The context for layer i: its own state out of the model's LayerStates (no copy without a state). */
+  layer(i: number): SeqContext {
+    if (!this.state) return this;
+    if (!(this.state instanceof LayerStates)) throw new TypeError("SeqContext.layer: the state is not a model's LayerStates");
+    return this.with(this.state.layers[i]);
+  }
+
+  /** RoPE's argument: the start, or the explicit positions. */
+  get ropePositions(): number | Int32Array {
+    return this.positions ?? this.start;
+  }
+
+  /**
+   * Checks the context against B x T tokens and returns the largest position + 1 (for the context
+   * length check). An explicit mask must be [T, S], S = (state length) + T.
+   */
+  check(B: number, T: number): number {
+    const cu = this.cuSeqlens;
+    if (cu && cu[cu.length - 1] !== T) throw new RangeError(`SeqContext: packed lengths sum to ${cu[cu.length - 1]}, but the input has ${T} tokens`);
+    const p = this.positions;
+    if (p && p.length !== T && p.length !== B * T) throw new RangeError(`SeqContext: ${p.length} positions for ${B} x ${T} tokens (expected ${T} or ${B * T})`);
+    if (this.mask) {
+      const S = (this.state?.length ?? 0) + T, m = this.mask;
+      if (m.rows !== T || m.cols !== S || m.visible.length !== T * S) throw new RangeError(`SeqContext: the mask is ${m.rows} x ${m.cols} (${m.visible.length} entries), expected ${T} x ${S} (queries x cached + new keys)`);
+    }
+    if (!p) return this.start + T;
+    let max = -1;
+    for (const v of p) {
+      if (v < 0) throw new RangeError(`SeqContext: positions must be >= 0, got ${v}`);
+      if (v > max) max = v;
+    }
+    return max + 1;
+  }
+
+  /** Throws a clear error naming the variant when the context asks for something it cannot do. */
+  require(variant: string, can: { positions?: boolean; packed?: boolean; bidirectional?: boolean; mask?: boolean }): void {
+    const no = (what: string) => { throw new Error(`attention "${variant}" does not support ${what}`); };
+    if (this.cuSeqlens && !can.packed) no("packed documents (cuSeqlens)");
+    if (this.mask && !can.mask) no("an explicit attention mask");
+    if (!this.causal && !can.bidirectional) no("bidirectional attention");
+    if (this.positions && !can.positions) no("explicit per-token positions");
+  }
+
+  private with(state: DecodingState | null): SeqContext {
+    return new SeqContext({ start: this.start, positions: this.positions, causal: this.causal, cuSeqlens: this.cuSeqlens, mask: this.mask, state });
+  }
+}
+
+const DEFAULT = new SeqContext();

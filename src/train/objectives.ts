@@ -1,0 +1,24 @@
+// Training objectives: a function of (model, batch) returning the loss to minimize plus named auxiliary
+// terms (e.g. an MoE load-balancing loss, an MTP head's loss) that the trainer logs in metrics.jsonl.
+
+import type { Batch } from "../data/batches.js";
+import type { CausalLM } from "../models/causal-lm.js";
+import type { Module } from "../nn/module.js";
+import { crossEntropy } from "../ops/loss.js";
+import type { Tensor } from "../tensor/tensor.js";
+
+export interface ObjectiveResult {
+  /** Scalar to minimize. */
+  loss: Tensor;
+  /** Logged terms (mean over micro-batches), already included in loss if they are part of it. */
+  aux?: Record<string, Tensor | number>;
+}
+
+export type Objective<M extends Module = CausalLM> = (model: M, batch: Batch) => ObjectiveResult;
+
+/** Mean cross-entropy of the next-token prediction (the default). */
+export const lmObjective: Objective = (model, { x, y }) => {
+  const { logits } = model.forward(x);
+  const V = logits.shape[logits.ndim - 1];
+  return { loss: crossEntropy(logits.reshape(-1, V), y.reshape(-1)) };
+};
