@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// Import check for src/: no import cycle among the imports that run (`import type` is erased by tsc and
-// cannot cause one) and no import, of either kind, that points up a floor; cli/ and serve/ use only the
-// public API (src/index.ts). The floors, lowest first (docs/ARCHITECTURE.md); a folder may import its own floor and
+// Import check for src/: no import cycle (type-only imports included, as madge counts them) and no
+// import that points up a floor; cli/ and serve/ use only the public API (src/index.ts). The floors, lowest first (docs/ARCHITECTURE.md); a folder may import its own floor and
 // any floor below it. Usage: node scripts/check-imports.mjs [srcDir]   (exit 1 on any finding)
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -29,21 +28,17 @@ const files = [];
   }
 })(root);
 
-const IMPORT = /(?:^|\n)\s*(import|export)(\s+type\b)?[^;"'`]*?(?:from\s*)?["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
-const edges = new Map(), runtime = new Map();
+const IMPORT = /(?:^|\n)\s*(?:import|export)\b[^;"'`]*?(?:from\s*)?["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
+const edges = new Map();
 const problems = [];
 for (const file of files) {
   const src = readFileSync(file, "utf8").replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, "");
-  const out = [], run = [];
+  const out = [];
   for (const m of src.matchAll(IMPORT)) {
-    const spec = m[3] ?? m[4];
-    if (!spec.startsWith(".")) continue;
-    const dep = resolve(dirname(file), spec).replace(/\.js$/, ".ts");
-    out.push(dep);
-    if (!m[2]) run.push(dep);
+    const spec = m[1] ?? m[2];
+    if (spec.startsWith(".")) out.push(resolve(dirname(file), spec).replace(/\.js$/, ".ts"));
   }
   edges.set(file, out);
-  runtime.set(file, run);
 }
 
 const top = (f) => relative(root, f).split(/[\\/]/)[0];
@@ -64,7 +59,7 @@ const idx = new Map(), low = new Map(), stack = [], onStack = new Set();
 function strong(v) {
   idx.set(v, index); low.set(v, index); index++;
   stack.push(v); onStack.add(v);
-  for (const w of runtime.get(v) ?? []) {
+  for (const w of edges.get(v) ?? []) {
     if (!edges.has(w)) continue;
     if (!idx.has(w)) { strong(w); low.set(v, Math.min(low.get(v), low.get(w))); }
     else if (onStack.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)));
@@ -73,7 +68,7 @@ function strong(v) {
     const comp = [];
     let w;
     do { w = stack.pop(); onStack.delete(w); comp.push(w); } while (w !== v);
-    const self = (runtime.get(v) ?? []).includes(v);
+    const self = (edges.get(v) ?? []).includes(v);
     if (comp.length > 1 || self) problems.push(`import cycle among ${comp.length} files: ${comp.map((f) => relative(root, f)).sort().join(", ")}`);
   }
 }

@@ -1,4 +1,4 @@
-// The shape of the code: the import check passes (no runtime import cycle, no import up a floor, cli/
+// The shape of the code: the import check passes (no import cycle, no import up a floor, cli/
 // through the public API only), and the public API publishes none of the internal helpers.
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -10,7 +10,8 @@ import { describe, it } from "node:test";
 import * as T from "../src/index.js";
 import type { Backend } from "../src/backend/backend.js";
 import { jsBackend } from "../src/backend/js/index.js";
-import { BINARY_OPS, KERNELS, REDUCE_OPS, UNARY_OPS, type KernelName, type UnaryOp, type UnaryOpInfo } from "../src/backend/kernels.js";
+import { KERNELS, type KernelName } from "../src/backend/kernels.js";
+import { BINARY_OPS, REDUCE_OPS, UNARY_OPS, type UnaryOp, type UnaryOpInfo } from "../src/backend/op-table.js";
 import { makeNativeBackend } from "../src/backend/native/index.js";
 import { close, f64, onEveryLevel, rand, sameBits, skip } from "./helpers/native.js";
 

@@ -6,15 +6,12 @@
 /** Float storage a kernel computes on. float64 is for gradcheck; float32 is the working dtype. */
 export type FloatArray = Float32Array | Float64Array;
 
-import type { BinaryOp, ReduceOp, UnaryOp } from "./kernels.js";
+import type { BinaryOp, ReduceOp, UnaryOp, UnaryParams } from "./op-table.js";
 import type { AttentionMaskArgs } from "./mask.js";
 
-// The op names are the kernel table's (kernels.ts); the mask rules are mask.ts.
-export type { BinaryOp, ReduceOp, UnaryOp } from "./kernels.js";
+// The op names are op-table.ts's; the mask rules are mask.ts.
+export type { BinaryOp, ReduceOp, UnaryOp, UnaryParams } from "./op-table.js";
 export type { AttentionMaskArgs, BlockMask } from "./mask.js";
-
-/** Parameters of the parametric unary ops: clamp(lo, hi), powScalar(p), elu(alpha), softplus(beta, threshold). */
-export interface UnaryParams { a?: number; b?: number }
 
 /**
  * Batched, strided GEMM: for each batch i, C_i = alpha * op(A_i) @ op(B_i) + beta * C_i, with

@@ -3,7 +3,6 @@
 // visibility test in per-tile and per-element form. (The native kernels receive the block table and
 // re-check the arguments with the same messages, native/napi/flash.cc.)
 
-import type { FloatArray } from "./backend.js";
 
 /**
  * Block-sparse attention mask (Child et al. 2019): positions are cut into blocks of `blockSize`; the
@@ -128,7 +127,7 @@ export class AttentionMask {
   }
 
   /** Materializing path: set row[base + j] = -Infinity for every key row j that query row t cannot see. Returns whether any key is visible. */
-  maskRow(t: number, row: FloatArray, base: number, S: number): boolean {
+  maskRow(t: number, row: Float32Array | Float64Array, base: number, S: number): boolean {
     const sg = this.segmentOf(t);
     let any = false;
     for (let j = 0; j < S; j++) {

@@ -1,6 +1,7 @@
 // Tensor creation: from values, constants, ranges and seeded random draws.
 
-import { allocStorage, dtypeOf, type DType, type Storage } from "../tensor/dtype.js";
+import { dtypeOf, type DType, type Storage } from "../tensor/dtype.js";
+import { allocStorage } from "../tensor/recycle.js";
 import { trackStorage } from "../tensor/memory.js";
 import { defaultGenerator, type Generator } from "../tensor/rng.js";
 import { fmtShape, numel, type Shape } from "../tensor/shape.js";

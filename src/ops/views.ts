@@ -2,7 +2,8 @@
 // its backward. Also contiguous() and dtype casts.
 
 import { recordComposite } from "../tensor/autograd.js";
-import { allocStorage, isFloat, type DType } from "../tensor/dtype.js";
+import { isFloat, type DType } from "../tensor/dtype.js";
+import { allocStorage } from "../tensor/recycle.js";
 import { trackStorage } from "../tensor/memory.js";
 import { contiguousStrides, fmtShape, normAxis, numel, sameShape, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";

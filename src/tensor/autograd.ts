@@ -9,7 +9,7 @@
 // graph backward, a formula written in differentiable ops (so the gradients it returns have a graph of
 // their own, as in torch's create_graph=True). Ops without one throw when a createGraph walk reaches them.
 
-import type { Tensor } from "./tensor.js";
+import type { GradRecord, Tensor } from "./tensor.js";
 import type { Storage } from "./dtype.js";
 import { releaseSaved, retainSaved } from "./memory.js";
 import { recordBirths, recycle, stopRecordingBirths } from "./recycle.js";
@@ -24,7 +24,7 @@ export interface BackwardCtx {
 
 export type BackwardFn = (gradOut: Tensor, ctx: BackwardCtx) => (Tensor | null)[];
 
-export class GradNode {
+export class GradNode implements GradRecord {
   private savedHandle: number[];
   private saved: Tensor[];
   private fn: BackwardFn | null;
@@ -184,7 +184,7 @@ export function runBackward(root: Tensor, seed: Tensor, add: (a: Tensor, b: Tens
           drop(g);
           continue;
         }
-        const node = t.node!;
+        const node = t.node as GradNode;
         const need = node.inputs.map(needs);
         if (!need.some(Boolean)) { drop(g); continue; }
         const ins = node.apply(g, need, createGraph);
@@ -207,6 +207,6 @@ export function runBackward(root: Tensor, seed: Tensor, add: (a: Tensor, b: Tens
   } finally {
     if (born) stopRecordingBirths(born);
   }
-  if (!(opts.retainGraph ?? createGraph)) for (const t of order) if (t.node) t.node.release();
+  if (!(opts.retainGraph ?? createGraph)) for (const t of order) if (t.node) (t.node as GradNode).release();
   return opts.inputs ? opts.inputs.map((x) => found.get(x) ?? null) : [];
 }

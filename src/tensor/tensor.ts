@@ -2,13 +2,19 @@
 // autograd fields. Ops live in ops/; the op methods (x.add(y), x.backward(), x.toArray(), ...) are
 // attached to this class by ops/methods.ts, so this floor imports nothing from the one above it.
 
-import { allocStorage, dtypeOf, type DType, type Storage } from "./dtype.js";
+import { dtypeOf, type DType, type Storage } from "./dtype.js";
+import { allocStorage } from "./recycle.js";
 import { contiguousStrides, fmtShape, isContiguous, numel, type Shape } from "./shape.js";
-import type { GradNode } from "./autograd.js";
 import { trackStorage, untrackStorage } from "./memory.js";
 import { noteTensor, registerTensorClass } from "./scope.js";
 
 export type TensorLike = Tensor | number;
+
+/** What a tensor holds of its autograd record; autograd.ts's GradNode implements it (and imports this file). */
+export interface GradRecord {
+  readonly op: string;
+  readonly inputs: readonly (Tensor | null)[];
+}
 
 export class Tensor {
   private storage: Storage;
@@ -19,7 +25,8 @@ export class Tensor {
   readonly dtype: DType;
   requiresGrad = false;
   grad: Tensor | null = null;
-  node: GradNode | null = null;
+  /** The autograd record of the op that made this tensor (a GradNode of autograd.ts); null for a leaf. */
+  node: GradRecord | null = null;
 
   constructor(data: Storage, shape: Shape, opts: { dtype?: DType; strides?: Shape; offset?: number } = {}) {
     this.storage = data;

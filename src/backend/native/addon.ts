@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
-import { BINARY_OPS, REDUCE_OPS, UNARY_OPS } from "../kernels.js";
+import { BINARY_OPS, REDUCE_OPS, UNARY_OPS } from "../op-table.js";
 import { packageRoot } from "../package-root.js";
 
 /** The op names of the addon in code order (native/kernels/kernels.h, native/elementwise/unary.h). */
