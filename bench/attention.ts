@@ -19,7 +19,7 @@ interface Result { impl: Impl; n: number; backend: string; savedBytes: number; r
 
 /** Child: one (impl, N) measurement, printed as one JSON line. */
 function child(impl: Impl, n: number, reps: number): void {
-  const gen = new T.Generator(1);
+  const gen = new T.RandomGenerator(1);
   const mk = () => T.randn([1, H, n, D], { generator: gen, requiresGrad: true });
   const q = mk(), k = mk(), v = mk(), gout = T.randn([1, H, n, D], { generator: gen });
   const attn = impl === "flash" ? T.flashAttention : T.attention;

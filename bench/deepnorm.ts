@@ -19,7 +19,7 @@ function run(placement: "post" | "deepnorm", ids: Int32Array, steps: number, lr:
     vocabSize: 65, dModel: 32, nLayers: LAYERS, nHeads: 2, maxSeqLen: 32,
     normPlacement: placement, init: placement === "deepnorm" ? "deepnorm" : "xavier", attention: "softmax",
   });
-  const model = new T.TransformerLM(cfg, { generator: new T.Generator(1) });
+  const model = new T.TransformerLM(cfg, { generator: new T.RandomGenerator(1) });
   // The paper's optimiser: Adam(0.9, 0.98); here without warmup or clipping, and without decay.
   const opt = new T.AdamW(T.defaultParamGroups(model, 0), { lr, beta1: 0.9, beta2: 0.98 });
   const sampler = new T.BatchSampler(new T.TokenDataset(ids), 16, 32, 7);

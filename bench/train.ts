@@ -18,7 +18,7 @@ const ATTENTIONS = ["softmax", "flash"] as const;
 function prepareOurs(c: BenchModel, attention: (typeof ATTENTIONS)[number]): () => number[] {
   const model = new TransformerLM({ ...toModelConfig(c), attention });
   const opt = new AdamW(defaultParamGroups(model, 0.1), { lr: 1e-4 });
-  const g = new T.Generator(1);
+  const g = new T.RandomGenerator(1);
   // one tidy() scope per step, as the Trainer does: activations and gradients are recycled
   const step = () => T.tidy(() => {
     const x = T.randint(c.V, [c.B, c.T], { generator: g }), y = T.randint(c.V, [c.B, c.T], { generator: g });

@@ -14,7 +14,7 @@ function config(attention: string, maxSeqLen: number): T.ModelConfig {
 }
 
 function valLossAfterTraining(attention: string, train: T.TokenDataset, val: T.TokenDataset): number {
-  const model = new T.TransformerLM(config(attention, 64), { generator: new T.Generator(1) });
+  const model = new T.TransformerLM(config(attention, 64), { generator: new T.RandomGenerator(1) });
   const opt = new T.AdamW(T.defaultParamGroups(model, 0.1), { beta1: 0.9, beta2: 0.99 });
   const lrAt = T.makeSchedule({ kind: "cosine", lr: 2e-3, minLr: 2e-4, warmupSteps: 30, decaySteps: STEPS });
   const sampler = new T.BatchSampler(train, 32, 64, 1337);
@@ -36,8 +36,8 @@ function valLossAfterTraining(attention: string, train: T.TokenDataset, val: T.T
 }
 
 function tokensPerSecond(attention: string, n: number): number[] {
-  const model = new T.TransformerLM(config(attention, n), { generator: new T.Generator(1) });
-  const g = new T.Generator(2);
+  const model = new T.TransformerLM(config(attention, n), { generator: new T.RandomGenerator(1) });
+  const g = new T.RandomGenerator(2);
   const out: number[] = [];
   for (let r = 0; r < 4; r++) {
     const x = T.randint(65, [1, n], { generator: g }), y = T.randint(65, [1, n], { generator: g });

@@ -43,14 +43,14 @@ forEachBackend("gradient of a gradient", () => {
     };
     for (const [name, op] of Object.entries(OPS)) {
       it(name, () => {
-        const gen = new T.Generator(21);
+        const gen = new T.RandomGenerator(21);
         const [xs, ps] = shapes[name];
         const scale = name === "softplus" ? 2 : 1;
         const x = T.randn(xs, { dtype: "float64", generator: gen, requiresGrad: true, std: scale });
         const params = ps.map((s) => T.randn(s, { dtype: "float64", generator: gen, requiresGrad: true }));
         const outShape = op(x.detach(), ...params.map((p) => p.detach())).shape;
         const v = T.randn(outShape, { dtype: "float64", generator: gen });
-        const r = T.gradcheck(penalty(op, v), [x, ...params], { generator: new T.Generator(2) });
+        const r = T.gradcheck(penalty(op, v), [x, ...params], { generator: new T.RandomGenerator(2) });
         assert.ok(r.maxRelError < 1e-5, `${name}: ${JSON.stringify(r)}`);
       });
     }
@@ -80,7 +80,7 @@ forEachBackend("gradient of a gradient", () => {
 
 describe("createGraph: walks, errors and the plain path", () => {
   it("x.backward({createGraph}) leaves a differentiable x.grad: d/dx sum(d/dx sum(x^3)) = 6x", () => {
-    const x = T.randn([5], { dtype: "float64", generator: new T.Generator(3), requiresGrad: true });
+    const x = T.randn([5], { dtype: "float64", generator: new T.RandomGenerator(3), requiresGrad: true });
     T.sum(T.powScalar(x, 3)).backward(undefined, { createGraph: true });
     const g = x.grad!;
     assert.ok(g.requiresGrad);
@@ -91,14 +91,14 @@ describe("createGraph: walks, errors and the plain path", () => {
   });
 
   it("an op without a graph backward throws a clear error instead of a silent wrong gradient", () => {
-    const x = T.randn([2, 3], { dtype: "float64", generator: new T.Generator(4) });
+    const x = T.randn([2, 3], { dtype: "float64", generator: new T.RandomGenerator(4) });
     assert.throws(() => T.grad((a) => T.sum(T.gelu(a)), { createGraph: true })(x), /double backward is not implemented for gelu_erf/);
     const ids = T.tensor(new Int32Array([0, 2]), { shape: [2] });
     assert.throws(() => T.grad((a) => T.crossEntropy(a, ids), { createGraph: true })(x), /double backward is not implemented for cross_entropy/);
   });
 
   it("without createGraph the gradient has no graph and the walk frees the graph", () => {
-    const x = T.randn([4], { dtype: "float64", generator: new T.Generator(5), requiresGrad: true });
+    const x = T.randn([4], { dtype: "float64", generator: new T.RandomGenerator(5), requiresGrad: true });
     const y = T.sum(T.tanh(x));
     y.backward();
     assert.equal(x.grad!.requiresGrad, false);
@@ -106,7 +106,7 @@ describe("createGraph: walks, errors and the plain path", () => {
   });
 
   it("float32 createGraph gradients are not recycled by later work (storage pool)", () => {
-    const gen = new T.Generator(6);
+    const gen = new T.RandomGenerator(6);
     const x = T.randn([64, 32], { generator: gen, requiresGrad: true });
     const W = T.randn([32, 32], { generator: gen, requiresGrad: true });
     const [gx] = T.grad((a) => T.sum(T.tanh(T.matmul(a, W))), { createGraph: true })(x);

@@ -26,7 +26,7 @@ forEachBackend("frozen weights cost no weight-gradient work", () => {
   const [rows, inF, out, r] = [6, 16, 12, 4];
   // LoRA (Hu et al. 2021, eq. 3): h = x W^T + (x A^T) B^T s with W frozen, A and B trained.
   const setup = (frozen: boolean) => {
-    const gen = new T.Generator(5);
+    const gen = new T.RandomGenerator(5);
     const x = T.randn([2, rows / 2, inF], { generator: gen, requiresGrad: true });
     const W = T.randn([out, inF], { generator: gen, requiresGrad: !frozen });
     const A = T.randn([r, inF], { generator: gen, requiresGrad: true });
@@ -51,7 +51,7 @@ forEachBackend("frozen weights cost no weight-gradient work", () => {
 
   it("matmul: no GEMM for the operand that needs no gradient", () => {
     const run = (frozen: boolean) => {
-      const gen = new T.Generator(6);
+      const gen = new T.RandomGenerator(6);
       const x = T.randn([rows, inF], { generator: gen, requiresGrad: true });
       const W = T.randn([inF, out], { generator: gen, requiresGrad: !frozen });
       const y = T.sum(T.tanh(T.matmul(x, W)));
@@ -66,7 +66,7 @@ forEachBackend("frozen weights cost no weight-gradient work", () => {
   });
 
   it("layer_norm / rms_norm: frozen weight and bias get no gw / gb buffers", () => {
-    const gen = new T.Generator(7);
+    const gen = new T.RandomGenerator(7);
     const x = T.randn([rows, inF], { generator: gen, requiresGrad: true });
     const w = T.randn([inF], { generator: gen }), b = T.randn([inF], { generator: gen });
     const seen: unknown[] = [];
@@ -77,7 +77,7 @@ forEachBackend("frozen weights cost no weight-gradient work", () => {
 
   it("attention: only the GEMMs of the inputs that need a gradient; dq bitwise unchanged", () => {
     const run = (all: boolean) => {
-      const gen = new T.Generator(9);
+      const gen = new T.RandomGenerator(9);
       const q = T.randn([1, 2, 5, 8], { generator: gen, requiresGrad: true });
       const k = T.randn([1, 2, 5, 8], { generator: gen, requiresGrad: all });
       const v = T.randn([1, 2, 5, 8], { generator: gen, requiresGrad: all });
@@ -93,7 +93,7 @@ forEachBackend("frozen weights cost no weight-gradient work", () => {
   });
 
   it("grad(fn) walks only what leads to its inputs: a captured trainable weight gets no GEMM and no .grad", () => {
-    const gen = new T.Generator(8);
+    const gen = new T.RandomGenerator(8);
     const W = T.randn([out, inF], { generator: gen, requiresGrad: true });
     const x = T.randn([rows, inF], { generator: gen });
     const gemms: GemmArgs[] = [];

@@ -29,7 +29,7 @@ class Counter implements DecodingState {
 /** logits of token t = table[ids[t]]: a bigram model, no attention at all. */
 class BigramLM extends Module implements CausalLM {
   readonly table: T.Tensor;
-  constructor(readonly config: { vocabSize: number; maxSeqLen: number }, g: T.Generator) {
+  constructor(readonly config: { vocabSize: number; maxSeqLen: number }, g: T.RandomGenerator) {
     super();
     this.table = this.param("table", T.zeros([config.vocabSize, config.vocabSize]), "embedding");
     g.normal(this.table.data as Float32Array, 0, 1);
@@ -48,7 +48,7 @@ describe("CausalLM", () => {
   const V = 11;
 
   it("generate decodes any CausalLM: greedy ids follow the table's argmax chain", () => {
-    const m = new BigramLM({ vocabSize: V, maxSeqLen: 8 }, new T.Generator(1));
+    const m = new BigramLM({ vocabSize: V, maxSeqLen: 8 }, new T.RandomGenerator(1));
     const w = m.table.toTypedArray() as Float32Array;
     const want: number[] = [];
     let prev = 3;
@@ -64,7 +64,7 @@ describe("CausalLM", () => {
   });
 
   it("scoreTokens scores any CausalLM: mean NLL equals the table's log-softmax", () => {
-    const m = new BigramLM({ vocabSize: V, maxSeqLen: 8 }, new T.Generator(2));
+    const m = new BigramLM({ vocabSize: V, maxSeqLen: 8 }, new T.RandomGenerator(2));
     const w = m.table.toTypedArray() as Float32Array;
     const ids = [1, 4, 4, 9, 0, 2, 7, 7, 3, 5, 10, 6];
     let nll = 0;
@@ -81,10 +81,10 @@ describe("CausalLM", () => {
   it("the trainer takes an objective; its auxiliary terms are logged, the default is the LM loss", { timeout: 30_000 }, async () => {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), "tsformer-objective-"));
     const ids = new Int32Array(400);
-    new T.Generator(3).randint(ids, V);
+    new T.RandomGenerator(3).randint(ids, V);
     const data = new TokenDataset(ids, "synthetic");
     const run = async (dir: string, objective?: Objective<BigramLM>) => {
-      const model = new BigramLM({ vocabSize: V, maxSeqLen: 8 }, new T.Generator(4));
+      const model = new BigramLM({ vocabSize: V, maxSeqLen: 8 }, new T.RandomGenerator(4));
       const losses: number[] = [];
       await train({
         model, objective, modelConfig: {}, train: data, runDir: path.join(root, dir), batchSize: 2, blockSize: 8, maxSteps: 4, accumSteps: 2,

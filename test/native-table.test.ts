@@ -78,7 +78,7 @@ describe("kernel table: native vs js", { skip }, () => {
 });
 
 describe("kernel table: float64 gradcheck of every unary op through ops.unary (js backend)", () => {
-  const gen = new T.Generator(21);
+  const gen = new T.RandomGenerator(21);
   for (const op of unaryOps) {
     it(op, () => {
       const { domain: [lo, hi], params } = info(op);
@@ -86,7 +86,7 @@ describe("kernel table: float64 gradcheck of every unary op through ops.unary (j
       T.setBackend("js");
       try {
         const x = T.rand([3, 5], { dtype: "float64", generator: gen, low: lo, high: hi, requiresGrad: true });
-        T.gradcheck((a) => T.unary(op, a, params), [x], { generator: new T.Generator(5) });
+        T.gradcheck((a) => T.unary(op, a, params), [x], { generator: new T.RandomGenerator(5) });
       } finally { T.setBackend(prev); }
     });
   }

@@ -14,12 +14,12 @@ describe("tidy", () => {
   it("keeps returned tensors (nested in arrays and objects) and kills the rest, loudly", () => {
     let inner: T.Tensor | null = null;
     const out = T.tidy(() => {
-      const a = T.randn([n], { generator: new T.Generator(1) });
+      const a = T.randn([n], { generator: new T.RandomGenerator(1) });
       inner = T.mul(a, 2);
       const s = T.add(inner, 1);
       return { s, list: [T.exp(a)], label: "kept" };
     });
-    const a = T.randn([n], { generator: new T.Generator(1) }).toTypedArray();
+    const a = T.randn([n], { generator: new T.RandomGenerator(1) }).toTypedArray();
     assert.equal(out.label, "kept");
     const s = out.s.toTypedArray(), e = out.list[0].toTypedArray();
     for (let i = 0; i < n; i++) {
@@ -34,7 +34,7 @@ describe("tidy", () => {
   });
 
   it("keeps leaf gradients, parameters of modules built inside, and keep()", () => {
-    const w = T.randn([n], { generator: new T.Generator(2) }).requiresGrad_();
+    const w = T.randn([n], { generator: new T.RandomGenerator(2) }).requiresGrad_();
     let lin: T.Linear | null = null;
     let kept: T.Tensor | null = null;
     T.tidy(() => {
@@ -72,9 +72,9 @@ describe("tidy", () => {
   it("a training step computes the same bits with and without tidy", () => {
     const run = (scoped: boolean) => {
       const cfg = T.gpt2Config({ vocabSize: 29, dModel: 32, nLayers: 2, nHeads: 2, maxSeqLen: 16, dropout: 0 });
-      const model = new TransformerLM(cfg, { generator: new T.Generator(4) });
+      const model = new TransformerLM(cfg, { generator: new T.RandomGenerator(4) });
       const opt = new AdamW(defaultParamGroups(model, 0.1), { lr: 3e-3 });
-      const g = new T.Generator(5);
+      const g = new T.RandomGenerator(5);
       const x = T.randint(29, [3, 16], { generator: g }), y = T.randint(29, [3, 16], { generator: g });
       const losses: number[] = [];
       const step = () => {

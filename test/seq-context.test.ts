@@ -35,7 +35,7 @@ const layouts: Record<string, (attention: string) => ModelConfig> = {
   "Llama (RoPE, GQA)": (attention) => llamaConfig({ vocabSize: V, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, dFF: 48, maxSeqLen: 160, attention, init: "xavier" }),
 };
 
-function randomIds(n: number, g: T.Generator): number[] {
+function randomIds(n: number, g: T.RandomGenerator): number[] {
   const a = new Int32Array(n);
   g.randint(a, V);
   return Array.from(a);
@@ -53,8 +53,8 @@ forEachBackend("SeqContext.packed: a packed batch equals its documents run separ
   for (const [layout, make] of Object.entries(layouts)) {
     for (const attention of ["softmax", "flash"]) {
       it(`${layout}, ${attention}`, () => {
-        const g = new T.Generator(1);
-        const model = new TransformerLM(make(attention), { generator: new T.Generator(2) }).eval();
+        const g = new T.RandomGenerator(1);
+        const model = new TransformerLM(make(attention), { generator: new T.RandomGenerator(2) }).eval();
         // Documents longer than one flash tile (64) so that packing crosses tile boundaries.
         const lengths = [70, 5, 45];
         const rows = [0, 1].map(() => lengths.map((l) => randomIds(l, g)));
@@ -77,15 +77,15 @@ forEachBackend("SeqContext.packed: a packed batch equals its documents run separ
 
   it("packed lengths must cover the input", () => {
     const model = new TransformerLM(layouts["Llama (RoPE, GQA)"]("flash"));
-    assert.throws(() => model.forward(ids([randomIds(10, new T.Generator(3))]), SeqContext.packed([4, 5])), /packed lengths sum to 9, but the input has 10 tokens/);
+    assert.throws(() => model.forward(ids([randomIds(10, new T.RandomGenerator(3))]), SeqContext.packed([4, 5])), /packed lengths sum to 9, but the input has 10 tokens/);
   });
 });
 
 forEachBackend("SeqContext.at: per-row positions [B, T]", () => {
   for (const [layout, make] of Object.entries(layouts)) {
     it(`${layout}: each row equals that row run alone from its own start`, () => {
-      const g = new T.Generator(9);
-      const model = new TransformerLM(make("flash"), { generator: new T.Generator(10) }).eval();
+      const g = new T.RandomGenerator(9);
+      const model = new TransformerLM(make("flash"), { generator: new T.RandomGenerator(10) }).eval();
       const rows = [randomIds(12, g), randomIds(12, g)], starts = [0, 37];
       const positions = Int32Array.from(starts.flatMap((s) => Array.from({ length: 12 }, (_, t) => s + t)));
       T.noGrad(() => {
@@ -104,8 +104,8 @@ forEachBackend("SeqContext.masked: a token tree after a cached prefix equals eac
   for (const [layout, make] of Object.entries(layouts)) {
     for (const attention of ["softmax", "flash"]) {
       it(`${layout}, ${attention}`, () => {
-        const g = new T.Generator(4);
-        const model = new TransformerLM(make(attention), { generator: new T.Generator(5) }).eval();
+        const g = new T.RandomGenerator(4);
+        const model = new TransformerLM(make(attention), { generator: new T.RandomGenerator(5) }).eval();
         const prefix = randomIds(6, g);
         // Tree: r -> a -> c, r -> b (parent index per node; -1 = attached to the prefix).
         const tree = randomIds(4, g), parent = [-1, 0, 0, 1];
@@ -142,7 +142,7 @@ forEachBackend("SeqContext.masked: a token tree after a cached prefix equals eac
 
 forEachBackend("SeqContext.bidirectional", () => {
   it("softmax and flash agree with the composite materialized path under a mask of ones", () => {
-    const g = new T.Generator(6);
+    const g = new T.RandomGenerator(6);
     const cfg = { dModel: 32, nHeads: 4, nKvHeads: 2, bias: false, rope: true, ropeTheta: 10000, scale: 0.3, layer: 0, nLayers: 1, maxSeqLen: 160 };
     const soft = T.makeAttention("softmax", cfg), flash = T.makeAttention("flash", cfg);
     for (const p of soft.parameters()) g.normal(p.data as Float32Array, 0, 0.3);
@@ -162,7 +162,7 @@ forEachBackend("SeqContext.bidirectional", () => {
   });
 
   it("maskedAttention with a causal mask equals the causal kernel", () => {
-    const g = new T.Generator(7);
+    const g = new T.RandomGenerator(7);
     const q = T.randn([1, 4, 9, 8], { generator: g }), k = T.randn([1, 2, 9, 8], { generator: g }), v = T.randn([1, 2, 9, 8], { generator: g });
     const causal = { visible: Uint8Array.from({ length: 81 }, (_, i) => (i % 9 <= Math.floor(i / 9) ? 1 : 0)), rows: 9, cols: 9 };
     const err = maxRelError(maskedAttention(q, k, v, causal, 0.5).toTypedArray(), T.attention(q, k, v, { causal: true, scale: 0.5 }).toTypedArray());
@@ -172,7 +172,7 @@ forEachBackend("SeqContext.bidirectional", () => {
 
 describe("SeqContext: unsupported requests fail with a clear error", () => {
   const cfg = { dModel: 16, nHeads: 2, nKvHeads: 2, bias: false, rope: false, ropeTheta: 10000, scale: 0.35, layer: 1, nLayers: 2, maxSeqLen: 64 };
-  const x = T.randn([1, 6, 16], { generator: new T.Generator(8) });
+  const x = T.randn([1, 6, 16], { generator: new T.RandomGenerator(8) });
 
   it("recurrent and block-aligned variants refuse packing; sparse refuses explicit masks", () => {
     for (const name of ["linear", "performer", "transnormer", "gau", "gau_mixed"] as const) {
@@ -187,7 +187,7 @@ describe("SeqContext: unsupported requests fail with a clear error", () => {
     T.noGrad(() => {
       for (const [name, layer] of variants) {
         const m = T.makeAttention(name, { ...cfg, layer });
-        for (const p of m.parameters()) new T.Generator(9).normal(p.data as Float32Array, 0, 0.3);
+        for (const p of m.parameters()) new T.RandomGenerator(9).normal(p.data as Float32Array, 0, 0.3);
         const full = m.forward(x).toTypedArray();
         const st = m.newState(64);
         m.forward(x, SeqContext.decode(st));

@@ -93,8 +93,8 @@ describe("autograd", () => {
 describe("gradient storage recycling", () => {
   it("recycles consumed intermediate gradients, never leaf grads, forward tensors or shared grads", () => {
     const n = 4099;  // a length no other test allocates
-    const x = T.randn([n], { generator: new T.Generator(1) }).requiresGrad_();
-    const w = T.randn([n], { generator: new T.Generator(2) }).requiresGrad_();
+    const x = T.randn([n], { generator: new T.RandomGenerator(1) }).requiresGrad_();
+    const w = T.randn([n], { generator: new T.RandomGenerator(2) }).requiresGrad_();
     const h = T.mul(x, w), a = T.add(h, x), y = T.sum(T.mul(a, a));  // add: one gradient to both inputs
     const keep = [h, a].map((t) => Array.from(t.toTypedArray()));
     while (takeRecycled(n, true)) { /* empty the pool of this size */ }
@@ -127,28 +127,28 @@ describe("Philox RNG", () => {
     assert.deepEqual([...o], [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]);
   });
   it("same seed gives the same numbers; state get/set resumes exactly", () => {
-    const g = new T.Generator(42);
+    const g = new T.RandomGenerator(42);
     const a = T.randn([5], { generator: g }).toArray();
     const state = g.getState();
     const b = T.randn([7], { generator: g }).toArray();
     g.setState(state);
     assert.deepEqual(T.randn([7], { generator: g }).toArray(), b);
-    assert.deepEqual(T.randn([5], { generator: new T.Generator(42) }).toArray(), a);
-    assert.notDeepEqual(T.randn([5], { generator: new T.Generator(43) }).toArray(), a);
+    assert.deepEqual(T.randn([5], { generator: new T.RandomGenerator(42) }).toArray(), a);
+    assert.notDeepEqual(T.randn([5], { generator: new T.RandomGenerator(43) }).toArray(), a);
   });
   it("randn has mean ~0 and std ~1; rand stays in (0, 1)", () => {
-    const x = T.randn([200000], { dtype: "float64", generator: new T.Generator(1) });
+    const x = T.randn([200000], { dtype: "float64", generator: new T.RandomGenerator(1) });
     const m = T.mean(x).item();
     const s = Math.sqrt(T.variance(x).item());
     assert.ok(Math.abs(m) < 0.01, `mean ${m}`);
     assert.ok(Math.abs(s - 1) < 0.01, `std ${s}`);
-    const u = T.rand([10000], { generator: new T.Generator(2) });
+    const u = T.rand([10000], { generator: new T.RandomGenerator(2) });
     assert.ok(T.amin(u).item() > 0 && T.amax(u).item() < 1);
   });
   it("dropout with the same generator state gives the same mask and keeps the expectation", () => {
     const x = T.ones([10000]);
-    const a = T.dropout(x, 0.25, true, new T.Generator(9));
-    const b = T.dropout(x, 0.25, true, new T.Generator(9));
+    const a = T.dropout(x, 0.25, true, new T.RandomGenerator(9));
+    const b = T.dropout(x, 0.25, true, new T.RandomGenerator(9));
     assert.deepEqual(a.toArray(), b.toArray());
     assert.ok(Math.abs(T.mean(a).item() - 1) < 0.03);
     assert.equal(T.dropout(x, 0.25, false), x);

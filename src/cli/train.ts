@@ -2,7 +2,7 @@
 // llama2.c tokenizer), writing checkpoints, metrics.jsonl and loss.svg to the run directory.
 
 import { existsSync, readFileSync } from "node:fs";
-import { CharTokenizer, Generator, TokenDataset, TransformerLM, dataPath, generate, gpt2Config, parseModelConfig, train, type ModelConfig, type TrainSummary } from "../index.js";
+import { CharTokenizer, RandomGenerator, TokenDataset, TransformerLM, dataPath, generate, gpt2Config, parseModelConfig, train, type ModelConfig, type TrainSummary } from "../index.js";
 
 export interface TrainCliOptions {
   data: string;
@@ -47,7 +47,7 @@ export async function runTrain(o: TrainCliOptions, log = console.log): Promise<{
   const cfg = modelConfig(o, tok.vocabSize);
   if (o.block > cfg.maxSeqLen) throw new Error(`--block ${o.block} exceeds the model's maxSeqLen ${cfg.maxSeqLen}`);
   const { train: trainSet, val } = new TokenDataset(Int32Array.from(tok.encode(text)), dataFile).split(0.1);
-  const model = new TransformerLM(cfg, { generator: new Generator(o.seed), dropoutGenerator: new Generator(o.seed + 7) });
+  const model = new TransformerLM(cfg, { generator: new RandomGenerator(o.seed), dropoutGenerator: new RandomGenerator(o.seed + 7) });
   log(`model: ${cfg.nLayers} layers, d=${cfg.dModel}, ${cfg.nHeads} heads, context ${cfg.maxSeqLen}, vocab ${cfg.vocabSize}: ${(model.numParameters() / 1e6).toFixed(3)}M parameters`);
   log(`data: ${dataFile}: ${trainSet.length} train / ${val.length} val tokens; run dir ${o.out}`);
   const summary = await train({

@@ -1,8 +1,8 @@
 // Language-model batches from one long stream of token ids, as nanoGPT's get_batch: random windows
 // x = ids[i, i+T), y = ids[i+1, i+T+1] with i uniform in [0, n - T). The window starts come from a
-// counter-based Generator, so the sampler's whole state (the data position) is the RNG state.
+// counter-based RandomGenerator, so the sampler's whole state (the data position) is the RNG state.
 
-import { Generator, type RngState } from "../tensor/rng.js";
+import { RandomGenerator, type RngState } from "../tensor/rng.js";
 import { Tensor } from "../tensor/tensor.js";
 import { trackStorage } from "../tensor/memory.js";
 
@@ -27,7 +27,7 @@ export class TokenDataset {
 export interface Batch { x: Tensor; y: Tensor }
 
 export class BatchSampler {
-  private readonly gen: Generator;
+  private readonly gen: RandomGenerator;
 
   constructor(readonly data: TokenDataset, readonly batchSize: number, readonly blockSize: number, seed = 0) {
     for (const [k, v] of [["batchSize", batchSize], ["blockSize", blockSize]] as const) {
@@ -36,7 +36,7 @@ export class BatchSampler {
     if (data.length < blockSize + 1) {
       throw new RangeError(`BatchSampler: ${data.name} has ${data.length} tokens; a window of blockSize ${blockSize} needs at least ${blockSize + 1} (blockSize + 1 for the shifted targets)`);
     }
-    this.gen = new Generator(seed);
+    this.gen = new RandomGenerator(seed);
   }
 
   /** Next batch: x and y int32 [B, T]. */

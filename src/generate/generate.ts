@@ -2,7 +2,7 @@
 // once, then one token per step. Works for any CausalLM.
 
 import { noGrad } from "../tensor/autograd.js";
-import { Generator } from "../tensor/rng.js";
+import { RandomGenerator } from "../tensor/rng.js";
 import * as ops from "../ops/index.js";
 import type { CausalLM } from "../models/causal-lm.js";
 import { SeqContext } from "../nn/seq-context.js";
@@ -30,7 +30,7 @@ export function generate(model: CausalLM, prompt: number[], o: GenerateOptions):
   if (prompt.length === 0) throw new RangeError("generate: the prompt needs at least one token (e.g. BOS)");
   const ctx = model.config.maxSeqLen;
   if (prompt.length > ctx) throw new RangeError(`generate: the prompt has ${prompt.length} tokens, longer than the context of ${ctx}`);
-  const g = new Generator(o.seed ?? 0);
+  const g = new RandomGenerator(o.seed ?? 0);
   const stream = o.tokenizer ? decodeStream(o.tokenizer) : null;
   const all = [...prompt];
   const out: number[] = [];

@@ -1,6 +1,6 @@
 // Turning logits into the next token: repetition penalty, temperature, top-k, top-p, then a draw.
 
-import type { Generator } from "../tensor/rng.js";
+import type { RandomGenerator } from "../tensor/rng.js";
 
 export interface SamplingOptions {
   /** 0 = greedy (argmax). */
@@ -22,7 +22,7 @@ export function validateSampling(o: SamplingOptions): void {
 }
 
 /** Pick the next id from one row of logits (modified in place by the penalty). */
-export function sampleNext(logits: Float32Array | Float64Array, seen: Iterable<number>, o: SamplingOptions, g: Generator): number {
+export function sampleNext(logits: Float32Array | Float64Array, seen: Iterable<number>, o: SamplingOptions, g: RandomGenerator): number {
   const pen = o.repetitionPenalty ?? 1;
   if (pen !== 1) for (const id of new Set(seen)) logits[id] = logits[id] > 0 ? logits[id] / pen : logits[id] * pen;
   const temp = o.temperature ?? 1;

@@ -14,7 +14,7 @@ import { makeAttention, type AttentionName } from "../nn/attention/registry.js";
 import type { Attention } from "../nn/attention/types.js";
 import { SeqContext } from "../nn/seq-context.js";
 import type { ModelConfig } from "./config.js";
-import type { Generator } from "../tensor/rng.js";
+import type { RandomGenerator } from "../tensor/rng.js";
 
 export type NormPlacement = ModelConfig["normPlacement"];
 
@@ -34,7 +34,7 @@ export interface BlockParts {
 }
 
 /** The parts of decoder layer `layer` of a TransformerLM config. */
-export function blockParts(cfg: ModelConfig, layer: number, dropoutGen: () => Generator): BlockParts {
+export function blockParts(cfg: ModelConfig, layer: number, dropoutGen: () => RandomGenerator): BlockParts {
   const mixer = makeAttention(cfg.attention as AttentionName, {
     dModel: cfg.dModel, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads ?? cfg.nHeads, bias: cfg.bias,
     rope: cfg.position === "rope", ropeTheta: cfg.ropeTheta,

@@ -2,7 +2,7 @@
 // positions, LayerNorm, GELU, biases) and the Llama layout (RoPE, RMSNorm, SwiGLU, GQA, no biases).
 
 import * as ops from "../ops/index.js";
-import { Generator } from "../tensor/rng.js";
+import { RandomGenerator } from "../tensor/rng.js";
 import { fmtShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { Module } from "../nn/module.js";
@@ -15,9 +15,9 @@ import type { ModelConfig } from "./config.js";
 
 export interface ModelOptions {
   /** Draws the initial weights. */
-  generator?: Generator;
+  generator?: RandomGenerator;
   /** Draws dropout masks (its state is saved in checkpoints for exact resume). */
-  dropoutGenerator?: Generator;
+  dropoutGenerator?: RandomGenerator;
 }
 
 export class TransformerLM extends Module implements CausalLM {
@@ -26,13 +26,13 @@ export class TransformerLM extends Module implements CausalLM {
   readonly blocks: Block[];
   readonly normF: Norm | null;
   readonly lmHead: Tensor;
-  readonly dropoutGenerator: Generator;
+  readonly dropoutGenerator: RandomGenerator;
   private readonly drop: Dropout;
 
   constructor(readonly config: ModelConfig, opts: ModelOptions = {}) {
     super();
     const c = config;
-    this.dropoutGenerator = opts.dropoutGenerator ?? new Generator(0x5eed);
+    this.dropoutGenerator = opts.dropoutGenerator ?? new RandomGenerator(0x5eed);
     const dg = () => this.dropoutGenerator;
     this.tokEmb = this.child("tok_emb", new Embedding(c.vocabSize, c.dModel));
     this.posEmb = c.position === "learned" ? this.child("pos_emb", new Embedding(c.maxSeqLen, c.dModel)) : null;
@@ -41,11 +41,11 @@ export class TransformerLM extends Module implements CausalLM {
     const finalNorm = c.normPlacement === "pre" || c.normPlacement === "sandwich";
     this.normF = finalNorm ? this.child("norm_f", makeNorm(c.norm, c.dModel, c.normEps, c.bias || c.norm === "layernorm")) : null;
     this.lmHead = c.tieEmbeddings ? this.tokEmb.weight : this.param("lm_head.weight", ops.zeros([c.vocabSize, c.dModel]), "head");
-    this.initialize(opts.generator ?? new Generator(0));
+    this.initialize(opts.generator ?? new RandomGenerator(0));
   }
 
   /** Every parameter that declared an init role, drawn in creation order (the RNG draw order). */
-  private initialize(g: Generator): void {
+  private initialize(g: RandomGenerator): void {
     const c = this.config;
     const ctx: InitContext = { nLayers: c.nLayers, dModel: c.dModel, dFF: c.dFF, headDim: c.dModel / c.nHeads, nHeads: c.nHeads };
     for (const [, p, role] of this.namedRoles()) initWeight(c.init, role, p, ctx, g);

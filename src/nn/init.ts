@@ -2,7 +2,7 @@
 // In every scheme, embeddings and the LM head draw from N(0, 0.02) (GPT-2 / nanoGPT), which keeps the
 // step-0 logits near zero so the initial loss is ~ln(vocab); the schemes differ in the blocks.
 
-import type { Generator } from "../tensor/rng.js";
+import type { RandomGenerator } from "../tensor/rng.js";
 import type { Tensor } from "../tensor/tensor.js";
 
 export type InitScheme = "nanogpt" | "xavier" | "kaiming" | "deepnorm" | "t5";
@@ -15,16 +15,16 @@ export type Role = "embedding" | "head" | "q" | "k" | "v" | "o" | "ffn_in" | "ff
 
 export interface InitContext { nLayers: number; dModel: number; dFF: number; headDim: number; nHeads: number }
 
-function normal(t: Tensor, std: number, g: Generator): void {
+function normal(t: Tensor, std: number, g: RandomGenerator): void {
   g.normal(t.data as Float32Array, 0, std);
 }
 
-function uniform(t: Tensor, bound: number, g: Generator): void {
+function uniform(t: Tensor, bound: number, g: RandomGenerator): void {
   g.uniform(t.data as Float32Array, -bound, bound);
 }
 
 /** Initialize one parameter of the given role (a weight is [out, in]); draws nothing for norms and biases. */
-export function initWeight(scheme: InitScheme, role: Role, w: Tensor, ctx: InitContext, g: Generator): void {
+export function initWeight(scheme: InitScheme, role: Role, w: Tensor, ctx: InitContext, g: RandomGenerator): void {
   if (role === "norm" || role === "bias") return;
   if (role === "embedding" || role === "head") return normal(w, 0.02, g);
   const [fanOut, fanIn] = w.shape;

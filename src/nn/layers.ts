@@ -1,7 +1,7 @@
 // Basic layers: Linear, Embedding, LayerNorm, RMSNorm, Dropout.
 
 import * as ops from "../ops/index.js";
-import type { Generator } from "../tensor/rng.js";
+import type { RandomGenerator } from "../tensor/rng.js";
 import type { Tensor } from "../tensor/tensor.js";
 import type { Role } from "./init.js";
 import { Module } from "./module.js";
@@ -62,7 +62,7 @@ export function makeNorm(kind: "layernorm" | "rmsnorm", dim: number, eps: number
 }
 
 export class Dropout extends Module {
-  constructor(readonly p: number, readonly generator: () => Generator) {
+  constructor(readonly p: number, readonly generator: () => RandomGenerator) {
     super();
   }
   forward(x: Tensor): Tensor {

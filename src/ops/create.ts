@@ -3,7 +3,7 @@
 import { dtypeOf, type DType, type Storage } from "../tensor/dtype.js";
 import { allocStorage } from "../tensor/recycle.js";
 import { trackStorage } from "../tensor/memory.js";
-import { defaultGenerator, type Generator } from "../tensor/rng.js";
+import { defaultGenerator, type RandomGenerator } from "../tensor/rng.js";
 import { fmtShape, numel, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 
@@ -83,7 +83,7 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
   return t;
 }
 
-function random(shape: Shape, opts: CreateOptions & { generator?: Generator }, draw: (g: Generator, d: Float32Array | Float64Array) => void): Tensor {
+function random(shape: Shape, opts: CreateOptions & { generator?: RandomGenerator }, draw: (g: RandomGenerator, d: Float32Array | Float64Array) => void): Tensor {
   const dtype = opts.dtype ?? "float32";
   if (dtype !== "float32" && dtype !== "float64") throw new TypeError(`random tensors are float32 or float64, not ${dtype}`);
   const t = Tensor.zeros(shape, dtype);
@@ -93,16 +93,16 @@ function random(shape: Shape, opts: CreateOptions & { generator?: Generator }, d
 }
 
 /** Standard normal draws (Philox + Box-Muller), scaled by std and shifted by mean. */
-export function randn(shape: Shape, opts: CreateOptions & { generator?: Generator; mean?: number; std?: number } = {}): Tensor {
+export function randn(shape: Shape, opts: CreateOptions & { generator?: RandomGenerator; mean?: number; std?: number } = {}): Tensor {
   return random(shape, opts, (g, d) => g.normal(d, opts.mean ?? 0, opts.std ?? 1));
 }
 
 /** Uniform draws in (low, high). */
-export function rand(shape: Shape, opts: CreateOptions & { generator?: Generator; low?: number; high?: number } = {}): Tensor {
+export function rand(shape: Shape, opts: CreateOptions & { generator?: RandomGenerator; low?: number; high?: number } = {}): Tensor {
   return random(shape, opts, (g, d) => g.uniform(d, opts.low ?? 0, opts.high ?? 1));
 }
 
-export function randint(high: number, shape: Shape, opts: { generator?: Generator } = {}): Tensor {
+export function randint(high: number, shape: Shape, opts: { generator?: RandomGenerator } = {}): Tensor {
   const t = Tensor.zeros(shape, "int32");
   (opts.generator ?? defaultGenerator).randint(t.data as Int32Array, high);
   return t;

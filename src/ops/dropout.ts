@@ -2,13 +2,13 @@
 // The mask comes from the seeded counter-based RNG, so a run replays exactly.
 
 import { recordComposite } from "../tensor/autograd.js";
-import { defaultGenerator, type Generator } from "../tensor/rng.js";
+import { defaultGenerator, type RandomGenerator } from "../tensor/rng.js";
 import { Tensor } from "../tensor/tensor.js";
 import { commonFloat } from "./util.js";
 import { binaryRaw } from "./raw.js";
 import { mul } from "./binary.js";
 
-export function dropout(x: Tensor, p: number, training = true, gen: Generator = defaultGenerator): Tensor {
+export function dropout(x: Tensor, p: number, training = true, gen: RandomGenerator = defaultGenerator): Tensor {
   if (!(p >= 0 && p < 1)) throw new RangeError(`dropout: p must be in [0, 1), got ${p}`);
   if (!training || p === 0) return x;
   const dtype = commonFloat("dropout", x);

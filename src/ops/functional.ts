@@ -1,7 +1,7 @@
 // Functional autograd helpers: grad(fn) and a float64 finite-difference gradcheck.
 
 import { enableGrad, noGrad, runBackward } from "../tensor/autograd.js";
-import { defaultGenerator, type Generator } from "../tensor/rng.js";
+import { defaultGenerator, type RandomGenerator } from "../tensor/rng.js";
 import { Tensor } from "../tensor/tensor.js";
 import { contiguousData } from "./util.js";
 import { add, mul } from "./binary.js";
@@ -31,7 +31,7 @@ export interface GradcheckResult { maxAbsError: number; maxRelError: number }
  * Only float64 inputs with requiresGrad are perturbed. Throws when any entry differs by more than
  * atol + rtol * |numeric|.
  */
-export function gradcheck(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts: { eps?: number; atol?: number; rtol?: number; generator?: Generator } = {}): GradcheckResult {
+export function gradcheck(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts: { eps?: number; atol?: number; rtol?: number; generator?: RandomGenerator } = {}): GradcheckResult {
   const { eps = 1e-6, atol = 1e-7, rtol = 1e-5, generator = defaultGenerator } = opts;
   for (const x of inputs) if (x.requiresGrad && x.dtype !== "float64") throw new TypeError(`gradcheck needs float64 inputs, got ${x.dtype}`);
   const y0 = noGrad(() => fn(...inputs));

@@ -31,7 +31,7 @@ export function philox4x32(c: [number, number, number, number], k0: number, k1: 
 
 export interface RngState { seed: number; counter: number }
 
-export class Generator {
+export class RandomGenerator {
   private seed = 0;
   private counter = 0;
   private readonly block = new Uint32Array(4);
@@ -95,7 +95,7 @@ export class Generator {
 }
 
 /** The default generator used when none is passed. */
-export const defaultGenerator = new Generator(0);
+export const defaultGenerator = new RandomGenerator(0);
 
 export function manualSeed(seed: number): void {
   defaultGenerator.manualSeed(seed);

@@ -8,7 +8,7 @@ import type { Module } from "../nn/module.js";
 import type { CausalLM } from "../models/causal-lm.js";
 import { noGrad } from "../tensor/autograd.js";
 import { tidy } from "../tensor/scope.js";
-import type { Generator } from "../tensor/rng.js";
+import type { RandomGenerator } from "../tensor/rng.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { BatchSampler, type TokenDataset } from "../data/batches.js";
 import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.js";
@@ -20,7 +20,7 @@ import { makeSchedule, type ScheduleConfig } from "./schedule.js";
 import { lmObjective, type Objective } from "./objectives.js";
 
 /** A trainable model; its dropoutGenerator (if any) is saved in checkpoints. */
-export type TrainableModel = Module & { dropoutGenerator?: Generator };
+export type TrainableModel = Module & { dropoutGenerator?: RandomGenerator };
 
 export type OptimConfig =
   | { kind: "adamw"; weightDecay?: number; beta1?: number; beta2?: number; eps?: number }
@@ -56,7 +56,7 @@ export interface TrainOptions<M extends TrainableModel = CausalLM> {
   /** Seed of the training batch sampler. */
   seed?: number;
   /** Dropout generator saved in checkpoints; defaults to model.dropoutGenerator when the model has one. */
-  dropoutGenerator?: Generator;
+  dropoutGenerator?: RandomGenerator;
   /** Checkpoint directory to continue from. */
   resume?: string;
   /** Extra JSON files written into every checkpoint (e.g. { "tokenizer.json": ... }). */

@@ -45,7 +45,7 @@ const denseMasked = (allowed: (i: number, j: number) => boolean): Attn => (q, k,
   return T.matmul(keep, rep(v));
 };
 
-function randn(shape: number[], gen: T.Generator): T.Tensor {
+function randn(shape: number[], gen: T.RandomGenerator): T.Tensor {
   return T.randn(shape, { generator: gen });
 }
 
@@ -70,7 +70,7 @@ forEachBackend("flash attention vs PyTorch and the softmax path", (backendName) 
   }
 
   describe("sparse patterns == dense attention with the same mask", () => {
-    const gen = new T.Generator(3);
+    const gen = new T.RandomGenerator(3);
     const patterns = {
       local: localPattern(8, 3), strided: stridedPattern(8, 3), fixed: fixedPattern(8, 3),
       "strided, tile-sized blocks": stridedPattern(64, 2), "fixed, decode": fixedPattern(16, 2),
@@ -93,7 +93,7 @@ forEachBackend("flash attention vs PyTorch and the softmax path", (backendName) 
   });
 
   it("queries with no visible key give 0 and zero gradients, like the softmax path", () => {
-    const gen = new T.Generator(5);
+    const gen = new T.RandomGenerator(5);
     const ins = [randn([1, 2, 12, 8], gen), randn([1, 2, 10, 8], gen), randn([1, 2, 10, 8], gen)];
     const gout = randn([1, 2, 12, 8], gen);
     // Tq > S: the first two queries have negative positions; the block mask hides key block 1 from query block 1.
@@ -105,7 +105,7 @@ forEachBackend("flash attention vs PyTorch and the softmax path", (backendName) 
   });
 
   it("softmax path reads KV-cache views (narrowed along S, strided heads) like contiguous copies", () => {
-    const gen = new T.Generator(11);
+    const gen = new T.RandomGenerator(11);
     for (const [B, H, Hkv] of [[1, 4, 2], [2, 4, 2], [2, 2, 1]]) {
       const cacheK = randn([B, Hkv, 16, 8], gen), cacheV = randn([B, Hkv, 16, 8], gen);
       const q = randn([B, H, 3, 8], gen), gout = randn([B, H, 3, 8], gen);
@@ -124,7 +124,7 @@ forEachBackend("flash attention vs PyTorch and the softmax path", (backendName) 
 });
 
 describe("flash attention: float64 gradcheck of the js kernels", () => {
-  const gen = new T.Generator(9);
+  const gen = new T.RandomGenerator(9);
   const x = (shape: number[]) => T.randn(shape, { dtype: "float64", generator: gen, requiresGrad: true });
   const cases: [string, number[], number[], T.AttentionOptions][] = [
     ["gqa causal window", [1, 4, 9, 4], [1, 2, 9, 4], { window: 4 }],
@@ -142,7 +142,7 @@ describe("flash attention: float64 gradcheck of the js kernels", () => {
 
 describe("flash attention: memory and validation", () => {
   const savedBy = (f: Attn, N: number) => {
-    const gen = new T.Generator(1);
+    const gen = new T.RandomGenerator(1);
     const q = T.randn([1, 1, N, 16], { generator: gen, requiresGrad: true });
     const k = T.randn([1, 1, N, 16], { generator: gen, requiresGrad: true });
     const v = T.randn([1, 1, N, 16], { generator: gen, requiresGrad: true });
@@ -179,7 +179,7 @@ forEachBackend("flash and sparse attention variants", (backendName) => {
   const cfg: AttentionConfig = { dModel: 32, nHeads: 4, nKvHeads: 2, bias: false, rope: true, ropeTheta: 10000, scale: 0.25, layer: 0, nLayers: 1, maxSeqLen: 80 };
 
   it("flash == softmax with the same weights, in training and in KV-cache decoding", () => {
-    const gen = new T.Generator(2);
+    const gen = new T.RandomGenerator(2);
     const soft = T.makeAttention("softmax", cfg), flash = T.makeAttention("flash", cfg);
     flash.loadStateDict(soft.stateDict());
     const x = T.randn([2, 70, 32], { generator: gen });
@@ -190,7 +190,7 @@ forEachBackend("flash and sparse attention variants", (backendName) => {
   });
 
   it("sparse variants decode like they train (block masks are on absolute positions)", () => {
-    const gen = new T.Generator(4);
+    const gen = new T.RandomGenerator(4);
     for (const name of ["sparse", "sparse_local", "sparse_fixed"] as const) {
       const m = T.makeAttention(name, { ...cfg, maxSeqLen: 300 });
       const x = T.randn([1, 300, 32], { generator: gen });

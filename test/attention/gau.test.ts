@@ -88,7 +88,7 @@ describe("GAU decoding with a state equals the full forward", () => {
 });
 
 /** GAU parameters large enough that attention matters (the paper's init starts with A ~ 0). */
-function excite(model: TransformerLM, g: T.Generator): void {
+function excite(model: TransformerLM, g: T.RandomGenerator): void {
   for (const [n, p] of model.namedParameters()) {
     if (/attn\.gamma$/.test(n)) { g.normal(p.data as Float32Array, 1, 0.3); }
     if (/attn\.(beta|rel_bias)$/.test(n)) { g.normal(p.data as Float32Array, 0, 0.3); }
@@ -101,10 +101,10 @@ describe("TransformerLM with GAU blocks", () => {
       // gau_mixed: maxSeqLen 80 gives chunks of 64, so decoding crosses a chunk boundary.
       const maxSeqLen = attention === "gau_mixed" ? 80 : 24;
       const cfg = gpt2Config({ vocabSize: 29, dModel: 16, nLayers: 2, nHeads: 2, maxSeqLen, attention, position: attention === "gau" ? "rope" : "learned" });
-      const model = new TransformerLM(cfg, { generator: new T.Generator(1) });
+      const model = new TransformerLM(cfg, { generator: new T.RandomGenerator(1) });
       const names = [...model.namedParameters()].map(([n]) => n);
       assert.ok(names.includes("blocks.0.attn.wu.weight") && !names.some((n) => /norm2|mlp/.test(n)), `GAU block has no FFN: ${names.join(", ")}`);
-      const g = new T.Generator(2);
+      const g = new T.RandomGenerator(2);
       const x = T.randint(29, [2, 16], { generator: g }), y = T.randint(29, [2, 16], { generator: g });
       const opt = new AdamW(defaultParamGroups(model, 0.1), { lr: 1e-2 });
       const losses: number[] = [];

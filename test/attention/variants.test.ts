@@ -24,7 +24,7 @@ const cfg = (o: Partial<AttentionConfig> = {}): AttentionConfig => ({
   layer: 0, nLayers: 2, maxSeqLen: 32, ...o,
 });
 
-function randomize(m: Module, g: T.Generator): void {
+function randomize(m: Module, g: T.RandomGenerator): void {
   for (const p of m.parameters()) p.data.set(T.randn(p.shape, { generator: g, std: 0.3 }).toTypedArray());
 }
 
@@ -39,8 +39,8 @@ describe("causal parallel form == recurrent decoding", () => {
   for (const [name, make] of VARIANTS) {
     it(name, () => {
       const m = make().eval();
-      randomize(m, new T.Generator(1));
-      const x = T.randn([2, 11, 16], { generator: new T.Generator(2) });
+      randomize(m, new T.RandomGenerator(1));
+      const x = T.randn([2, 11, 16], { generator: new T.RandomGenerator(2) });
       T.noGrad(() => {
         const full = m.forward(x).toTypedArray();
         // Token by token, and in uneven pieces (a multi-token prefill continuing from the state).
@@ -66,7 +66,7 @@ describe("TransformerLM with each variant", () => {
     const c = gpt2Config({ vocabSize: 12, dModel: 16, nLayers: 2, nHeads: 2, maxSeqLen: 80, attention });
 
     it(`${attention}: trains on a repeated sequence without NaN`, () => {
-      const model = new TransformerLM(c, { generator: new T.Generator(3) });
+      const model = new TransformerLM(c, { generator: new T.RandomGenerator(3) });
       const seq = Array.from({ length: 17 }, (_, i) => 1 + (i % 5));
       const ids = T.tensor(Int32Array.from(seq.slice(0, 16)), { shape: [1, 16] });
       const targets = T.tensor(Int32Array.from(seq.slice(1)), { shape: [16] });
@@ -84,8 +84,8 @@ describe("TransformerLM with each variant", () => {
     });
 
     it(`${attention}: greedy decoding with the state == full recomputation (across position 64)`, () => {
-      const model = new TransformerLM(c, { generator: new T.Generator(4) });
-      const prompt = Array.from(T.randint(c.vocabSize, [58], { generator: new T.Generator(5) }).toTypedArray());
+      const model = new TransformerLM(c, { generator: new T.RandomGenerator(4) });
+      const prompt = Array.from(T.randint(c.vocabSize, [58], { generator: new T.RandomGenerator(5) }).toTypedArray());
       const cached = generate(model, prompt, { maxNewTokens: 12, temperature: 0 });
       const full = generate(model, prompt, { maxNewTokens: 12, temperature: 0, noCache: true });
       assert.deepEqual(cached.ids, full.ids);
@@ -99,12 +99,12 @@ describe("performer", () => {
     const ms = [16, 32, 64, 128, 256, 512], seeds = 6;
     const err = ms.map(() => 0);
     for (let s = 0; s < seeds; s++) {
-      const g = new T.Generator(100 + s);
+      const g = new T.RandomGenerator(100 + s);
       const [q, k, v] = [0, 1, 2].map(() => T.randn([1, 2, 32, 16], { generator: g, std: 0.5 }));
       const exact = T.attention(q, k, v, { causal: true, scale: 0.25 });
       const norm = Math.sqrt(T.sum(T.square(exact)).item());
       ms.forEach((m, i) => {
-        const approx = favorAttention(q, k, v, { features: m, generator: new T.Generator(1000 * s + m) });
+        const approx = favorAttention(q, k, v, { features: m, generator: new T.RandomGenerator(1000 * s + m) });
         err[i] += Math.sqrt(T.sum(T.square(T.sub(approx, exact))).item()) / norm / seeds;
       });
     }
@@ -116,7 +116,7 @@ describe("performer", () => {
   it("orthogonal projection blocks, seeded per layer, redrawn every N training passes only", () => {
     const make = () => new PerformerAttention(cfg({ layer: 1 }), { features: 24, redrawInterval: 2 });
     const m = make();
-    randomize(m, new T.Generator(6));
+    randomize(m, new T.RandomGenerator(6));
     const p0 = Array.from(m.projection.toTypedArray());
     assert.deepEqual(Array.from(make().projection.toTypedArray()), p0, "same seed and layer, same projection");
     const d = m.headDim, w = m.projection.toTypedArray();
@@ -127,7 +127,7 @@ describe("performer", () => {
         assert.ok(Math.abs(dot) < 1e-5 * Math.sqrt(ni * nj), `rows ${i}, ${j} of a block are not orthogonal`);
       }
     }
-    const x = T.randn([1, 3, 16], { generator: new T.Generator(7) });
+    const x = T.randn([1, 3, 16], { generator: new T.RandomGenerator(7) });
     T.noGrad(() => {
       m.forward(x);
       m.forward(x);
@@ -141,8 +141,8 @@ describe("performer", () => {
   it("projection and redraw schedule travel in the state dict: a loaded copy redraws like the original", () => {
     const make = () => new PerformerAttention(cfg({ layer: 0 }), { features: 24, redrawInterval: 2 });
     const a = make();
-    randomize(a, new T.Generator(8));
-    const x = T.randn([1, 3, 16], { generator: new T.Generator(9) });
+    randomize(a, new T.RandomGenerator(8));
+    const x = T.randn([1, 3, 16], { generator: new T.RandomGenerator(9) });
     T.noGrad(() => { for (let i = 0; i < 5; i++) a.forward(x); });  // redraws at passes 2 and 4
     const sd = a.stateDict();
     assert.ok("projection" in sd && "draw_state" in sd, `buffers missing from the state dict: ${Object.keys(sd).join(", ")}`);

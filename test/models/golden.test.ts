@@ -34,7 +34,7 @@ forEachBackend("TransformerLM vs PyTorch golden fixtures", () => {
     it(c.name, () => {
       const cfg = parseModelConfig(c.config, `fixture ${c.name} config`);
       const V = cfg.vocabSize;
-      const model = new TransformerLM(cfg, { generator: new T.Generator(0) });
+      const model = new TransformerLM(cfg, { generator: new T.RandomGenerator(0) });
 
       // Same parameter names as PyTorch (a tied lm_head has no entry of its own).
       const want = namesOf(c.name, "param");

@@ -10,7 +10,7 @@ import { gpt2Config, llamaConfig, INIT_SCHEMES } from "../../src/models/config.j
 const V = 97;
 
 function step0Loss(model: TransformerLM, seed: number): number {
-  const g = new T.Generator(seed);
+  const g = new T.RandomGenerator(seed);
   const x = T.randint(V, [4, 32], { generator: g }), y = T.randint(V, [4, 32], { generator: g });
   return T.noGrad(() => T.crossEntropy(model.forward(x).logits.reshape(-1, V), y.reshape(-1)).item());
 }
@@ -23,7 +23,7 @@ describe("step-0 loss is ~ln(vocab) for every init scheme", () => {
         const cfg = layout === "gpt2"
           ? gpt2Config({ ...base, tieEmbeddings: false, normPlacement: init === "deepnorm" ? "deepnorm" : "pre" })
           : llamaConfig({ ...base, dFF: 128, nKvHeads: 2, normPlacement: init === "deepnorm" ? "deepnorm" : "pre" });
-        const loss = step0Loss(new TransformerLM(cfg, { generator: new T.Generator(3) }), 5);
+        const loss = step0Loss(new TransformerLM(cfg, { generator: new T.RandomGenerator(3) }), 5);
         assert.ok(Math.abs(loss - Math.log(V)) < 0.1, `${init}/${layout}: step-0 loss ${loss} vs ln(V) ${Math.log(V)}`);
       });
     }
@@ -34,7 +34,7 @@ describe("step-0 loss is ~ln(vocab) for every attention variant", () => {
   for (const attention of Object.keys(T.ATTENTION_VARIANTS)) {
     it(attention, () => {
       const cfg = gpt2Config({ vocabSize: V, dModel: 64, nLayers: 2, nHeads: 4, maxSeqLen: 32, attention });
-      const loss = step0Loss(new TransformerLM(cfg, { generator: new T.Generator(3) }), 6);
+      const loss = step0Loss(new TransformerLM(cfg, { generator: new T.RandomGenerator(3) }), 6);
       assert.ok(Math.abs(loss - Math.log(V)) < 0.1, `${attention}: step-0 loss ${loss} vs ln(V) ${Math.log(V)}`);
     });
   }

@@ -36,11 +36,11 @@ describe("blocks from declared parts", () => {
   });
 
   it("a block takes any FFN part", () => {
-    const parts = blockParts(llama, 0, () => new T.Generator(0));
+    const parts = blockParts(llama, 0, () => new T.RandomGenerator(0));
     const block = new Block({ ...parts, ffn: new GeluMLP(16, 40, false, "tanh") });
     const names = [...block.namedParameters()].map(([n]) => n);
     assert.deepEqual(names.filter((n) => n.startsWith("mlp.")), ["mlp.fc1.weight", "mlp.fc2.weight"]);
-    const x = T.randn([1, 5, 16], { generator: new T.Generator(1) });
+    const x = T.randn([1, 5, 16], { generator: new T.RandomGenerator(1) });
     assert.deepEqual(block.forward(x).shape, [1, 5, 16]);
   });
 
@@ -82,7 +82,7 @@ describe("Module surface for adapters", () => {
 
     const adapter = m.stateDict({ trainableOnly: true });
     const src = adapter["blocks.0.attn.wv.delta.weight"];
-    new T.Generator(5).normal(src.data as Float32Array, 0, 1);
+    new T.RandomGenerator(5).normal(src.data as Float32Array, 0, 1);
     const fresh = new TransformerLM(llama);
     fresh.replaceChild("blocks.0.attn.wv", new Wrapped(proj(fresh, 0, "wv")));
     const r = fresh.loadStateDict({ ...adapter, "extra.weight": T.zeros([1]) }, { strict: false });

@@ -34,7 +34,7 @@ describe("generation past the context length", () => {
     const { TransformerLM } = await import("../../src/models/transformer.js");
     const { gpt2Config } = await import("../../src/models/config.js");
     const T = await import("../../src/index.js");
-    const model = new TransformerLM(gpt2Config({ vocabSize: 11, dModel: 16, nLayers: 2, nHeads: 2, maxSeqLen: 8 }), { generator: new T.Generator(4) });
+    const model = new TransformerLM(gpt2Config({ vocabSize: 11, dModel: 16, nLayers: 2, nHeads: 2, maxSeqLen: 8 }), { generator: new T.RandomGenerator(4) });
     const opts = { maxNewTokens: 30, temperature: 1, seed: 5, repetitionPenalty: 1.3 };
     const a = generate(model, [1, 2, 3], opts);
     assert.equal(a.ids.length, 30);

@@ -18,17 +18,17 @@ describe("float64 gradcheck of every golden op", () => {
         const outs = runCase(c, ins);
         return outs.length === 1 ? outs[0] : T.cat(outs.map((o) => T.flatten(o)), 0);
       };
-      const r = T.gradcheck(f, xs, { generator: new T.Generator(7) });
+      const r = T.gradcheck(f, xs, { generator: new T.RandomGenerator(7) });
       assert.ok(r.maxAbsError < 1e-6, `${c.name}: max abs error ${r.maxAbsError}`);
     });
   }
 });
 
 describe("float64 gradcheck of ops without a golden case", () => {
-  const gen = new T.Generator(11);
+  const gen = new T.RandomGenerator(11);
   const x = () => T.randn([3, 4], { dtype: "float64", generator: gen, requiresGrad: true });
   it("dropout (same seed each evaluation, so the mask is fixed)", () => {
-    T.gradcheck((a) => T.dropout(a, 0.3, true, new T.Generator(5)), [x()]);
+    T.gradcheck((a) => T.dropout(a, 0.3, true, new T.RandomGenerator(5)), [x()]);
   });
   it("maximum", () => {
     T.gradcheck((a, b) => T.maximum(a, b), [x(), x()]);

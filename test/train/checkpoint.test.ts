@@ -12,15 +12,15 @@ import { AdamW, defaultParamGroups } from "../../src/train/optim.js";
 import { CheckpointError, loadCheckpoint, saveCheckpoint, type Checkpoint } from "../../src/io/checkpoint.js";
 
 class Tiny extends Module {
-  emb = this.param("tok_emb.weight", T.randn([7, 4], { generator: new T.Generator(1) }));
-  w = this.param("out.weight", T.randn([7, 4], { generator: new T.Generator(2) }));
-  b = this.param("out.bias", T.randn([7], { generator: new T.Generator(3) }));
+  emb = this.param("tok_emb.weight", T.randn([7, 4], { generator: new T.RandomGenerator(1) }));
+  w = this.param("out.weight", T.randn([7, 4], { generator: new T.RandomGenerator(2) }));
+  b = this.param("out.bias", T.randn([7], { generator: new T.RandomGenerator(3) }));
 }
 
 function makeCheckpoint(step: number): Checkpoint {
   const model = new Tiny();
   const opt = new AdamW(defaultParamGroups(model, 0.1), { lr: 0.01 });
-  for (const p of model.parameters()) p.grad = T.randn(p.shape, { generator: new T.Generator(step) });
+  for (const p of model.parameters()) p.grad = T.randn(p.shape, { generator: new T.RandomGenerator(step) });
   opt.step();
   return {
     config: { vocabSize: 7, dModel: 4 },

@@ -15,10 +15,10 @@ const close = (got: ArrayLike<number>, want: number[], rtol = 1e-6) => {
 
 /** A tiny model with every kind of parameter: embedding (tied to the head), matrix, bias, norm gain. */
 class Tiny extends Module {
-  emb = this.param("tok_emb.weight", T.randn([5, 3], { generator: new T.Generator(1) }), "embedding");
-  w = this.param("lin.weight", T.randn([3, 3], { generator: new T.Generator(2) }));
-  b = this.param("lin.bias", T.randn([3], { generator: new T.Generator(3) }));
-  g = this.param("norm.weight", T.randn([3], { generator: new T.Generator(4) }));
+  emb = this.param("tok_emb.weight", T.randn([5, 3], { generator: new T.RandomGenerator(1) }), "embedding");
+  w = this.param("lin.weight", T.randn([3, 3], { generator: new T.RandomGenerator(2) }));
+  b = this.param("lin.bias", T.randn([3], { generator: new T.RandomGenerator(3) }));
+  g = this.param("norm.weight", T.randn([3], { generator: new T.RandomGenerator(4) }));
   head = this.param("head.weight", this.emb);
 }
 
@@ -77,7 +77,7 @@ describe("AdamW", () => {
   it("stateDict / loadStateDict continue exactly; bad state gives one error listing every problem", () => {
     const a = new Tiny(), b = new Tiny();
     const oa = new AdamW(defaultParamGroups(a, 0.1), { lr: 0.01 }), ob = new AdamW(defaultParamGroups(b, 0.1), { lr: 0.01 });
-    const grads = (m: Tiny, s: number) => { for (const t of m.parameters()) t.grad = T.randn(t.shape, { generator: new T.Generator(s) }); };
+    const grads = (m: Tiny, s: number) => { for (const t of m.parameters()) t.grad = T.randn(t.shape, { generator: new T.RandomGenerator(s) }); };
     grads(a, 10); oa.step();
     ob.loadStateDict(oa.stateDict());
     b.loadStateDict(a.stateDict());

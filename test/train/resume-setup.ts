@@ -2,7 +2,7 @@
 
 import { gpt2Config } from "../../src/models/config.js";
 import { TransformerLM } from "../../src/models/transformer.js";
-import { Generator } from "../../src/tensor/rng.js";
+import { RandomGenerator } from "../../src/tensor/rng.js";
 import { TokenDataset } from "../../src/data/batches.js";
 import type { TrainOptions } from "../../src/train/trainer.js";
 
@@ -12,9 +12,9 @@ export const CHILD_BLOCKS_AFTER = 7;
 
 export function resumeOptions(runDir: string): TrainOptions {
   const config = gpt2Config({ vocabSize: 17, dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 8, dropout: 0.1 });
-  const model = new TransformerLM(config, { generator: new Generator(3), dropoutGenerator: new Generator(4) });
+  const model = new TransformerLM(config, { generator: new RandomGenerator(3), dropoutGenerator: new RandomGenerator(4) });
   const ids = new Int32Array(600);
-  new Generator(11).randint(ids, 17);
+  new RandomGenerator(11).randint(ids, 17);
   const { train, val } = new TokenDataset(ids, "synthetic").split(0.2);
   return {
     model, modelConfig: config, train, val, runDir,

@@ -21,7 +21,7 @@
 //                   the finished chunks plus the current chunk's keys and values: exact, O(c) per token.
 
 import * as ops from "../../ops/index.js";
-import { Generator } from "../../tensor/rng.js";
+import { RandomGenerator } from "../../tensor/rng.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { Linear } from "../layers.js";
 import { Module } from "../module.js";
@@ -71,7 +71,7 @@ export abstract class GauLayer extends Module implements Attention {
     // Code 1: gamma ~ N(0, 0.02), beta = 0; weights N(0, 0.02) as nanoGPT, from a generator seeded by
     // the layer index. A model's init scheme re-draws every weight that declared a role above; gamma,
     // beta and rel_bias keep these values.
-    const g = new Generator(0x6a0 + cfg.layer);
+    const g = new RandomGenerator(0x6a0 + cfg.layer);
     for (const l of [this.wu, this.wv, this.wz, this.wo]) g.normal(l.weight.data as Float32Array, 0, 0.02);
     g.normal(this.gamma.data as Float32Array, 0, 0.02);
   }

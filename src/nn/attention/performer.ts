@@ -10,10 +10,10 @@
 // numerator and normalizer, so they are treated as constants (no gradient). Causal attention is the
 // linear-attention prefix-sum recurrence (linear.ts) on these features; the decoding state carries the keys'
 // constant as a running max and rescales the carried sums when it grows. The projection is a buffer (not a
-// parameter), redrawn every `redrawInterval` training forward passes from a seeded Generator.
+// parameter), redrawn every `redrawInterval` training forward passes from a seeded RandomGenerator.
 
 import * as ops from "../../ops/index.js";
-import { Generator } from "../../tensor/rng.js";
+import { RandomGenerator } from "../../tensor/rng.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { GroupedAttention, LinearState, normalizedLinear } from "./linear.js";
 import { SeqContext } from "../seq-context.js";
@@ -37,7 +37,7 @@ export const defaultFeatures = (headDim: number): number => Math.max(64, 2 * hea
 const TINY = 1e-30;
 
 /** m x d orthogonal random features: orthogonal Gaussian blocks of d rows, each row scaled to a chi(d) length. */
-export function orthogonalRandomFeatures(m: number, d: number, g: Generator): Tensor {
+export function orthogonalRandomFeatures(m: number, d: number, g: RandomGenerator): Tensor {
   const w = new Float64Array(m * d), block = new Float64Array(d * d);
   for (let r0 = 0; r0 < m; r0 += d) {
     g.normal(block);
@@ -88,7 +88,7 @@ const keyMax = (e: Tensor): Tensor => ops.amax(e, [2, 3, 4], true).detach();
  * Causal FAVOR+ attention of q [B, H, T, d], k [B, H, T, d], v [B, H, T, dv] with `features` orthogonal
  * random features drawn from `generator`: the estimate of softmax(scale q k^T + causal mask) v.
  */
-export function favorAttention(q: Tensor, k: Tensor, v: Tensor, o: { features: number; generator: Generator; scale?: number; chunk?: number }): Tensor {
+export function favorAttention(q: Tensor, k: Tensor, v: Tensor, o: { features: number; generator: RandomGenerator; scale?: number; chunk?: number }): Tensor {
   const d = q.shape[3];
   const w = orthogonalRandomFeatures(o.features, d, o.generator);
   const scale = o.scale ?? 1 / Math.sqrt(d);
@@ -112,14 +112,14 @@ export class PerformerAttention extends GroupedAttention {
   /** Buffer [training forward passes so far, counter of the projection's generator]: with the
    * projection it makes a resumed run redraw exactly when and what an uninterrupted one would. */
   private readonly drawState: Tensor;
-  private readonly generator: Generator;
+  private readonly generator: RandomGenerator;
 
   constructor(cfg: AttentionConfig, opts: PerformerOptions = {}) {
     super(cfg);
     this.features = opts.features ?? defaultFeatures(this.headDim);
     this.redrawInterval = opts.redrawInterval ?? PERFORMER_DEFAULTS.redrawInterval;
     this.chunk = opts.chunk ?? PERFORMER_DEFAULTS.chunk;
-    this.generator = new Generator((opts.seed ?? PERFORMER_DEFAULTS.seed) + cfg.layer);
+    this.generator = new RandomGenerator((opts.seed ?? PERFORMER_DEFAULTS.seed) + cfg.layer);
     this.projection = this.buffer("projection", orthogonalRandomFeatures(this.features, this.headDim, this.generator));
     this.drawState = this.buffer("draw_state", ops.tensor([0, this.generator.getState().counter], { dtype: "float64" }));
   }
