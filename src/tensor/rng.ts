@@ -31,6 +31,7 @@ export function philox4x32(c: [number, number, number, number], k0: number, k1: 
 
 export interface RngState { seed: number; counter: number }
 
+/** A seeded Philox4x32-10 random stream: torch.Generator's role (named so it does not shadow JS's Generator type). */
 export class RandomGenerator {
   private seed = 0;
   private counter = 0;
