@@ -28,14 +28,16 @@ const files = [];
   }
 })(root);
 
-const IMPORT = /(?:^|\n)\s*(?:import|export)\b[^;"'`]*?(?:from\s*)?["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
+// import/export ... from "x" and import "x" at the start of a statement, and import("x") anywhere.
+const IMPORT = /^\s*(?:import|export)\b[^;]*?\bfrom\s*["']([^"']+)["']|^\s*import\s*["']([^"']+)["']|\bimport\(\s*["']([^"']+)["']\s*\)/gm;
 const edges = new Map();
 const problems = [];
 for (const file of files) {
-  const src = readFileSync(file, "utf8").replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, "");
+  // comments that start a line (a "/*" inside a string such as "src/**/*.ts" is not one)
+  const src = readFileSync(file, "utf8").replace(/^\s*\/\*[\s\S]*?\*\//gm, "").replace(/^\s*\/\/[^\n]*/gm, "");
   const out = [];
   for (const m of src.matchAll(IMPORT)) {
-    const spec = m[1] ?? m[2];
+    const spec = m[1] ?? m[2] ?? m[3];
     if (spec.startsWith(".")) out.push(resolve(dirname(file), spec).replace(/\.js$/, ".ts"));
   }
   edges.set(file, out);

@@ -4,7 +4,7 @@
 // ---- tensors, autograd, memory, random numbers ----
 export { Tensor, type TensorLike } from "./tensor/tensor.js";
 export type { DType } from "./tensor/dtype.js";
-export { noGrad, enableGrad, isGradEnabled, type BackwardOptions } from "./tensor/autograd.js";
+export { noGrad, enableGrad, isGradEnabled } from "./tensor/autograd.js";
 export { tidy, keep } from "./tensor/scope.js";
 export { RandomGenerator, manualSeed, defaultGenerator, type RngState } from "./tensor/rng.js";
 export { memoryStats, resetPeakMemory, trackLiveMemory, type MemoryStats } from "./tensor/memory.js";
@@ -29,6 +29,7 @@ export { softmax, logSoftmax } from "./ops/softmax.js";
 export { crossEntropy, type CrossEntropyOptions } from "./ops/loss.js";
 export { layerNorm, rmsNorm } from "./ops/norm.js";
 export { indexSelect, embedding, cumsum } from "./ops/indexing.js";
+export { argmax, topk, gather, scatterAdd, clone, type TopkOptions } from "./ops/select.js";
 export { triu, tril, where, maskedFill } from "./ops/mask.js";
 export { dropout } from "./ops/dropout.js";
 export { rope } from "./ops/rope.js";
@@ -50,7 +51,11 @@ export { TokenDataset, BatchSampler, type Batch } from "./data/batches.js";
 
 // ---- modules ----
 export { Module } from "./nn/module.js";
-export { Linear, Embedding, LayerNorm, RMSNorm, Dropout, makeNorm, type Norm } from "./nn/layers.js";
+export { Linear, Embedding, LayerNorm, RMSNorm, Dropout, makeNorm, skipInit, type Norm, type LayerOptions, type LinearOptions } from "./nn/layers.js";
+export { Sequential, ModuleList, type Layer } from "./nn/containers.js";
+export { ReLU, GELU, SiLU, Tanh, Sigmoid } from "./nn/activations.js";
+export * as init from "./nn/init-fns.js";
+export { save, load, type SaveOptions, type LoadedModule } from "./nn/serialize.js";
 export { GeluMLP, SwiGLU, makeFeedForward, type FeedForward } from "./nn/ffn/mlp.js";
 export { initWeight, type InitScheme, type Role } from "./nn/init.js";
 export type { Attention, AttentionConfig, AttentionState } from "./nn/attention/types.js";

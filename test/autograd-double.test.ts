@@ -26,6 +26,9 @@ const OPS: Record<string, Op> = {
   log_softmax: (x) => T.logSoftmax(x, -1),
   sin: (x) => T.sin(x),
   cos: (x) => T.cos(x),
+  // linear ops under a square, so that the penalty depends on x: their graph backwards are themselves
+  rope: (x) => T.square(T.rope(x, 2)),
+  embedding: (x) => T.square(T.embedding(T.tensor(new Int32Array([3, 0, 3, 1]), { shape: [2, 2] }), x)),
 };
 
 /** P = ||d<v, op(x, params)>/dx||^2, differentiable in x and params. */
@@ -39,7 +42,7 @@ forEachBackend("gradient of a gradient", () => {
     const shapes: Record<string, [number[], number[][]]> = {
       matmul: [[3, 4], [[4, 5]]], tanh: [[3, 4], []], softplus: [[3, 4], []], layer_norm: [[3, 5], [[5], [5]]],
       softmax: [[3, 5], []], linear: [[2, 3, 4], [[5, 4]]], rms_norm: [[3, 5], [[5]]], log_softmax: [[3, 5], []],
-      sin: [[3, 4], []], cos: [[3, 4], []],
+      sin: [[3, 4], []], cos: [[3, 4], []], rope: [[1, 3, 2, 4], []], embedding: [[5, 3], []],
     };
     for (const [name, op] of Object.entries(OPS)) {
       it(name, () => {

@@ -20,6 +20,9 @@ import { TokenDataset } from "../src/data/batches.js";
 
 class Counter implements DecodingState {
   length = 0;
+  canTruncate(n: number): boolean {
+    return Number.isSafeInteger(n) && n >= 0 && n <= this.length;
+  }
   truncate(n: number): void {
     checkTruncate(this, n);
     this.length = n;

@@ -89,7 +89,7 @@ forEachBackend("SeqContext.at: per-row positions [B, T]", () => {
       const rows = [randomIds(12, g), randomIds(12, g)], starts = [0, 37];
       const positions = Int32Array.from(starts.flatMap((s) => Array.from({ length: 12 }, (_, t) => s + t)));
       T.noGrad(() => {
-        const out = model.forward(ids(rows), SeqContext.at(positions)).logits.toTypedArray();
+        const out = model.forward(ids(rows), SeqContext.atPositions(positions)).logits.toTypedArray();
         rows.forEach((row, b) => {
           const alone = model.forward(ids([row]), SeqContext.causal({ start: starts[b] })).logits.toTypedArray();
           const err = maxRelError(out.slice(b * 12 * V, (b + 1) * 12 * V), alone);
@@ -211,5 +211,24 @@ describe("SeqContext: unsupported requests fail with a clear error", () => {
       assert.equal(kv.length, 2);
       assert.throws(() => kv.truncate(3), /n must be an integer in \[0, 2\], got 3/);
     });
+  });
+
+  it("a model's layers roll back all together or not at all (TransNormer: block-cache layers under linear ones)", () => {
+    T.noGrad(() => {
+      const m = new TransformerLM(gpt2Config({ vocabSize: 11, dModel: 16, nLayers: 2, nHeads: 2, maxSeqLen: 32, attention: "transnormer" }));
+      const st = m.newState(32);
+      m.forward(T.tensor(new Int32Array([1, 2, 3, 4, 5]), { shape: [1, 5] }), SeqContext.decode(st));
+      assert.equal(st.canTruncate(3), false);
+      assert.throws(() => st.truncate(3), /rollback not supported/);
+      assert.deepEqual((st as T.LayerStates).layers.map((l) => l.length), [5, 5], "no layer rolled back");
+      assert.equal(st.canTruncate(5), true);
+    });
+  });
+
+  it("a context must continue its state, and a mask excludes packing", () => {
+    const st = T.makeAttention("softmax", cfg).newState(8);
+    assert.throws(() => new SeqContext({ start: 2, state: st }), /start 2 does not continue the decoding state, which holds 0 positions/);
+    assert.equal(SeqContext.causal({ start: 4 }).withState(st).start, 0);
+    assert.throws(() => new SeqContext({ cuSeqlens: new Int32Array([0, 1]), mask: { visible: new Uint8Array([1]), rows: 1, cols: 1 } }), /either an explicit mask or packed documents/);
   });
 });

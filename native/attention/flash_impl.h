@@ -3,7 +3,7 @@
 // them into SSE pairs (no FMA). Included once per ISA with TSF_FNS defined; everything lives in that
 // namespace and no std templates are instantiated, so the differently compiled copies never merge.
 //
-// Tiles are T x T (T = 64) with a mask status per tile (skip / partial / full) as in js/flash.ts;
+// Tiles are T x T (T = 64) with a mask status per tile (skip / partial / full) as in src/backend/mask.ts;
 // inside a partial tile the products also skip the register blocks that the causal or window rule
 // hides wholly (Ranges), which leaves the bits unchanged.
 // Two float32 products, both register-blocked 4 x 16 (and score_dp / wsum_d, their double twins):

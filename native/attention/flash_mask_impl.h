@@ -1,7 +1,7 @@
 // Included by flash_impl.h inside its per-ISA namespace (uses flash_vec_impl.h and pool.h): not a
 // standalone header. The attention mask of a tile pair, the schedule of tiles and segments, and the
 // item threading.
-// --- the mask (AttentionMaskArgs; js/flash.ts AttentionMask) ---------------------------------------
+// --- the mask (AttentionMaskArgs; backend/mask.ts AttentionMask) ------------------------------------
 enum { SKIP = 0, PARTIAL = 1, FULL = 2 };
 struct Seg { long q0, k0, nq, nk, off; };
 

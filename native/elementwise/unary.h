@@ -1,7 +1,7 @@
 // Unary elementwise ops: the list (op code, name, transcendental: whether a smaller size already goes
 // to the threads) and each op's forward y = f(x) and backward gx = gy * f'(x), y = f(x) given.
 // A new op is one X(...) line here, its two cases below, its js twin (src/backend/js/elementwise.ts) and
-// its line in the kernel table (src/backend/kernels.ts); names are exported to TS by opNames().
+// its line in the op table (src/backend/op-table.ts); names are exported to TS by opNames().
 // Read twice: kernels.h takes the list (the op codes); kernels_impl.h, inside its per-ISA namespace
 // with TSF_UNARY_MATH defined, takes the math (f_exp etc. are that namespace's).
 #ifndef TSF_UNARY_OPS

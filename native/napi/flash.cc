@@ -1,6 +1,6 @@
 // N-API surface of the FlashAttention kernels (attention/flash.h). Arguments are checked here (types, lengths,
 // cuSeqlens and block table) so that no kernel can read or write out of bounds; the messages of the
-// mask checks match js/flash.ts (the TS overlay also validates before calling).
+// mask checks match src/backend/mask.ts (the TS overlay also validates before calling).
 //   flashForward(q, k, v, o, lse, dims, cuSeqlens | null, table | null)
 //   flashBackward(q, k, v, o, lse, dO, dq, dk, dv, dims, cuSeqlens | null, table | null)
 // dims: Float64Array [B, H, Hkv, Tq, S, d, scale, causal (0/1), window, blockSize(, backward schedule:

@@ -6,7 +6,7 @@ import { RandomGenerator } from "../tensor/rng.js";
 import { fmtShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { Module } from "../nn/module.js";
-import { Dropout, Embedding, makeNorm, type Norm } from "../nn/layers.js";
+import { Dropout, Embedding, makeNorm, skipInit, type Norm } from "../nn/layers.js";
 import { initWeight, type InitContext } from "../nn/init.js";
 import { LayerStates, SeqContext } from "../nn/seq-context.js";
 import { Block, blockParts } from "./block.js";
@@ -34,17 +34,18 @@ export class TransformerLM extends Module implements CausalLM {
     const c = config;
     this.dropoutGenerator = opts.dropoutGenerator ?? new RandomGenerator(0x5eed);
     const dg = () => this.dropoutGenerator;
-    this.tokEmb = this.child("tok_emb", new Embedding(c.vocabSize, c.dModel));
-    this.posEmb = c.position === "learned" ? this.child("pos_emb", new Embedding(c.maxSeqLen, c.dModel)) : null;
+    // Built without the layers' default init: initialize() below draws every weight by its role.
+    this.tokEmb = this.child("tok_emb", skipInit(() => new Embedding(c.vocabSize, c.dModel)));
+    this.posEmb = c.position === "learned" ? this.child("pos_emb", skipInit(() => new Embedding(c.maxSeqLen, c.dModel))) : null;
     this.drop = this.child("drop", new Dropout(c.dropout, dg));
-    this.blocks = this.childList("blocks", Array.from({ length: c.nLayers }, (_, i) => new Block(blockParts(c, i, dg))));
+    this.blocks = this.childList("blocks", skipInit(() => Array.from({ length: c.nLayers }, (_, i) => new Block(blockParts(c, i, dg)))));
     const finalNorm = c.normPlacement === "pre" || c.normPlacement === "sandwich";
     this.normF = finalNorm ? this.child("norm_f", makeNorm(c.norm, c.dModel, c.normEps, c.bias || c.norm === "layernorm")) : null;
     this.lmHead = c.tieEmbeddings ? this.tokEmb.weight : this.param("lm_head.weight", ops.zeros([c.vocabSize, c.dModel]), "head");
     this.initialize(opts.generator ?? new RandomGenerator(0));
   }
 
-  /** Every parameter that declared an init role, drawn in creation order (the RNG draw order). */
+  /** Every parameter that declared an init role, drawn in namedRoles() order (own parameters before children's). */
   private initialize(g: RandomGenerator): void {
     const c = this.config;
     const ctx: InitContext = { nLayers: c.nLayers, dModel: c.dModel, dFF: c.dFF, headDim: c.dModel / c.nHeads, nHeads: c.nHeads };

@@ -4,6 +4,7 @@
 
 import type { RandomGenerator } from "../tensor/rng.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { normal_, uniform_ } from "./init-fns.js";
 
 export type InitScheme = "nanogpt" | "xavier" | "kaiming" | "deepnorm" | "t5";
 
@@ -15,13 +16,8 @@ export type Role = "embedding" | "head" | "q" | "k" | "v" | "o" | "ffn_in" | "ff
 
 export interface InitContext { nLayers: number; dModel: number; dFF: number; headDim: number; nHeads: number }
 
-function normal(t: Tensor, std: number, g: RandomGenerator): void {
-  g.normal(t.data as Float32Array, 0, std);
-}
-
-function uniform(t: Tensor, bound: number, g: RandomGenerator): void {
-  g.uniform(t.data as Float32Array, -bound, bound);
-}
+const normal = (t: Tensor, std: number, generator: RandomGenerator) => void normal_(t, 0, std, { generator });
+const uniform = (t: Tensor, bound: number, generator: RandomGenerator) => void uniform_(t, -bound, bound, { generator });
 
 /** Initialize one parameter of the given role (a weight is [out, in]); draws nothing for norms and biases. */
 export function initWeight(scheme: InitScheme, role: Role, w: Tensor, ctx: InitContext, g: RandomGenerator): void {

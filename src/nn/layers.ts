@@ -1,19 +1,52 @@
-// Basic layers: Linear, Embedding, LayerNorm, RMSNorm, Dropout.
+// Basic layers: Linear, Embedding, LayerNorm, RMSNorm, Dropout. Built standalone, they start as
+// torch.nn's do: Linear weight and bias U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform_ with a = sqrt(5)),
+// Embedding N(0, 1), norms weight 1 and bias 0. The model families build their layers inside skipInit()
+// (no draw: weights zeros) and then apply their own scheme by roles, so their draw order is their own.
 
 import * as ops from "../ops/index.js";
 import type { RandomGenerator } from "../tensor/rng.js";
 import type { Tensor } from "../tensor/tensor.js";
 import type { Role } from "./init.js";
+import { kaimingUniform_, normal_, uniform_ } from "./init-fns.js";
 import { Module } from "./module.js";
+
+let skipping = 0;
+
+/**
+ * Build modules without their default init (like torch.nn.utils.skip_init): inside fn, Linear and
+ * Embedding draw nothing and start at zeros, for a caller that initializes every weight itself.
+ */
+export function skipInit<T>(fn: () => T): T {
+  skipping++;
+  try {
+    return fn();
+  } finally {
+    skipping--;
+  }
+}
+
+export interface LayerOptions {
+  /** Draws the default init (default: the global defaultGenerator). */
+  generator?: RandomGenerator;
+}
+
+export interface LinearOptions extends LayerOptions {
+  /** The weight's init role, declared by the module that knows what the layer is for (nn/init.ts). */
+  role?: Role;
+}
 
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  /** role: the weight's init role, declared by the module that knows what the layer is for. */
-  constructor(readonly inFeatures: number, readonly outFeatures: number, bias = true, role?: Role) {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, bias = true, o: LinearOptions = {}) {
     super();
-    this.weight = this.param("weight", ops.zeros([outFeatures, inFeatures]), role);
+    this.weight = this.param("weight", ops.zeros([outFeatures, inFeatures]), o.role);
     this.bias = bias ? this.param("bias", ops.zeros([outFeatures]), "bias") : null;
+    if (skipping) return;
+    // torch.nn.Linear.reset_parameters: the weight, then the bias, from the same stream.
+    kaimingUniform_(this.weight, { a: Math.sqrt(5), generator: o.generator });
+    const bound = inFeatures > 0 ? 1 / Math.sqrt(inFeatures) : 0;
+    if (this.bias) uniform_(this.bias, -bound, bound, o);
   }
   forward(x: Tensor): Tensor {
     return ops.linear(x, this.weight, this.bias);
@@ -22,9 +55,10 @@ export class Linear extends Module {
 
 export class Embedding extends Module {
   readonly weight: Tensor;
-  constructor(readonly num: number, readonly dim: number) {
+  constructor(readonly num: number, readonly dim: number, o: LayerOptions = {}) {
     super();
     this.weight = this.param("weight", ops.zeros([num, dim]), "embedding");
+    if (!skipping) normal_(this.weight, 0, 1, o);
   }
   forward(ids: Tensor): Tensor {
     return ops.embedding(ids, this.weight);

@@ -49,6 +49,11 @@ export class Module {
     return m;
   }
 
+  /** The submodule registered under name now (after any replaceChild), or undefined. */
+  protected childNamed(name: string): Module | undefined {
+    return this.children.get(name);
+  }
+
   protected childList<M extends Module>(name: string, ms: M[]): M[] {
     ms.forEach((m, i) => this.children.set(`${name}.${i}`, m));
     return ms;
@@ -56,8 +61,8 @@ export class Module {
 
   /**
    * Swap the submodule at a dotted path ("blocks.0.attn.wq") for another (e.g. a LoRA wrapper around a
-   * Linear). Fields that referenced the old module are not updated: callers that wrap a layer route
-   * its forward through the module tree or reassign the field themselves.
+   * Linear); returns the old one. The owner's fields that held the old module (directly or in an
+   * array, as childList keeps them) are pointed at the new one, so its forward runs the replacement.
    */
   replaceChild(path: string, m: Module): Module {
     for (const [n, owner] of this.namedModules()) {
@@ -65,6 +70,12 @@ export class Module {
       const old = name === null ? undefined : owner.children.get(name);
       if (old) {
         owner.children.set(name!, m);
+        const fields = owner as unknown as Record<string, unknown>;
+        for (const k of Object.keys(fields)) {
+          const f = fields[k];
+          if (f === old) fields[k] = m;
+          else if (Array.isArray(f)) f.forEach((x, i) => { if (x === old) f[i] = m; });
+        }
         return old;
       }
     }
@@ -76,7 +87,7 @@ export class Module {
     for (const [n, c] of this.children) yield* c.namedParameters(`${prefix}${n}.`);
   }
 
-  /** The parameters that declared an init role, in creation order (the init's draw order). */
+  /** The parameters that declared an init role: a module's own first, then its children's (the init's draw order). */
   *namedRoles(prefix = ""): Generator<[string, Tensor, Role]> {
     for (const [n, p] of this.params) {
       const r = this.roles.get(n);
@@ -125,19 +136,20 @@ export class Module {
    * and both shapes). strict (default): every entry must be present and no unknown name may appear.
    * Non-strict loads what matches (an adapter-only dict) and reports the rest, like torch.
    */
-  loadStateDict(sd: Record<string, Tensor>, o: { strict?: boolean } = {}): LoadResult {
+  loadStateDict(sd: Record<string, Tensor>, opts: { strict?: boolean } | boolean = {}): LoadResult {
+    const o = typeof opts === "boolean" ? { strict: opts } : opts;  // torch's load_state_dict(sd, strict)
     const own = this.stateDict();
     const missing = Object.keys(own).filter((k) => !(k in sd));
     const unexpected = Object.keys(sd).filter((k) => !(k in own));
     if ((o.strict ?? true) && (missing.length || unexpected.length)) {
       throw new Error(`loadStateDict: ${missing.length ? `missing ${missing.join(", ")}` : ""}${missing.length && unexpected.length ? "; " : ""}${unexpected.length ? `unexpected ${unexpected.join(", ")}` : ""}`);
     }
-    for (const [k, p] of Object.entries(own)) {
-      const src = sd[k];
-      if (!src) continue;
+    // every shape is checked before anything is copied: a refused load leaves the module as it was
+    const pairs = Object.entries(own).flatMap(([k, p]) => (sd[k] ? [[k, p, sd[k]] as const] : []));
+    for (const [k, p, src] of pairs) {
       if (!sameShape(src.shape, p.shape)) throw new Error(`loadStateDict: ${k} has shape ${fmtShape(src.shape)}, the model expects ${fmtShape(p.shape)}`);
-      p.data.set(src.to(p.dtype).toTypedArray());
     }
+    for (const [, p, src] of pairs) p.data.set(src.to(p.dtype).toTypedArray(), p.offset);
     return { missing, unexpected };
   }
 

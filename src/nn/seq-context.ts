@@ -11,7 +11,9 @@
 export interface DecodingState {
   /** Positions consumed so far. */
   readonly length: number;
-  /** Forget positions >= n (n <= length); throws when the state cannot roll back. */
+  /** Whether truncate(n) would succeed (n in [0, length] and the state can forget that far). */
+  canTruncate(n: number): boolean;
+  /** Forget positions >= n (n <= length); throws, changing nothing, when the state cannot roll back. */
   truncate(n: number): void;
 }
 
@@ -21,15 +23,25 @@ export class LayerStates implements DecodingState {
   get length(): number {
     return this.layers.length ? this.layers[0].length : 0;
   }
+  canTruncate(n: number): boolean {
+    return this.layers.every((l) => l.canTruncate(n));
+  }
+  /** All layers or none: a layer that cannot roll back throws before any layer has changed. */
   truncate(n: number): void {
     checkTruncate(this, n);
+    this.layers.find((l) => !l.canTruncate(n))?.truncate(n);
     for (const l of this.layers) l.truncate(n);
   }
 }
 
+/** A valid rollback target of s: an integer in [0, s.length]. */
+export function validTruncate(s: DecodingState, n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0 && n <= s.length;
+}
+
 /** Validates a rollback target (for every truncate implementation). */
 export function checkTruncate(s: DecodingState, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0 || n > s.length) throw new RangeError(`truncate: n must be an integer in [0, ${s.length}], got ${n}`);
+  if (!validTruncate(s, n)) throw new RangeError(`truncate: n must be an integer in [0, ${s.length}], got ${n}`);
 }
 
 /** A state that cannot roll back (recurrent states fold every position into one sum). */
@@ -71,6 +83,10 @@ export class SeqContext {
     this.mask = o.mask ?? null;
     if (!Number.isSafeInteger(this.start) || this.start < 0) throw new RangeError(`SeqContext: start must be an integer >= 0, got ${this.start}`);
     if (this.cuSeqlens && this.state) throw new RangeError("SeqContext: packed documents (cuSeqlens) cannot continue a decoding state");
+    if (this.mask && this.cuSeqlens) throw new RangeError("SeqContext: give either an explicit mask or packed documents (cuSeqlens), not both");
+    if (this.state && this.start !== this.state.length) {
+      throw new RangeError(`SeqContext: start ${this.start} does not continue the decoding state, which holds ${this.state.length} positions`);
+    }
   }
 
   /** Causal attention at positions start .. start + T - 1 (what every model did before SeqContext). */
@@ -94,7 +110,7 @@ export class SeqContext {
   }
 
   /** Explicit per-token positions (length T, or B * T row by row) with a causal mask. */
-  static at(positions: Int32Array): SeqContext {
+  static atPositions(positions: Int32Array): SeqContext {
     return new SeqContext({ positions });
   }
 
@@ -111,9 +127,9 @@ export class SeqContext {
     return new SeqContext({ state });
   }
 
-  /** The same context with another state (start kept). */
+  /** The same context continuing another state (start = its length, or 0 without one). */
   withState(state: DecodingState | null): SeqContext {
-    return this.with(state);
+    return this.with(state, state?.length ?? 0);
   }
 
   /** The context for layer i: its own state out of the model's LayerStates (no copy without a state). */
@@ -159,8 +175,8 @@ export class SeqContext {
     if (this.positions && !can.positions) no("explicit per-token positions");
   }
 
-  private with(state: DecodingState | null): SeqContext {
-    return new SeqContext({ start: this.start, positions: this.positions, causal: this.causal, cuSeqlens: this.cuSeqlens, mask: this.mask, state });
+  private with(state: DecodingState | null, start = this.start): SeqContext {
+    return new SeqContext({ start, positions: this.positions, causal: this.causal, cuSeqlens: this.cuSeqlens, mask: this.mask, state });
   }
 }
 

@@ -12,6 +12,7 @@ export * from "./softmax.js";
 export * from "./loss.js";
 export * from "./norm.js";
 export * from "./indexing.js";
+export * from "./select.js";
 export * from "./mask.js";
 export * from "./dropout.js";
 export * from "./create.js";

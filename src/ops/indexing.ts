@@ -38,11 +38,18 @@ export function embedding(idsT: Tensor, weight: Tensor): Tensor {
   const out = Tensor.empty([...idsT.shape, D], dtype);
   const wd = floatData(weight, "embedding");
   backend().indexSelect(wd, 1, V, D, idx, idx.length, out.data as typeof wd);
-  return record(out, "embedding", [weight], (g, { saved: [ix] }) => {
-    const gw = Tensor.zeros(weight.shape, dtype), ii = ids(ix, "embedding");
-    backend().indexAdd(floatData(g, "embedding"), 1, V, D, ii, ii.length, gw.data as typeof wd);
-    return [gw];
-  }, [idsT]);
+  const back = (g: Tensor) => [embeddingGrad(g, idsT, V)];
+  return record(out, "embedding", [weight], back, [idsT], back);
+}
+
+/** embedding's weight gradient [V, D]: the rows of g scatter-added at the ids. Differentiable (its own
+ * backward is embedding again), so gradients of gradients pass through an embedding. */
+function embeddingGrad(g: Tensor, idsT: Tensor, V: number): Tensor {
+  const D = g.shape[g.ndim - 1], dtype = commonFloat("embedding", g);
+  const gw = Tensor.zeros([V, D], dtype), ii = ids(idsT, "embedding");
+  backend().indexAdd(floatData(g, "embedding"), 1, V, D, ii, ii.length, gw.data as Float32Array);
+  const back = (gg: Tensor) => [embedding(idsT, gg)];
+  return record(gw, "embedding_backward", [g], back, [idsT], back);
 }
 
 export function cumsum(x: Tensor, dim: number): Tensor {

@@ -15,6 +15,7 @@ import { logSoftmax, softmax } from "./softmax.js";
 import { cast, contiguous, expand, flatten, narrow, permute, reshape, squeeze, transpose, unsqueeze } from "./views.js";
 import { onesLike } from "./create.js";
 import { contiguousData } from "./util.js";
+import { argmax, clone, gather, topk, type TopkOptions } from "./select.js";
 
 const methods = {
   /** Values in logical (row-major) order as a fresh typed array of this dtype. */
@@ -75,6 +76,10 @@ const methods = {
   flatten(this: Tensor, start = 0, end = -1): Tensor { return flatten(this, start, end); },
   contiguous(this: Tensor): Tensor { return contiguous(this); },
   to(this: Tensor, dtype: DType): Tensor { return cast(this, dtype); },
+  argmax(this: Tensor, dim?: number, keepdim = false): Tensor { return argmax(this, dim, keepdim); },
+  topk(this: Tensor, k: number, dim = -1, o: TopkOptions = {}): { values: Tensor; indices: Tensor } { return topk(this, k, dim, o); },
+  gather(this: Tensor, dim: number, index: Tensor): Tensor { return gather(this, dim, index); },
+  clone(this: Tensor): Tensor { return clone(this); },
 };
 
 type TensorMethods = { [K in keyof typeof methods]: OmitThisParameter<(typeof methods)[K]> };

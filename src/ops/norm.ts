@@ -13,6 +13,8 @@ import { reshape } from "./views.js";
 
 function rowsCols(x: Tensor, w: Tensor | null, op: string): [number, number] {
   const cols = x.shape[x.ndim - 1];
+  // torch also refuses an empty normalized shape; without this check rows = numel / 0 is NaN
+  if (!cols) throw new RangeError(`${op}: the normalized dimension (the last axis of ${fmtShape(x.shape)}) is ${x.ndim ? "0" : "missing"}; expected at least one element`);
   if (w && (w.ndim !== 1 || w.shape[0] !== cols)) throw new RangeError(`${op}: weight ${fmtShape(w.shape)} does not match last axis ${cols} of ${fmtShape(x.shape)}`);
   return [x.numel / cols, cols];
 }

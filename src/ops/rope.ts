@@ -65,11 +65,15 @@ export function rope(x: Tensor, start: number | Int32Array = 0, theta = 10000): 
   if (explicit && start.length !== T && start.length !== B * T) throw new RangeError(`rope: ${start.length} positions for ${B} x ${T} tokens`);
   const perRow = explicit && start.length !== T;
   const { cos, sin } = explicit ? angles(start.length, (p) => start[p], d, theta) : table(start, T, d, theta);
-  const out = Tensor.empty(x.shape, dtype);
-  rotate(floatData(x, "rope"), out.data as Float32Array, B, T, H, d, cos, sin, 1, perRow);
-  return record(out, "rope", [x], (g) => {
-    const gx = Tensor.empty(x.shape, dtype);
-    rotate(floatData(g, "rope"), gx.data as Float32Array, B, T, H, d, cos, sin, -1, perRow);
-    return [gx];
-  });
+  return rotation(x, cos, sin, 1, perRow);
+}
+
+/** x rotated by sign * angle as a differentiable op: its backward is the rotation by -sign * angle (RoPE
+ * is orthogonal), recorded as the same op, so gradients of any order exist. */
+function rotation(x: Tensor, cos: Float64Array, sin: Float64Array, sign: number, perRow: boolean): Tensor {
+  const [B, T, H, d] = x.shape;
+  const out = Tensor.empty(x.shape, x.dtype);
+  rotate(floatData(x, "rope"), out.data as Float32Array, B, T, H, d, cos, sin, sign, perRow);
+  const back = (g: Tensor) => [rotation(g, cos, sin, -sign, perRow)];
+  return record(out, "rope", [x], back, [], back);
 }

@@ -9,7 +9,7 @@ import { commonFloat, floatData, lift } from "./util.js";
 import { add, div, mul, sub } from "./binary.js";
 
 /**
- * Any unary op of the kernel table (backend/kernels.ts UNARY_OPS), differentiable: one kernel call
+ * Any unary op of the kernel table (backend/op-table.ts UNARY_OPS), differentiable: one kernel call
  * forward, its fused derivative kernel (unaryBackward) backward. A kernel added to the table is reachable
  * here with no edit, e.g. unary("tanh", x).
  */

@@ -14,8 +14,6 @@ export interface NamedParam { name: string; tensor: Tensor }
 /** A group shares a weight decay and a multiplier on the scheduled learning rate (default 1). */
 export interface ParamGroup { params: NamedParam[]; weightDecay: number; lrScale?: number }
 
-/** Optimizer state by `<param name>.<buffer>`, plus JSON-serialisable scalars (type, step, lr). */
-
 /**
  * The default grouping (as nanoGPT's configure_optimizers, plus embeddings): parameters with fewer than 2
  * dimensions (norm gains, biases) and embeddings (parameters that declared the init role "embedding")

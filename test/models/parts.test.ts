@@ -25,6 +25,9 @@ class Wrapped extends Module {
     this.base = this.child("base", base);
     this.delta = this.child("delta", new Linear(base.inFeatures, base.outFeatures, false));
   }
+  forward(x: T.Tensor): T.Tensor {
+    return T.add(this.base.forward(x), this.delta.forward(x));
+  }
 }
 
 describe("blocks from declared parts", () => {
@@ -71,6 +74,22 @@ describe("Module surface for adapters", () => {
     assert.ok(names.includes("blocks.1.attn.wq.base.weight") && names.includes("blocks.1.attn.wq.delta.weight"));
     assert.ok(!names.includes("blocks.1.attn.wq.weight"));
     assert.throws(() => m.replaceChild("blocks.7.attn", new Module()), /no submodule blocks\.7\.attn/);
+  });
+
+  it("replaceChild reroutes the forward: the wrapper runs, and its delta gets the gradient", () => {
+    const m = new TransformerLM(llama);
+    const ids = T.tensor(new Int32Array([3, 1, 4, 1, 5]), { shape: [1, 5] });
+    const before = T.noGrad(() => m.forward(ids).logits.toTypedArray());
+    const w = new Wrapped(proj(m, 1, "wq"));
+    m.replaceChild("blocks.1.attn.wq", w);
+    assert.equal(proj(m, 1, "wq") as unknown, w, "the attention's field now holds the wrapper");
+    const after = T.noGrad(() => m.forward(ids).logits.toTypedArray());
+    assert.ok(after.some((v, i) => v !== before[i]), "a non-zero delta changes the logits");
+    w.delta.weight.data.fill(0);
+    assert.deepEqual(T.noGrad(() => m.forward(ids).logits.toTypedArray()), before, "a zero delta gives the base model's logits");
+    m.requiresGrad_(false).requiresGrad_(true, (n) => n.includes(".delta."));
+    T.sum(m.forward(ids).logits).backward();
+    assert.ok(w.delta.weight.grad && w.delta.weight.grad.toTypedArray().some((v) => v !== 0));
   });
 
   it("adapter-only state dicts, and non-strict loading reports missing / unexpected keys", () => {

@@ -25,7 +25,7 @@ import { RandomGenerator } from "../../tensor/rng.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { Linear } from "../layers.js";
 import { Module } from "../module.js";
-import { SeqContext, checkTruncate, noRollback } from "../seq-context.js";
+import { SeqContext, checkTruncate, noRollback, validTruncate } from "../seq-context.js";
 import type { Attention, AttentionConfig, AttentionState } from "./types.js";
 
 /** e = GAU_EXPANSION * D (paper: 2). */
@@ -61,10 +61,10 @@ export abstract class GauLayer extends Module implements Attention {
     if (cfg.rope && this.s % 2 !== 0) throw new RangeError(`gau: RoPE needs an even query/key size, got s = ${this.s}`);
     // Init roles: u and the shared z are input expansions like an FFN's first layer; v and o take the
     // value and output roles of attention.
-    this.wu = this.child("wu", new Linear(D, this.e, cfg.bias, "ffn_in"));
-    this.wv = this.child("wv", new Linear(D, this.e, cfg.bias, "v"));
-    this.wz = this.child("wz", new Linear(D, this.s, cfg.bias, "ffn_in"));
-    this.wo = this.child("wo", new Linear(this.e, D, cfg.bias, "o"));
+    this.wu = this.child("wu", new Linear(D, this.e, cfg.bias, { role: "ffn_in" }));
+    this.wv = this.child("wv", new Linear(D, this.e, cfg.bias, { role: "v" }));
+    this.wz = this.child("wz", new Linear(D, this.s, cfg.bias, { role: "ffn_in" }));
+    this.wo = this.child("wo", new Linear(this.e, D, cfg.bias, { role: "o" }));
     this.gamma = this.param("gamma", ops.zeros([heads, this.s]));
     this.beta = this.param("beta", ops.zeros([heads, this.s]));
     this.relBias = this.param("rel_bias", ops.zeros([biasLen]));
@@ -110,6 +110,10 @@ export class GauCache implements AttentionState {
   private v: Tensor | null = null;
 
   constructor(readonly capacity: number) {}
+
+  canTruncate(n: number): boolean {
+    return validTruncate(this, n);
+  }
 
   truncate(n: number): void {
     checkTruncate(this, n);
@@ -172,6 +176,10 @@ export class MixedChunkState implements AttentionState {
   chunk: Tensor[] | null = null;
 
   /** sum K'^T V folds in every finished chunk: only a no-op rollback is possible. */
+  canTruncate(n: number): boolean {
+    return n === this.length;
+  }
+
   truncate(n: number): void {
     checkTruncate(this, n);
     if (n < this.length) noRollback("gau_mixed");
@@ -193,7 +201,6 @@ export class MixedChunkGAU extends GauLayer {
     const c = this.chunk, { s, e } = this;
     const [B, T] = v.shape;
     const st = state as MixedChunkState | undefined;
-    if (st && st.length !== start) throw new RangeError(`gau_mixed: the state holds ${st.length} positions, but the input starts at ${start}`);
     // Keys/values from the unfinished chunk go first; then the layout is padded with zeros to whole
     // chunks aligned at absolute positions (zero values: padded keys contribute nothing).
     const keys = st?.chunk ? [kq, kl, v].map((t, i) => ops.cat([st.chunk![i], t], 1)) : [kq, kl, v];

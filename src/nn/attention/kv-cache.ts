@@ -4,7 +4,7 @@
 import { backend } from "../../backend/registry.js";
 import * as ops from "../../ops/index.js";
 import type { Tensor } from "../../tensor/tensor.js";
-import { checkTruncate } from "../seq-context.js";
+import { checkTruncate, validTruncate } from "../seq-context.js";
 import type { AttentionState } from "./types.js";
 
 export class KVCache implements AttentionState {
@@ -35,6 +35,10 @@ export class KVCache implements AttentionState {
 
   reset(): void {
     this.length = 0;
+  }
+
+  canTruncate(n: number): boolean {
+    return validTruncate(this, n);
   }
 
   /** Rollback: positions >= n are overwritten by the next append. */

@@ -18,10 +18,17 @@ export class LinearState implements AttentionState {
   length = 0;
   s: Tensor | null = null;
 
+  /** variant: the attention name that errors report. */
+  constructor(readonly variant = "linear") {}
+
   /** S sums every position: only a no-op rollback is possible. */
+  canTruncate(n: number): boolean {
+    return n === this.length;
+  }
+
   truncate(n: number): void {
     checkTruncate(this, n);
-    if (n < this.length) noRollback("linear attention");
+    if (n < this.length) noRollback(this.variant);
   }
 }
 

@@ -137,7 +137,7 @@ export class PerformerAttention extends GroupedAttention {
   }
 
   newState(): PerformerState {
-    return new PerformerState();
+    return new PerformerState("performer");
   }
 
   forward(x: Tensor, ctx = SeqContext.causal()): Tensor {

@@ -19,10 +19,10 @@ export abstract class HeadProjections extends Module implements Attention {
     super();
     this.headDim = cfg.dModel / cfg.nHeads;
     const kvDim = cfg.nKvHeads * this.headDim;
-    this.wq = this.child("wq", new Linear(cfg.dModel, cfg.dModel, cfg.bias, "q"));
-    this.wk = this.child("wk", new Linear(cfg.dModel, kvDim, cfg.bias, "k"));
-    this.wv = this.child("wv", new Linear(cfg.dModel, kvDim, cfg.bias, "v"));
-    this.wo = this.child("wo", new Linear(cfg.dModel, cfg.dModel, cfg.bias, "o"));
+    this.wq = this.child("wq", new Linear(cfg.dModel, cfg.dModel, cfg.bias, { role: "q" }));
+    this.wk = this.child("wk", new Linear(cfg.dModel, kvDim, cfg.bias, { role: "k" }));
+    this.wv = this.child("wv", new Linear(cfg.dModel, kvDim, cfg.bias, { role: "v" }));
+    this.wo = this.child("wo", new Linear(cfg.dModel, cfg.dModel, cfg.bias, { role: "o" }));
   }
 
   abstract forward(x: Tensor, ctx?: SeqContext): Tensor;

@@ -15,7 +15,7 @@ import type { Tensor } from "../../tensor/tensor.js";
 import { RMSNorm } from "../layers.js";
 import { KVCache } from "./kv-cache.js";
 import { GroupedAttention, LINEAR_DEFAULTS, LinearState, causalLinear, eluPlusOne } from "./linear.js";
-import { SeqContext, checkTruncate } from "../seq-context.js";
+import { SeqContext, checkTruncate, validTruncate } from "../seq-context.js";
 import type { Attention, AttentionConfig, AttentionState } from "./types.js";
 
 export interface TransNormerOptions {
@@ -35,6 +35,10 @@ export class BlockState implements AttentionState {
   constructor(readonly cache: KVCache) {}
 
   /** Rollback inside the current block only (earlier blocks' keys are gone). */
+  canTruncate(n: number): boolean {
+    return validTruncate(this, n) && n >= this.length - this.cache.length;
+  }
+
   truncate(n: number): void {
     checkTruncate(this, n);
     const blockStart = this.length - this.cache.length;
@@ -94,7 +98,7 @@ export class NormAttention extends GroupedAttention {
   }
 
   newState(): LinearState {
-    return new LinearState();
+    return new LinearState("transnormer");
   }
 
   forward(x: Tensor, ctx = SeqContext.causal()): Tensor {

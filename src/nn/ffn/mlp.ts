@@ -10,8 +10,8 @@ export class GeluMLP extends Module {
   readonly fc2: Linear;
   constructor(d: number, hidden: number, bias: boolean, readonly approximate: "none" | "tanh") {
     super();
-    this.fc1 = this.child("fc1", new Linear(d, hidden, bias, "ffn_in"));
-    this.fc2 = this.child("fc2", new Linear(hidden, d, bias, "ffn_out"));
+    this.fc1 = this.child("fc1", new Linear(d, hidden, bias, { role: "ffn_in" }));
+    this.fc2 = this.child("fc2", new Linear(hidden, d, bias, { role: "ffn_out" }));
   }
   forward(x: Tensor): Tensor {
     return this.fc2.forward(ops.gelu(this.fc1.forward(x), this.approximate));
@@ -25,9 +25,9 @@ export class SwiGLU extends Module {
   readonly w3: Linear;
   constructor(d: number, hidden: number, bias: boolean) {
     super();
-    this.w1 = this.child("w1", new Linear(d, hidden, bias, "ffn_in"));
-    this.w2 = this.child("w2", new Linear(hidden, d, bias, "ffn_out"));
-    this.w3 = this.child("w3", new Linear(d, hidden, bias, "ffn_in"));
+    this.w1 = this.child("w1", new Linear(d, hidden, bias, { role: "ffn_in" }));
+    this.w2 = this.child("w2", new Linear(hidden, d, bias, { role: "ffn_out" }));
+    this.w3 = this.child("w3", new Linear(d, hidden, bias, { role: "ffn_in" }));
   }
   forward(x: Tensor): Tensor {
     return this.w2.forward(ops.mul(ops.silu(this.w1.forward(x)), this.w3.forward(x)));
