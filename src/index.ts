@@ -40,7 +40,10 @@ export { grad, gradcheck, type GradcheckResult } from "./ops/functional.js";
 // ---- file formats ----
 export { readSafetensors, writeSafetensors, decodeSafetensors, encodeSafetensors, SafetensorsError, type SafeDType, type SafeTensor, type SafetensorsFile } from "./io/safetensors.js";
 export { readLlama2cCheckpoint, parseLlama2cCheckpoint, Llama2cCheckpointError, type Llama2cConfig, type Llama2cCheckpoint } from "./io/llama2c.js";
-export { saveCheckpoint, loadCheckpoint, CheckpointError, type Checkpoint, type TrainerState, type OptimizerState } from "./io/checkpoint.js";
+export { saveCheckpoint, loadCheckpoint, loadModelFiles, CheckpointError, type Checkpoint, type ModelFiles, type LoadModelOptions, type TrainerState, type OptimizerState } from "./io/checkpoint.js";
+export { detectFile, type Detected, type FileKind } from "./io/detect.js";
+export { readTextFile, type ReadTextOptions } from "./io/text.js";
+export { FileReadError, maxModelBytes } from "./io/read.js";
 export { writeFileAtomic } from "./io/atomic.js";
 
 // ---- tokenizers and data ----
@@ -68,7 +71,7 @@ export { TransformerLM, type ModelOptions } from "./models/transformer.js";
 export type { CausalLM, CausalLMOutput } from "./models/causal-lm.js";
 export { Block, blockParts, type BlockParts, type FeedForwardPart } from "./models/block.js";
 export { loadLlama2c } from "./models/llama2c.js";
-export { loadModel, type LoadedModel } from "./models/load.js";
+export { loadModel, loadTokenizer, type LoadedModel } from "./models/load.js";
 export { modelFlops, SCAN_LIMIT, type FlopsReport, type LayerFlops } from "./models/flops.js";
 
 // ---- decoding ----

@@ -235,3 +235,24 @@ test("encode validates shape vs data, dtype vs array type, names", () => {
   assert.throws(enc({ b: { dtype: "BOOL", shape: [1], data: new Uint8Array([7]) } }), /only 0 and 1/);
   assert.throws(enc({}, { n: 3 }), (e: unknown) => e instanceof SafetensorsError && /expected a string value/.test(e.message));
 });
+
+test("readSafetensors checks the header before reading the data: the header's promise, the caller's check, maxBytes", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "st-bounded-"));
+  try {
+    const file = join(dir, "m.safetensors");
+    const bytes = encodeSafetensors({ a: randomTensor("F32", [3, 4]), b: randomTensor("I32", [5]) });
+    await writeFile(file, bytes);
+    const seen: unknown[] = [];
+    const got = await readSafetensors(file, { checkHeader: (h) => seen.push(h) });
+    assert.deepEqual(seen, [{ tensors: { a: { dtype: "F32", shape: [3, 4] }, b: { dtype: "I32", shape: [5] } }, metadata: {}, headerBytes: bytes.length - 68, dataBytes: 68 }]);
+    assert.deepEqual(got.tensors.b.shape, [5]);
+    await assert.rejects(readSafetensors(file, { checkHeader: () => { throw new Error("refused by the caller"); } }), /refused by the caller/);
+    await assert.rejects(readSafetensors(file, { maxBytes: 100, what: "the test's 100 bytes" }), /m\.safetensors: is \d+ bytes \(\d+ bytes\); expected at most the test's 100 bytes/);
+    // Bytes beyond what the header promises: refused from the header and the file size alone.
+    await writeFile(file, Buffer.concat([bytes, Buffer.alloc(4)]));
+    await assert.rejects(readSafetensors(file), /data section has 72 bytes but the tensors cover only 68/);
+    await assert.rejects(readSafetensors("/dev/zero"), /\/dev\/zero: is a character device; expected a regular file/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,12 +1,16 @@
 // Atomic file writes: write a temp file beside the target, fsync, rename. A crash leaves either the
 // old file or the new one, never half of it.
 
+import { randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
+  // A fresh name opened exclusively ("wx"): never a file that already exists, whoever made it.
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  let created = false;
   try {
-    const fd = openSync(tmp, "w");
+    const fd = openSync(tmp, "wx");
+    created = true;
     try {
       writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
       fsyncSync(fd);
@@ -15,7 +19,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     }
     renameSync(tmp, path);
   } catch (e) {
-    rmSync(tmp, { force: true });
+    if (created) rmSync(tmp, { force: true });
     throw new Error(`cannot write ${path}: ${(e as Error).message}`, { cause: e });
   }
 }

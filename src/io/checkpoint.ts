@@ -1,17 +1,26 @@
-// Training checkpoints. A checkpoint is a directory:
+// Checkpoints and model directories. A checkpoint is a directory:
 //   config.json            the model config object
 //   model.safetensors      the model state dict (F32; a tied tensor is stored under each of its names)
 //   optimizer.safetensors  optimizer buffers by "<param>.<buffer>"; metadata "meta" = JSON scalars
 //   trainer_state.json     { step, dataRng, dropoutRng, lossScale?, bestValLoss, trainConfig }
 //   *.json                 optional extra files from the caller (e.g. tokenizer.json)
-// Saving is atomic: the files go to "<dir>.tmp-<pid>" (each fsynced), then the old directory is renamed
-// to "<dir>.old-<pid>", the new one renamed in and the old one deleted. A crash leaves either the old or
-// the new checkpoint; leftovers of a dead process are cleaned up (or rolled back) by the next save or load.
+// A model directory (for inference, for sharing) is the first two plus the extra files: loadModelFiles
+// reads it; only loadCheckpoint (resume) asks for the optimizer and trainer state.
+//
+// Saving is atomic: the files go to "<dir>.tmp-<id>", which first receives a marker file MARKER naming
+// its role; the old directory gets a marker too and is renamed to "<dir>.old-<id>", the new one renamed
+// in, the old one deleted. A crash leaves either the old or the new checkpoint. Recovery never looks at
+// process ids: only directories carrying our marker are ever removed, and only by a save; a load never
+// deletes anything, and renames only to restore "<dir>" from a marked "<dir>.old-<id>" when "<dir>" is
+// missing (a crash between the two renames).
 
+import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
+import { hostname } from "node:os";
 import * as path from "node:path";
 import { z } from "zod";
-import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "./safetensors.js";
+import { FileReadError, formatBytes, maxModelBytes, readJsonFile } from "./read.js";
+import { SafetensorsError, encodeSafetensors, readSafetensors, type SafeTensor, type SafetensorsHeader } from "./safetensors.js";
 import type { RngState } from "../tensor/rng.js";
 import { Tensor } from "../tensor/tensor.js";
 
@@ -31,13 +40,25 @@ export interface TrainerState {
   trainConfig: Record<string, unknown>;
 }
 
-export interface Checkpoint {
+/** What a model directory holds: enough for inference. */
+export interface ModelFiles {
   config: unknown;
   model: Record<string, Tensor>;
-  optimizer: OptimizerState;
-  trainerState: TrainerState;
   /** Extra JSON files by file name ("tokenizer.json"). */
   extraFiles?: Record<string, unknown>;
+}
+
+export interface Checkpoint extends ModelFiles {
+  optimizer: OptimizerState;
+  trainerState: TrainerState;
+}
+
+export interface LoadModelOptions {
+  /**
+   * Called with config.json's object and model.safetensors' header before any tensor data is read or
+   * allocated: throw to refuse (e.g. a config whose model the header's shapes cannot fill).
+   */
+  checkWeights?: (config: unknown, header: SafetensorsHeader) => void;
 }
 
 export class CheckpointError extends Error {
@@ -49,6 +70,9 @@ export class CheckpointError extends Error {
 
 const CONFIG = "config.json", MODEL = "model.safetensors", OPTIM = "optimizer.safetensors", STATE = "trainer_state.json";
 const REQUIRED = [CONFIG, MODEL, OPTIM, STATE];
+const MODEL_FILES = [CONFIG, MODEL];
+/** Marks a directory as a save's own temp ("tmp") or moved-aside previous checkpoint ("old"). */
+const PARTIAL_MARKER = ".tsformer-partial";
 
 const rngSchema = z.object({ seed: z.number().int().nonnegative(), counter: z.number().int().nonnegative() }).strict();
 const stateSchema = z.object({
@@ -62,31 +86,63 @@ const stateSchema = z.object({
 
 const errno = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 const exists = (p: string) => fs.stat(p).then(() => true, () => false);
+const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
 
-function alive(pid: number): boolean {
+interface Marker { role: "tmp" | "old"; target: string; pid: number; host: string; time: string }
+
+/** The marker of a sibling directory, or null when it carries none (then it is not ours to touch). */
+async function readMarker(p: string): Promise<Marker | null> {
+  const text = await fs.readFile(path.join(p, PARTIAL_MARKER), "utf8").catch(() => null);
+  if (text === null) return null;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errno(e) === "EPERM";
+    const m = JSON.parse(text) as Marker;
+    return m.role === "tmp" || m.role === "old" ? m : null;
+  } catch {
+    return null;
   }
 }
 
-/** Remove temp dirs of dead savers; if a dead saver moved the old checkpoint aside and never renamed the new one in, move it back. */
-async function recover(dir: string): Promise<void> {
+/** Siblings "<dir>.tmp-*" / "<dir>.old-*" that carry a marker naming dir, newest first. */
+async function markedSiblings(dir: string): Promise<{ path: string; marker: Marker }[]> {
   const parent = path.dirname(dir), base = path.basename(dir);
   const names = await fs.readdir(parent).catch(() => [] as string[]);
+  const found: { path: string; marker: Marker }[] = [];
   for (const n of names) {
-    const m = n.slice(base.length).match(/^\.(tmp|old)-(\d+)$/);
-    if (!n.startsWith(base) || !m || Number(m[2]) === process.pid || alive(Number(m[2]))) continue;
-    const p = path.join(parent, n);
-    if (m[1] === "old" && !(await exists(dir))) await fs.rename(p, dir);
-    else await fs.rm(p, { recursive: true, force: true });
+    if (!/^\.(tmp|old)-[\w-]+$/.test(n.slice(base.length)) || !n.startsWith(base)) continue;
+    const p = path.join(parent, n), marker = await readMarker(p);
+    if (marker && marker.target === base && n.startsWith(`${base}.${marker.role}-`)) found.push({ path: p, marker });
   }
+  return found.sort((a, b) => b.marker.time.localeCompare(a.marker.time));
 }
 
-async function writeSynced(file: string, data: string | Uint8Array): Promise<void> {
-  const fh = await fs.open(file, "wx");
+/**
+ * A crash between the two renames left dir missing and the previous checkpoint in a marked .old: move
+ * it back (the one rename a load may do: it restores data, and only when dir is missing). True if done.
+ */
+export async function rollBack(dir: string): Promise<boolean> {
+  if (await exists(dir)) return false;
+  const old = (await markedSiblings(dir)).find((s) => s.marker.role === "old");
+  if (!old) return false;
+  try {
+    await fs.rename(old.path, dir);
+  } catch (e) {
+    throw new CheckpointError(dir, `is missing, and ${old.path} holds the previous checkpoint left by an interrupted save, but it cannot be renamed back (${errno(e)}); rename it to ${dir}`, { cause: e });
+  }
+  await fs.rm(path.join(dir, PARTIAL_MARKER), { force: true });
+  process.emitWarning(`checkpoint ${dir} was missing after an interrupted save; restored the previous checkpoint from ${old.path}`);
+  return true;
+}
+
+/** For a missing dir: a hint naming an unmarked "<dir>.old-*" (an older version's interrupted save, or the user's own: not ours to move). */
+async function unmarkedOld(dir: string): Promise<string> {
+  const base = path.basename(dir);
+  const names = await fs.readdir(path.dirname(dir)).catch(() => [] as string[]);
+  const old = names.filter((n) => n.startsWith(`${base}.old-`)).sort();
+  return old.length ? `; ${old.map((n) => path.join(path.dirname(dir), n)).join(", ")} may hold an earlier checkpoint left by an interrupted save: rename it to ${dir} if so` : "";
+}
+
+async function writeSynced(file: string, data: string | Uint8Array, flag = "wx"): Promise<void> {
+  const fh = await fs.open(file, flag);
   try {
     await fh.writeFile(data);
     await fh.sync();
@@ -95,7 +151,18 @@ async function writeSynced(file: string, data: string | Uint8Array): Promise<voi
   }
 }
 
-const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
+/** The first non-finite element of a float array, or null. */
+function firstNonFinite(a: ArrayLike<number>): { index: number; value: number } | null {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return { index: i, value: a[i] };
+  return null;
+}
+
+function checkFinite(dir: string, file: string, tensors: Iterable<[string, ArrayLike<number>]>, when: string): void {
+  for (const [name, a] of tensors) {
+    const bad = firstNonFinite(a);
+    if (bad) throw new CheckpointError(dir, `${file}: tensor ${JSON.stringify(name)} holds ${bad.value} at element ${bad.index}; ${when}`);
+  }
+}
 
 export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<void> {
   const extras = Object.entries(ckpt.extraFiles ?? {});
@@ -104,15 +171,25 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
       throw new CheckpointError(dir, `extra file name ${JSON.stringify(name)} is invalid; expected a plain "<name>.json" other than ${REQUIRED.join(", ")}`);
     }
   }
+  const refuse = "refusing to write a checkpoint of non-finite values; the previous checkpoint, if any, is unchanged";
+  const modelData = Object.entries(ckpt.model).map(([k, t]) => [k, t.to("float32").toTypedArray() as Float32Array] as [string, Float32Array]);
+  checkFinite(dir, MODEL, modelData, refuse);
+  checkFinite(dir, OPTIM, Object.entries(ckpt.optimizer.tensors), refuse);
+
   await fs.mkdir(path.dirname(dir), { recursive: true });
-  await recover(dir);
-  const tmp = `${dir}.tmp-${process.pid}`, old = `${dir}.old-${process.pid}`;
-  await fs.rm(tmp, { recursive: true, force: true });
+  // Leftovers of interrupted saves of this checkpoint: roll back, then remove our marked directories.
+  await rollBack(dir);
+  for (const s of await markedSiblings(dir)) await fs.rm(s.path, { recursive: true, force: true });
+
+  const id = `${process.pid}-${randomBytes(4).toString("hex")}`;
+  const tmp = `${dir}.tmp-${id}`, old = `${dir}.old-${id}`;
+  const marker = (role: Marker["role"]) => JSON.stringify({ role, target: path.basename(dir), pid: process.pid, host: hostname(), time: new Date().toISOString() });
   try {
     await fs.mkdir(tmp);
+    await writeSynced(path.join(tmp, PARTIAL_MARKER), marker("tmp"));
     await writeSynced(path.join(tmp, CONFIG), json(ckpt.config));
     const model: Record<string, SafeTensor> = {};
-    for (const [k, t] of Object.entries(ckpt.model)) model[k] = { dtype: "F32", shape: [...t.shape], data: t.to("float32").toTypedArray() as Float32Array };
+    for (const [k, data] of modelData) model[k] = { dtype: "F32", shape: [...ckpt.model[k].shape], data };
     await writeSynced(path.join(tmp, MODEL), encodeSafetensors(model, { format: "pt" }, MODEL));
     const optim: Record<string, SafeTensor> = {};
     for (const [k, a] of Object.entries(ckpt.optimizer.tensors)) optim[k] = { dtype: "F32", shape: [a.length], data: a };
@@ -124,25 +201,33 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
     throw new CheckpointError(dir, `save failed (${(e as Error).message}); the previous checkpoint, if any, is unchanged`, { cause: e });
   }
   const hadOld = await exists(dir);
-  if (hadOld) await fs.rename(dir, old);
+  if (hadOld) {
+    await writeSynced(path.join(dir, PARTIAL_MARKER), marker("old"), "w");
+    await fs.rename(dir, old);
+  }
   try {
     await fs.rename(tmp, dir);
   } catch (e) {
-    if (hadOld) await fs.rename(old, dir);
+    if (hadOld) {
+      await fs.rename(old, dir);
+      await fs.rm(path.join(dir, PARTIAL_MARKER), { force: true });
+    }
     await fs.rm(tmp, { recursive: true, force: true });
     throw new CheckpointError(dir, `save failed (${errno(e)}); the previous checkpoint, if any, is unchanged`, { cause: e });
   }
+  await fs.rm(path.join(dir, PARTIAL_MARKER), { force: true });
   await fs.rm(old, { recursive: true, force: true });
   const d = await fs.open(path.dirname(dir), "r").catch(() => undefined); // persist the renames
   await d?.sync().catch(() => {});
   await d?.close();
 }
 
-async function readFile(dir: string, name: string): Promise<Buffer> {
+function readJson(dir: string, name: string): unknown {
   try {
-    return await fs.readFile(path.join(dir, name));
+    return readJsonFile(path.join(dir, name));
   } catch (e) {
-    throw new CheckpointError(dir, `cannot read ${name} (${errno(e)})`, { cause: e });
+    if (!(e instanceof FileReadError)) throw e;
+    throw new CheckpointError(dir, e.code ? `cannot read ${name} (${e.code})` : `${name} ${e.problem}`, { cause: e });
   }
 }
 
@@ -154,47 +239,73 @@ function parseJson(dir: string, name: string, text: string): unknown {
   }
 }
 
-async function readTensors(dir: string, name: string): Promise<{ tensors: Record<string, Float32Array>; shapes: Record<string, number[]>; metadata: Record<string, string> }> {
-  const file = path.join(dir, name);
+/** A safetensors file of F32 tensors whose data section holds at most maxBytes (checked on its header). */
+async function readTensors(dir: string, name: string, maxBytes: number, limit: string, check?: (h: SafetensorsHeader) => void) {
+  const checkHeader = (h: SafetensorsHeader) => {
+    for (const [k, t] of Object.entries(h.tensors)) {
+      if (t.dtype !== "F32") throw new CheckpointError(dir, `${name}: tensor ${JSON.stringify(k)} is ${t.dtype}; expected F32`);
+    }
+    if (h.dataBytes > maxBytes) throw new CheckpointError(dir, `${name}: its header promises ${formatBytes(h.dataBytes)} of tensors; the limit is ${limit}`);
+    check?.(h);
+  };
   let st;
   try {
-    st = decodeSafetensors(await readFile(dir, name), file);
+    st = await readSafetensors(path.join(dir, name), { checkHeader });
   } catch (e) {
-    throw e instanceof CheckpointError ? e : new CheckpointError(dir, (e as Error).message, { cause: e });
+    // A refusal by the caller's checkWeights passes through as it is.
+    throw e instanceof SafetensorsError ? new CheckpointError(dir, e.message, { cause: e }) : e;
   }
   const tensors: Record<string, Float32Array> = {}, shapes: Record<string, number[]> = {};
   for (const [k, t] of Object.entries(st.tensors)) {
-    if (t.dtype !== "F32") throw new CheckpointError(dir, `${name}: tensor ${JSON.stringify(k)} is ${t.dtype}; expected F32`);
     tensors[k] = t.data as Float32Array;
     shapes[k] = t.shape;
   }
+  checkFinite(dir, name, Object.entries(tensors), "expected finite values (the file is corrupt, or was saved from a diverged run)");
   return { tensors, shapes, metadata: st.metadata };
 }
 
-/** Load and validate every file; an error names the checkpoint, the file and what is wrong. */
-export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
-  await recover(dir);
-  const present = await fs.readdir(dir).catch((e) => {
-    throw new CheckpointError(dir, `cannot open the checkpoint directory (${errno(e)})`, { cause: e });
+async function listDir(dir: string, required: string[]): Promise<string[]> {
+  await rollBack(dir);
+  const present = await fs.readdir(dir).catch(async (e) => {
+    throw new CheckpointError(dir, `cannot open the checkpoint directory (${errno(e)})${await unmarkedOld(dir)}`, { cause: e });
   });
-  const missing = REQUIRED.filter((f) => !present.includes(f));
-  if (missing.length) throw new CheckpointError(dir, `missing file${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; expected ${REQUIRED.join(", ")}`);
+  const missing = required.filter((f) => !present.includes(f));
+  if (missing.length) throw new CheckpointError(dir, `missing file${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; expected ${required.join(", ")}`);
+  return present;
+}
 
-  const config = parseJson(dir, CONFIG, (await readFile(dir, CONFIG)).toString("utf8"));
-  const m = await readTensors(dir, MODEL);
+async function readModelFiles(dir: string, present: string[], opts: LoadModelOptions): Promise<ModelFiles> {
+  const config = readJson(dir, CONFIG);
+  const limit = maxModelBytes();
+  const m = await readTensors(dir, MODEL, limit, `TSFORMER_MAX_MODEL_BYTES = ${formatBytes(limit)} (raise it to load a larger model)`, (h) => opts.checkWeights?.(config, h));
   const model = Object.fromEntries(Object.entries(m.tensors).map(([k, a]) => [k, new Tensor(a, m.shapes[k])]));
-  const o = await readTensors(dir, OPTIM);
+  const extraFiles: Record<string, unknown> = {};
+  for (const f of present.filter((n) => n.endsWith(".json") && !REQUIRED.includes(n)).sort()) extraFiles[f] = readJson(dir, f);
+  return { config, model, extraFiles };
+}
+
+/**
+ * A model directory for inference: config.json, model.safetensors and the extra JSON files (the
+ * optimizer and trainer state are neither needed nor looked for). Reads only; see the header comment.
+ */
+export async function loadModelFiles(dir: string, opts: LoadModelOptions = {}): Promise<ModelFiles> {
+  return readModelFiles(dir, await listDir(dir, MODEL_FILES), opts);
+}
+
+/** Load and validate every file of a checkpoint (for resume); an error names the checkpoint, the file and what is wrong. */
+export async function loadCheckpoint(dir: string, opts: LoadModelOptions = {}): Promise<Checkpoint> {
+  const present = await listDir(dir, REQUIRED);
+  const files = await readModelFiles(dir, present, opts);
+  // AdamW keeps two buffers per parameter.
+  const limit = 2 * maxModelBytes();
+  const o = await readTensors(dir, OPTIM, limit, `${formatBytes(limit)} (twice TSFORMER_MAX_MODEL_BYTES)`);
   if (o.metadata.meta === undefined) throw new CheckpointError(dir, `${OPTIM}: metadata has no "meta" entry; expected the optimizer's JSON scalars`);
   const meta = parseJson(dir, `${OPTIM} metadata "meta"`, o.metadata.meta);
   if (typeof meta !== "object" || meta === null || Array.isArray(meta)) throw new CheckpointError(dir, `${OPTIM}: metadata "meta" is not a JSON object`);
-  const parsed = stateSchema.safeParse(parseJson(dir, STATE, (await readFile(dir, STATE)).toString("utf8")));
+  const parsed = stateSchema.safeParse(readJson(dir, STATE));
   if (!parsed.success) {
     const msgs = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
     throw new CheckpointError(dir, `${STATE} is invalid: ${msgs.join("; ")}`);
   }
-  const extraFiles: Record<string, unknown> = {};
-  for (const f of present.filter((n) => n.endsWith(".json") && !REQUIRED.includes(n)).sort()) {
-    extraFiles[f] = parseJson(dir, f, (await readFile(dir, f)).toString("utf8"));
-  }
-  return { config, model, optimizer: { tensors: o.tensors, meta: meta as Record<string, unknown> }, trainerState: parsed.data, extraFiles };
+  return { ...files, optimizer: { tensors: o.tensors, meta: meta as Record<string, unknown> }, trainerState: parsed.data };
 }

@@ -6,7 +6,8 @@
 //   ffn_norm [L,D], w1 [L,H,D], w2 [L,D,H], w3 [L,H,D], norm [D],
 //   freq_cis_real and freq_cis_imag [seq_len, head_size/2] (unused: RoPE is recomputed),
 //   output [V,D] only when not shared. KV = dim * n_kv_heads / n_heads. Matrices are [out, in].
-import { readFile } from "node:fs/promises";
+import { closeSync } from "node:fs";
+import { formatBytes, maxModelBytes, openRegular, readAt, type FileReadError } from "./read.js";
 
 export interface Llama2cConfig {
   dim: number;
@@ -43,10 +44,13 @@ const HEADER_FIELDS = ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads",
 const HEADER_BYTES = HEADER_FIELDS.length * 4;
 // export.py `version_export` (versions 1, 2) starts with this uint32 magic ("ak42") instead of a header.
 const MAGIC_V1 = 0x616b3432;
+/** "GGUF" read as a little-endian uint32 (llama.cpp's format). */
+const MAGIC_GGUF = 0x46554747;
 
 /** Checks the header and returns the config; `bad` names the file. */
 function parseHeader(view: DataView, bad: (problem: string) => Error): Llama2cConfig {
   const h = HEADER_FIELDS.map((_, i) => view.getInt32(i * 4, true));
+  if (h[0] === MAGIC_GGUF) throw bad('starts with the magic "GGUF": a GGUF (llama.cpp) file; expected a llama2.c version 0 checkpoint');
   if (h[0] === MAGIC_V1) {
     throw bad(`starts with the magic "ak42" of a llama2.c version ${view.getInt32(4, true)} export; expected a legacy version 0 checkpoint (export.py --version 0)`);
   }
@@ -89,6 +93,39 @@ function layout(c: Llama2cConfig): [string, number[]][] {
 const STACKED = new Set(["attention_norm", "wq", "wk", "wv", "wo", "ffn_norm", "w1", "w2", "w3"]);
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
+/** The file size the header implies; a different size is an error naming the header. */
+function checkSize(config: Llama2cConfig, size: number, bad: (problem: string) => Error): void {
+  const expected = HEADER_BYTES + 4 * layout(config).reduce((sum, [, shape]) => sum + numel(shape), 0);
+  if (size !== expected) {
+    const how = size < expected ? "truncated" : `${size - expected} trailing bytes`;
+    const shared = config.sharedClassifier ? "shared" : "unshared";
+    throw bad(`file is ${size} bytes (${how}); the header (dim=${config.dim}, hidden_dim=${config.hiddenDim}, n_layers=${config.nLayers}, n_heads=${config.nHeads}, n_kv_heads=${config.nKvHeads}, vocab_size=${config.vocabSize} ${shared}, seq_len=${config.seqLen}) implies exactly ${expected} bytes`);
+  }
+}
+
+/** Bounds of the header fields for recognizing a file as llama2.c by content (far above real models). */
+const PLAUSIBLE: Record<(typeof HEADER_FIELDS)[number], number> = {
+  dim: 2 ** 16, hidden_dim: 2 ** 20, n_layers: 2 ** 12, n_heads: 2 ** 12, n_kv_heads: 2 ** 12, vocab_size: 2 ** 24, seq_len: 2 ** 20,
+};
+
+/**
+ * The config when `head` (the file's first bytes) is a valid llama2.c version 0 header and either the
+ * file has exactly the size it implies or every field is of a plausible size; null otherwise.
+ */
+export function matchLlama2cHeader(head: Uint8Array, size: number): Llama2cConfig | null {
+  if (head.byteLength < HEADER_BYTES) return null;
+  const view = new DataView(head.buffer, head.byteOffset, HEADER_BYTES);
+  const nope = () => new Error();
+  try {
+    const config = parseHeader(view, nope);
+    if (HEADER_FIELDS.every((f, i) => Math.abs(view.getInt32(i * 4, true)) <= PLAUSIBLE[f])) return config;
+    checkSize(config, size, nope);
+    return config;
+  } catch {
+    return null;
+  }
+}
+
 /** Parses a version 0 checkpoint held in memory; `source` (the file name) prefixes every error. */
 export function parseLlama2cCheckpoint(bytes: Uint8Array, source = "<buffer>"): Llama2cCheckpoint {
   const bad = (problem: string) => new Llama2cCheckpointError(source, problem);
@@ -96,18 +133,12 @@ export function parseLlama2cCheckpoint(bytes: Uint8Array, source = "<buffer>"): 
     throw bad(`file is ${bytes.byteLength} bytes; expected at least the ${HEADER_BYTES}-byte header (7 int32: ${HEADER_FIELDS.join(", ")})`);
   }
   const config = parseHeader(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), bad);
-  const tensors = layout(config);
-  const expected = HEADER_BYTES + 4 * tensors.reduce((sum, [, shape]) => sum + numel(shape), 0);
-  if (bytes.byteLength !== expected) {
-    const how = bytes.byteLength < expected ? "truncated" : `${bytes.byteLength - expected} trailing bytes`;
-    const shared = config.sharedClassifier ? "shared" : "unshared";
-    throw bad(`file is ${bytes.byteLength} bytes (${how}); the header (dim=${config.dim}, hidden_dim=${config.hiddenDim}, n_layers=${config.nLayers}, n_heads=${config.nHeads}, n_kv_heads=${config.nKvHeads}, vocab_size=${config.vocabSize} ${shared}, seq_len=${config.seqLen}) implies exactly ${expected} bytes`);
-  }
+  checkSize(config, bytes.byteLength, bad);
   // Float32Array views need 4-byte alignment; copy once if the buffer does not provide it.
   const aligned = (bytes.byteOffset + HEADER_BYTES) % 4 === 0 ? bytes : new Uint8Array(bytes);
   const weights: Record<string, Llama2cWeight> = {};
   let off = aligned.byteOffset + HEADER_BYTES;
-  for (const [name, shape] of tensors) {
+  for (const [name, shape] of layout(config)) {
     const count = numel(shape);
     const data = new Float32Array(aligned.buffer, off, count);
     off += 4 * count;
@@ -123,13 +154,28 @@ export function parseLlama2cCheckpoint(bytes: Uint8Array, source = "<buffer>"): 
   return { config, weights };
 }
 
-/** Reads and validates a llama2.c version 0 checkpoint file. */
+/**
+ * Reads and validates a llama2.c version 0 checkpoint file. The header is read first: the file must be
+ * a regular file of exactly the size it implies, within TSFORMER_MAX_MODEL_BYTES, before the rest is read.
+ */
 export async function readLlama2cCheckpoint(file: string): Promise<Llama2cCheckpoint> {
-  let bytes: Buffer;
+  const bad = (problem: string) => new Llama2cCheckpointError(file, problem);
+  let opened: { fd: number; size: number };
   try {
-    bytes = await readFile(file);
-  } catch (err) {
-    throw new Llama2cCheckpointError(file, `cannot read the checkpoint file (${(err as Error).message})`);
+    opened = openRegular(file);
+  } catch (e) {
+    const err = e as FileReadError;
+    throw bad(err.code ? `cannot read the checkpoint file (${err.code})` : err.problem);
   }
-  return parseLlama2cCheckpoint(bytes, file);
+  const { fd, size } = opened;
+  try {
+    const head = readAt(fd, Math.min(HEADER_BYTES, size), 0);
+    if (head.byteLength < HEADER_BYTES) return parseLlama2cCheckpoint(head, file); // the "too short" error
+    checkSize(parseHeader(new DataView(head.buffer, head.byteOffset, HEADER_BYTES), bad), size, bad);
+    const limit = maxModelBytes();
+    if (size > limit) throw bad(`is ${formatBytes(size)}; the limit is TSFORMER_MAX_MODEL_BYTES = ${formatBytes(limit)} (set it higher to load a larger model)`);
+    return parseLlama2cCheckpoint(readAt(fd, size, 0), file);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -3,10 +3,11 @@
 // Validation follows the reference implementation (huggingface/safetensors): header <= 100 MB, every
 // entry well-formed, byte size == numel * itemsize, tensors cover the data section contiguously.
 // Typed arrays are copied in platform byte order; every Node target we support is little-endian.
-import { promises as fs } from "node:fs";
+import { closeSync, promises as fs } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
+import { formatBytes, openRegular, readAt, type FileReadError } from "./read.js";
 
 export type SafeDType = "F64" | "F32" | "BF16" | "F16" | "I64" | "I32" | "I16" | "I8" | "U16" | "U8" | "BOOL";
 
@@ -120,25 +121,38 @@ function checkCoverage(entries: Entry[], dataLen: number, bad: Bad): void {
   }
 }
 
-/** Parse and fully validate a safetensors image; tensor data is copied into fresh, aligned typed arrays. */
-export function decodeSafetensors(bytes: Uint8Array, source = "<buffer>"): SafetensorsFile {
-  const bad: Bad = (problem) => new SafetensorsError(source, problem);
-  if (bytes.length < 8) {
-    throw bad(`truncated file: ${bytes.length} bytes; expected at least 8 (the u64 header length)`);
-  }
-  const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+/** The header of a safetensors file: every tensor's dtype and shape, and the data section's size. */
+export interface SafetensorsHeader {
+  tensors: Record<string, { dtype: SafeDType; shape: number[] }>;
+  metadata: Record<string, string>;
+  /** Bytes of the u64 length plus the JSON header (where the data section starts). */
+  headerBytes: number;
+  dataBytes: number;
+}
+
+interface ParsedHeader { n: number; metadata: Record<string, string>; entries: Entry[] }
+
+/** The JSON header length from the first 8 bytes, checked against the file size. */
+function headerLength(first8: Uint8Array, fileLen: number, bad: Bad): number {
+  if (fileLen < 8) throw bad(`truncated file: ${fileLen} bytes; expected at least 8 (the u64 header length)`);
+  const n64 = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
   if (n64 > BigInt(MAX_HEADER_BYTES)) {
     throw bad(`header length ${n64} exceeds the ${MAX_HEADER_BYTES}-byte limit ` +
       `(header length garbled, or not a safetensors file)`);
   }
   const n = Number(n64);
-  if (8 + n > bytes.length) {
-    throw bad(`header length ${n} is larger than the file (${bytes.length} bytes); expected at most ` +
-      `${bytes.length - 8} (header length garbled, or file truncated)`);
+  if (8 + n > fileLen) {
+    throw bad(`header length ${n} is larger than the file (${fileLen} bytes); expected at most ` +
+      `${fileLen - 8} (header length garbled, or file truncated)`);
   }
+  return n;
+}
+
+/** Validates the JSON header (`json`: its n bytes) against a data section of dataLen bytes. */
+function parseHeaderJson(json: Uint8Array, dataLen: number, bad: Bad): ParsedHeader {
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(json);
   } catch {
     throw bad("header is not valid UTF-8; expected a UTF-8 JSON object");
   }
@@ -149,9 +163,6 @@ export function decodeSafetensors(bytes: Uint8Array, source = "<buffer>"): Safet
     throw bad(`header is not valid JSON (${(e as Error).message}); expected a JSON object`);
   }
   if (!isObject(header)) throw bad(`header is ${show(header)}; expected a JSON object`);
-
-  const dataStart = 8 + n;
-  const dataLen = bytes.length - dataStart;
   let metadata: Record<string, string> = {};
   const entries: Entry[] = [];
   for (const [name, v] of Object.entries(header)) {
@@ -159,9 +170,13 @@ export function decodeSafetensors(bytes: Uint8Array, source = "<buffer>"): Safet
     else entries.push(parseEntry(name, v, dataLen, bad));
   }
   checkCoverage(entries, dataLen, bad);
+  return { n: json.length, metadata, entries };
+}
 
-  const tensors = entries.map((e): [string, SafeTensor] => {
-    const raw = new Uint8Array(bytes.subarray(dataStart + e.begin, dataStart + e.end)); // copy, offset 0
+/** Tensor data copied out of the data section into fresh, aligned typed arrays. */
+function tensorsOf(h: ParsedHeader, data: Uint8Array, bad: Bad): SafetensorsFile {
+  const tensors = h.entries.map((e): [string, SafeTensor] => {
+    const raw = new Uint8Array(data.subarray(e.begin, e.end)); // copy, offset 0
     if (e.dtype === "BOOL") {
       const i = raw.findIndex((b) => b > 1);
       if (i >= 0) throw bad(`tensor ${JSON.stringify(e.name)}: BOOL element ${i} is byte ${raw[i]}; expected 0 or 1`);
@@ -169,7 +184,15 @@ export function decodeSafetensors(bytes: Uint8Array, source = "<buffer>"): Safet
     const Ctor = DTYPES[e.dtype];
     return [e.name, { dtype: e.dtype, shape: e.shape, data: new Ctor(raw.buffer, 0, raw.length / Ctor.BYTES_PER_ELEMENT) }];
   });
-  return { tensors: Object.fromEntries(tensors), metadata };
+  return { tensors: Object.fromEntries(tensors), metadata: h.metadata };
+}
+
+/** Parse and fully validate a safetensors image; tensor data is copied into fresh, aligned typed arrays. */
+export function decodeSafetensors(bytes: Uint8Array, source = "<buffer>"): SafetensorsFile {
+  const bad: Bad = (problem) => new SafetensorsError(source, problem);
+  const n = headerLength(bytes, bytes.length, bad);
+  const h = parseHeaderJson(bytes.subarray(8, 8 + n), bytes.length - 8 - n, bad);
+  return tensorsOf(h, bytes.subarray(8 + n), bad);
 }
 
 function checkTensor(name: string, t: SafeTensor, bad: Bad): void {
@@ -234,16 +257,45 @@ export function encodeSafetensors(
   return out;
 }
 
-/** Read and validate a .safetensors file. */
-export async function readSafetensors(file: string): Promise<SafetensorsFile> {
-  let bytes: Uint8Array;
+export interface ReadSafetensorsOptions {
+  /** Refuse a file larger than this before reading its data (default: no limit beyond the header's). */
+  maxBytes?: number;
+  /** What maxBytes is, for the error (e.g. "TSFORMER_MAX_MODEL_BYTES = 4 GiB"). */
+  what?: string;
+  /** Called with the validated header before the data is read: throw to refuse the file. */
+  checkHeader?: (header: SafetensorsHeader) => void;
+}
+
+/**
+ * Read and validate a .safetensors file. Only the header is read before the checks: the file must be a
+ * regular file whose size is exactly what the header's offsets promise, within maxBytes.
+ */
+export async function readSafetensors(file: string, opts: ReadSafetensorsOptions = {}): Promise<SafetensorsFile> {
+  const bad: Bad = (problem) => new SafetensorsError(file, problem);
+  let opened: { fd: number; size: number };
   try {
-    bytes = await fs.readFile(file);
+    opened = openRegular(file);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new SafetensorsError(file, `cannot read file (${err.code ?? err.message})`, { cause: e });
+    const err = e as FileReadError;
+    throw bad(err.code ? `cannot read file (${err.code})` : err.problem);
   }
-  return decodeSafetensors(bytes, file);
+  const { fd, size } = opened;
+  try {
+    const n = headerLength(readAt(fd, Math.min(8, size), 0), size, bad);
+    const h = parseHeaderJson(readAt(fd, n, 8), size - 8 - n, bad);
+    opts.checkHeader?.({
+      tensors: Object.fromEntries(h.entries.map((e) => [e.name, { dtype: e.dtype, shape: e.shape }])),
+      metadata: h.metadata, headerBytes: 8 + n, dataBytes: size - 8 - n,
+    });
+    if (opts.maxBytes !== undefined && size > opts.maxBytes) {
+      throw bad(`is ${formatBytes(size)} (${size} bytes); expected at most ${opts.what ?? formatBytes(opts.maxBytes)}`);
+    }
+    const data = readAt(fd, size - 8 - n, 8 + n);
+    if (data.length !== size - 8 - n) throw bad(`shrank while being read; expected ${size} bytes`);
+    return tensorsOf(h, data, bad);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -3,20 +3,28 @@
 // SwiGLU, GQA, no biases).
 
 import { z } from "zod";
+import { formatBytes, maxModelBytes } from "../io/read.js";
 import { ATTENTION_VARIANTS, type AttentionName } from "../nn/attention/registry.js";
 
 export const INIT_SCHEMES = ["nanogpt", "xavier", "kaiming", "deepnorm", "t5"] as const;
 
+/**
+ * Upper bounds of the sizes, far above any real model (Llama 3 405B: dModel 16384, 126 layers, dFF
+ * 53248, vocab 128256), so that a garbled config fails here; what the model's bytes may be is checked
+ * against the user's limit (checkModelBytes).
+ */
+export const MAX = { vocabSize: 2 ** 24, dModel: 2 ** 16, nLayers: 2 ** 12, nHeads: 2 ** 12, dFF: 2 ** 20, maxSeqLen: 2 ** 20 } as const;
+
 export const modelConfigSchema = z.object({
-  vocabSize: z.number().int().positive(),
-  dModel: z.number().int().positive(),
-  nLayers: z.number().int().positive(),
-  nHeads: z.number().int().positive(),
+  vocabSize: z.number().int().positive().max(MAX.vocabSize),
+  dModel: z.number().int().positive().max(MAX.dModel),
+  nLayers: z.number().int().positive().max(MAX.nLayers),
+  nHeads: z.number().int().positive().max(MAX.nHeads),
   /** Key/value heads: nHeads = MHA, 1 = MQA, in between = GQA (must divide nHeads). */
-  nKvHeads: z.number().int().positive().optional(),
+  nKvHeads: z.number().int().positive().max(MAX.nHeads).optional(),
   /** FFN hidden width. */
-  dFF: z.number().int().positive(),
-  maxSeqLen: z.number().int().positive(),
+  dFF: z.number().int().positive().max(MAX.dFF),
+  maxSeqLen: z.number().int().positive().max(MAX.maxSeqLen),
   position: z.enum(["learned", "rope", "none"]),
   ropeTheta: z.number().positive().default(10000),
   norm: z.enum(["layernorm", "rmsnorm"]),
@@ -47,7 +55,37 @@ export function parseModelConfig(raw: unknown, source = "model config"): ModelCo
   if (c.dModel % c.nHeads !== 0) throw new Error(`${source}: dModel ${c.dModel} must be divisible by nHeads ${c.nHeads}`);
   if (c.nHeads % kv !== 0) throw new Error(`${source}: nKvHeads ${kv} must divide nHeads ${c.nHeads}`);
   if (c.position === "rope" && (c.dModel / c.nHeads) % 2 !== 0) throw new Error(`${source}: RoPE needs an even head size, got ${c.dModel / c.nHeads}`);
+  checkModelBytes(c, source);
   return c;
+}
+
+/**
+ * A lower bound on the parameter count, computed from the config alone: the embeddings (and the
+ * learned positions, the untied head) plus per layer an output projection of D x D (every mixer has
+ * at least that) and, unless a GAU mixer includes it, the FFN's weight matrices.
+ */
+export function minParamCount(c: ModelConfig): number {
+  const D = c.dModel, L = c.nLayers;
+  const ffn = c.attention.startsWith("gau") ? 0 : (c.ffn === "swiglu" ? 3 : 2) * D * c.dFF;
+  const emb = c.vocabSize * D * (c.tieEmbeddings ? 1 : 2) + (c.position === "learned" ? c.maxSeqLen * D : 0);
+  return emb + L * (D * D + ffn);
+}
+
+/** Bytes of a float32 KV cache for one sequence of maxSeqLen tokens (generate allocates it). */
+export function kvCacheBytes(c: ModelConfig): number {
+  return 4 * 2 * c.nLayers * c.maxSeqLen * (c.nKvHeads ?? c.nHeads) * (c.dModel / c.nHeads);
+}
+
+/** Refuses, before anything is allocated, a model whose float32 parameters or KV cache exceed TSFORMER_MAX_MODEL_BYTES. */
+export function checkModelBytes(c: ModelConfig, source = "model config"): void {
+  const limit = maxModelBytes(), params = minParamCount(c), weights = 4 * params, cache = kvCacheBytes(c);
+  const raise = `the limit is TSFORMER_MAX_MODEL_BYTES = ${formatBytes(limit)} (set it higher to allow a larger model)`;
+  if (weights > limit) {
+    throw new RangeError(`${source}: the model has at least ${params.toExponential(3)} parameters, ${formatBytes(weights)} as float32 (vocabSize ${c.vocabSize}, dModel ${c.dModel}, nLayers ${c.nLayers}, dFF ${c.dFF}); ${raise}`);
+  }
+  if (cache > limit) {
+    throw new RangeError(`${source}: a KV cache for one sequence of maxSeqLen ${c.maxSeqLen} tokens takes ${formatBytes(cache)} (nLayers ${c.nLayers}, dModel ${c.dModel}); ${raise}`);
+  }
 }
 
 export function gpt2Config(o: Pick<ModelConfigInput, "vocabSize" | "dModel" | "nLayers" | "nHeads" | "maxSeqLen"> & Partial<ModelConfigInput>): ModelConfig {

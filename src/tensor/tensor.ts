@@ -16,6 +16,28 @@ export interface GradRecord {
   readonly inputs: readonly (Tensor | null)[];
 }
 
+/**
+ * Every element the view can address must lie in its storage: integer sizes >= 0, integer strides >= 0
+ * (one per dim), an integer offset >= 0. One pass over the dims, no allocation: this constructor is hot.
+ */
+function checkLayout(length: number, shape: number[], strides: number[], offset: number): void {
+  if (strides.length !== shape.length) throw badLayout(shape, strides, offset, `${strides.length} strides for ${shape.length} dims; expected one stride per dim`);
+  if (!Number.isSafeInteger(offset) || offset < 0) throw badLayout(shape, strides, offset, "the offset must be a non-negative integer");
+  let last = offset, empty = false;
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i], s = strides[i];
+    if (!Number.isSafeInteger(d) || d < 0) throw badLayout(shape, strides, offset, "sizes must be non-negative integers");
+    if (!Number.isSafeInteger(s) || s < 0) throw badLayout(shape, strides, offset, "strides must be non-negative integers");
+    if (d === 0) empty = true;
+    last += (d - 1) * s;
+  }
+  if (!empty && last >= length) throw badLayout(shape, strides, offset, `reads up to element ${last} but the storage holds ${length}; expected a view inside its storage`);
+}
+
+function badLayout(shape: number[], strides: number[], offset: number, problem: string): RangeError {
+  return new RangeError(`Tensor: shape ${fmtShape(shape)}, strides ${fmtShape(strides)}, offset ${offset}: ${problem}`);
+}
+
 export class Tensor {
   private storage: Storage;
   private dead = false;
@@ -34,6 +56,7 @@ export class Tensor {
     this.strides = opts.strides ? [...opts.strides] : contiguousStrides(shape);
     this.offset = opts.offset ?? 0;
     this.dtype = opts.dtype ?? dtypeOf(data);
+    checkLayout(data.length, this.shape, this.strides, this.offset);
     noteTensor(this);
   }
 

@@ -3,7 +3,8 @@
 // len bytes of the piece. "▁" is stored as a space; ids 3..258 are the byte fallbacks "<0xNN>".
 // encode/decode follow karpathy/llama2.c run.c (`encode`, `decode`); pieces are kept as byte
 // strings (one char per byte, "latin1") so that lookups compare bytes exactly as strcmp does.
-import { readFile } from "node:fs/promises";
+import { closeSync } from "node:fs";
+import { MAX_TOKENIZER_BYTES, formatBytes, openRegular, readAt, type FileReadError } from "../io/read.js";
 import type { EncodeOptions, Tokenizer } from "./tokenizer.js";
 
 export class Llama2cTokenizerError extends Error {
@@ -122,14 +123,31 @@ export class Llama2cTokenizer implements Tokenizer {
     return new Llama2cTokenizer(source, maxTokenLength, pieces, Float32Array.from(scores));
   }
 
+  /**
+   * Reads a tokenizer file: a regular file no larger than its vocabulary can fill (vocabSize tokens of
+   * at most max_token_length bytes each) or, without vocabSize, MAX_TOKENIZER_BYTES.
+   */
   static async load(file: string, vocabSize?: number): Promise<Llama2cTokenizer> {
-    let bytes: Buffer;
+    let opened: { fd: number; size: number };
     try {
-      bytes = await readFile(file);
-    } catch (err) {
-      throw new Llama2cTokenizerError(file, `cannot read the tokenizer file (${(err as Error).message})`);
+      opened = openRegular(file);
+    } catch (e) {
+      const err = e as FileReadError;
+      throw new Llama2cTokenizerError(file, err.code ? `cannot read the tokenizer file (${err.code})` : err.problem);
     }
-    return Llama2cTokenizer.fromBytes(bytes, file, vocabSize);
+    const { fd, size } = opened;
+    try {
+      const head = readAt(fd, Math.min(4, size), 0);
+      const maxLen = head.length === 4 ? new DataView(head.buffer).getInt32(0, true) : 0;
+      const limit = vocabSize !== undefined && maxLen > 0 ? 4 + vocabSize * (8 + maxLen) : MAX_TOKENIZER_BYTES;
+      if (size > limit) {
+        const why = limit === MAX_TOKENIZER_BYTES ? `the ${formatBytes(limit)} limit for tokenizer files` : `${limit} bytes (${vocabSize} tokens of at most max_token_length ${maxLen} bytes)`;
+        throw new Llama2cTokenizerError(file, `is ${formatBytes(size)} (${size} bytes); expected at most ${why}`);
+      }
+      return Llama2cTokenizer.fromBytes(readAt(fd, size, 0), file, vocabSize);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** run.c `encode`: BOS?, dummy prefix " ", code points with byte fallback, greedy best-score merges, EOS?. */

@@ -77,7 +77,7 @@ describe("checkpoint", () => {
     await assert.rejects(saveCheckpoint(dir, { ...good, extraFiles: { "config.json": {} } }), /extra file name "config.json" is invalid/);
   });
 
-  it("leftovers of a killed saver: the temp dir is removed, an old dir moved aside is rolled back", async () => {
+  it("unmarked leftovers (no save marker) are never touched by a load; the error names the old dir", async () => {
     const dir = path.join(await tmpRoot(), "ckpt");
     const good = makeCheckpoint(5);
     await saveCheckpoint(dir, good);
@@ -85,8 +85,9 @@ describe("checkpoint", () => {
     await fs.rename(dir, `${dir}.old-${dead}`); // killed between "rename old aside" and "rename new in"
     await fs.mkdir(`${dir}.tmp-${dead}`);
     await fs.writeFile(path.join(`${dir}.tmp-${dead}`, "config.json"), "{");
-    assertSame(await loadCheckpoint(dir), good);
-    assert.deepEqual(await siblings(dir), []);
+    // Recovery of marked leftovers: test/files-safety.test.ts.
+    await assert.rejects(loadCheckpoint(dir), new RegExp(`ckpt\\.old-${dead} may hold an earlier checkpoint`));
+    assert.equal((await siblings(dir)).length, 2);
   });
 
   it("corrupt or missing files give one error naming the checkpoint, the file and the problem", async () => {
