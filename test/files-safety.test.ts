@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import * as T from "../src/index.js";
 import { loadCheckpoint, loadModelFiles, saveCheckpoint, type Checkpoint } from "../src/io/checkpoint.js";
 import { readSafetensors, writeSafetensors, type SafeTensor } from "../src/io/safetensors.js";
+import { parseJsonText } from "../src/io/read.js";
 import { readLlama2cCheckpoint } from "../src/io/llama2c.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -287,5 +288,12 @@ describe("text inputs", () => {
     assert.throws(() => T.readTextFile(nul, { label: "--data nul.bin" }), /^FileReadError: --data nul\.bin: has a NUL byte at offset 2: a binary file; expected UTF-8 text$/m);
     assert.throws(() => T.readTextFile(latin1), /latin1\.txt: is not valid UTF-8 \(at or after byte 3\); expected UTF-8 text/);
     assert.throws(() => T.readTextFile(path.join(dir, "none.txt")), /none\.txt: cannot open \(ENOENT\)/);
+  });
+});
+
+describe("JSON files", () => {
+  it("a syntax error is reported on one line (V8 quotes the text, newlines included); a byte-order mark is accepted", () => {
+    assert.throws(() => parseJsonText('{\n "cab": [\n  $ "\\n",\n  "x"]}'), (e: Error) => e instanceof SyntaxError && !/[\r\n]/.test(e.message) && /Unexpected token '\$'/.test(e.message));
+    assert.deepEqual(parseJsonText('\ufeff{"a": 1}'), { a: 1 });
   });
 });

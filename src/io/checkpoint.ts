@@ -19,7 +19,7 @@ import { promises as fs } from "node:fs";
 import { hostname } from "node:os";
 import * as path from "node:path";
 import { z } from "zod";
-import { FileReadError, formatBytes, maxModelBytes, readJsonFile } from "./read.js";
+import { FileReadError, formatBytes, maxModelBytes, parseJsonText, readJsonFile } from "./read.js";
 import { SafetensorsError, encodeSafetensors, readSafetensors, type SafeTensor, type SafetensorsHeader } from "./safetensors.js";
 import type { RngState } from "../tensor/rng.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -233,7 +233,7 @@ function readJson(dir: string, name: string): unknown {
 
 function parseJson(dir: string, name: string, text: string): unknown {
   try {
-    return JSON.parse(text);
+    return parseJsonText(text);
   } catch (e) {
     throw new CheckpointError(dir, `${name} is not valid JSON (${(e as Error).message})`, { cause: e });
   }

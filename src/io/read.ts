@@ -112,6 +112,19 @@ export function readFileHead(file: string, n: number, label = file): { head: Uin
   }
 }
 
+/**
+ * JSON text parsed, a leading byte-order mark ignored. A syntax error keeps to one line: V8 quotes the
+ * text around the error, newlines and all, so those are escaped and the message is cut at 200 chars.
+ */
+export function parseJsonText(text: string): unknown {
+  try {
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  } catch (e) {
+    const msg = (e as Error).message.replace(/[\r\n\t]/g, (c) => JSON.stringify(c).slice(1, -1));
+    throw new SyntaxError(msg.length > 200 ? `${msg.slice(0, 200)}...` : msg);
+  }
+}
+
 /** A small JSON file, parsed; errors name the file. */
 export function readJsonFile(file: string, maxBytes = MAX_JSON_BYTES): unknown {
   const bytes = readFileBounded(file, { maxBytes, what: `the ${formatBytes(maxBytes)} limit for JSON files` });
@@ -122,7 +135,7 @@ export function readJsonFile(file: string, maxBytes = MAX_JSON_BYTES): unknown {
     throw new FileReadError(file, "is not valid UTF-8; expected a UTF-8 JSON file");
   }
   try {
-    return JSON.parse(text);
+    return parseJsonText(text);
   } catch (e) {
     throw new FileReadError(file, `is not valid JSON (${(e as Error).message})`, { cause: e });
   }

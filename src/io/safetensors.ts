@@ -7,7 +7,7 @@ import { closeSync, promises as fs } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { formatBytes, openRegular, readAt, type FileReadError } from "./read.js";
+import { formatBytes, openRegular, parseJsonText, readAt, type FileReadError } from "./read.js";
 
 export type SafeDType = "F64" | "F32" | "BF16" | "F16" | "I64" | "I32" | "I16" | "I8" | "U16" | "U8" | "BOOL";
 
@@ -158,7 +158,7 @@ function parseHeaderJson(json: Uint8Array, dataLen: number, bad: Bad): ParsedHea
   }
   let header: unknown;
   try {
-    header = JSON.parse(text);
+    header = parseJsonText(text);
   } catch (e) {
     throw bad(`header is not valid JSON (${(e as Error).message}); expected a JSON object`);
   }

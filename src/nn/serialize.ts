@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, s
 import * as path from "node:path";
 import { writeFileAtomic } from "../io/atomic.js";
 import { encodeSafetensors, readSafetensors, type SafeDType, type SafeTensor } from "../io/safetensors.js";
+import { parseJsonText } from "../io/read.js";
 import * as ops from "../ops/index.js";
 import type { DType } from "../tensor/dtype.js";
 import type { Tensor } from "../tensor/tensor.js";
@@ -108,7 +109,7 @@ export async function load(dir: string, module?: Module): Promise<LoadedModule |
   if (existsSync(cfgFile)) {
     if (statSync(cfgFile).size > MAX_CONFIG_BYTES) throw fail("load", dir, `${CONFIG} is larger than ${MAX_CONFIG_BYTES} bytes; expected a small JSON config`);
     try {
-      config = JSON.parse(readFileSync(cfgFile, "utf8"));
+      config = parseJsonText(readFileSync(cfgFile, "utf8"));
     } catch (e) {
       throw fail("load", dir, `${CONFIG} is not valid JSON (${(e as Error).message})`, e);
     }
