@@ -1,11 +1,12 @@
 // Benchmark dispatcher: `npm run bench -- NAME [args...]` imports bench/NAME.ts and calls its main().
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
+// A benchmark is a file that exports main(argv); shared modules (common.ts, models.ts) are not listed.
 const available = readdirSync(here)
-  .filter((f) => f.endsWith(".ts") && f !== "run.ts" && f !== "common.ts")
+  .filter((f) => f.endsWith(".ts") && /^export (async )?function main\(/m.test(readFileSync(`${here}/${f}`, "utf8")))
   .map((f) => f.slice(0, -3))
   .sort();
 

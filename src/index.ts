@@ -43,7 +43,7 @@ export { readLlama2cCheckpoint, parseLlama2cCheckpoint, Llama2cCheckpointError, 
 export { saveCheckpoint, loadCheckpoint, loadModelFiles, CheckpointError, type Checkpoint, type ModelFiles, type LoadModelOptions, type TrainerState, type OptimizerState } from "./io/checkpoint.js";
 export { detectFile, type Detected, type FileKind } from "./io/detect.js";
 export { readTextFile, type ReadTextOptions } from "./io/text.js";
-export { FileReadError, maxModelBytes } from "./io/read.js";
+export { FileReadError, maxModelBytes, readJsonFile } from "./io/read.js";
 export { writeFileAtomic } from "./io/atomic.js";
 
 // ---- tokenizers and data ----
@@ -83,6 +83,7 @@ export { scoreTokens, type ScoreResult } from "./generate/score.js";
 export { AdamW, SGD, defaultParamGroups, type AdamWOptions, type SGDOptions, type ParamGroup, type NamedParam } from "./train/optim.js";
 export { makeSchedule, type Schedule, type ScheduleConfig } from "./train/schedule.js";
 export { clipGradNorm } from "./train/clip.js";
-export { appendMetrics, readMetrics, writeLossPlot, type MetricsRecord } from "./train/metrics.js";
+export { appendMetrics, readMetrics, repairMetrics, writeLossPlot, type MetricsRecord } from "./train/metrics.js";
+export { resolveCheckpointDir } from "./train/run-dir.js";
 export { train, type TrainOptions, type TrainSummary, type StepInfo, type OptimConfig, type TrainableModel } from "./train/trainer.js";
 export { lmObjective, type Objective, type ObjectiveResult } from "./train/objectives.js";

@@ -195,6 +195,16 @@ describe("non-finite checkpoints", () => {
     await assert.rejects(saveCheckpoint(fresh, inf), /optimizer\.safetensors: tensor "w\.exp_avg" holds -Infinity/);
     assert.deepEqual(await siblings(fresh), ["ck"]);
   });
+
+  it("a trainer_state.json whose trainConfig nests deeply is refused (resume compares it with JSON.stringify)", async () => {
+    const dir = path.join(await tmpRoot(), "deep");
+    await saveCheckpoint(dir, checkpoint(1));
+    const file = path.join(dir, "trainer_state.json");
+    const state = JSON.parse(await fs.readFile(file, "utf8"));
+    state.trainConfig.evalInterval = "DEEP";
+    await fs.writeFile(file, JSON.stringify(state).replace('"DEEP"', "[".repeat(100000) + "]".repeat(100000)));
+    await assert.rejects(loadCheckpoint(dir), /trainConfig.*nests deeper than 4 levels/);
+  });
 });
 
 describe("checkpoint recovery never depends on process ids", () => {

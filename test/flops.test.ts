@@ -112,7 +112,7 @@ describe("tsformer flops", () => {
   it("a config that is not JSON", () => {
     const bad = join(dir, "bad.json");
     writeFileSync(bad, "{nope");
-    fails(cli("--config", bad), /bad\.json is not valid JSON/);
+    fails(cli("--config", bad), /bad\.json: is not valid JSON/);
   });
   it("a non-numeric --seq", () => fails(cli("--config", good, "--seq", "long"), /--seq expects an integer >= 1, got 'long'/));
 });

@@ -1,8 +1,8 @@
 // `tsformer flops --config FILE [--seq N] [--json]`: forward FLOPs of a model config (models/flops.ts),
 // per component and per token, and the sequence length T* from which attention scores dominate.
 
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { modelFlops, parseModelConfig, SCAN_LIMIT, type FlopsReport } from "../index.js";
+import { existsSync } from "node:fs";
+import { modelFlops, parseModelConfig, readJsonFile, SCAN_LIMIT, type FlopsReport } from "../index.js";
 
 export interface FlopsCliOptions { config: string; seq?: number; json?: boolean }
 
@@ -11,9 +11,8 @@ export const MAX_SEQ = 1 << 20;
 
 export function loadFlopsReport(o: FlopsCliOptions): FlopsReport {
   if (!existsSync(o.config)) throw new Error(`--config ${o.config} does not exist`);
-  if (!statSync(o.config).isFile()) throw new Error(`--config ${o.config} is not a file`);
   let raw: unknown;
-  try { raw = JSON.parse(readFileSync(o.config, "utf8")); } catch (e) { throw new Error(`--config ${o.config} is not valid JSON: ${(e as Error).message}`); }
+  try { raw = readJsonFile(o.config); } catch (e) { throw new Error(`--config: ${(e as Error).message}`); }
   const cfg = parseModelConfig(raw, o.config);
   const seq = o.seq ?? cfg.maxSeqLen;
   if (seq > MAX_SEQ) throw new Error(`--seq expects an integer <= ${MAX_SEQ}, got ${seq}`);

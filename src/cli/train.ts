@@ -1,17 +1,25 @@
-// `tsformer train`: train a TransformerLM on a text file with a character-level tokenizer (or a
-// llama2.c tokenizer), writing checkpoints, metrics.jsonl and loss.svg to the run directory.
+// `tsformer train`: train a TransformerLM on a text file with a character-level tokenizer, writing
+// checkpoint-<step>/ (with `last` and `best` links), metrics.jsonl and loss.svg to the run directory.
+// A new run (the flags, a --config file or a --preset), a continued one (--resume: model, tokenizer,
+// data and run directory from the checkpoint), or a new run from trained weights (--init-from).
 
-import { existsSync, readFileSync } from "node:fs";
-import { CharTokenizer, RandomGenerator, TokenDataset, TransformerLM, dataPath, generate, gpt2Config, parseModelConfig, train, type ModelConfig, type TrainSummary } from "../index.js";
+import { existsSync, realpathSync } from "node:fs";
+import * as path from "node:path";
+import {
+  CharTokenizer, RandomGenerator, TokenDataset, TransformerLM, dataPath, generate, loadModel, parseModelConfig,
+  readJsonFile, resolveCheckpointDir, train, type ModelConfig, type TrainSummary,
+} from "../index.js";
+import { configFromObject, presetConfig, DEFAULT_PRESET } from "./presets.js";
+import { readTextInput } from "./text-input.js";
 
+/** Every flag is optional: what is not given comes from the checkpoint (--resume), else TRAIN_DEFAULTS. */
 export interface TrainCliOptions {
-  data: string;
-  out: string;
-  config?: string;
-  dModel: number; nLayers: number; nHeads: number; block: number;
-  batch: number; steps: number; lr: number; minLr?: number; warmup: number;
-  accum: number; evalInterval: number; evalIters: number; ckptInterval: number;
-  seed: number; dropout: number; resume?: string; sampleTokens: number;
+  data?: string; out?: string; config?: string; preset?: string;
+  dModel?: number; nLayers?: number; nHeads?: number; block?: number; dropout?: number;
+  batch?: number; steps?: number; lr?: number; minLr?: number; warmup?: number;
+  accum?: number; evalInterval?: number; evalIters?: number; ckptInterval?: number; saveTotalLimit?: number;
+  seed?: number; sampleTokens?: number;
+  resume?: string; initFrom?: string; overwrite?: boolean;
 }
 
 // The embedded defaults (what `npm start` trains): the least-compute config that reached validation
@@ -19,47 +27,125 @@ export interface TrainCliOptions {
 export const TRAIN_DEFAULTS = {
   data: "data/tinyshakespeare.txt", out: "runs/shakespeare-char",
   dModel: 96, nLayers: 3, nHeads: 4, block: 64, batch: 16, steps: 3200, lr: 4e-3, warmup: 100,
-  accum: 1, evalInterval: 800, evalIters: 40, ckptInterval: 800, seed: 1337, dropout: 0, sampleTokens: 300,
+  accum: 1, evalInterval: 800, evalIters: 40, ckptInterval: 800, saveTotalLimit: 0, seed: 1337, dropout: 0, sampleTokens: 300,
 };
+
+/** The arguments of a run as saved in each checkpoint (training_args.json), so that --resume can continue it. */
+type RunArgs = typeof TRAIN_DEFAULTS & { minLr?: number; initFrom?: string };
+const ARGS_FILE = "training_args.json";
+/** Flags that shape the model: a resumed run or --init-from takes them from the checkpoint. */
+const MODEL_FLAGS = { dModel: "--d-model", nLayers: "--n-layers", nHeads: "--n-heads", dropout: "--dropout" } as const;
+const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 /** A path as given, or else the bundled file it names ("data/tinyshakespeare.txt"). */
 export function bundled(file: string): string {
   return existsSync(file) || !file.startsWith("data/") ? file : dataPath(file.slice("data/".length));
 }
 
-function modelConfig(o: TrainCliOptions, vocabSize: number): ModelConfig {
-  if (o.config) {
-    if (!existsSync(o.config)) throw new Error(`--config ${o.config} does not exist`);
-    let raw: unknown;
-    try { raw = JSON.parse(readFileSync(o.config, "utf8")); } catch (e) { throw new Error(`--config ${o.config} is not valid JSON: ${(e as Error).message}`); }
-    const cfg = parseModelConfig(raw, o.config);
-    if (cfg.vocabSize !== vocabSize) throw new Error(`${o.config}: vocabSize ${cfg.vocabSize} does not match the tokenizer's ${vocabSize}`);
-    return cfg;
-  }
-  return gpt2Config({ vocabSize, dModel: o.dModel, nLayers: o.nLayers, nHeads: o.nHeads, maxSeqLen: o.block, dropout: o.dropout });
+/** A JSON file of the run (bounded, regular files only, one-line errors). */
+function readJson(file: string, what: string): unknown {
+  if (!existsSync(file)) throw new Error(`${what} ${file} does not exist`);
+  try { return readJsonFile(file); } catch (e) { throw new Error(`${what}: ${(e as Error).message}`); }
 }
 
-export async function runTrain(o: TrainCliOptions, log = console.log): Promise<{ summary: TrainSummary; sample: string; model: TransformerLM }> {
-  const dataFile = bundled(o.data);
-  if (!existsSync(dataFile)) throw new Error(`--data ${o.data} does not exist: expected a UTF-8 text file`);
-  const text = readFileSync(dataFile, "utf8");
+/** A model taken from a checkpoint keeps its shape: a model flag that disagrees is refused. */
+function refuseModelChanges(o: TrainCliOptions, cfg: ModelConfig, from: string, hint: string): void {
+  if (o.config || o.preset) throw new Error(`${o.config ? "--config" : "--preset"} cannot change the model of ${from}; ${hint}`);
+  for (const [k, flag] of Object.entries(MODEL_FLAGS) as [keyof typeof MODEL_FLAGS, string][]) {
+    if (o[k] !== undefined && o[k] !== cfg[k]) throw new Error(`${flag} ${o[k]} conflicts with ${from}'s ${k} ${cfg[k]}: the model comes from ${from}; ${hint}`);
+  }
+}
+
+/** Text of the data file, encoded by the tokenizer; an unknown character says which tokenizer it is not in. */
+function encodeData(tok: CharTokenizer, text: string, dataFile: string, tokSource: string): Int32Array {
+  const unknown = [...new Set(text)].filter((ch) => !tok.vocab.includes(ch));
+  if (unknown.length) {
+    const shown = unknown.slice(0, 8).map((c) => JSON.stringify(c)).join(" ");
+    throw new Error(`--data ${dataFile} has ${unknown.length} character${unknown.length > 1 ? "s" : ""} not in ${tokSource}'s tokenizer (${shown}${unknown.length > 8 ? " ..." : ""}): a different character set than the model was trained on`);
+  }
+  return Int32Array.from(tok.encode(text));
+}
+
+interface Plan { args: RunArgs; cfg: ModelConfig; tok: CharTokenizer; text: string; dataFile: string; weights?: TransformerLM; resume?: string }
+
+async function plan(o: TrainCliOptions, log: (s: string) => void): Promise<Plan> {
+  if (o.resume && o.initFrom) throw new Error("--resume and --init-from exclude each other: --resume continues a run, --init-from starts a new one from trained weights");
+  const { resume: _r, overwrite: _w, ...flags } = o;
+  const given = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as Partial<RunArgs>;
+  if (o.resume) {
+    const ck = await resolveCheckpointDir(o.resume);
+    const saved = readJson(path.join(ck, ARGS_FILE), `--resume: ${ARGS_FILE}`) as RunArgs;
+    const cfg = parseModelConfig(readJson(path.join(ck, "config.json"), "--resume: config.json"), path.join(ck, "config.json"));
+    const tok = CharTokenizer.fromJSON(readJson(path.join(ck, "tokenizer.json"), "--resume: tokenizer.json"), path.join(ck, "tokenizer.json"));
+    refuseModelChanges(o, cfg, ck, `use --init-from ${ck} to train a new run from its weights`);
+    const runDir = path.dirname(realpathSync(ck)); // where the checkpoint is, even if the run was moved
+    if (o.out !== undefined && path.resolve(o.out) !== runDir) throw new Error(`--out ${o.out} conflicts with --resume: the run continues in its own directory ${runDir}; use --init-from ${ck} to start a new run elsewhere`);
+    const { out: _o, ...overrides } = given;
+    for (const [k, v] of Object.entries(overrides)) if (JSON.stringify(v) !== JSON.stringify(saved[k as keyof RunArgs])) log(`resume: ${flagName(k)} ${v} overrides the checkpoint's ${saved[k as keyof RunArgs] ?? "(unset)"}`);
+    const args = { ...saved, ...overrides, out: path.relative(".", runDir) || "." };
+    log(`resume: model, tokenizer, data and run directory from ${ck}`);
+    const { text, file } = readTextInput(bundled(args.data), "--data");
+    return { args, cfg, tok, text, dataFile: file, resume: ck };
+  }
+  const args: RunArgs = { ...TRAIN_DEFAULTS, ...given } as RunArgs;
+  if (o.initFrom) {
+    const { model, tokenizer } = await loadModel(o.initFrom);
+    if (!(tokenizer instanceof CharTokenizer)) throw new Error(`--init-from ${o.initFrom}: expected a tsformer model directory with a character tokenizer (tokenizer.json)`);
+    refuseModelChanges(o, model.config, o.initFrom, "train a fresh model without --init-from to change it");
+    log(`init-from: weights, config and tokenizer from ${o.initFrom}; a fresh optimizer and schedule`);
+    const { text, file } = readTextInput(bundled(args.data), "--data");
+    return { args: { ...args, block: o.block ?? model.config.maxSeqLen }, cfg: model.config, tok: tokenizer, text, dataFile: file, weights: model };
+  }
+  const { text, file } = readTextInput(bundled(args.data), "--data");
   const tok = CharTokenizer.fromText(text);
-  const cfg = modelConfig(o, tok.vocabSize);
-  if (o.block > cfg.maxSeqLen) throw new Error(`--block ${o.block} exceeds the model's maxSeqLen ${cfg.maxSeqLen}`);
-  const { train: trainSet, val } = new TokenDataset(Int32Array.from(tok.encode(text)), dataFile).split(0.1);
-  const model = new TransformerLM(cfg, { generator: new RandomGenerator(o.seed), dropoutGenerator: new RandomGenerator(o.seed + 7) });
+  let cfg: ModelConfig;
+  if (o.config) {
+    if (o.preset) throw new Error(`--preset and --config exclude each other: put "preset": "${o.preset}" in ${o.config}`);
+    cfg = configFromObject(readJson(o.config, "--config"), tok.vocabSize, o.config, log);
+  } else {
+    cfg = presetConfig(o.preset ?? DEFAULT_PRESET, { dModel: o.dModel, nLayers: o.nLayers, nHeads: o.nHeads, maxSeqLen: o.block, dropout: o.dropout }, tok.vocabSize);
+  }
+  // The training context defaults to the model's.
+  return { args: { ...args, block: o.block ?? cfg.maxSeqLen }, cfg, tok, text, dataFile: file };
+}
+
+export async function runTrain(o: TrainCliOptions, log = console.log): Promise<{ summary: TrainSummary; sample: string; model: TransformerLM; runDir: string }> {
+  const { args, cfg, tok, text, dataFile, weights, resume } = await plan(o, log);
+  if (args.block > cfg.maxSeqLen) throw new Error(`--block ${args.block} exceeds the model's maxSeqLen ${cfg.maxSeqLen}`);
+  const { train: trainSet, val } = new TokenDataset(encodeData(tok, text, dataFile, resume ?? o.initFrom ?? "the data"), dataFile).split(0.1);
+  const model = new TransformerLM(cfg, { generator: new RandomGenerator(args.seed), dropoutGenerator: new RandomGenerator(args.seed + 7) });
+  if (weights) model.loadStateDict(weights.stateDict());
   log(`model: ${cfg.nLayers} layers, d=${cfg.dModel}, ${cfg.nHeads} heads, context ${cfg.maxSeqLen}, vocab ${cfg.vocabSize}: ${(model.numParameters() / 1e6).toFixed(3)}M parameters`);
-  log(`data: ${dataFile}: ${trainSet.length} train / ${val.length} val tokens; run dir ${o.out}`);
+  log(`data: ${dataFile}: ${trainSet.length} train / ${val.length} val tokens; run dir ${args.out}`);
+  const saved: RunArgs = { ...args, data: path.resolve(dataFile), dModel: cfg.dModel, nLayers: cfg.nLayers, nHeads: cfg.nHeads, dropout: cfg.dropout };
   const summary = await train({
-    model, modelConfig: cfg, train: trainSet, val, runDir: o.out,
-    batchSize: o.batch, blockSize: o.block, maxSteps: o.steps, accumSteps: o.accum,
-    schedule: { kind: "cosine", lr: o.lr, minLr: o.minLr ?? o.lr / 10, warmupSteps: Math.min(o.warmup, Math.floor(o.steps / 2)), decaySteps: Math.max(o.steps, 1) },
+    model, modelConfig: cfg, train: trainSet, val, runDir: args.out, overwrite: o.overwrite, saveTotalLimit: args.saveTotalLimit,
+    batchSize: args.batch, blockSize: args.block, maxSteps: args.steps, accumSteps: args.accum,
+    schedule: { kind: "cosine", lr: args.lr, minLr: args.minLr ?? args.lr / 10, warmupSteps: Math.min(args.warmup, Math.floor(args.steps / 2)), decaySteps: Math.max(args.steps, 1) },
     // beta2 0.99 is explicit: nanoGPT's shakespeare-char preset (AdamW's own default is torch's 0.999).
     optim: { kind: "adamw", weightDecay: 0.1, beta1: 0.9, beta2: 0.99 },
-    evalInterval: o.evalInterval, evalIters: o.evalIters, ckptInterval: o.ckptInterval, seed: o.seed,
-    resume: o.resume, extraFiles: { "tokenizer.json": tok.toJSON() },
+    evalInterval: args.evalInterval, evalIters: args.evalIters, ckptInterval: args.ckptInterval, seed: args.seed,
+    resume, extraFiles: { "tokenizer.json": tok.toJSON(), [ARGS_FILE]: saved },
   });
-  const prompt = tok.encode("\n");
-  const sample = tok.decode(generate(model, prompt, { maxNewTokens: o.sampleTokens, temperature: 0.8, topK: 40, seed: o.seed }).ids);
-  return { summary, sample, model };
+  const prompt = tok.encode(tok.vocab.includes("\n") ? "\n" : tok.vocab[0]);
+  const sample = tok.decode(generate(model, prompt, { maxNewTokens: args.sampleTokens, temperature: 0.8, topK: 40, seed: args.seed }).ids);
+  return { summary, sample, model, runDir: args.out };
+}
+
+/** The end-of-run table: steps, time, throughput, losses and where things were written. */
+export function formatSummary(s: TrainSummary, runDir: string): string {
+  const rel = (p: string | null) => (p === null ? "(none)" : p);
+  const rows: [string, string][] = [
+    ["steps", `${s.steps} this session, ${s.finalStep} in all`],
+    ["time", `${s.seconds.toFixed(1)} s`],
+    ["tokens/s", s.tokensPerSec.toFixed(0)],
+    ["train loss", s.trainLoss.toFixed(4)],
+    ["validation loss", s.valLoss === null ? "(no validation data)" : `${s.valLoss.toFixed(4)} (best ${s.bestValLoss?.toFixed(4)})`],
+    ["checkpoint", rel(s.checkpoint)],
+    ["best checkpoint", rel(s.bestCheckpoint)],
+    ["links", `${path.join(runDir, "last")}, ${path.join(runDir, "best")}`],
+    ["metrics", path.join(runDir, "metrics.jsonl")],
+    ["loss plot", path.join(runDir, "loss.svg")],
+  ];
+  return rows.map(([k, v]) => `${k.padEnd(16)} ${v}`).join("\n");
 }

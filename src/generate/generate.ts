@@ -27,6 +27,8 @@ export interface GenerateResult { ids: number[]; text?: string; stoppedBy: "leng
 
 export function generate(model: CausalLM, prompt: number[], o: GenerateOptions): GenerateResult {
   validateSampling(o);
+  // Plain JS callers can pass a string, whose indexing would give characters, not ids.
+  if (!Array.isArray(prompt)) throw new TypeError(`generate: prompt must be an array of token ids, got ${typeof prompt === "string" ? "a string; encode it first (tokenizer.encode(text))" : typeof prompt}`);
   if (prompt.length === 0) throw new RangeError("generate: the prompt needs at least one token (e.g. BOS)");
   const ctx = model.config.maxSeqLen;
   if (prompt.length > ctx) throw new RangeError(`generate: the prompt has ${prompt.length} tokens, longer than the context of ${ctx}`);

@@ -74,6 +74,13 @@ const MODEL_FILES = [CONFIG, MODEL];
 /** Marks a directory as a save's own temp ("tmp") or moved-aside previous checkpoint ("old"). */
 const PARTIAL_MARKER = ".tsformer-partial";
 
+/** True when v nests no deeper than `depth` arrays / objects (checked without deep recursion). */
+function shallow(v: unknown, depth: number): boolean {
+  if (typeof v !== "object" || v === null) return true;
+  if (depth === 0) return false;
+  return Object.values(v).every((x) => shallow(x, depth - 1));
+}
+
 const rngSchema = z.object({ seed: z.number().int().nonnegative(), counter: z.number().int().nonnegative() }).strict();
 const stateSchema = z.object({
   step: z.number().int().nonnegative(),
@@ -81,7 +88,9 @@ const stateSchema = z.object({
   dropoutRng: rngSchema.nullable(),
   lossScale: z.number().positive().optional(),
   bestValLoss: z.number().nullable(),
-  trainConfig: z.record(z.string(), z.unknown()),
+  // the run's settings (batch size, schedule, optimizer...): flat JSON; nesting is capped so that
+  // comparing them on resume (JSON.stringify) cannot overflow the stack
+  trainConfig: z.record(z.string(), z.unknown()).refine((c) => shallow(c, 4), "nests deeper than 4 levels; expected the trainer's flat settings"),
 }).strict();
 
 const errno = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;

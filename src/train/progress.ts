@@ -17,6 +17,8 @@ export interface ProgressInfo { loss: number; tokensPerSec: number }
 
 export interface Progress {
   update(step: number, info: ProgressInfo): void;
+  /** A line of its own (e.g. the losses of an evaluation), kept above the bar on a terminal. */
+  log(line: string): void;
   stop(): void;
 }
 
@@ -37,6 +39,8 @@ export function createProgress(opts: ProgressOptions): Progress {
     bar.start(total, start, { loss: "-", tps: "-" });
     return {
       update: (step, i) => bar.update(step, { loss: i.loss.toFixed(4), tps: Math.round(i.tokensPerSec) }),
+      // Clear the bar's line, print, and let the next update draw the bar below.
+      log: (line) => { stream.write(`\r\x1b[2K${line}\n`); },
       stop: () => bar.stop(),
     };
   }
@@ -47,6 +51,7 @@ export function createProgress(opts: ProgressOptions): Progress {
       const eta = ((Date.now() - t0) / 1000 / Math.max(step - start, 1)) * (total - step);
       stream.write(`${label} step ${step}/${total} | loss ${i.loss.toFixed(4)} | ${Math.round(i.tokensPerSec)} tok/s | ETA ${fmtTime(eta)}\n`);
     },
+    log(line) { stream.write(`${label} ${line}\n`); },
     stop() {},
   };
 }

@@ -1,7 +1,8 @@
 // The training loop (nanoGPT's train.py structure) for any model and objective (objectives.ts; default:
 // the next-token loss of a CausalLM): scheduled lr, gradient accumulation, global-norm clipping,
 // AdamW/SGD step, periodic loss estimates on train/val, metrics.jsonl (with the objective's auxiliary
-// terms) + loss.svg, atomic checkpoints and exact resume.
+// terms) + loss.svg, atomic checkpoints (checkpoint-<step>, `last` and `best` links: run-dir.ts) and
+// exact resume.
 
 import * as path from "node:path";
 import type { Module } from "../nn/module.js";
@@ -13,11 +14,12 @@ import type { Tensor } from "../tensor/tensor.js";
 import { BatchSampler, type TokenDataset } from "../data/batches.js";
 import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.js";
 import { clipGradNorm } from "./clip.js";
-import { appendMetrics, readMetrics, writeLossPlot, type LossPoint } from "./metrics.js";
+import { appendMetrics, readMetrics, repairMetrics, writeLossPlot, type LossPoint, type MetricsRecord } from "./metrics.js";
 import { AdamW, SGD, defaultParamGroups, type Optimizer } from "./optim.js";
 import { createProgress, type Progress } from "./progress.js";
 import { makeSchedule, type ScheduleConfig } from "./schedule.js";
 import { lmObjective, type Objective } from "./objectives.js";
+import { BEST, LAST, checkpointName, claimRunDir, linkCheckpoint, linkedStep, pruneCheckpoints, resolveCheckpointDir } from "./run-dir.js";
 
 /** A trainable model; its dropoutGenerator (if any) is saved in checkpoints. */
 export type TrainableModel = Module & { dropoutGenerator?: RandomGenerator };
@@ -37,8 +39,12 @@ export interface TrainOptions<M extends TrainableModel = CausalLM> {
   modelConfig: unknown;
   train: TokenDataset;
   val?: TokenDataset;
-  /** metrics.jsonl, loss.svg and checkpoint/ go here. */
+  /** metrics.jsonl, loss.svg, checkpoint-<step>/ and the `last` / `best` links go here (run-dir.ts). */
   runDir: string;
+  /** Replace the run already in runDir (its run files are deleted first); without it such a runDir is refused. */
+  overwrite?: boolean;
+  /** Keep at most this many checkpoint-<step> directories, deleting the oldest (never `best`); 0 = all. */
+  saveTotalLimit?: number;
   batchSize: number;
   blockSize: number;
   maxSteps: number;
@@ -57,7 +63,8 @@ export interface TrainOptions<M extends TrainableModel = CausalLM> {
   seed?: number;
   /** Dropout generator saved in checkpoints; defaults to model.dropoutGenerator when the model has one. */
   dropoutGenerator?: RandomGenerator;
-  /** Checkpoint directory to continue from. */
+  /** Checkpoint directory (or a run directory: its `last` checkpoint) to continue from; the run
+   * continues in runDir, metrics.jsonl included. */
   resume?: string;
   /** Extra JSON files written into every checkpoint (e.g. { "tokenizer.json": ... }). */
   extraFiles?: Record<string, unknown>;
@@ -77,6 +84,11 @@ export interface TrainSummary {
   valLoss: number | null;
   tokensPerSec: number;
   seconds: number;
+  /** Lowest validation loss of the run (all evaluations, earlier sessions included). */
+  bestValLoss: number | null;
+  /** Newest checkpoint and the checkpoint with the lowest validation loss (null if none). */
+  checkpoint: string | null;
+  bestCheckpoint: string | null;
 }
 
 function positiveInt(name: string, v: number, min = 1): number {
@@ -96,6 +108,19 @@ function buildOptimizer(model: Module, cfg: OptimConfig): Optimizer {
 /** Running mean of the objective's auxiliary terms over the micro-batches of one step. */
 function addAux(sum: Record<string, number>, aux: Record<string, Tensor | number> | undefined, weight: number): void {
   for (const [k, v] of Object.entries(aux ?? {})) sum[k] = (sum[k] ?? 0) + (typeof v === "number" ? v : v.item()) * weight;
+}
+
+/** Loss-plot points of an earlier session up to `step`: a "resume" record drops what the interrupted
+ * session did after its checkpoint. */
+function replayPoints(records: MetricsRecord[], step: number): LossPoint[] {
+  let points: LossPoint[] = [];
+  for (const r of records) {
+    const s = r.step as number;
+    if (r.type === "resume") points = points.filter((p) => p.step <= s);
+    else if (r.type === "train") points.push({ step: s, train: r.loss as number });
+    else if (r.type === "eval") points.push({ step: s, val: (r.valLoss as number | null) ?? undefined });
+  }
+  return points.filter((p) => p.step <= step);
 }
 
 /** Mean loss over `iters` batches drawn from a fixed stream (same batches every evaluation). */
@@ -120,6 +145,7 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
   const evalInterval = positiveInt("evalInterval", opts.evalInterval ?? Math.max(maxSteps, 1));
   const evalIters = positiveInt("evalIters", opts.evalIters ?? 10);
   const ckptInterval = positiveInt("ckptInterval", opts.ckptInterval ?? 0, 0);
+  const saveTotalLimit = positiveInt("saveTotalLimit", opts.saveTotalLimit ?? 0, 0);
   const gradClip = opts.gradClip ?? 1;
   if (!(gradClip >= 0)) throw new RangeError(`train: gradClip must be >= 0, got ${gradClip}`);
   const seed = opts.seed ?? 1337;
@@ -132,31 +158,39 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
   const evalTrain = new BatchSampler(opts.train, batchSize, blockSize, seed + 1);
   const evalVal = opts.val ? new BatchSampler(opts.val, batchSize, blockSize, seed + 2) : null;
   const dropoutGen = opts.dropoutGenerator ?? model.dropoutGenerator ?? null;
-  const ckptDir = path.join(runDir, "checkpoint");
 
   let startStep = 0;
   let bestValLoss: number | null = null;
+  /** The checkpoint `best` points at and its validation loss. */
+  let bestCkpt: { step: number; val: number } | null = null;
+  let lastCkpt: number | null = null;
   let points: LossPoint[] = [];
-  if (opts.resume) {
-    const ck = await loadCheckpoint(opts.resume);
+  if (!opts.resume) await claimRunDir(runDir, opts.overwrite ?? false);
+  else {
+    const from = await resolveCheckpointDir(opts.resume);
+    const ck = await loadCheckpoint(from);
     const ts = ck.trainerState;
     try {
       model.loadStateDict(ck.model);
       optimizer.loadStateDict(ck.optimizer);
     } catch (e) {
-      throw new Error(`resume from checkpoint ${opts.resume}: ${(e as Error).message}`, { cause: e });
+      throw new Error(`resume from checkpoint ${from}: ${(e as Error).message}`, { cause: e });
     }
     sampler.setState(ts.dataRng);
     if (dropoutGen && ts.dropoutRng) dropoutGen.setState(ts.dropoutRng);
     startStep = ts.step;
     bestValLoss = ts.bestValLoss;
     const changed = Object.keys(trainConfig).filter((k) => k !== "maxSteps" && JSON.stringify(ts.trainConfig[k]) !== JSON.stringify(trainConfig[k as keyof typeof trainConfig]));
-    if (changed.length) process.emitWarning(`resuming ${opts.resume} with different ${changed.join(", ")}: the run will not replay the original exactly`);
+    if (changed.length) process.emitWarning(`resuming ${from} with different ${changed.join(", ")}: the run will not replay the original exactly`);
+    const torn = await repairMetrics(runDir);
+    if (torn) process.emitWarning(`${path.join(runDir, "metrics.jsonl")}: removed a torn last line (${torn} bytes) left by an interrupted run`);
     // Earlier points of the plot; records after the checkpoint step belong to the interrupted run.
-    points = (await readMetrics(runDir))
-      .filter((r) => r.type === "eval" && (r.step as number) <= startStep)
-      .map((r) => ({ step: r.step as number, train: r.trainLoss as number, val: (r.valLoss as number | null) ?? undefined }));
-    await appendMetrics(runDir, { type: "resume", step: startStep, from: opts.resume });
+    points = replayPoints(await readMetrics(runDir), startStep);
+    const bestStep = await linkedStep(runDir, BEST);
+    const bestVal = points.filter((p) => p.step === bestStep && p.val !== undefined).pop()?.val;
+    if (bestStep !== null && bestVal !== undefined) bestCkpt = { step: bestStep, val: bestVal };
+    lastCkpt = await linkedStep(runDir, LAST);
+    await appendMetrics(runDir, { type: "resume", step: startStep, from });
   }
 
   const progress: Progress | null = opts.progress === false ? null
@@ -164,6 +198,7 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
   const t0 = performance.now();
   let trainMs = 0, tokens = 0;
   let last = { trainLoss: NaN, valLoss: null as number | null };
+  let lastEval: number | null = null;
   const tokensPerSec = () => (trainMs > 0 ? tokens / (trainMs / 1000) : 0);
 
   const evaluate = async (step: number) => {
@@ -173,7 +208,9 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
       last = { trainLoss: estimateLoss(model, objective, evalTrain, evalIters), valLoss: evalVal ? estimateLoss(model, objective, evalVal, evalIters) : null };
       if (last.valLoss !== null && (bestValLoss === null || last.valLoss < bestValLoss)) bestValLoss = last.valLoss;
       await appendMetrics(runDir, { type: "eval", step, ...last });
-      points.push({ step, train: last.trainLoss, val: last.valLoss ?? undefined });
+      progress?.log(`step ${step}: train loss ${last.trainLoss.toFixed(4)}${last.valLoss === null ? "" : ` | validation loss ${last.valLoss.toFixed(4)}`}`);
+      lastEval = step;
+      points.push({ step, val: last.valLoss ?? undefined });
       await writeLossPlot(runDir, points);
       await opts.onSample?.(step, model);
     } finally {
@@ -181,13 +218,24 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
     }
   };
 
-  const save = (step: number) => saveCheckpoint(ckptDir, {
-    config: opts.modelConfig,
-    model: model.stateDict(),
-    optimizer: optimizer.stateDict(),
-    trainerState: { step, dataRng: sampler.getState(), dropoutRng: dropoutGen?.getState() ?? null, bestValLoss, trainConfig },
-    extraFiles: opts.extraFiles,
-  });
+  const save = async (step: number) => {
+    await saveCheckpoint(path.join(runDir, checkpointName(step)), {
+      config: opts.modelConfig,
+      model: model.stateDict(),
+      optimizer: optimizer.stateDict(),
+      trainerState: { step, dataRng: sampler.getState(), dropoutRng: dropoutGen?.getState() ?? null, bestValLoss, trainConfig },
+      extraFiles: opts.extraFiles,
+    });
+    lastCkpt = step;
+    await linkCheckpoint(runDir, LAST, checkpointName(step));
+    // A checkpoint's validation loss is the evaluation's at its step (the loop evaluates before saving).
+    const val = lastEval === step ? last.valLoss : null;
+    if (val !== null && (bestCkpt === null || val < bestCkpt.val)) {
+      bestCkpt = { step, val };
+      await linkCheckpoint(runDir, BEST, checkpointName(step));
+    }
+    await pruneCheckpoints(runDir, saveTotalLimit, [step, bestCkpt?.step ?? null]);
+  };
 
   model.train();
   optimizer.zeroGrad();
@@ -218,6 +266,7 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
       const done = step + 1;
       const info: StepInfo = { step: done, loss, lr, gradNorm, ...(Object.keys(aux).length ? { aux } : {}) };
       await appendMetrics(runDir, { type: "train", ...info, tokensPerSec: tokensPerSec() });
+      points.push({ step: done, train: loss });
       progress?.update(done, { loss, tokensPerSec: tokensPerSec() });
       await opts.onStep?.(info);
       if (done % evalInterval === 0 || done === maxSteps) await evaluate(done);
@@ -230,5 +279,8 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
   return {
     steps: Math.max(maxSteps - startStep, 0), finalStep: Math.max(maxSteps, startStep),
     trainLoss: last.trainLoss, valLoss: last.valLoss, tokensPerSec: tokensPerSec(), seconds: (performance.now() - t0) / 1000,
+    bestValLoss,
+    checkpoint: lastCkpt === null ? null : path.join(runDir, checkpointName(lastCkpt)),
+    bestCheckpoint: bestCkpt === null ? null : path.join(runDir, checkpointName(bestCkpt.step)),
   };
 }

@@ -37,7 +37,7 @@ describe("trainer", () => {
     child.stdout.on("data", (d) => { stdout += d; });
     child.stderr.on("data", (d) => { stderr += d; });
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
-    const stateFile = path.join(runDir, "checkpoint", "trainer_state.json");
+    const stateFile = path.join(runDir, `checkpoint-${CHECKPOINT_EVERY}`, "trainer_state.json");
     const deadline = Date.now() + 20_000;
     while (!(await fs.stat(stateFile).then(() => true, () => false))) {
       if (child.exitCode !== null || Date.now() > deadline) {
@@ -57,7 +57,7 @@ describe("trainer", () => {
 
     const resumed = resumeOptions(runDir);
     const losses: number[] = [];
-    const summary = await train({ ...resumed, resume: path.join(runDir, "checkpoint"), onStep: ({ loss }) => { losses.push(loss); } });
+    const summary = await train({ ...resumed, resume: runDir, onStep: ({ loss }) => { losses.push(loss); } });
     assert.deepEqual(losses, ref.losses.slice(ckptStep)); // Object.is on every number: bitwise
     for (const [name, t] of Object.entries(ref.model.stateDict())) assert.deepEqual(resumed.model.stateDict()[name].data, t.data, name);
     assert.equal(summary.steps, 12 - ckptStep);
@@ -69,10 +69,10 @@ describe("trainer", () => {
     assert.ok(records.some((r) => r.type === "resume" && r.step === ckptStep));
     assert.ok(records.filter((r) => r.type === "eval").map((r) => r.step).includes(12));
     assert.match(await fs.readFile(path.join(runDir, "loss.svg"), "utf8"), /<polyline/);
-    const finalState = JSON.parse(await fs.readFile(stateFile, "utf8"));
+    const finalState = JSON.parse(await fs.readFile(path.join(runDir, "last", "trainer_state.json"), "utf8"));
     assert.equal(finalState.step, 12);
     assert.ok(finalState.dropoutRng.counter > 0); // dropout drew masks and its state is saved
-    assert.deepEqual(JSON.parse(await fs.readFile(path.join(runDir, "checkpoint", "tokenizer.json"), "utf8")), { kind: "synthetic", vocabSize: 17 });
+    assert.deepEqual(JSON.parse(await fs.readFile(path.join(runDir, "last", "tokenizer.json"), "utf8")), { kind: "synthetic", vocabSize: 17 });
     await fs.rm(root, { recursive: true, force: true });
   });
 
@@ -90,8 +90,8 @@ describe("trainer", () => {
     await assert.rejects(train({ ...resumeOptions(root), batchSize: 0 }), /batchSize must be a positive integer/);
     await assert.rejects(train({ ...resumeOptions(root), resume: path.join(root, "nope") }), /nope: cannot open the checkpoint directory/);
     const other = new TransformerLM(gpt2Config({ vocabSize: 17, dModel: 8, nLayers: 1, nHeads: 2, maxSeqLen: 8 }));
-    await assert.rejects(train({ ...resumeOptions(root), model: other, resume: path.join(opts.runDir, "checkpoint") }),
-      /resume from checkpoint .*checkpoint: loadStateDict: tok_emb\.weight has shape \[17, 16\], the model expects \[17, 8\]/);
+    await assert.rejects(train({ ...resumeOptions(root), model: other, resume: path.join(opts.runDir, "last") }),
+      /resume from checkpoint .*last: loadStateDict: tok_emb\.weight has shape \[17, 16\], the model expects \[17, 8\]/);
     await fs.rm(root, { recursive: true, force: true });
   });
 });
