@@ -306,4 +306,9 @@ describe("JSON files", () => {
     assert.throws(() => parseJsonText('{\n "cab": [\n  $ "\\n",\n  "x"]}'), (e: Error) => e instanceof SyntaxError && !/[\r\n]/.test(e.message) && /Unexpected token '\$'/.test(e.message));
     assert.deepEqual(parseJsonText('\ufeff{"a": 1}'), { a: 1 });
   });
+
+  it("a value nested too deeply to print is named in the error, not a stack overflow", () => {
+    const deep = parseJsonText("[".repeat(10000) + "]".repeat(10000));
+    assert.throws(() => T.CharTokenizer.fromJSON({ type: "char", vocab: ["a", deep] }), /"vocab"\[1\] is a deeply nested array; expected a single character/);
+  });
 });

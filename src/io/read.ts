@@ -113,6 +113,21 @@ export function readFileHead(file: string, n: number, label = file): { head: Uin
 }
 
 /**
+ * A value from an untrusted file, shown briefly in an error: its JSON cut at 60 characters; a value
+ * nested too deeply to print (JSON.stringify overflows the stack) is named as such.
+ */
+export function brief(v: unknown): string {
+  if (v === undefined) return "missing";
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    return Array.isArray(v) ? "a deeply nested array" : "a deeply nested object";
+  }
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/**
  * JSON text parsed, a leading byte-order mark ignored. A syntax error keeps to one line: V8 quotes the
  * text around the error, newlines and all, so those are escaped and the message is cut at 200 chars.
  */

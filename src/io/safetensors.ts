@@ -7,7 +7,7 @@ import { closeSync, promises as fs } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { formatBytes, openRegular, parseJsonText, readAt, type FileReadError } from "./read.js";
+import { brief, formatBytes, openRegular, parseJsonText, readAt, type FileReadError } from "./read.js";
 
 export type SafeDType = "F64" | "F32" | "BF16" | "F16" | "I64" | "I32" | "I16" | "I8" | "U16" | "U8" | "BOOL";
 
@@ -55,16 +55,10 @@ const isDType = (v: unknown): v is SafeDType => typeof v === "string" && Object.
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** Short printable form of a JSON value for error messages. */
-function show(v: unknown): string {
-  if (v === undefined) return "missing";
-  const s = JSON.stringify(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
-
 function checkMetadata(v: unknown, bad: Bad): Record<string, string> {
-  if (!isObject(v)) throw bad(`"__metadata__" is ${show(v)}; expected an object mapping strings to strings`);
+  if (!isObject(v)) throw bad(`"__metadata__" is ${brief(v)}; expected an object mapping strings to strings`);
   for (const [k, val] of Object.entries(v)) {
-    if (typeof val !== "string") throw bad(`"__metadata__" key ${JSON.stringify(k)} is ${show(val)}; expected a string value`);
+    if (typeof val !== "string") throw bad(`"__metadata__" key ${JSON.stringify(k)} is ${brief(val)}; expected a string value`);
   }
   return { ...(v as Record<string, string>) };
 }
@@ -73,15 +67,15 @@ interface Entry { name: string; dtype: SafeDType; shape: number[]; begin: number
 
 function parseEntry(name: string, v: unknown, dataLen: number, bad: Bad): Entry {
   const at = `tensor ${JSON.stringify(name)}`;
-  if (!isObject(v)) throw bad(`${at}: entry is ${show(v)}; expected an object with "dtype", "shape", "data_offsets"`);
+  if (!isObject(v)) throw bad(`${at}: entry is ${brief(v)}; expected an object with "dtype", "shape", "data_offsets"`);
   const { dtype, shape, data_offsets: off } = v;
-  if (typeof dtype !== "string") throw bad(`${at}: "dtype" is ${show(dtype)}; expected a string`);
+  if (typeof dtype !== "string") throw bad(`${at}: "dtype" is ${brief(dtype)}; expected a string`);
   if (!isDType(dtype)) throw bad(`${at}: unknown dtype ${JSON.stringify(dtype)}; supported dtypes: ${SUPPORTED}`);
   if (!Array.isArray(shape) || !shape.every(isDim)) {
-    throw bad(`${at}: "shape" is ${show(shape)}; expected an array of non-negative integers`);
+    throw bad(`${at}: "shape" is ${brief(shape)}; expected an array of non-negative integers`);
   }
   if (!Array.isArray(off) || off.length !== 2 || !off.every(isDim)) {
-    throw bad(`${at}: "data_offsets" is ${show(off)}; expected [begin, end] with non-negative integers`);
+    throw bad(`${at}: "data_offsets" is ${brief(off)}; expected [begin, end] with non-negative integers`);
   }
   const [begin, end] = off as [number, number];
   if (begin > end) throw bad(`${at}: data_offsets [${begin}, ${end}] have begin > end; expected begin <= end`);
@@ -162,7 +156,7 @@ function parseHeaderJson(json: Uint8Array, dataLen: number, bad: Bad): ParsedHea
   } catch (e) {
     throw bad(`header is not valid JSON (${(e as Error).message}); expected a JSON object`);
   }
-  if (!isObject(header)) throw bad(`header is ${show(header)}; expected a JSON object`);
+  if (!isObject(header)) throw bad(`header is ${brief(header)}; expected a JSON object`);
   let metadata: Record<string, string> = {};
   const entries: Entry[] = [];
   for (const [name, v] of Object.entries(header)) {
@@ -200,13 +194,13 @@ function checkTensor(name: string, t: SafeTensor, bad: Bad): void {
   if (name === "") throw bad("tensor name is empty; expected a non-empty name");
   if (name === "__metadata__") throw bad(`tensor name "__metadata__" is reserved for metadata; expected another name`);
   if (!isObject(t)) throw bad(`${at}: expected { dtype, shape, data }`);
-  if (!isDType(t.dtype)) throw bad(`${at}: unknown dtype ${show(t.dtype)}; supported dtypes: ${SUPPORTED}`);
+  if (!isDType(t.dtype)) throw bad(`${at}: unknown dtype ${brief(t.dtype)}; supported dtypes: ${SUPPORTED}`);
   const Ctor = DTYPES[t.dtype];
   if (!(t.data instanceof Ctor)) {
-    throw bad(`${at}: dtype ${t.dtype} needs data as ${Ctor.name}, got ${show(t.data?.constructor?.name)}`);
+    throw bad(`${at}: dtype ${t.dtype} needs data as ${Ctor.name}, got ${brief(t.data?.constructor?.name)}`);
   }
   if (!Array.isArray(t.shape) || !t.shape.every(isDim)) {
-    throw bad(`${at}: shape ${show(t.shape)}; expected an array of non-negative integers`);
+    throw bad(`${at}: shape ${brief(t.shape)}; expected an array of non-negative integers`);
   }
   if (numel(t.shape) !== t.data.length) {
     throw bad(`${at}: shape [${t.shape.join(", ")}] has ${numel(t.shape)} elements but data has ${t.data.length}`);
@@ -226,7 +220,7 @@ export function encodeSafetensors(
   source = "<buffer>",
 ): Uint8Array {
   const bad: Bad = (problem) => new SafetensorsError(source, problem);
-  if (!isObject(tensors)) throw bad(`tensors is ${show(tensors)}; expected an object mapping names to tensors`);
+  if (!isObject(tensors)) throw bad(`tensors is ${brief(tensors)}; expected an object mapping names to tensors`);
   // Header entries are written by hand so that the key order is exactly the sorted order.
   const fields: string[] = [];
   if (metadata !== undefined) fields.push(`"__metadata__":${JSON.stringify(checkMetadata(metadata, bad))}`);

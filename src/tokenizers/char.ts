@@ -1,5 +1,6 @@
 // Character-level tokenizer, as nanoGPT's shakespeare_char: the vocabulary is the sorted set of
 // distinct characters (Unicode code points, sorted by code point like Python's sorted(set(text))).
+import { brief } from "../io/read.js";
 import type { EncodeOptions, Tokenizer } from "./tokenizer.js";
 
 /** The tokenizer.json form saved next to a checkpoint. */
@@ -45,10 +46,10 @@ export class CharTokenizer implements Tokenizer {
     const bad = (problem: string) => new CharTokenizerError(`${source}: ${problem}`);
     if (typeof json !== "object" || json === null || Array.isArray(json)) throw bad("expected an object {type: \"char\", vocab: [...]}");
     const { type, vocab } = json as Record<string, unknown>;
-    if (type !== "char") throw bad(`"type" is ${JSON.stringify(type) ?? "missing"}; expected "char"`);
+    if (type !== "char") throw bad(`"type" is ${brief(type)}; expected "char"`);
     if (!Array.isArray(vocab) || vocab.length === 0) throw bad('"vocab" must be a non-empty array of single characters');
     vocab.forEach((ch: unknown, i) => {
-      if (typeof ch !== "string" || [...ch].length !== 1) throw bad(`"vocab"[${i}] is ${JSON.stringify(ch)}; expected a single character`);
+      if (typeof ch !== "string" || [...ch].length !== 1) throw bad(`"vocab"[${i}] is ${brief(ch)}; expected a single character`);
       if (i > 0 && codePoint(vocab[i - 1] as string) >= codePoint(ch)) {
         throw bad(`"vocab"[${i}] ${describe(ch)} is out of order or repeated; expected distinct characters sorted by code point`);
       }

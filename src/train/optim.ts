@@ -8,6 +8,7 @@ import { fmtShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { floatData } from "../ops/util.js";
 import type { OptimizerState } from "../io/checkpoint.js";
+import { brief } from "../io/read.js";
 
 export interface NamedParam { name: string; tensor: Tensor }
 
@@ -106,9 +107,9 @@ export abstract class Optimizer {
   loadStateDict(state: OptimizerState): void {
     const problems: string[] = [];
     const { type, step, lr } = state.meta;
-    if (type !== this.kind) problems.push(`meta.type is ${JSON.stringify(type)}, expected "${this.kind}"`);
-    if (!Number.isSafeInteger(step) || (step as number) < 0) problems.push(`meta.step is ${JSON.stringify(step)}, expected a non-negative integer`);
-    if (typeof lr !== "number" || !(lr >= 0)) problems.push(`meta.lr is ${JSON.stringify(lr)}, expected a number >= 0`);
+    if (type !== this.kind) problems.push(`meta.type is ${brief(type)}, expected "${this.kind}"`);
+    if (!Number.isSafeInteger(step) || (step as number) < 0) problems.push(`meta.step is ${brief(step)}, expected a non-negative integer`);
+    if (typeof lr !== "number" || !(lr >= 0)) problems.push(`meta.lr is ${brief(lr)}, expected a number >= 0`);
     const expected = new Set<string>();
     for (const s of this.slots) {
       for (const b of this.bufNames) {
