@@ -4,7 +4,6 @@
 // Exit 0 on success; on a thrown error, one line "<error name>: <message>" on stderr and exit 1 (the
 // harness tells tsformer's own errors from leaked JS errors by that name). Anything else (a signal, an
 // uncaught exception with its stack) is a crash the harness reports.
-import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 
 const [entry, action, ...args] = process.argv.slice(2);
@@ -18,8 +17,8 @@ const actions = {
   llama2cTokenizer: async (f, vocab) => T.Llama2cTokenizer.load(f, Number(vocab)),
   charTokenizer: async (f) => {
     let json;
-    // A file that is not JSON never reaches fromJSON: the caller (loadCheckpoint) parses it first.
-    try { json = JSON.parse(readFileSync(f, "utf8")); } catch (e) { throw Object.assign(new Error(`${f}: not JSON (${e.message})`), { name: "NotJSON" }); }
+    // A file that is not JSON never reaches fromJSON: the caller (loadCheckpoint) reads it first, bounded.
+    try { json = T.readJsonFile(f); } catch (e) { throw Object.assign(new Error(`${f}: not JSON (${e.message})`), { name: "NotJSON" }); }
     return T.CharTokenizer.fromJSON(json, f);
   },
 };
