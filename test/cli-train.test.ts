@@ -127,6 +127,11 @@ describe("train: configs and text inputs", () => {
     assert.equal(JSON.parse(readFileSync(join(dir, "example", "last", "config.json"), "utf8")).nKvHeads, 2);
   });
 
+  it("model flags too large for the limits are refused before anything is allocated", () => {
+    failsWith(cli("train", "--d-model", "1e9", "--steps", "1", "--out", "huge"), /the model \(preset gpt2-tiny-char with --d-model .*\): dModel: Too big: expected number to be <=65536/);
+    failsWith(cli("train", "--d-model", "4096", "--n-layers", "4000", "--steps", "1", "--out", "huge"), /2\.2 TiB as float32 .* the limit is TSFORMER_MAX_MODEL_BYTES = 4 GiB/);
+  });
+
   it("binary --data and --text are refused", () => {
     const bin = join(root, "data/stories260K.bin");
     failsWith(cli("train", "--data", bin, "--out", join(dir, "bin")), /--data .*stories260K\.bin:? (is not|has a NUL byte).*expected (a )?UTF-8 text/);

@@ -103,7 +103,8 @@ async function plan(o: TrainCliOptions, log: (s: string) => void): Promise<Plan>
     if (o.preset) throw new Error(`--preset and --config exclude each other: put "preset": "${o.preset}" in ${o.config}`);
     cfg = configFromObject(readJson(o.config, "--config"), tok.vocabSize, o.config, log);
   } else {
-    cfg = presetConfig(o.preset ?? DEFAULT_PRESET, { dModel: o.dModel, nLayers: o.nLayers, nHeads: o.nHeads, maxSeqLen: o.block, dropout: o.dropout }, tok.vocabSize);
+    cfg = presetConfig(o.preset ?? DEFAULT_PRESET, { dModel: o.dModel, nLayers: o.nLayers, nHeads: o.nHeads, maxSeqLen: o.block, dropout: o.dropout }, tok.vocabSize,
+      `the model (preset ${o.preset ?? DEFAULT_PRESET} with --d-model / --n-layers / --n-heads / --block / --dropout)`);
   }
   // The training context defaults to the model's.
   return { args: { ...args, block: o.block ?? cfg.maxSeqLen }, cfg, tok, text, dataFile: file };
