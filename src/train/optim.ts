@@ -92,6 +92,9 @@ export abstract class Optimizer {
 
   protected abstract update(s: Slot, grad: Float32Array | Float64Array, lr: number): void;
 
+  /** The settings a continued run must keep (betas, eps, momentum): saved with the state and checked on load. */
+  protected abstract settings(): Record<string, number | boolean>;
+
   zeroGrad(): void {
     for (const s of this.slots) s.tensor.grad = null;
   }
@@ -100,7 +103,7 @@ export abstract class Optimizer {
   stateDict(): OptimizerState {
     const tensors: Record<string, Float32Array> = {};
     for (const s of this.slots) this.bufNames.forEach((b, i) => { tensors[`${s.name}.${b}`] = s.bufs[i].slice(); });
-    return { tensors, meta: { type: this.kind, step: this.stepCount, lr: this.lr } };
+    return { tensors, meta: { type: this.kind, step: this.stepCount, lr: this.lr, settings: this.settings() } };
   }
 
   /** Restore from stateDict(); every problem (missing, unexpected, wrong size, wrong type) in one error. */
@@ -110,6 +113,15 @@ export abstract class Optimizer {
     if (type !== this.kind) problems.push(`meta.type is ${brief(type)}, expected "${this.kind}"`);
     if (!Number.isSafeInteger(step) || (step as number) < 0) problems.push(`meta.step is ${brief(step)}, expected a non-negative integer`);
     if (typeof lr !== "number" || !(lr >= 0)) problems.push(`meta.lr is ${brief(lr)}, expected a number >= 0`);
+    // States saved before settings were recorded carry none: nothing to compare then.
+    const saved = state.meta.settings as Record<string, unknown> | undefined;
+    if (saved !== undefined) {
+      for (const [k, v] of Object.entries(this.settings())) {
+        if (typeof saved !== "object" || saved === null || saved[k] !== v) {
+          problems.push(`meta.settings.${k} is ${brief(typeof saved === "object" && saved !== null ? saved[k] : saved)}, but this optimizer has ${v} (a continued run keeps its optimizer settings)`);
+        }
+      }
+    }
     const expected = new Set<string>();
     for (const s of this.slots) {
       for (const b of this.bufNames) {
@@ -147,6 +159,10 @@ export class AdamW extends Optimizer {
     this.beta1 = beta1; this.beta2 = beta2; this.eps = eps;
   }
 
+  protected settings(): Record<string, number> {
+    return { beta1: this.beta1, beta2: this.beta2, eps: this.eps };
+  }
+
   protected update(s: Slot, grad: Float32Array | Float64Array, lr: number): void {
     const t = this.stepCount;
     backend().adamw({
@@ -173,6 +189,10 @@ export class SGD extends Optimizer {
     if (nesterov && momentum === 0) throw new RangeError("SGD: nesterov needs momentum > 0");
     this.momentum = momentum;
     this.nesterov = nesterov;
+  }
+
+  protected settings(): Record<string, number | boolean> {
+    return { momentum: this.momentum, nesterov: this.nesterov };
   }
 
   protected update(s: Slot, grad: Float32Array | Float64Array, lr: number): void {

@@ -94,6 +94,15 @@ describe("AdamW", () => {
       && /lin\.bias\.exp_avg_sq has 7 Float32Array values, expected 3/.test(e.message) && /unexpected ghost\.exp_avg/.test(e.message));
   });
 
+  it("a continued run keeps its optimizer settings: other betas are refused; a state saved without settings loads", () => {
+    const m = new Tiny();
+    const saved = new AdamW(defaultParamGroups(m, 0.1), { beta2: 0.95 }).stateDict();
+    assert.deepEqual(saved.meta.settings, { beta1: 0.9, beta2: 0.95, eps: 1e-8 });
+    assert.throws(() => new AdamW(defaultParamGroups(m, 0.1)).loadStateDict(saved), /meta\.settings\.beta2 is 0\.95, but this optimizer has 0\.999/);
+    delete saved.meta.settings;
+    new AdamW(defaultParamGroups(m, 0.1)).loadStateDict(saved);
+  });
+
   it("validates hyperparameters", () => {
     const p = [{ name: "p", tensor: T.zeros([2]).requiresGrad_() }];
     assert.throws(() => new AdamW([{ params: p, weightDecay: 0 }], { beta2: 1 }), /beta2 must be in \[0, 1\)/);
