@@ -19,7 +19,7 @@ import { promises as fs } from "node:fs";
 import { hostname } from "node:os";
 import * as path from "node:path";
 import { z } from "zod";
-import { FileReadError, formatBytes, maxModelBytes, parseJsonText, readJsonFile } from "./read.js";
+import { FileReadError, formatBytes, maxModelBytes, parseJsonText, readJsonFile, shallow } from "./read.js";
 import { SafetensorsError, encodeSafetensors, readSafetensors, type SafeTensor, type SafetensorsHeader } from "./safetensors.js";
 import type { RngState } from "../tensor/rng.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -73,13 +73,6 @@ const REQUIRED = [CONFIG, MODEL, OPTIM, STATE];
 const MODEL_FILES = [CONFIG, MODEL];
 /** Marks a directory as a save's own temp ("tmp") or moved-aside previous checkpoint ("old"). */
 const PARTIAL_MARKER = ".tsformer-partial";
-
-/** True when v nests no deeper than `depth` arrays / objects (checked without deep recursion). */
-function shallow(v: unknown, depth: number): boolean {
-  if (typeof v !== "object" || v === null) return true;
-  if (depth === 0) return false;
-  return Object.values(v).every((x) => shallow(x, depth - 1));
-}
 
 const rngSchema = z.object({ seed: z.number().int().nonnegative(), counter: z.number().int().nonnegative() }).strict();
 const stateSchema = z.object({

@@ -112,6 +112,13 @@ export function readFileHead(file: string, n: number, label = file): { head: Uin
   }
 }
 
+/** True when v nests no deeper than `depth` arrays / objects (checked without deep recursion). */
+export function shallow(v: unknown, depth: number): boolean {
+  if (typeof v !== "object" || v === null) return true;
+  if (depth === 0) return false;
+  return Object.values(v).every((x) => shallow(x, depth - 1));
+}
+
 /**
  * A value from an untrusted file, shown briefly in an error: its JSON cut at 60 characters; a value
  * nested too deeply to print (JSON.stringify overflows the stack) is named as such.

@@ -4,7 +4,7 @@
 
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { readFileBounded } from "../io/read.js";
+import { readFileBounded, shallow } from "../io/read.js";
 
 /** metrics.jsonl is read whole on resume: refuse a runaway file (or a device) instead of filling memory. */
 const MAX_METRICS_BYTES = 1024 ** 3;
@@ -57,11 +57,12 @@ export async function readMetrics(runDir: string): Promise<MetricsRecord[]> {
     if (line === "") return;
     try {
       const r: unknown = JSON.parse(line);
-      if (typeof r === "object" && r !== null && !Array.isArray(r)) { out.push(r as MetricsRecord); return; }
+      // a record is a flat object; deep nesting would overflow the stack of whatever reads it next
+      if (typeof r === "object" && r !== null && !Array.isArray(r) && shallow(r, 3)) { out.push(r as MetricsRecord); return; }
     } catch { /* reported below */ }
     bad.push(i + 1);
   });
-  if (bad.length) process.emitWarning(`${file}: skipping ${bad.length} line${bad.length > 1 ? "s" : ""} that ${bad.length > 1 ? "are" : "is"} not a JSON object (line ${bad.slice(0, 5).join(", ")}${bad.length > 5 ? ", ..." : ""}; torn by a crash?)`);
+  if (bad.length) process.emitWarning(`${file}: skipping ${bad.length} line${bad.length > 1 ? "s" : ""} that ${bad.length > 1 ? "are" : "is"} not a flat JSON object (line ${bad.slice(0, 5).join(", ")}${bad.length > 5 ? ", ..." : ""}; torn by a crash?)`);
   return out;
 }
 

@@ -23,6 +23,22 @@ describe("metrics", () => {
     assert.deepEqual(await readMetrics(path.join(dir, "none")), []);
   });
 
+  it("a record nested deeply (a fuzz mutant that overflowed the stack of its reader) is skipped like a torn line", async () => {
+    const dir = await tmpDir("tsformer-deep-");
+    await appendMetrics(dir, { type: "train", step: 1, loss: 2.5 });
+    await fs.appendFile(path.join(dir, "metrics.jsonl"), `{"type":"eval","step":1,"valLoss":${"[".repeat(100000)}${"]".repeat(100000)}}\n`);
+    const warnings: string[] = [];
+    const onWarn = (w: Error) => warnings.push(w.message);
+    process.on("warning", onWarn);
+    try {
+      assert.deepEqual((await readMetrics(dir)).map((r) => r.type), ["train"]);
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off("warning", onWarn);
+    }
+    assert.match(warnings.join("\n"), /skipping 1 line that is not a flat JSON object \(line 2/);
+  });
+
   it("a torn last line (crash mid-append): the next record starts on a new line, reads skip the torn bytes, repair cuts them", async () => {
     const dir = await tmpDir("tsformer-torn-");
     const file = path.join(dir, "metrics.jsonl");
@@ -39,7 +55,7 @@ describe("metrics", () => {
     } finally {
       process.off("warning", onWarn);
     }
-    assert.match(warnings.join("\n"), /skipping 1 line that is not a JSON object \(line 2/);
+    assert.match(warnings.join("\n"), /skipping 1 line that is not a flat JSON object \(line 2/);
     await fs.appendFile(file, '{"type": "ev');
     assert.equal(await repairMetrics(dir), '{"type": "ev'.length);
     assert.match(await fs.readFile(file, "utf8"), /"step":2,"loss":2.4\}\n$/);
