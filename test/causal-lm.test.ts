@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as T from "../src/index.js";
 import { Module } from "../src/nn/module.js";
-import { SeqContext, checkTruncate, type DecodingState } from "../src/nn/seq-context.js";
+import { SeqContext, checkTruncate, validTruncate, type DecodingState } from "../src/nn/seq-context.js";
 import type { CausalLM, CausalLMOutput } from "../src/models/causal-lm.js";
 import { generate } from "../src/generate/generate.js";
 import { scoreTokens } from "../src/generate/score.js";
@@ -21,7 +21,7 @@ import { TokenDataset } from "../src/data/batches.js";
 class Counter implements DecodingState {
   length = 0;
   canTruncate(n: number): boolean {
-    return Number.isSafeInteger(n) && n >= 0 && n <= this.length;
+    return validTruncate(this, n);
   }
   truncate(n: number): void {
     checkTruncate(this, n);

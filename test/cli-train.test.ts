@@ -41,6 +41,9 @@ describe("train: run directories", () => {
     assert.equal(readlinkSync(join(run, "last")), "checkpoint-6");
     const best = readlinkSync(join(run, "best"));
     assert.ok(ckpts(run).includes(best), `best -> ${best} was kept`);
+    const evals = readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((r) => r.type === "eval");
+    const lowest = evals.reduce((m, r) => (r.valLoss < m.valLoss ? r : m));
+    assert.equal(best, `checkpoint-${lowest.step}`, "best is the checkpoint with the lowest validation loss in metrics.jsonl");
     assert.equal(state(join(run, "last")).step, 6);
     for (const label of ["steps", "time", "tokens/s", "validation loss", "best checkpoint", "metrics", "loss plot"]) assert.match(out, new RegExp(`^${label} `, "m"));
     const r = cli("train", ...TINY, "--steps", "2", "--out", join(dir, "evals"), "--eval-interval", "1");

@@ -165,9 +165,9 @@ describe("reads bounded: devices, FIFOs and oversized files are refused", () => 
     assert.throws(() => T.readTextFile("/dev/zero"), /\/dev\/zero: is a character device; expected a regular file/);
   });
 
-  it("a FIFO is refused at once (opening it does not wait for a writer)", async () => {
+  it("a FIFO is refused at once (opening it does not wait for a writer)", async (t) => {
     const fifo = path.join(await tmpRoot(), "pipe");
-    if (spawnSync("mkfifo", [fifo]).status !== 0) return; // no mkfifo here
+    if (spawnSync("mkfifo", [fifo]).status !== 0) return t.skip("no mkfifo on this machine");
     assert.throws(() => T.readTextFile(fifo), /pipe: is a FIFO \(named pipe\); expected a regular file/);
   });
 

@@ -129,6 +129,6 @@ describe("T.save / T.load", () => {
     await T.save(new T.Linear(200, 200), dir);
     await assert.rejects(T.load(dir, new T.Linear(1, 1)), /model.safetensors is \d+ bytes; the module's weights take 8/);
     writeFileSync(join(dir, "config.json"), "{oops");
-    await assert.rejects(T.load(dir), /config.json is not valid JSON/);
+    await assert.rejects(T.load(dir), /config\.json: is not valid JSON/);
   });
 });

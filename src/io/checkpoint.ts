@@ -94,11 +94,10 @@ interface Marker { role: "tmp" | "old"; target: string; pid: number; host: strin
 
 /** The marker of a sibling directory, or null when it carries none (then it is not ours to touch). */
 async function readMarker(p: string): Promise<Marker | null> {
-  const text = await fs.readFile(path.join(p, PARTIAL_MARKER), "utf8").catch(() => null);
-  if (text === null) return null;
   try {
-    const m = JSON.parse(text) as Marker;
-    return m.role === "tmp" || m.role === "old" ? m : null;
+    // bounded: a FIFO or device put there must not stall or flood a save
+    const m = readJsonFile(path.join(p, PARTIAL_MARKER), 4096) as Marker | null;
+    return m?.role === "tmp" || m?.role === "old" ? m : null;
   } catch {
     return null;
   }

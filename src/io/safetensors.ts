@@ -54,7 +54,6 @@ const isDim = (v: unknown): v is number => Number.isSafeInteger(v) && (v as numb
 const isDType = (v: unknown): v is SafeDType => typeof v === "string" && Object.hasOwn(DTYPES, v);
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** Short printable form of a JSON value for error messages. */
 function checkMetadata(v: unknown, bad: Bad): Record<string, string> {
   if (!isObject(v)) throw bad(`"__metadata__" is ${brief(v)}; expected an object mapping strings to strings`);
   for (const [k, val] of Object.entries(v)) {

@@ -44,9 +44,23 @@ export function checkTruncate(s: DecodingState, n: number): void {
   if (!validTruncate(s, n)) throw new RangeError(`truncate: n must be an integer in [0, ${s.length}], got ${n}`);
 }
 
-/** A state that cannot roll back (recurrent states fold every position into one sum). */
-export function noRollback(variant: string): never {
-  throw new Error(`${variant}: rollback not supported (the recurrent state cannot forget positions); keep a copy of the state instead`);
+/**
+ * A recurrent state (linear attention's sum of phi(k) v^T, the mixed-chunk GAU's sum of K'^T V): every
+ * position is folded into one sum, so only a no-op rollback is possible.
+ */
+export class RecurrentState implements DecodingState {
+  length = 0;
+  /** variant: the attention name that errors report. */
+  constructor(readonly variant: string) {}
+
+  canTruncate(n: number): boolean {
+    return n === this.length;
+  }
+
+  truncate(n: number): void {
+    checkTruncate(this, n);
+    if (n < this.length) throw new Error(`${this.variant}: rollback not supported (the recurrent state cannot forget positions); keep a copy of the state instead`);
+  }
 }
 
 /** An explicit visibility matrix: visible[i * S + j] != 0 iff query row i sees key j (keys include the cache). */

@@ -56,7 +56,7 @@ export function tensor(values: Nested | Storage, opts: CreateOptions & { shape?:
 }
 
 export function full(shape: Shape, value: number, opts: CreateOptions = {}): Tensor {
-  const t = Tensor.zeros(shape, opts.dtype ?? "float32");
+  const t = Tensor.empty(shape, opts.dtype ?? "float32");
   t.data.fill(value);
   t.requiresGrad = opts.requiresGrad ?? false;
   return t;
@@ -78,7 +78,7 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
   const [lo, hi] = end === undefined ? [0, start] : [start, end];
   if (step === 0) throw new RangeError("arange: step must be nonzero");
   const n = Math.max(0, Math.ceil((hi - lo) / step));
-  const t = Tensor.zeros([n], opts.dtype ?? "float32");
+  const t = Tensor.empty([n], opts.dtype ?? "float32");
   for (let i = 0; i < n; i++) t.data[i] = lo + i * step;
   return t;
 }
@@ -86,7 +86,7 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
 function random(shape: Shape, opts: CreateOptions & { generator?: RandomGenerator }, draw: (g: RandomGenerator, d: Float32Array | Float64Array) => void): Tensor {
   const dtype = opts.dtype ?? "float32";
   if (dtype !== "float32" && dtype !== "float64") throw new TypeError(`random tensors are float32 or float64, not ${dtype}`);
-  const t = Tensor.zeros(shape, dtype);
+  const t = Tensor.empty(shape, dtype);  // draw() writes every element
   draw(opts.generator ?? defaultGenerator, t.data as Float32Array | Float64Array);
   t.requiresGrad = opts.requiresGrad ?? false;
   return t;
@@ -103,7 +103,7 @@ export function rand(shape: Shape, opts: CreateOptions & { generator?: RandomGen
 }
 
 export function randint(high: number, shape: Shape, opts: { generator?: RandomGenerator } = {}): Tensor {
-  const t = Tensor.zeros(shape, "int32");
+  const t = Tensor.empty(shape, "int32");
   (opts.generator ?? defaultGenerator).randint(t.data as Int32Array, high);
   return t;
 }

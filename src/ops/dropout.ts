@@ -12,7 +12,7 @@ export function dropout(x: Tensor, p: number, training = true, gen: RandomGenera
   if (!(p >= 0 && p < 1)) throw new RangeError(`dropout: p must be in [0, 1), got ${p}`);
   if (!training || p === 0) return x;
   const dtype = commonFloat("dropout", x);
-  const mask = Tensor.zeros(x.shape, dtype);
+  const mask = Tensor.empty(x.shape, dtype);  // every element is drawn
   const md = mask.data as Float32Array | Float64Array;
   gen.uniform(md);
   const scale = 1 / (1 - p);

@@ -34,6 +34,19 @@ function table(start: number, T: number, d: number, theta: number) {
   return t;
 }
 
+// Tables of explicit positions, kept while the positions array lives: a packed or tree forward passes
+// the same SeqContext.positions to q and k of every layer (a positions array is not changed once used).
+const explicitTables = new WeakMap<Int32Array, Map<string, { cos: Float64Array; sin: Float64Array }>>();
+
+function explicitTable(pos: Int32Array, d: number, theta: number) {
+  let byShape = explicitTables.get(pos);
+  if (!byShape) explicitTables.set(pos, (byShape = new Map()));
+  const key = `${d},${theta}`;
+  let t = byShape.get(key);
+  if (!t) byShape.set(key, (t = angles(pos.length, (p) => pos[p], d, theta)));
+  return t;
+}
+
 /** perRow: the table has one row per (b, p) instead of one per p. */
 function rotate(src: Float32Array | Float64Array, dst: Float32Array | Float64Array, B: number, T: number, H: number, d: number, cos: Float64Array, sin: Float64Array, sign: number, perRow: boolean): void {
   const half = d / 2;
@@ -64,7 +77,7 @@ export function rope(x: Tensor, start: number | Int32Array = 0, theta = 10000): 
   const explicit = typeof start !== "number";
   if (explicit && start.length !== T && start.length !== B * T) throw new RangeError(`rope: ${start.length} positions for ${B} x ${T} tokens`);
   const perRow = explicit && start.length !== T;
-  const { cos, sin } = explicit ? angles(start.length, (p) => start[p], d, theta) : table(start, T, d, theta);
+  const { cos, sin } = explicit ? explicitTable(start, d, theta) : table(start, T, d, theta);
   return rotation(x, cos, sin, 1, perRow);
 }
 

@@ -4,6 +4,7 @@
 
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
+import { writeFileAtomic } from "../io/atomic.js";
 import { readFileBounded, shallow } from "../io/read.js";
 
 /** metrics.jsonl is read whole on resume: refuse a runaway file (or a device) instead of filling memory. */
@@ -185,12 +186,5 @@ export async function writeLossPlot(runDir: string, points: LossPoint[], title?:
 /** Write an SVG document atomically (temp file + rename), creating the directory. */
 export async function writeSvg(file: string, svg: string): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    await fs.writeFile(tmp, svg);
-    await fs.rename(tmp, file);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomic(file, svg);
 }

@@ -23,9 +23,10 @@
 import * as ops from "../../ops/index.js";
 import { RandomGenerator } from "../../tensor/rng.js";
 import type { Tensor } from "../../tensor/tensor.js";
-import { Linear } from "../layers.js";
+import { Linear, skipInit } from "../layers.js";
+import { normal_ } from "../init-fns.js";
 import { Module } from "../module.js";
-import { SeqContext, checkTruncate, noRollback, validTruncate } from "../seq-context.js";
+import { RecurrentState, SeqContext, checkTruncate, validTruncate } from "../seq-context.js";
 import type { Attention, AttentionConfig, AttentionState } from "./types.js";
 
 /** e = GAU_EXPANSION * D (paper: 2). */
@@ -61,19 +62,21 @@ export abstract class GauLayer extends Module implements Attention {
     if (cfg.rope && this.s % 2 !== 0) throw new RangeError(`gau: RoPE needs an even query/key size, got s = ${this.s}`);
     // Init roles: u and the shared z are input expansions like an FFN's first layer; v and o take the
     // value and output roles of attention.
-    this.wu = this.child("wu", new Linear(D, this.e, cfg.bias, { role: "ffn_in" }));
-    this.wv = this.child("wv", new Linear(D, this.e, cfg.bias, { role: "v" }));
-    this.wz = this.child("wz", new Linear(D, this.s, cfg.bias, { role: "ffn_in" }));
-    this.wo = this.child("wo", new Linear(this.e, D, cfg.bias, { role: "o" }));
+    // Built without the layers' default init: the GAU's own init (below) draws the weights, biases stay 0.
+    [this.wu, this.wv, this.wz, this.wo] = skipInit(() => [
+      this.child("wu", new Linear(D, this.e, cfg.bias, { role: "ffn_in" })),
+      this.child("wv", new Linear(D, this.e, cfg.bias, { role: "v" })),
+      this.child("wz", new Linear(D, this.s, cfg.bias, { role: "ffn_in" })),
+      this.child("wo", new Linear(this.e, D, cfg.bias, { role: "o" })),
+    ]);
     this.gamma = this.param("gamma", ops.zeros([heads, this.s]));
     this.beta = this.param("beta", ops.zeros([heads, this.s]));
     this.relBias = this.param("rel_bias", ops.zeros([biasLen]));
     // Code 1: gamma ~ N(0, 0.02), beta = 0; weights N(0, 0.02) as nanoGPT, from a generator seeded by
     // the layer index. A model's init scheme re-draws every weight that declared a role above; gamma,
     // beta and rel_bias keep these values.
-    const g = new RandomGenerator(0x6a0 + cfg.layer);
-    for (const l of [this.wu, this.wv, this.wz, this.wo]) g.normal(l.weight.data as Float32Array, 0, 0.02);
-    g.normal(this.gamma.data as Float32Array, 0, 0.02);
+    const generator = new RandomGenerator(0x6a0 + cfg.layer);
+    for (const t of [this.wu.weight, this.wv.weight, this.wz.weight, this.wo.weight, this.gamma]) normal_(t, 0, 0.02, { generator });
   }
 
   abstract newState(capacity: number): AttentionState;
@@ -168,21 +171,14 @@ export class GatedAttentionUnit extends GauLayer {
  * Decoding state of the mixed-chunk GAU (the paper's "FLASH", unrelated to FlashAttention): sum K'^T V / c
  * over finished chunks, and the current chunk's k, k', v.
  */
-export class MixedChunkState implements AttentionState {
-  length = 0;
+export class MixedChunkState extends RecurrentState {
   /** [B, 1, s, e] */
   kv: Tensor | null = null;
   /** [k (quadratic), k' (linear), v] of the unfinished chunk, each [B, m, .], m = length mod c. */
   chunk: Tensor[] | null = null;
 
-  /** sum K'^T V folds in every finished chunk: only a no-op rollback is possible. */
-  canTruncate(n: number): boolean {
-    return n === this.length;
-  }
-
-  truncate(n: number): void {
-    checkTruncate(this, n);
-    if (n < this.length) noRollback("gau_mixed");
+  constructor() {
+    super("gau_mixed");
   }
 }
 

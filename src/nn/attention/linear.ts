@@ -9,26 +9,16 @@
 
 import * as ops from "../../ops/index.js";
 import type { Tensor } from "../../tensor/tensor.js";
-import { SeqContext, checkTruncate, noRollback } from "../seq-context.js";
+import { RecurrentState, SeqContext } from "../seq-context.js";
 import { HeadProjections } from "./projections.js";
 import type { AttentionConfig, AttentionState } from "./types.js";
 
 /** Recurrent state of a kernelized layer: S = sum_j phi(k_j) v_j^T per kv head, [B, Hkv, 1, m, dv]. */
-export class LinearState implements AttentionState {
-  length = 0;
+export class LinearState extends RecurrentState {
   s: Tensor | null = null;
 
-  /** variant: the attention name that errors report. */
-  constructor(readonly variant = "linear") {}
-
-  /** S sums every position: only a no-op rollback is possible. */
-  canTruncate(n: number): boolean {
-    return n === this.length;
-  }
-
-  truncate(n: number): void {
-    checkTruncate(this, n);
-    if (n < this.length) noRollback(this.variant);
+  constructor(variant = "linear") {
+    super(variant);
   }
 }
 
