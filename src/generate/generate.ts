@@ -12,8 +12,8 @@ import { sampleNext, validateSampling, type SamplingOptions } from "./sampling.j
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
   seed?: number;
-  /** Stop when the token is produced (not included in the output). */
-  eosId?: number;
+  /** Stop when this token (or any of these, as HF's eos_token_id lists) is produced (not included in the output). */
+  eosId?: number | number[];
   /** Stop when the decoded text contains any of these (the stop string is cut off). */
   stop?: string[];
   /** Streamed text pieces (needs a tokenizer). */
@@ -33,6 +33,7 @@ export function generate(model: CausalLM, prompt: number[], o: GenerateOptions):
   const ctx = model.config.maxSeqLen;
   if (prompt.length > ctx) throw new RangeError(`generate: the prompt has ${prompt.length} tokens, longer than the context of ${ctx}`);
   const g = new RandomGenerator(o.seed ?? 0);
+  const eos = new Set(o.eosId === undefined ? [] : [o.eosId].flat());
   const stream = o.tokenizer ? decodeStream(o.tokenizer) : null;
   const all = [...prompt];
   const out: number[] = [];
@@ -58,7 +59,7 @@ export function generate(model: CausalLM, prompt: number[], o: GenerateOptions):
       const last = logits.toTypedArray().slice((input.length - 1) * V) as Float32Array;
       const id = sampleNext(last, all, o, g);
       pending = [id];
-      if (o.eosId !== undefined && id === o.eosId) { stoppedBy = "eos"; break; }
+      if (eos.has(id)) { stoppedBy = "eos"; break; }
       all.push(id);
       out.push(id);
       if (stream) {

@@ -36,7 +36,7 @@ export interface BlockParts {
 /** The parts of decoder layer `layer` of a TransformerLM config. */
 export function blockParts(cfg: ModelConfig, layer: number, dropoutGen: () => RandomGenerator): BlockParts {
   const mixer = makeAttention(cfg.attention as AttentionName, {
-    dModel: cfg.dModel, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads ?? cfg.nHeads, bias: cfg.bias,
+    dModel: cfg.dModel, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads ?? cfg.nHeads, bias: cfg.bias, qkvBias: cfg.qkvBias,
     rope: cfg.position === "rope", ropeTheta: cfg.ropeTheta,
     scale: cfg.init === "t5" ? 1 : 1 / Math.sqrt(cfg.dModel / cfg.nHeads),
     layer, nLayers: cfg.nLayers, maxSeqLen: cfg.maxSeqLen,

@@ -31,6 +31,8 @@ export const modelConfigSchema = z.object({
   normEps: z.number().positive().default(1e-5),
   ffn: z.enum(["gelu", "gelu_tanh", "swiglu"]),
   bias: z.boolean(),
+  /** Biases on the q/k/v projections only (Qwen2); default: \`bias\`. */
+  qkvBias: z.boolean().optional(),
   normPlacement: z.enum(["pre", "post", "sandwich", "deepnorm"]).default("pre"),
   tieEmbeddings: z.boolean().default(true),
   dropout: z.number().min(0).max(0.99).default(0),

@@ -19,9 +19,9 @@ export abstract class HeadProjections extends Module implements Attention {
     super();
     this.headDim = cfg.dModel / cfg.nHeads;
     const kvDim = cfg.nKvHeads * this.headDim;
-    this.wq = this.child("wq", new Linear(cfg.dModel, cfg.dModel, cfg.bias, { role: "q" }));
-    this.wk = this.child("wk", new Linear(cfg.dModel, kvDim, cfg.bias, { role: "k" }));
-    this.wv = this.child("wv", new Linear(cfg.dModel, kvDim, cfg.bias, { role: "v" }));
+    this.wq = this.child("wq", new Linear(cfg.dModel, cfg.dModel, cfg.qkvBias ?? cfg.bias, { role: "q" }));
+    this.wk = this.child("wk", new Linear(cfg.dModel, kvDim, cfg.qkvBias ?? cfg.bias, { role: "k" }));
+    this.wv = this.child("wv", new Linear(cfg.dModel, kvDim, cfg.qkvBias ?? cfg.bias, { role: "v" }));
     this.wo = this.child("wo", new Linear(cfg.dModel, cfg.dModel, cfg.bias, { role: "o" }));
   }
 

@@ -10,6 +10,8 @@ export interface AttentionConfig {
   nHeads: number;
   nKvHeads: number;
   bias: boolean;
+  /** Biases on q, k and v (Qwen2 has them without an output bias); default: bias. */
+  qkvBias?: boolean;
   rope: boolean;
   ropeTheta: number;
   /** Attention logit scale; 1/sqrt(head size) unless the init compensates (T5). */
