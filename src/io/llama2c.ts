@@ -179,3 +179,47 @@ export async function readLlama2cCheckpoint(file: string): Promise<Llama2cCheckp
     closeSync(fd);
   }
 }
+
+/**
+ * A version 0 checkpoint's bytes (the inverse of parseLlama2cCheckpoint): the header, then every
+ * tensor of `layout` in order; freq_cis_real / freq_cis_imag are computed as export.py writes them
+ * (cos / sin of pos * 10000^(-2j/head_size), in float32 as model.py computes them). Stacked per-layer weights are given per layer.
+ */
+export function encodeLlama2c(c: Llama2cConfig, weights: Record<string, Float32Array>): Uint8Array {
+  const parts = layout(c);
+  const total = HEADER_BYTES + 4 * parts.reduce((s, [, shape]) => s + numel(shape), 0);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  [c.dim, c.hiddenDim, c.nLayers, c.nHeads, c.nKvHeads, c.sharedClassifier ? c.vocabSize : -c.vocabSize, c.seqLen]
+    .forEach((v, i) => view.setInt32(i * 4, v, true));
+  const f = new Float32Array(out.buffer, HEADER_BYTES);
+  let off = 0;
+  const half = c.dim / c.nHeads / 2;
+  for (const [name, shape] of parts) {
+    const n = numel(shape);
+    if (name === "freq_cis_real" || name === "freq_cis_imag") {
+      // in float32 steps, as model.py precompute_freqs_cis: 1 / theta^(2j/d), outer(t, freqs), cos / sin
+      const fr = Math.fround;
+      for (let j = 0; j < half; j++) {
+        const inv = fr(1 / fr(Math.pow(10000, fr(fr(2 * j) / (2 * half)))));
+        for (let p = 0; p < c.seqLen; p++) {
+          const a = fr(p * inv);
+          f[off + p * half + j] = name === "freq_cis_real" ? Math.cos(a) : Math.sin(a);
+        }
+      }
+    } else if (STACKED.has(name)) {
+      const per = n / c.nLayers;
+      for (let l = 0; l < c.nLayers; l++) f.set(need(weights, `layers.${l}.${name}`, per), off + l * per);
+    } else {
+      f.set(need(weights, name, n), off);
+    }
+    off += n;
+  }
+  return out;
+}
+
+function need(w: Record<string, Float32Array>, name: string, n: number): Float32Array {
+  const t = w[name];
+  if (!t || t.length !== n) throw new Error(`encodeLlama2c: weight ${name} ${t ? `has ${t.length} values` : "is missing"}; expected ${n}`);
+  return t;
+}

@@ -1,8 +1,8 @@
 // Build a TransformerLM from a llama2.c checkpoint (.bin): Llama layout, interleaved RoPE
 // (theta 10000), RMSNorm eps 1e-5, SwiGLU, GQA, classifier shared with the embedding unless the header
-// says otherwise — as karpathy/llama2.c run.c computes it.
+// says otherwise — as karpathy/llama2.c run.c computes it; and the way back (toLlama2c).
 
-import { readLlama2cCheckpoint } from "../io/llama2c.js";
+import { encodeLlama2c, readLlama2cCheckpoint } from "../io/llama2c.js";
 import * as ops from "../ops/index.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { llamaConfig } from "./config.js";
@@ -28,4 +28,33 @@ export async function loadLlama2c(file: string): Promise<TransformerLM> {
   }
   model.loadStateDict(sd);
   return model.eval();
+}
+
+/**
+ * A TransformerLM as a llama2.c version 0 .bin. run.c computes only one layout (RoPE theta 10000 in
+ * interleaved pairs, RMSNorm eps 1e-5, SwiGLU, no biases, pre-norm), so any other config is refused
+ * with the fields that differ.
+ */
+export function toLlama2c(model: TransformerLM): Uint8Array {
+  const c = model.config;
+  const diff: string[] = [];
+  if (c.position !== "rope") diff.push(`position ${c.position} (expected rope)`);
+  if (c.ropeTheta !== 10000) diff.push(`ropeTheta ${c.ropeTheta} (expected 10000)`);
+  if (c.norm !== "rmsnorm" || c.normEps !== 1e-5) diff.push(`norm ${c.norm} eps ${c.normEps} (expected rmsnorm 1e-5)`);
+  if (c.ffn !== "swiglu") diff.push(`ffn ${c.ffn} (expected swiglu)`);
+  if (c.bias || c.qkvBias) diff.push("biases (expected none)");
+  if (c.normPlacement !== "pre") diff.push(`normPlacement ${c.normPlacement} (expected pre)`);
+  if (c.attention !== "flash" && c.attention !== "softmax") diff.push(`attention ${c.attention} (expected softmax attention)`);
+  if (diff.length) throw new Error(`this model cannot be written as a llama2.c .bin, whose run.c computes one fixed Llama layout: ${diff.join("; ")}`);
+  const ours = Object.fromEntries(Object.entries(NAMES).map(([k, v]) => [v, k]));
+  const w: Record<string, Float32Array> = {};
+  for (const [name, t] of Object.entries(model.stateDict())) {
+    const m = /^blocks\.(\d+)\.(.+)$/.exec(name);
+    const theirs = m ? `layers.${m[1]}.${ours[m[2]!]}` : { "tok_emb.weight": "tok_embeddings", "norm_f.weight": "norm", "lm_head.weight": "output" }[name];
+    if (theirs) w[theirs] = t.toTypedArray() as Float32Array;
+  }
+  return encodeLlama2c({
+    dim: c.dModel, hiddenDim: c.dFF, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads ?? c.nHeads,
+    vocabSize: c.vocabSize, seqLen: c.maxSeqLen, sharedClassifier: c.tieEmbeddings,
+  }, w);
 }

@@ -123,6 +123,21 @@ export class Llama2cTokenizer implements Tokenizer {
     return new Llama2cTokenizer(source, maxTokenLength, pieces, Float32Array.from(scores));
   }
 
+  /** The tokenizer .bin (the inverse of fromBytes): max_token_length, then (score, length, bytes) per token. */
+  toBytes(): Uint8Array {
+    const size = 4 + this.pieces.reduce((s, p) => s + 8 + p.length, 0);
+    const out = new Uint8Array(size), view = new DataView(out.buffer);
+    view.setInt32(0, this.maxTokenLength, true);
+    let off = 4;
+    this.pieces.forEach((p, i) => {
+      view.setFloat32(off, this.scores[i]!, true);
+      view.setInt32(off + 4, p.length, true);
+      out.set(Buffer.from(p, "latin1"), off + 8);
+      off += 8 + p.length;
+    });
+    return out;
+  }
+
   /**
    * Reads a tokenizer file: a regular file no larger than its vocabulary can fill (vocabSize tokens of
    * at most max_token_length bytes each) or, without vocabSize, MAX_TOKENIZER_BYTES.

@@ -1,0 +1,156 @@
+// HF model directories: the PyTorch golden models of scripts/golden/hf_models.py (written in HF's
+// layout, forward passes written from transformers' modeling files) load with the golden logits and
+// greedy ids; tsformer's own save of each is the same tensors under the same names, with the same
+// config.json; broken directories get one clear error each.
+
+import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { after, describe, test } from "node:test";
+import { readHFWeights } from "../../src/io/hf/weights.js";
+import { decodeSafetensors } from "../../src/io/safetensors.js";
+import { generate } from "../../src/generate/generate.js";
+import { loadHFModel, saveHFModel } from "../../src/models/hf/index.js";
+import { loadLlama2c } from "../../src/models/llama2c.js";
+import * as T from "../../src/index.js";
+
+const FIX = path.join(import.meta.dirname, "..", "fixtures", "hf");
+const tmp = mkdtempSync(path.join(tmpdir(), "tsformer-hf-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function golden(dir: string) {
+  const { tensors } = decodeSafetensors(readFileSync(path.join(FIX, dir, "golden.safetensors")));
+  const ints = (n: string) => [...(tensors[n]!.data as Int32Array)];
+  return { input: ints("input_ids"), prompt: ints("prompt_ids"), greedy: ints("greedy_ids"), logits: tensors.logits!.data as Float32Array };
+}
+
+const json = (file: string) => JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+
+describe("HF model directories against PyTorch goldens", () => {
+  for (const dir of ["gpt2", "llama", "qwen2", "mistral", "llama-sharded", "qwen2-bf16"]) {
+    test(`${dir}: golden logits (<= 1e-4 relative) and greedy ids`, async () => {
+      const g = golden(dir);
+      const { model, hf } = await loadHFModel(path.join(FIX, dir));
+      const ids = T.tensor(Int32Array.from(g.input), { shape: [1, g.input.length] });
+      const logits = model.forward(ids).logits.toTypedArray();
+      assert.equal(logits.length, g.logits.length);
+      const scale = Math.max(...g.logits.map(Math.abs));
+      let worst = 0;
+      for (let i = 0; i < logits.length; i++) worst = Math.max(worst, Math.abs(logits[i]! - g.logits[i]!) / scale);
+      assert.ok(worst <= 1e-4, `${dir}: max |ours - golden| / max |golden| = ${worst}`);
+      const r = generate(model, g.prompt, { maxNewTokens: g.greedy.length, temperature: 0 });
+      assert.deepEqual(r.ids, g.greedy);
+      assert.equal(hf.dtype, dir === "qwen2-bf16" ? "bfloat16" : "float32");
+    });
+  }
+
+  for (const dir of ["gpt2", "llama", "qwen2", "mistral", "qwen2-bf16"]) {
+    test(`${dir}: tsformer's save holds the same tensors, names and config.json`, async () => {
+      const src = path.join(FIX, dir), out = path.join(tmp, `save-${dir}`);
+      const { model, hf, generationRaw } = await loadHFModel(src);
+      saveHFModel(model, out, { arch: hf.arch, dtype: hf.dtype, baseConfig: hf.raw, generationConfig: generationRaw });
+      const a = await readHFWeights(src), b = await readHFWeights(out);
+      assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
+      for (const [name, t] of Object.entries(a)) {
+        assert.equal(b[name]!.dtype, t.dtype, name);
+        assert.deepEqual(b[name]!.shape, t.shape, name);
+        assert.ok(Buffer.from(b[name]!.data.buffer, b[name]!.data.byteOffset, b[name]!.data.byteLength)
+          .equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), `${name}: bytes differ`);
+      }
+      assert.deepEqual(json(path.join(out, "config.json")), json(path.join(src, "config.json")));
+      assert.deepEqual(json(path.join(out, "generation_config.json")), json(path.join(src, "generation_config.json")));
+      assert.equal(decodeSafetensors(readFileSync(path.join(out, "model.safetensors"))).metadata.format, "pt");
+    });
+  }
+
+  test("a model saved in shards loads back with the same logits; the index lists every tensor", async () => {
+    const { model, hf } = await loadHFModel(path.join(FIX, "llama"));
+    const out = path.join(tmp, "resharded");
+    saveHFModel(model, out, { arch: hf.arch, baseConfig: hf.raw, maxShardBytes: 100_000 });
+    const index = json(path.join(out, "model.safetensors.index.json")) as { weight_map: Record<string, string>; metadata: { total_size: number } };
+    const shards = new Set(Object.values(index.weight_map));
+    assert.ok(shards.size >= 3, `expected several shards, got ${[...shards].join(", ")}`);
+    assert.deepEqual(Object.keys(index.weight_map).sort(), Object.keys(await readHFWeights(path.join(FIX, "llama"))).sort());
+    const back = await loadHFModel(out);
+    const ids = T.tensor(Int32Array.from([1, 5, 9, 77]), { shape: [1, 4] });
+    assert.deepEqual(back.model.forward(ids).logits.toTypedArray(), model.forward(ids).logits.toTypedArray());
+  });
+});
+
+describe("stories260K as an HF Llama directory", () => {
+  test("llama2.c -> HF -> tsformer gives identical logits and the same greedy output", async () => {
+    const m = await loadLlama2c(path.join(import.meta.dirname, "..", "..", "data", "stories260K.bin"));
+    const out = path.join(tmp, "stories260K-hf");
+    saveHFModel(m, out);
+    const cfg = json(path.join(out, "config.json"));
+    assert.equal(cfg.model_type, "llama");
+    assert.deepEqual(cfg.architectures, ["LlamaForCausalLM"]);
+    const back = await loadHFModel(out);
+    const prompt = [1, 403, 407, 261, 378, 30, 12, 99];
+    const ids = T.tensor(Int32Array.from(prompt), { shape: [1, prompt.length] });
+    assert.deepEqual(back.model.forward(ids).logits.toTypedArray(), m.forward(ids).logits.toTypedArray());
+    const o = { maxNewTokens: 40, temperature: 0 };
+    assert.deepEqual(generate(back.model, prompt, o).ids, generate(m, prompt, o).ids);
+    // HF's rotate-half layout: q_proj rows are the interleaved rows permuted within each head
+    const w = await readHFWeights(out);
+    const ours = m.stateDict()["blocks.0.attn.wq.weight"]!.toTypedArray();
+    const hfq = w["model.layers.0.self_attn.q_proj.weight"]!.data as Float32Array;
+    const D = 64, d = 8;
+    for (const [h, j, t] of [[0, 0, 1], [3, 2, 0], [7, 3, 1]] as const) {
+      assert.deepEqual([...hfq.subarray((h * d + t * (d / 2) + j) * D, (h * d + t * (d / 2) + j + 1) * D)], [...ours.subarray((h * d + 2 * j + t) * D, (h * d + 2 * j + t + 1) * D)]);
+    }
+  });
+});
+
+describe("bad HF directories: one clear error each", () => {
+  function broken(name: string, from: string, edit: (dir: string) => void): string {
+    const dir = path.join(tmp, `bad-${name}`);
+    cpSync(path.join(FIX, from), dir, { recursive: true });
+    edit(dir);
+    return dir;
+  }
+  const editJson = (file: string, f: (o: Record<string, unknown>) => void) => {
+    const o = json(file);
+    f(o);
+    writeFileSync(file, JSON.stringify(o));
+  };
+
+  test("an unsupported architecture is named with the supported ones", async () => {
+    const dir = broken("arch", "llama", (d) => editJson(path.join(d, "config.json"), (o) => { o.architectures = ["GPTNeoXForCausalLM"]; }));
+    await assert.rejects(loadHFModel(dir), /config\.json: field architectures names GPTNeoXForCausalLM, which tsformer cannot load; supported: GPT2LMHeadModel, LlamaForCausalLM/);
+  });
+  test("rope_scaling is refused by name", async () => {
+    const dir = broken("rope", "llama", (d) => editJson(path.join(d, "config.json"), (o) => { o.rope_scaling = { type: "linear", factor: 2 }; }));
+    await assert.rejects(loadHFModel(dir), /config\.json: field rope_scaling is \{"type":"linear","factor":2\}; tsformer supports only/);
+  });
+  test("a field that changes the computation is refused by name (hidden_act)", async () => {
+    const dir = broken("act", "mistral", (d) => editJson(path.join(d, "config.json"), (o) => { o.hidden_act = "gelu"; }));
+    await assert.rejects(loadHFModel(dir), /field hidden_act is "gelu"; tsformer supports only "silu"/);
+  });
+  test("a missing shard is named", async () => {
+    const dir = broken("shard", "llama-sharded", (d) => rmSync(path.join(d, "model-00002-of-00002.safetensors")));
+    await assert.rejects(loadHFModel(dir), /shard model-00002-of-00002\.safetensors named by model\.safetensors\.index\.json is missing/);
+  });
+  test("a shard index naming a tensor its shard lacks is named", async () => {
+    const dir = broken("index", "llama-sharded", (d) => editJson(path.join(d, "model.safetensors.index.json"), (o) => {
+      (o.weight_map as Record<string, string>)["model.layers.9.mlp.up_proj.weight"] = "model-00001-of-00002.safetensors";
+    }));
+    await assert.rejects(loadHFModel(dir), /model\.safetensors\.index\.json names tensor model\.layers\.9\.mlp\.up_proj\.weight in model-00001-of-00002\.safetensors, but model-00001-of-00002\.safetensors does not hold it/);
+  });
+  test("a tensor of the wrong shape for the config is named with both shapes", async () => {
+    const dir = broken("shape", "qwen2", (d) => editJson(path.join(d, "config.json"), (o) => { o.intermediate_size = 80; }));
+    await assert.rejects(loadHFModel(dir), /tensor model\.layers\.0\.mlp\.gate_proj\.weight has shape \[\d+, \d+\]; config\.json .* expects \[80, \d+\]/);
+  });
+  test("pickled weights are refused with what to do", async () => {
+    const dir = broken("pickle", "gpt2", (d) => { rmSync(path.join(d, "model.safetensors")); writeFileSync(path.join(d, "pytorch_model.bin"), "PK"); });
+    await assert.rejects(loadHFModel(dir), /holds pytorch_model\.bin \(pickled PyTorch weights\)/);
+  });
+  test("saving over a non-empty directory is refused, and leaves it as it was", async () => {
+    const { model, hf } = await loadHFModel(path.join(FIX, "gpt2"));
+    const dir = broken("keep", "gpt2", () => {});
+    const before = readFileSync(path.join(dir, "model.safetensors"));
+    assert.throws(() => saveHFModel(model, dir, { arch: hf.arch }), /exists and is not empty; pass overwrite/);
+    assert.ok(readFileSync(path.join(dir, "model.safetensors")).equals(before));
+  });
+});
