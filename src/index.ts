@@ -44,12 +44,17 @@ export { saveCheckpoint, loadCheckpoint, loadModelFiles, CheckpointError, type C
 export { detectFile, type Detected, type FileKind } from "./io/detect.js";
 export { readTextFile, type ReadTextOptions } from "./io/text.js";
 export { FileReadError, maxModelBytes, readJsonFile } from "./io/read.js";
-export { writeFileAtomic } from "./io/atomic.js";
+export { writeFileAtomic, writeDirAtomic } from "./io/atomic.js";
+export { HFDirError } from "./io/hf/weights.js";
 
 // ---- tokenizers and data ----
 export { decodeStream, type Tokenizer, type EncodeOptions, type DecodeStream } from "./tokenizers/tokenizer.js";
 export { CharTokenizer, CharTokenizerError } from "./tokenizers/char.js";
 export { Llama2cTokenizer, Llama2cTokenizerError } from "./tokenizers/llama2c.js";
+export { HFTokenizer, HFTokenizerError, type HFTokenizerOptions } from "./tokenizers/hf.js";
+export { ChatTemplate, ChatTemplateError, type ChatMessage, type ChatRenderOptions } from "./tokenizers/chat-template.js";
+export { trainBpe, byteLevelBpeJson, BpeTrainError, type TrainBpeOptions, type TrainedBpe, type BpeTrainProgress, type ByteLevelBpeTokenizerJSON } from "./tokenizers/bpe-train.js";
+export { gpt2TokenizerJson, sentencepieceTokenizerJson, llama2cPieces, llama2cTokenizerFiles, SPM_TYPE, type SpmPiece, type SpmPieceType, type SentencePieceJsonOptions } from "./tokenizers/hf-json.js";
 export { TokenDataset, BatchSampler, type Batch } from "./data/batches.js";
 
 // ---- modules ----
@@ -70,7 +75,8 @@ export { INIT_SCHEMES, parseModelConfig, gpt2Config, llamaConfig, modelConfigSch
 export { TransformerLM, type ModelOptions } from "./models/transformer.js";
 export type { CausalLM, CausalLMOutput } from "./models/causal-lm.js";
 export { Block, blockParts, type BlockParts, type FeedForwardPart } from "./models/block.js";
-export { loadLlama2c } from "./models/llama2c.js";
+export { loadLlama2c, toLlama2c } from "./models/llama2c.js";
+export { loadHFModel, saveHFModel, fromHFConfig, toHFConfig, hfArchFor, type HFModel, type HFArch, type HFDType, type HFModelConfig, type GenerationDefaults, type SaveHFOptions } from "./models/hf/index.js";
 export { loadModel, loadTokenizer, type LoadedModel } from "./models/load.js";
 export { modelFlops, SCAN_LIMIT, type FlopsReport, type LayerFlops } from "./models/flops.js";
 

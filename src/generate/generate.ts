@@ -34,7 +34,7 @@ export function generate(model: CausalLM, prompt: number[], o: GenerateOptions):
   if (prompt.length > ctx) throw new RangeError(`generate: the prompt has ${prompt.length} tokens, longer than the context of ${ctx}`);
   const g = new RandomGenerator(o.seed ?? 0);
   const eos = new Set(o.eosId === undefined ? [] : [o.eosId].flat());
-  const stream = o.tokenizer ? decodeStream(o.tokenizer) : null;
+  const stream = o.tokenizer ? decodeStream(o.tokenizer, prompt) : null;
   const all = [...prompt];
   const out: number[] = [];
   let text = "";

@@ -28,12 +28,15 @@ export interface DecodeStream {
  * character together, so text is released only when the decoded window does not end in an
  * incomplete sequence (U+FFFD). The window starts one emitted chunk back, so a piece that depends on
  * the previous id (e.g. the llama2.c space strip after BOS) is decoded with its context; the
- * concatenation of all returned chunks equals `tok.decode(allIds)`.
+ * concatenation of all returned chunks equals `tok.decode(allIds)`. `context` (e.g. the prompt) is
+ * decoded before the streamed ids but not returned: a piece after it is decoded as it reads there
+ * (a SentencePiece decoder strips the leading space of the first token of a text, not of a later one).
  */
-export function decodeStream(tok: Tokenizer): DecodeStream {
-  const ids: number[] = [];
+export function decodeStream(tok: Tokenizer, context: readonly number[] = []): DecodeStream {
+  // Up to a few context ids: enough for the previous piece and an incomplete UTF-8 sequence.
+  const ids: number[] = context.slice(-4);
   let prefixOffset = 0; // start of the decode window
-  let readOffset = 0; // ids before this index have been emitted
+  let readOffset = ids.length; // ids before this index have been emitted (or are context)
 
   const take = (force: boolean): string => {
     const prefix = tok.decode(ids.slice(prefixOffset, readOffset));
