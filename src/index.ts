@@ -54,7 +54,7 @@ export { Llama2cTokenizer, Llama2cTokenizerError } from "./tokenizers/llama2c.js
 export { HFTokenizer, HFTokenizerError, type HFTokenizerOptions } from "./tokenizers/hf.js";
 export { ChatTemplate, ChatTemplateError, type ChatMessage, type ChatRenderOptions } from "./tokenizers/chat-template.js";
 export { trainBpe, byteLevelBpeJson, BpeTrainError, type TrainBpeOptions, type TrainedBpe, type BpeTrainProgress, type ByteLevelBpeTokenizerJSON } from "./tokenizers/bpe-train.js";
-export { gpt2TokenizerJson, sentencepieceTokenizerJson, llama2cPieces, llama2cTokenizerFiles, SPM_TYPE, type SpmPiece, type SpmPieceType, type SentencePieceJsonOptions } from "./tokenizers/hf-json.js";
+export { gpt2TokenizerJson, sentencepieceTokenizerJson, llama2cPieces, llama2cTokenizerFiles, llama2cFromTokenizerJson, SPM_TYPE, type SpmPiece, type SpmPieceType, type SentencePieceJsonOptions } from "./tokenizers/hf-json.js";
 export { TokenDataset, BatchSampler, type Batch } from "./data/batches.js";
 
 // ---- modules ----

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decode as gpt2Decode, encode as gpt2Encode } from "gpt-3-encoder";
 import { HFTokenizer, HFTokenizerError } from "../src/tokenizers/hf.js";
-import { gpt2TokenizerJson, llama2cPieces, sentencepieceTokenizerJson, type SpmPiece } from "../src/tokenizers/hf-json.js";
+import { gpt2TokenizerJson, llama2cFromTokenizerJson, llama2cPieces, sentencepieceTokenizerJson, type SpmPiece } from "../src/tokenizers/hf-json.js";
 import { Llama2cTokenizer } from "../src/tokenizers/llama2c.js";
 import { decodeStream, type Tokenizer } from "../src/tokenizers/tokenizer.js";
 
@@ -209,6 +209,16 @@ test("hf llama2c: tok512.bin as tokenizer.json encodes and decodes as Llama2cTok
   }
   const lib = HFTokenizer.fromJSON(json, null, { engine: "library" });
   assert.deepEqual(mismatches(lib, [...UNICODE, ...chunks.slice(0, 300)], (s) => l2c.encode(s, { bos: true }), true), []);
+});
+
+test("hf llama2c: the tokenizer.json back as a llama2.c tokenizer (scores from merge ranks) encodes as the original", async () => {
+  const l2c = await Llama2cTokenizer.load("data/tok512.bin", 512);
+  const back = llama2cFromTokenizerJson(sentencepieceTokenizerJson(llama2cPieces(l2c)));
+  assert.deepEqual(back.pieces, l2c.pieces);
+  const chunks = [...stories.split(`${EOT}\n`), ...shakespeare.split("\n").slice(0, 5000), ...UNICODE];
+  const bad = chunks.filter((c) => back.encode(c, { bos: true }).join() !== l2c.encode(c, { bos: true }).join());
+  assert.deepEqual(bad.slice(0, 3), [], `${bad.length} of ${chunks.length} chunks differ`);
+  assert.throws(() => llama2cFromTokenizerJson({ model: { type: "BPE", vocab: { a: 0 }, merges: [] } }, "gpt2.json"), /gpt2\.json: not a SentencePiece-style BPE/);
 });
 
 test("hf: random strings encode as gpt-3-encoder (GPT-2) and Llama2cTokenizer (tok512) do", async () => {

@@ -1,16 +1,22 @@
-// `tsformer generate` and `tsformer eval`: inference on a checkpoint directory or a llama2.c .bin.
+// `tsformer generate` and `tsformer eval`: inference on a tsformer checkpoint, an HF directory or a
+// llama2.c .bin. Sampling flags not given come from the model's generation_config.json, else the
+// defaults below.
 
 import { generate, loadModel, scoreTokens, writeFileAtomic, type GenerateResult } from "../index.js";
 import { readTextInput } from "./text-input.js";
 
 export interface GenerateCliOptions {
-  model: string; tokenizer?: string; prompt: string; maxNewTokens: number; temperature: number;
-  topK: number; topP: number; repetitionPenalty: number; seed: number; stop: string[];
+  model: string; tokenizer?: string; prompt: string; maxNewTokens?: number; temperature?: number;
+  topK?: number; topP?: number; repetitionPenalty?: number; seed: number; stop: string[];
 }
 
+export const SAMPLING_DEFAULTS = { maxNewTokens: 200, temperature: 0.8, topK: 0, topP: 1, repetitionPenalty: 1 };
+
 export async function runGenerate(o: GenerateCliOptions, write = (s: string) => process.stdout.write(s)): Promise<GenerateResult> {
-  const { model, tokenizer } = await loadModel(o.model, o.tokenizer);
-  if (!tokenizer) throw new Error(`no tokenizer for ${o.model}: pass --tokenizer (a llama2.c tokenizer .bin)`);
+  const { model, tokenizer, generation } = await loadModel(o.model, o.tokenizer);
+  if (!tokenizer) throw new Error(`no tokenizer for ${o.model}: pass --tokenizer (a llama2.c tokenizer .bin or a tokenizer.json)`);
+  const g = { ...SAMPLING_DEFAULTS, ...Object.fromEntries(Object.entries(generation ?? {}).filter(([, v]) => v !== undefined)) };
+  const eos = [...new Set([...(generation?.eosIds ?? []), ...(tokenizer.eosId !== undefined ? [tokenizer.eosId] : [])])];
   const prompt = tokenizer.encode(o.prompt, tokenizer.bosId !== undefined ? { bos: true } : {});
   if (prompt.length === 0) throw new Error("--prompt is empty and the tokenizer has no BOS token to start from");
   // Checked before the prompt is echoed: a refused prompt prints nothing on stdout.
@@ -18,8 +24,9 @@ export async function runGenerate(o: GenerateCliOptions, write = (s: string) => 
   if (prompt.length > ctx) throw new Error(`--prompt has ${prompt.length} tokens, longer than the context of ${ctx}`);
   write(o.prompt);
   const r = generate(model, prompt, {
-    maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP,
-    repetitionPenalty: o.repetitionPenalty, seed: o.seed, stop: o.stop, tokenizer, eosId: tokenizer.eosId, onText: write,
+    maxNewTokens: o.maxNewTokens ?? g.maxNewTokens, temperature: o.temperature ?? g.temperature, topK: o.topK ?? g.topK,
+    topP: o.topP ?? g.topP, repetitionPenalty: o.repetitionPenalty ?? g.repetitionPenalty, seed: o.seed, stop: o.stop,
+    tokenizer, eosId: eos, onText: write,
   });
   write("\n");
   return r;

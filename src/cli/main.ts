@@ -7,7 +7,10 @@ import { printInfo } from "./info.js";
 import { collect, intArg, numArg } from "./args.js";
 import { formatSummary, runTrain, TRAIN_DEFAULTS, type TrainCliOptions } from "./train.js";
 import { presetHelp } from "./presets.js";
-import { runEval, runGenerate, type EvalCliOptions, type GenerateCliOptions } from "./generate.js";
+import { runEval, runGenerate, SAMPLING_DEFAULTS, type EvalCliOptions, type GenerateCliOptions } from "./generate.js";
+import { runChat, type ChatCliOptions } from "./chat.js";
+import { runTokenizerTrain, type TokenizerTrainOptions } from "./tokenizer.js";
+import { CONVERT_FORMATS, runConvert, type ConvertCliOptions } from "./convert.js";
 import { runStart } from "./start.js";
 import { runFlops, type FlopsCliOptions } from "./flops.js";
 
@@ -30,7 +33,7 @@ program.command("info")
 // TRAIN_DEFAULTS, so runTrain can tell what the user asked for.
 const d = TRAIN_DEFAULTS;
 program.command("train")
-  .description("train a TransformerLM on a text file (character-level tokenizer)")
+  .description("train a TransformerLM on a text file (character-level, or a BPE tokenizer.json with --tokenizer)")
   .option("--data <file>", `training text, UTF-8 (90% train / 10% validation; default ${d.data})`)
   .option("--out <dir>", `run directory: checkpoint-<step>/, last, best, metrics.jsonl, loss.svg (default ${d.out})`)
   .option("--overwrite", "replace the run already in --out (its checkpoints and metrics are deleted)")
@@ -53,6 +56,7 @@ program.command("train")
   .option("--save-total-limit <n>", "keep the newest n checkpoints, never deleting the best (default 0 = all)", intArg("--save-total-limit", 0))
   .option("--seed <n>", `random seed (default ${d.seed})`, intArg("--seed", 0))
   .option("--sample-tokens <n>", `characters to sample at the end (default ${d.sampleTokens})`, intArg("--sample-tokens", 0))
+  .option("--tokenizer <file>", "an HF tokenizer.json to train with (e.g. from `tsformer tokenizer train`; default: characters of --data)")
   .option("--resume <dir>", "continue a run exactly: a checkpoint or run directory (model, tokenizer, data, run directory from it)")
   .option("--init-from <model>", "start a new run from a trained model's weights (fresh optimizer and schedule)")
   .option("--json", "print the summary as one JSON object")
@@ -65,27 +69,74 @@ program.command("train")
     console.log(`\n-- sample (temperature 0.8, top-k 40) --\n${sample}`);
   });
 
-program.command("generate")
-  .description("generate text from a checkpoint directory or a llama2.c .bin")
-  .requiredOption("--model <path>", "checkpoint directory or llama2.c .bin")
-  .option("--tokenizer <file>", "llama2.c tokenizer .bin (default: tok512.bin beside a .bin model)")
-  .option("--prompt <text>", "prompt", "")
-  .option("--max-new-tokens <n>", "tokens to generate", intArg("--max-new-tokens", 1), 200)
-  .option("--temperature <x>", "0 = greedy", numArg("--temperature", 0), 0.8)
-  .option("--top-k <n>", "keep the k most likely tokens (0 = off)", intArg("--top-k", 0), 0)
-  .option("--top-p <x>", "nucleus sampling threshold", numArg("--top-p", 0, 1), 1)
-  .option("--repetition-penalty <x>", "CTRL repetition penalty (1 = off)", numArg("--repetition-penalty", 0), 1)
-  .option("--seed <n>", "sampling seed", intArg("--seed", 0), 0)
+const MODEL_HELP = "a tsformer checkpoint or model directory, an HF model directory, or a llama2.c .bin";
+const TOKENIZER_HELP = "tokenizer file: tokenizer.json (HF or tsformer) or a llama2.c .bin (default: the model's own; tokenizer.bin or tok512.bin beside a .bin)";
+const s = SAMPLING_DEFAULTS, fromGen = "default: generation_config.json's, else";
+
+/** The sampling flags of generate and chat; defaults come from the model's generation_config.json. */
+function samplingOptions(c: Command, dflt: typeof SAMPLING_DEFAULTS): Command {
+  return c
+    .option("--max-new-tokens <n>", `tokens to generate (${fromGen} ${dflt.maxNewTokens})`, intArg("--max-new-tokens", 1))
+    .option("--temperature <x>", `0 = greedy (${fromGen} ${dflt.temperature})`, numArg("--temperature", 0))
+    .option("--top-k <n>", `keep the k most likely tokens, 0 = off (${fromGen} ${dflt.topK})`, intArg("--top-k", 0))
+    .option("--top-p <x>", `nucleus sampling threshold (${fromGen} ${dflt.topP})`, numArg("--top-p", 0, 1))
+    .option("--repetition-penalty <x>", `CTRL repetition penalty, 1 = off (${fromGen} ${dflt.repetitionPenalty})`, numArg("--repetition-penalty", 0))
+    .option("--seed <n>", "sampling seed", intArg("--seed", 0), 0);
+}
+
+samplingOptions(program.command("generate")
+  .description("generate text from a model")
+  .requiredOption("--model <path>", MODEL_HELP)
+  .option("--tokenizer <file>", TOKENIZER_HELP)
+  .option("--prompt <text>", "prompt", ""), s)
   .option("--stop <text>", "stop string (repeatable)", collect, [])
   .action(async (o: GenerateCliOptions) => { await runGenerate(o); });
 
 program.command("eval")
   .description("loss and perplexity of a model on a text file")
-  .requiredOption("--model <path>", "checkpoint directory or llama2.c .bin")
+  .requiredOption("--model <path>", MODEL_HELP)
   .requiredOption("--text <file>", "text to score")
-  .option("--tokenizer <file>", "llama2.c tokenizer .bin")
+  .option("--tokenizer <file>", TOKENIZER_HELP)
   .option("--logprobs <file>", "write per-token log-probabilities as JSON")
   .action(async (o: EvalCliOptions) => { console.log(JSON.stringify(await runEval(o))); });
+
+samplingOptions(program.command("chat")
+  .description("chat with a model that has a chat template (an HF directory with tokenizer_config.json); streams replies, keeps the history")
+  .requiredOption("--model <path>", MODEL_HELP)
+  .option("--tokenizer <file>", TOKENIZER_HELP)
+  .option("--system <text>", "system message"), { ...s, temperature: 0.7, maxNewTokens: 256 })
+  .action(async (o: ChatCliOptions & { maxNewTokens?: number }) => { await runChat({ ...o, maxNewTokens: o.maxNewTokens ?? 256 }); });
+
+program.command("convert")
+  .description("write a model in another format: hf (an HF directory transformers can load), tsformer, llama2c")
+  .requiredOption("--from <path>", MODEL_HELP)
+  .requiredOption("--to <format>", `${CONVERT_FORMATS.join(" | ")}`)
+  .argument("<out>", "output directory")
+  .option("--tokenizer <file>", TOKENIZER_HELP)
+  .option("--dtype <type>", "hf: weight dtype float32 | bfloat16 | float16 (default: the source's torch_dtype, else float32)")
+  .option("--max-shard-size <bytes>", "hf: split the weights into shards of at most this many bytes (default 5e9)", intArg("--max-shard-size", 1))
+  .option("--overwrite", "replace a non-empty output directory")
+  .action(async (out: string, o: Omit<ConvertCliOptions, "out">) => {
+    if (o.dtype !== undefined && !["float32", "bfloat16", "float16"].includes(o.dtype)) throw new Error(`--dtype ${JSON.stringify(o.dtype)}: expected float32, bfloat16 or float16`);
+    console.log(await runConvert({ ...o, out }));
+  });
+
+const tokenizer = program.command("tokenizer").description("tokenizer tools");
+tokenizer.command("train")
+  .description("learn a byte-level BPE vocabulary on a text file; writes an HF tokenizer directory (tokenizer.json, tokenizer_config.json)")
+  .requiredOption("--data <file>", "training text, UTF-8")
+  .requiredOption("--vocab-size <n>", "vocabulary size, special tokens and the 256 byte symbols included", intArg("--vocab-size", 1))
+  .requiredOption("--out <dir>", "output directory")
+  .option("--special <token>", "special token, never split or merged (repeatable; default <|endoftext|>)", collect, [])
+  .option("--min-frequency <n>", "merge only pairs seen at least n times", intArg("--min-frequency", 0))
+  .option("--overwrite", "replace a non-empty --out")
+  .option("--json", "print the summary as one JSON object")
+  .action((o: TokenizerTrainOptions & { json?: boolean }) => {
+    const { json, ...opts } = o;
+    const r = runTokenizerTrain(opts);
+    if (json) { console.log(JSON.stringify(r)); return; }
+    console.log(`vocab ${r.vocabSize} (${r.merges} merges) in ${r.seconds.toFixed(1)} s; ${r.bytes} bytes -> ${r.tokens} tokens (${r.bytesPerToken.toFixed(2)} bytes/token); wrote ${r.out}`);
+  });
 
 program.command("start")
   .description("the main job on embedded defaults (what `npm start` runs)")

@@ -1,4 +1,5 @@
-// `tsformer train`: train a TransformerLM on a text file with a character-level tokenizer, writing
+// `tsformer train`: train a TransformerLM on a text file with a character-level tokenizer (or the BPE
+// tokenizer.json given by --tokenizer, e.g. from `tsformer tokenizer train`), writing
 // checkpoint-<step>/ (with `last` and `best` links), metrics.jsonl and loss.svg to the run directory.
 // A new run (the flags, a --config file or a --preset), a continued one (--resume: model, tokenizer,
 // data and run directory from the checkpoint), or a new run from trained weights (--init-from).
@@ -6,8 +7,8 @@
 import { existsSync, realpathSync } from "node:fs";
 import * as path from "node:path";
 import {
-  CharTokenizer, RandomGenerator, TokenDataset, TransformerLM, dataPath, generate, loadModel, parseModelConfig,
-  readJsonFile, resolveCheckpointDir, train, type ModelConfig, type TrainSummary,
+  CharTokenizer, HFTokenizer, RandomGenerator, TokenDataset, TransformerLM, dataPath, generate, loadModel, loadTokenizer,
+  parseModelConfig, readJsonFile, resolveCheckpointDir, train, type ModelConfig, type Tokenizer, type TrainSummary,
 } from "../index.js";
 import { configFromObject, presetConfig, DEFAULT_PRESET } from "./presets.js";
 import { readTextInput } from "./text-input.js";
@@ -18,7 +19,7 @@ export interface TrainCliOptions {
   dModel?: number; nLayers?: number; nHeads?: number; block?: number; dropout?: number;
   batch?: number; steps?: number; lr?: number; minLr?: number; warmup?: number;
   accum?: number; evalInterval?: number; evalIters?: number; ckptInterval?: number; saveTotalLimit?: number;
-  seed?: number; sampleTokens?: number;
+  seed?: number; sampleTokens?: number; tokenizer?: string;
   resume?: string; initFrom?: string; overwrite?: boolean;
 }
 
@@ -31,7 +32,7 @@ export const TRAIN_DEFAULTS = {
 };
 
 /** The arguments of a run as saved in each checkpoint (training_args.json), so that --resume can continue it. */
-type RunArgs = typeof TRAIN_DEFAULTS & { minLr?: number; initFrom?: string };
+type RunArgs = typeof TRAIN_DEFAULTS & { minLr?: number; initFrom?: string; tokenizer?: string };
 const ARGS_FILE = "training_args.json";
 /** Flags that shape the model: a resumed run or --init-from takes them from the checkpoint. */
 const MODEL_FLAGS = { dModel: "--d-model", nLayers: "--n-layers", nHeads: "--n-heads", dropout: "--dropout" } as const;
@@ -56,8 +57,23 @@ function refuseModelChanges(o: TrainCliOptions, cfg: ModelConfig, from: string, 
   }
 }
 
+/** A tokenizer a run can train with and save into its checkpoints. */
+type RunTokenizer = CharTokenizer | HFTokenizer;
+
+function runTokenizer(tok: Tokenizer, source: string): RunTokenizer {
+  if (tok instanceof CharTokenizer || tok instanceof HFTokenizer) return tok;
+  throw new Error(`${source}: training needs a character tokenizer or an HF tokenizer.json; got a ${tok.constructor.name}`);
+}
+
+/** The tokenizer files each checkpoint holds. */
+function tokenizerFiles(tok: RunTokenizer): Record<string, unknown> {
+  if (tok instanceof CharTokenizer) return { "tokenizer.json": tok.toJSON() };
+  return { "tokenizer.json": tok.toJSON(), ...(tok.config ? { "tokenizer_config.json": tok.config } : {}) };
+}
+
 /** Text of the data file, encoded by the tokenizer; an unknown character says which tokenizer it is not in. */
-function encodeData(tok: CharTokenizer, text: string, dataFile: string, tokSource: string): Int32Array {
+function encodeData(tok: RunTokenizer, text: string, dataFile: string, tokSource: string): Int32Array {
+  if (!(tok instanceof CharTokenizer)) return Int32Array.from(tok.encode(text));
   const unknown = [...new Set(text)].filter((ch) => !tok.vocab.includes(ch));
   if (unknown.length) {
     const shown = unknown.slice(0, 8).map((c) => JSON.stringify(c)).join(" ");
@@ -66,7 +82,7 @@ function encodeData(tok: CharTokenizer, text: string, dataFile: string, tokSourc
   return Int32Array.from(tok.encode(text));
 }
 
-interface Plan { args: RunArgs; cfg: ModelConfig; tok: CharTokenizer; text: string; dataFile: string; weights?: TransformerLM; resume?: string }
+interface Plan { args: RunArgs; cfg: ModelConfig; tok: RunTokenizer; text: string; dataFile: string; weights?: TransformerLM; resume?: string }
 
 async function plan(o: TrainCliOptions, log: (s: string) => void): Promise<Plan> {
   if (o.resume && o.initFrom) throw new Error("--resume and --init-from exclude each other: --resume continues a run, --init-from starts a new one from trained weights");
@@ -76,7 +92,9 @@ async function plan(o: TrainCliOptions, log: (s: string) => void): Promise<Plan>
     const ck = await resolveCheckpointDir(o.resume);
     const saved = readJson(path.join(ck, ARGS_FILE), `--resume: ${ARGS_FILE}`) as RunArgs;
     const cfg = parseModelConfig(readJson(path.join(ck, "config.json"), "--resume: config.json"), path.join(ck, "config.json"));
-    const tok = CharTokenizer.fromJSON(readJson(path.join(ck, "tokenizer.json"), "--resume: tokenizer.json"), path.join(ck, "tokenizer.json"));
+    if (!existsSync(path.join(ck, "tokenizer.json"))) throw new Error(`--resume: ${path.join(ck, "tokenizer.json")} does not exist`);
+    const tok = runTokenizer(await loadTokenizer(path.join(ck, "tokenizer.json"), cfg.vocabSize), `--resume: ${ck}`);
+    if (o.tokenizer) throw new Error(`--tokenizer cannot change the tokenizer of ${ck}: a resumed run keeps its own`);
     refuseModelChanges(o, cfg, ck, `use --init-from ${ck} to train a new run from its weights`);
     const runDir = path.dirname(realpathSync(ck)); // where the checkpoint is, even if the run was moved
     if (o.out !== undefined && path.resolve(o.out) !== runDir) throw new Error(`--out ${o.out} conflicts with --resume: the run continues in its own directory ${runDir}; use --init-from ${ck} to start a new run elsewhere`);
@@ -90,14 +108,15 @@ async function plan(o: TrainCliOptions, log: (s: string) => void): Promise<Plan>
   const args: RunArgs = { ...TRAIN_DEFAULTS, ...given } as RunArgs;
   if (o.initFrom) {
     const { model, tokenizer } = await loadModel(o.initFrom);
-    if (!(tokenizer instanceof CharTokenizer)) throw new Error(`--init-from ${o.initFrom}: expected a tsformer model directory with a character tokenizer (tokenizer.json)`);
+    if (!tokenizer) throw new Error(`--init-from ${o.initFrom}: the model has no tokenizer; expected a model directory with a tokenizer.json`);
+    if (o.tokenizer) throw new Error(`--tokenizer cannot change the tokenizer of --init-from ${o.initFrom}: its weights belong to its own`);
     refuseModelChanges(o, model.config, o.initFrom, "train a fresh model without --init-from to change it");
     log(`init-from: weights, config and tokenizer from ${o.initFrom}; a fresh optimizer and schedule`);
     const { text, file } = readTextInput(bundled(args.data), "--data");
-    return { args: { ...args, block: o.block ?? model.config.maxSeqLen }, cfg: model.config, tok: tokenizer, text, dataFile: file, weights: model };
+    return { args: { ...args, block: o.block ?? model.config.maxSeqLen }, cfg: model.config, tok: runTokenizer(tokenizer, `--init-from ${o.initFrom}`), text, dataFile: file, weights: model };
   }
   const { text, file } = readTextInput(bundled(args.data), "--data");
-  const tok = CharTokenizer.fromText(text);
+  const tok = o.tokenizer ? runTokenizer(await loadTokenizer(o.tokenizer), `--tokenizer ${o.tokenizer}`) : CharTokenizer.fromText(text);
   let cfg: ModelConfig;
   if (o.config) {
     if (o.preset) throw new Error(`--preset and --config exclude each other: put "preset": "${o.preset}" in ${o.config}`);
@@ -126,9 +145,10 @@ export async function runTrain(o: TrainCliOptions, log = console.log): Promise<{
     // beta2 0.99 is explicit: nanoGPT's shakespeare-char preset (AdamW's own default is torch's 0.999).
     optim: { kind: "adamw", weightDecay: 0.1, beta1: 0.9, beta2: 0.99 },
     evalInterval: args.evalInterval, evalIters: args.evalIters, ckptInterval: args.ckptInterval, seed: args.seed,
-    resume, extraFiles: { "tokenizer.json": tok.toJSON(), [ARGS_FILE]: saved },
+    resume, extraFiles: { ...tokenizerFiles(tok), [ARGS_FILE]: saved },
   });
-  const prompt = tok.encode(tok.vocab.includes("\n") ? "\n" : tok.vocab[0]);
+  const newline = tok.encode("\n");
+  const prompt = tok instanceof CharTokenizer ? tok.encode(tok.vocab.includes("\n") ? "\n" : tok.vocab[0]!) : newline.length ? newline : [tok.bosId ?? 0];
   const sample = tok.decode(generate(model, prompt, { maxNewTokens: args.sampleTokens, temperature: 0.8, topK: 40, seed: args.seed }).ids);
   return { summary, sample, model, runDir: args.out };
 }

@@ -21,6 +21,8 @@ export interface SaveOptions {
   config?: unknown;
   /** Replace a model already saved in the directory (default: refuse, so nothing saved is lost). */
   overwrite?: boolean;
+  /** More files written beside the model (e.g. tokenizer.json): name -> content. */
+  files?: Record<string, string | Uint8Array>;
 }
 
 export interface LoadedModule {
@@ -50,6 +52,10 @@ export async function save(module: Module, dir: string, o: SaveOptions = {}): Pr
   for (const [k, t] of Object.entries(module.stateDict())) tensors[k] = { dtype: SAFE[t.dtype], shape: [...t.shape], data: t.toTypedArray() };
   const files: [string, string | Uint8Array][] = [[MODEL, encodeSafetensors(tensors, { format: "pt" }, path.join(dir, MODEL))]];
   if (config !== null) files.push([CONFIG, `${config}\n`]);
+  for (const [name, data] of Object.entries(o.files ?? {})) {
+    if (name === MODEL || name === CONFIG || path.basename(name) !== name) throw fail("save", dir, `files: ${JSON.stringify(name)} is not a free file name in the directory`);
+    files.push([name, data]);
+  }
 
   if (existsSync(dir)) {
     if (!statSync(dir).isDirectory()) throw fail("save", dir, "exists and is not a directory");

@@ -1,7 +1,7 @@
 // tokenizer.json files built from other tokenizer formats, laid out as transformers' converters write
 // them (src/transformers/convert_slow_tokenizer.py): GPT-2's encoder.json + vocab.bpe (GPT2Converter)
 // and SentencePiece BPE pieces with byte fallback (LlamaConverter, merges from generate_merges).
-import type { Llama2cTokenizer } from "./llama2c.js";
+import { Llama2cTokenizer } from "./llama2c.js";
 
 /** sentencepiece_model.proto ModelProto.SentencePiece.Type. */
 export const SPM_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
@@ -157,4 +157,39 @@ export function llama2cTokenizerFiles(tok: Llama2cTokenizer): { "tokenizer.json"
       add_bos_token: true, add_eos_token: false, clean_up_tokenization_spaces: false, legacy: true,
     },
   };
+}
+
+/**
+ * The way back: a SentencePiece-style BPE tokenizer.json (Llama's layout: byte fallback, "▁" for
+ * spaces) as a llama2.c tokenizer. llama2.c's encoder merges the pair whose merged piece scores
+ * highest, so a merged piece scores minus its merge rank (the first merge is best); other pieces
+ * score 0. "▁" becomes a space and <s> / </s> become "\n<s>\n" / "\n</s>\n", as llama2.c's
+ * tokenizer.py exports them.
+ */
+export function llama2cFromTokenizerJson(json: Readonly<Record<string, unknown>>, source = "tokenizer.json"): Llama2cTokenizer {
+  const model = json.model as { type?: unknown; vocab?: unknown; merges?: unknown; byte_fallback?: unknown } | undefined;
+  if (!model || model.byte_fallback !== true || typeof model.vocab !== "object" || model.vocab === null || !Array.isArray(model.merges)) {
+    throw new Error(`${source}: not a SentencePiece-style BPE (model.byte_fallback true, vocab, merges); a llama2.c tokenizer can only hold that kind`);
+  }
+  const byId: string[] = [];
+  for (const [piece, id] of Object.entries(model.vocab as Record<string, number>)) byId[id] = piece;
+  if (byId.length !== Object.keys(model.vocab).length || byId.some((p) => p === undefined)) throw new Error(`${source}: model.vocab ids are not 0..n-1; expected a dense vocabulary`);
+  const score = new Map<string, number>();
+  (model.merges as unknown[]).forEach((m, rank) => {
+    const [a, b] = typeof m === "string" ? m.split(" ") : (m as [string, string]);
+    if (!score.has(`${a}${b}`)) score.set(`${a}${b}`, -rank);
+  });
+  const raw = byId.map((p) => (p === "<s>" ? "\n<s>\n" : p === "</s>" ? "\n</s>\n" : p.replaceAll("▁", " ")));
+  const bytes = raw.map((p) => Buffer.from(p, "utf8"));
+  const size = 4 + bytes.reduce((s, b) => s + 8 + b.length, 0);
+  const out = new Uint8Array(size), view = new DataView(out.buffer);
+  view.setInt32(0, Math.max(...bytes.map((b) => b.length)), true);
+  let off = 4;
+  byId.forEach((p, id) => {
+    view.setFloat32(off, score.get(p) ?? 0, true);
+    view.setInt32(off + 4, bytes[id]!.length, true);
+    out.set(bytes[id]!, off + 8);
+    off += 8 + bytes[id]!.length;
+  });
+  return Llama2cTokenizer.fromBytes(out, source);
 }
