@@ -42,6 +42,19 @@ describe("tsformer convert", () => {
     ok(cli("convert", "--from", hf, "--to", "tsformer", ours));
     assert.equal(greedy(ours), reference);
   });
+  test("fine-tuning an HF model: train --init-from the HF directory, convert the checkpoint back to HF", async () => {
+    const run = join(dir, "run-hf"), out = join(dir, "tuned-hf");
+    ok(cli("train", "--init-from", hf, "--data", "data/tinystories-valid-head.txt", "--steps", "2", "--batch", "2", "--block", "32",
+      "--lr", "1e-3", "--eval-interval", "2", "--eval-iters", "1", "--sample-tokens", "3", "--out", run));
+    ok(cli("convert", "--from", join(run, "last"), "--to", "hf", out));
+    assert.deepEqual((JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as { architectures: string[] }).architectures, ["LlamaForCausalLM"]);
+    assert.deepEqual(JSON.parse(readFileSync(join(out, "tokenizer.json"), "utf8")), JSON.parse(readFileSync(join(hf, "tokenizer.json"), "utf8")));
+    const a = await T.loadModel(join(run, "last")), b = await T.loadModel(out), base = await T.loadModel(hf);
+    const prompt = b.tokenizer!.encode("Once upon a time", { bos: true });
+    const ids = T.tensor(Int32Array.from(prompt), { shape: [1, prompt.length] });
+    assert.deepEqual(b.model.forward(ids).logits.toTypedArray(), a.model.forward(ids).logits.toTypedArray());
+    assert.notDeepEqual(b.model.forward(ids).logits.toTypedArray(), base.model.forward(ids).logits.toTypedArray(), "the fine-tuned weights differ from the base");
+  });
   test("bad input: an unknown format, an existing output", () => {
     failsWith(cli("convert", "--from", "data/stories260K.bin", "--to", "gguf", join(dir, "x")), /--to "gguf": expected one of hf, tsformer, llama2c/);
     failsWith(cli("convert", "--from", "data/stories260K.bin", "--to", "hf", hf), /exists and is not empty; pass overwrite \(--overwrite\)/);
