@@ -92,7 +92,7 @@ describe("file kinds recognized by content", () => {
     ];
     for (const [p, kind] of kinds) assert.equal(T.detectFile(p).kind, kind, p);
 
-    await assert.rejects(T.loadModel(gguf), /model .*x\.gguf is a GGUF file; tsformer loads tsformer model or checkpoint directories .*llama2\.c \.bin files and \(soon\) HF directories/);
+    await assert.rejects(T.loadModel(gguf), /model .*x\.gguf is a GGUF file; tsformer loads tsformer model or checkpoint directories .*HF model directories .*llama2\.c \.bin files/);
     await assert.rejects(T.loadModel(path.join(root, "data/tok512.bin")), /tok512\.bin is a llama2\.c tokenizer/);
     await assert.rejects(T.loadModel(hf), /hf is an HF model directory \(model_type "llama"\)/);
     await assert.rejects(T.loadModel(tokJson), /tokenizer\.json is a tsformer character tokenizer/);

@@ -9,9 +9,9 @@ PY=/usr/bin/python3
 export PYTHONDONTWRITEBYTECODE=1
 export LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
-if [ ! -x "$PY" ] || ! "$PY" -c "import torch, numpy" >/dev/null 2>&1; then
-  echo "error: $PY cannot import torch/numpy." >&2
-  echo "Install Debian's PyTorch first:  apt-get install -y python3-torch libopenblas0-openmp" >&2
+if [ ! -x "$PY" ] || ! "$PY" -c "import torch, numpy, sentencepiece, jinja2" >/dev/null 2>&1; then
+  echo "error: $PY cannot import torch / numpy / sentencepiece / jinja2." >&2
+  echo "Install Debian's packages first:  apt-get install -y python3-torch libopenblas0-openmp python3-sentencepiece python3-jinja2" >&2
   exit 1
 fi
 
