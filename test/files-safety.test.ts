@@ -94,9 +94,10 @@ describe("file kinds recognized by content", () => {
 
     await assert.rejects(T.loadModel(gguf), /model .*x\.gguf is a GGUF file; tsformer loads tsformer model or checkpoint directories .*HF model directories .*llama2\.c \.bin files/);
     await assert.rejects(T.loadModel(path.join(root, "data/tok512.bin")), /tok512\.bin is a llama2\.c tokenizer/);
-    await assert.rejects(T.loadModel(hf), /hf is an HF model directory \(model_type "llama"\)/);
+    // an HF directory is loaded as one: its config.json is read field by field
+    await assert.rejects(T.loadModel(hf), /hf[\\/]config\.json: field hidden_size is missing; expected a positive integer/);
     await assert.rejects(T.loadModel(tokJson), /tokenizer\.json is a tsformer character tokenizer/);
-    await assert.rejects(T.loadModel(modelDir, gguf), /tokenizer .*x\.gguf is a GGUF file; expected a llama2\.c tokenizer \.bin or a tsformer tokenizer\.json/);
+    await assert.rejects(T.loadModel(modelDir, gguf), /tokenizer .*x\.gguf is a GGUF file; expected a llama2\.c tokenizer \.bin, an HF tokenizer\.json or a tsformer tokenizer\.json/);
     await assert.rejects(readLlama2cCheckpoint(gguf), /x\.gguf: starts with the magic "GGUF"/);
     await assert.rejects(T.loadModel(path.join(dir, "nope")), /model .*nope is missing \(no such file or directory\); tsformer loads/);
   });
