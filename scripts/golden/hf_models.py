@@ -222,9 +222,16 @@ def rope_interleaved(x, theta):
     return torch.view_as_real(xc * cis).flatten(-2)
 
 
-def llama_forward(P, c, ids, rope=rope_rotate_half):
+def hf_linear(P, x, p):
+    """nn.Linear: y = x W^T (+ b), from P["<p>.weight"] (and P["<p>.bias"] when present)."""
+    y = x @ P[p + ".weight"].T
+    return y + P[p + ".bias"] if p + ".bias" in P else y
+
+
+def llama_forward(P, c, ids, rope=rope_rotate_half, linear=hf_linear):
     """modeling_llama.py LlamaForCausalLM (Qwen2 / Mistral share the layout): pre-RMSNorm blocks,
-    RoPE on q/k, repeat_kv for GQA, SwiGLU MLP down(silu(gate(x)) * up(x)), final norm, lm_head."""
+    RoPE on q/k, repeat_kv for GQA, SwiGLU MLP down(silu(gate(x)) * up(x)), final norm, lm_head.
+    `linear(P, x, prefix)` computes every projection (scripts/golden/peft.py adds LoRA there)."""
     D, H, Hkv = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"]
     Dh = c.get("head_dim") or D // H
     eps, theta, T = c["rms_norm_eps"], c["rope_theta"], len(ids)
@@ -232,25 +239,21 @@ def llama_forward(P, c, ids, rope=rope_rotate_half):
     if c["model_type"] == "qwen2" and c["use_sliding_window"]:
         raise ValueError("qwen2 fixtures assume use_sliding_window false")
 
-    def linear(x, p):  # nn.Linear: y = x W^T (+ b)
-        y = x @ P[p + ".weight"].T
-        return y + P[p + ".bias"] if p + ".bias" in P else y
-
     h = P["model.embed_tokens.weight"][ids]
     for li in range(c["num_hidden_layers"]):
         p = "model.layers.%d." % li
         x = rms_norm(h, P[p + "input_layernorm.weight"], eps)
-        q = linear(x, p + "self_attn.q_proj").view(T, H, Dh).transpose(0, 1)
-        k = linear(x, p + "self_attn.k_proj").view(T, Hkv, Dh).transpose(0, 1)
-        v = linear(x, p + "self_attn.v_proj").view(T, Hkv, Dh).transpose(0, 1)
+        q = linear(P, x, p + "self_attn.q_proj").view(T, H, Dh).transpose(0, 1)
+        k = linear(P, x, p + "self_attn.k_proj").view(T, Hkv, Dh).transpose(0, 1)
+        v = linear(P, x, p + "self_attn.v_proj").view(T, Hkv, Dh).transpose(0, 1)
         q, k = rope(q, theta), rope(k, theta)
         # repeat_kv: kv head g serves query heads g*n_rep .. g*n_rep + n_rep - 1
         k, v = k.repeat_interleave(H // Hkv, dim=0), v.repeat_interleave(H // Hkv, dim=0)
         a = causal_attention(q, k, v, window).transpose(0, 1).reshape(T, H * Dh)
-        h = h + linear(a, p + "self_attn.o_proj")
+        h = h + linear(P, a, p + "self_attn.o_proj")
         x = rms_norm(h, P[p + "post_attention_layernorm.weight"], eps)
-        gate, up = linear(x, p + "mlp.gate_proj"), linear(x, p + "mlp.up_proj")
-        h = h + linear(F.silu(gate) * up, p + "mlp.down_proj")
+        gate, up = linear(P, x, p + "mlp.gate_proj"), linear(P, x, p + "mlp.up_proj")
+        h = h + linear(P, F.silu(gate) * up, p + "mlp.down_proj")
     h = rms_norm(h, P["model.norm.weight"], eps)
     head = P["model.embed_tokens.weight"] if c["tie_word_embeddings"] else P["lm_head.weight"]
     return h @ head.T

@@ -44,7 +44,7 @@ export interface TrainerState {
 export interface ModelFiles {
   config: unknown;
   model: Record<string, Tensor>;
-  /** Extra JSON files by file name ("tokenizer.json"). */
+  /** Extra files by name: JSON values ("tokenizer.json"), or bytes for a .safetensors (an adapter's weights). */
   extraFiles?: Record<string, unknown>;
 }
 
@@ -168,8 +168,8 @@ function checkFinite(dir: string, file: string, tensors: Iterable<[string, Array
 export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<void> {
   const extras = Object.entries(ckpt.extraFiles ?? {});
   for (const [name] of extras) {
-    if (!/^[\w.-]+\.json$/.test(name) || REQUIRED.includes(name)) {
-      throw new CheckpointError(dir, `extra file name ${JSON.stringify(name)} is invalid; expected a plain "<name>.json" other than ${REQUIRED.join(", ")}`);
+    if (!/^[\w.-]+\.(json|safetensors)$/.test(name) || REQUIRED.includes(name)) {
+      throw new CheckpointError(dir, `extra file name ${JSON.stringify(name)} is invalid; expected a plain "<name>.json" (or "<name>.safetensors" bytes) other than ${REQUIRED.join(", ")}`);
     }
   }
   const refuse = "refusing to write a checkpoint of non-finite values; the previous checkpoint, if any, is unchanged";
@@ -196,7 +196,7 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
     for (const [k, a] of Object.entries(ckpt.optimizer.tensors)) optim[k] = { dtype: "F32", shape: [a.length], data: a };
     await writeSynced(path.join(tmp, OPTIM), encodeSafetensors(optim, { meta: JSON.stringify(ckpt.optimizer.meta) }, OPTIM));
     await writeSynced(path.join(tmp, STATE), json(ckpt.trainerState));
-    for (const [name, v] of extras) await writeSynced(path.join(tmp, name), json(v));
+    for (const [name, v] of extras) await writeSynced(path.join(tmp, name), v instanceof Uint8Array ? v : json(v));
   } catch (e) {
     await fs.rm(tmp, { recursive: true, force: true });
     throw new CheckpointError(dir, `save failed (${(e as Error).message}); the previous checkpoint, if any, is unchanged`, { cause: e });

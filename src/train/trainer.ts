@@ -66,8 +66,10 @@ export interface TrainOptions<M extends TrainableModel = CausalLM> {
   /** Checkpoint directory (or a run directory: its `last` checkpoint) to continue from; the run
    * continues in runDir, metrics.jsonl included. */
   resume?: string;
-  /** Extra JSON files written into every checkpoint (e.g. { "tokenizer.json": ... }). */
-  extraFiles?: Record<string, unknown>;
+  /** Extra files written into every checkpoint (e.g. { "tokenizer.json": ... }); a function is called at each save. */
+  extraFiles?: Record<string, unknown> | (() => Record<string, unknown>);
+  /** Checkpoints hold only the parameters that train (an adapter's), not the frozen base. */
+  checkpointTrainableOnly?: boolean;
   onStep?: (info: StepInfo) => void | Promise<void>;
   /** Called after each evaluation, with the model in eval mode (e.g. to print a sample). */
   onSample?: (step: number, model: M) => void | Promise<void>;
@@ -171,7 +173,15 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
     const ck = await loadCheckpoint(from);
     const ts = ck.trainerState;
     try {
-      model.loadStateDict(ck.model);
+      if (opts.checkpointTrainableOnly) {
+        // every trainable parameter must come from the checkpoint; the frozen base is the caller's
+        const { missing, unexpected } = model.loadStateDict(ck.model, { strict: false });
+        const trainable = new Set(Object.keys(model.stateDict({ trainableOnly: true })));
+        const lacking = missing.filter((k) => trainable.has(k));
+        if (lacking.length || unexpected.length) throw new Error(`${lacking.length ? `missing ${lacking.slice(0, 5).join(", ")}` : ""}${lacking.length && unexpected.length ? "; " : ""}${unexpected.length ? `unexpected ${unexpected.slice(0, 5).join(", ")}` : ""} (the checkpoint's trainable parameters do not fit this model)`);
+      } else {
+        model.loadStateDict(ck.model);
+      }
       optimizer.loadStateDict(ck.optimizer);
     } catch (e) {
       throw new Error(`resume from checkpoint ${from}: ${(e as Error).message}`, { cause: e });
@@ -221,10 +231,10 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
   const save = async (step: number) => {
     await saveCheckpoint(path.join(runDir, checkpointName(step)), {
       config: opts.modelConfig,
-      model: model.stateDict(),
+      model: model.stateDict(opts.checkpointTrainableOnly ? { trainableOnly: true } : {}),
       optimizer: optimizer.stateDict(),
       trainerState: { step, dataRng: sampler.getState(), dropoutRng: dropoutGen?.getState() ?? null, bestValLoss, trainConfig },
-      extraFiles: opts.extraFiles,
+      extraFiles: typeof opts.extraFiles === "function" ? opts.extraFiles() : opts.extraFiles,
     });
     lastCkpt = step;
     await linkCheckpoint(runDir, LAST, checkpointName(step));

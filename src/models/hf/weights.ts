@@ -14,7 +14,7 @@ import type { Tensor } from "../../tensor/tensor.js";
 import type { ModelConfig } from "../config.js";
 import type { HFArch, HFDType } from "./config.js";
 
-interface Mat { data: Float32Array; shape: number[] }
+export interface Mat { data: Float32Array; shape: number[] }
 
 /** Buffers HF checkpoints may carry that hold no weights (causal-mask and RoPE caches). */
 const IGNORED = /(^|\.)(attn\.bias|attn\.masked_bias|rotary_emb\.inv_freq)$/;
@@ -29,7 +29,7 @@ function transpose({ data, shape: [r, c] }: Mat): Mat {
  * Rows of a [heads * d, ...] tensor between HF's half layout and the interleaved one: interleaved
  * row 2j + t of a head is HF row t * d/2 + j (t = 0, 1).
  */
-function permuteRope({ data, shape }: Mat, heads: number, toHF: boolean): Mat {
+export function permuteRope({ data, shape }: Mat, heads: number, toHF: boolean): Mat {
   const cols = shape.length > 1 ? shape[1]! : 1, d = shape[0]! / heads, half = d / 2;
   const out = new Float32Array(data.length);
   for (let h = 0; h < heads; h++) {
@@ -44,12 +44,16 @@ function permuteRope({ data, shape }: Mat, heads: number, toHF: boolean): Mat {
 }
 
 /** One HF tensor and how it relates to ours: `ours` names and a pair of layout maps. */
-interface Rule { hf: string; shape: number[]; ours: string[]; load: (m: Mat) => Mat[]; save: (ms: Mat[]) => Mat }
+interface Rule {
+  hf: string; shape: number[]; ours: string[]; load: (m: Mat) => Mat[]; save: (ms: Mat[]) => Mat;
+  /** q_proj / k_proj: the rows are permuted within each of `ropeHeads` heads. */
+  ropeHeads?: number;
+}
 
 const same = (name: string, hf: string, shape: number[]): Rule => ({ hf, shape, ours: [name], load: (m) => [m], save: ([m]) => m! });
 const conv1d = (name: string, hf: string, shape: number[]): Rule => ({ hf, shape, ours: [name], load: (m) => [transpose(m)], save: ([m]) => transpose(m!) });
 const roped = (name: string, hf: string, shape: number[], heads: number): Rule => ({
-  hf, shape, ours: [name], load: (m) => [permuteRope(m, heads, false)], save: ([m]) => permuteRope(m!, heads, true),
+  hf, shape, ours: [name], load: (m) => [permuteRope(m, heads, false)], save: ([m]) => permuteRope(m!, heads, true), ropeHeads: heads,
 });
 
 /** c_attn [D, 3D] (Conv1D) <-> wq, wk, wv [D, D]; its bias [3D] <-> three [D]. */
@@ -173,4 +177,21 @@ export function toHFWeights(arch: HFArch, c: ModelConfig, sd: Record<string, Ten
     }));
     return [r.hf, { dtype: SAFE[dtype], shape: m.shape, data: narrow(m.data, dtype) }];
   });
+}
+
+/** An HF module path for one of ours (a Linear or Embedding that maps 1:1), and its RoPE row permutation. */
+export interface HFModuleName { hf: string; ropeHeads: number | null }
+
+/**
+ * Our module path -> HF's (e.g. blocks.0.attn.wq -> model.layers.0.self_attn.q_proj), for every weight
+ * that maps one to one: what PEFT target_modules and adapter keys name. GPT-2's fused c_attn has no
+ * single module of ours and is left out.
+ */
+export function hfModuleNames(arch: HFArch, c: ModelConfig): Map<string, HFModuleName> {
+  const out = new Map<string, HFModuleName>();
+  for (const r of rulesFor(arch, c)) {
+    if (r.ours.length !== 1 || !r.hf.endsWith(".weight") || !r.ours[0]!.endsWith(".weight")) continue;
+    out.set(r.ours[0]!.slice(0, -".weight".length), { hf: r.hf.slice(0, -".weight".length), ropeHeads: r.ropeHeads ?? null });
+  }
+  return out;
 }
