@@ -4,10 +4,11 @@
 // transformers' apply_chat_template does) and streams the reply until an end-of-turn token.
 
 import { createInterface } from "node:readline";
-import { generate, loadModel, type ChatMessage } from "../index.js";
+import { generate, type ChatMessage } from "../index.js";
+import { loadForInference } from "./generate.js";
 
 export interface ChatCliOptions {
-  model: string; tokenizer?: string; system?: string; maxNewTokens: number;
+  model: string; tokenizer?: string; adapter?: string; system?: string; maxNewTokens: number;
   temperature?: number; topK?: number; topP?: number; repetitionPenalty?: number; seed: number;
 }
 
@@ -17,7 +18,7 @@ export interface ChatTurn { prompt: string; promptTokens: number; reply: string;
 const HELP = "(type a message; /reset clears the history, /exit or Ctrl-D quits)";
 
 export async function runChat(o: ChatCliOptions, input: NodeJS.ReadableStream = process.stdin, write = (s: string) => { process.stdout.write(s); }): Promise<ChatTurn[]> {
-  const loaded = await loadModel(o.model, o.tokenizer);
+  const loaded = await loadForInference(o.model, o.tokenizer, o.adapter);
   const { model, tokenizer, chatTemplate, generation } = loaded;
   if (!tokenizer) throw new Error(`no tokenizer for ${o.model}: chat needs an HF directory with tokenizer.json (or pass --tokenizer)`);
   if (!chatTemplate) throw new Error(`${o.model} has no chat template (tokenizer_config.json has no "chat_template"): a base model; use \`tsformer generate\` instead`);

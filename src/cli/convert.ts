@@ -5,7 +5,7 @@
 
 import * as path from "node:path";
 import {
-  CharTokenizer, HFTokenizer, Llama2cTokenizer, llama2cFromTokenizerJson, llama2cTokenizerFiles, loadModel, saveHFModel, save,
+  CharTokenizer, HFTokenizer, loadPeft, mergeAndUnload, Llama2cTokenizer, llama2cFromTokenizerJson, llama2cTokenizerFiles, loadModel, saveHFModel, save,
   toLlama2c, writeDirAtomic, type HFDType, type LoadedModel,
 } from "../index.js";
 
@@ -27,8 +27,15 @@ function hfTokenizerFiles(l: LoadedModel): { files: Record<string, string | Uint
 
 export async function runConvert(o: ConvertCliOptions, log = (s: string) => console.error(s)): Promise<string> {
   if (!CONVERT_FORMATS.includes(o.to)) throw new Error(`--to ${JSON.stringify(o.to)}: expected one of ${CONVERT_FORMATS.join(", ")}`);
-  const out = o.out;
   const l = await loadModel(o.from, o.tokenizer);
+  await writeModel(l, o, log);
+  log(`convert: ${o.from} (${l.format}) -> ${o.out} (${o.to})`);
+  return path.resolve(o.out);
+}
+
+/** Write a loaded model (and its tokenizer) in format o.to at o.out (convert, and merge's output). */
+export async function writeModel(l: LoadedModel, o: Omit<ConvertCliOptions, "from" | "tokenizer">, log: (s: string) => void): Promise<void> {
+  const out = o.out;
   const { model, tokenizer } = l;
   if (o.to === "hf") {
     const { files, note } = hfTokenizerFiles(l);
@@ -47,10 +54,23 @@ export async function runConvert(o: ConvertCliOptions, log = (s: string) => cons
   } else {
     const files: [string, Uint8Array][] = [["model.bin", toLlama2c(model)]];
     if (tokenizer instanceof Llama2cTokenizer) files.push(["tokenizer.bin", tokenizer.toBytes()]);
-    else if (tokenizer instanceof HFTokenizer) files.push(["tokenizer.bin", llama2cFromTokenizerJson(tokenizer.toJSON(), o.from).toBytes()]);
+    else if (tokenizer instanceof HFTokenizer) files.push(["tokenizer.bin", llama2cFromTokenizerJson(tokenizer.toJSON(), "the tokenizer.json").toBytes()]);
     else log("convert: a character tokenizer has no llama2.c form; only model.bin was written");
     writeDirAtomic(out, files, { overwrite: o.overwrite });
   }
-  log(`convert: ${o.from} (${l.format}) -> ${out} (${o.to})`);
-  return path.resolve(out);
+}
+
+export interface MergeCliOptions { model: string; adapter: string; out: string; to?: ConvertFormat; overwrite?: boolean }
+
+/** `tsformer merge`: base + LoRA adapter -> one model (PEFT's merge_and_unload), written like convert. */
+export async function runMerge(o: MergeCliOptions, log = (s: string) => console.error(s)): Promise<string> {
+  const l = await loadModel(o.model);
+  const p = await loadPeft(l.model, o.adapter);
+  if (!p.lora) throw new Error(`--adapter ${o.adapter} holds ${p.method} adapters, which add layers: they cannot be merged into the base's weights (only LoRA / DoRA can)`);
+  mergeAndUnload(l.model);
+  const to = o.to ?? (l.format === "llama2c" ? "llama2c" : l.format);
+  if (!CONVERT_FORMATS.includes(to)) throw new Error(`--to ${JSON.stringify(to)}: expected one of ${CONVERT_FORMATS.join(", ")}`);
+  await writeModel(l, { to, out: o.out, overwrite: o.overwrite }, log);
+  log(`merge: ${o.model} + ${o.adapter} (${p.method}, r ${p.lora.r}) -> ${o.out} (${to})`);
+  return path.resolve(o.out);
 }

@@ -2,18 +2,29 @@
 // llama2.c .bin. Sampling flags not given come from the model's generation_config.json, else the
 // defaults below.
 
-import { generate, loadModel, scoreTokens, writeFileAtomic, type GenerateResult } from "../index.js";
+import { generate, loadModel, loadPeft, mergeLora, scoreTokens, writeFileAtomic, type GenerateResult, type LoadedModel } from "../index.js";
 import { readTextInput } from "./text-input.js";
 
 export interface GenerateCliOptions {
-  model: string; tokenizer?: string; prompt: string; maxNewTokens?: number; temperature?: number;
+  model: string; tokenizer?: string; adapter?: string; prompt: string; maxNewTokens?: number; temperature?: number;
   topK?: number; topP?: number; repetitionPenalty?: number; seed: number; stop: string[];
+}
+
+/** The model of --model with the adapter of --adapter on it (LoRA merged into the weights for speed). */
+export async function loadForInference(model: string, tokenizer?: string, adapter?: string): Promise<LoadedModel> {
+  const l = await loadModel(model, tokenizer);
+  if (adapter) {
+    const p = await loadPeft(l.model, adapter);
+    if (p.lora) mergeLora(l.model);
+    l.model.eval();
+  }
+  return l;
 }
 
 export const SAMPLING_DEFAULTS = { maxNewTokens: 200, temperature: 0.8, topK: 0, topP: 1, repetitionPenalty: 1 };
 
 export async function runGenerate(o: GenerateCliOptions, write = (s: string) => process.stdout.write(s)): Promise<GenerateResult> {
-  const { model, tokenizer, generation } = await loadModel(o.model, o.tokenizer);
+  const { model, tokenizer, generation } = await loadForInference(o.model, o.tokenizer, o.adapter);
   if (!tokenizer) throw new Error(`no tokenizer for ${o.model}: pass --tokenizer (a llama2.c tokenizer .bin or a tokenizer.json)`);
   const g = { ...SAMPLING_DEFAULTS, ...Object.fromEntries(Object.entries(generation ?? {}).filter(([, v]) => v !== undefined)) };
   const eos = [...new Set([...(generation?.eosIds ?? []), ...(tokenizer.eosId !== undefined ? [tokenizer.eosId] : [])])];
@@ -32,11 +43,11 @@ export async function runGenerate(o: GenerateCliOptions, write = (s: string) => 
   return r;
 }
 
-export interface EvalCliOptions { model: string; tokenizer?: string; text: string; logprobs?: string }
+export interface EvalCliOptions { model: string; tokenizer?: string; adapter?: string; text: string; logprobs?: string }
 
 export async function runEval(o: EvalCliOptions): Promise<{ tokens: number; loss: number; perplexity: number }> {
   const { text } = readTextInput(o.text, "--text");
-  const { model, tokenizer } = await loadModel(o.model, o.tokenizer);
+  const { model, tokenizer } = await loadForInference(o.model, o.tokenizer, o.adapter);
   if (!tokenizer) throw new Error(`no tokenizer for ${o.model}: pass --tokenizer`);
   const ids = tokenizer.encode(text, tokenizer.bosId !== undefined ? { bos: true } : {});
   const r = scoreTokens(model, ids, { logprobs: Boolean(o.logprobs) });

@@ -2,7 +2,7 @@
 // The tsformer command line. Each command validates its flags and reports bad input in one line.
 
 import { Command } from "commander";
-import { setNativeThreads, version } from "../index.js";
+import { PEFT_METHODS, setNativeThreads, version } from "../index.js";
 import { printInfo } from "./info.js";
 import { collect, intArg, numArg } from "./args.js";
 import { formatSummary, runTrain, TRAIN_DEFAULTS, type TrainCliOptions } from "./train.js";
@@ -10,7 +10,8 @@ import { presetHelp } from "./presets.js";
 import { runEval, runGenerate, SAMPLING_DEFAULTS, type EvalCliOptions, type GenerateCliOptions } from "./generate.js";
 import { runChat, type ChatCliOptions } from "./chat.js";
 import { runTokenizerTrain, type TokenizerTrainOptions } from "./tokenizer.js";
-import { CONVERT_FORMATS, runConvert, type ConvertCliOptions } from "./convert.js";
+import { CONVERT_FORMATS, runConvert, runMerge, type ConvertCliOptions, type MergeCliOptions } from "./convert.js";
+import { FINETUNE_DEFAULTS, runFinetune, type FinetuneCliOptions } from "./finetune.js";
 import { runStart } from "./start.js";
 import { runFlops, type FlopsCliOptions } from "./flops.js";
 
@@ -70,6 +71,7 @@ program.command("train")
   });
 
 const MODEL_HELP = "a tsformer checkpoint or model directory, an HF model directory, or a llama2.c .bin";
+const ADAPTER_HELP = "an adapter directory on top of --model: a finetune checkpoint (RUN/best) or a PEFT LoRA adapter";
 const TOKENIZER_HELP = "tokenizer file: tokenizer.json (HF or tsformer) or a llama2.c .bin (default: the model's own; tokenizer.bin or tok512.bin beside a .bin)";
 const s = SAMPLING_DEFAULTS, fromGen = "default: generation_config.json's, else";
 
@@ -87,6 +89,7 @@ function samplingOptions(c: Command, dflt: typeof SAMPLING_DEFAULTS): Command {
 samplingOptions(program.command("generate")
   .description("generate text from a model")
   .requiredOption("--model <path>", MODEL_HELP)
+  .option("--adapter <dir>", ADAPTER_HELP)
   .option("--tokenizer <file>", TOKENIZER_HELP)
   .option("--prompt <text>", "prompt", ""), s)
   .option("--stop <text>", "stop string (repeatable)", collect, [])
@@ -95,6 +98,7 @@ samplingOptions(program.command("generate")
 program.command("eval")
   .description("loss and perplexity of a model on a text file")
   .requiredOption("--model <path>", MODEL_HELP)
+  .option("--adapter <dir>", ADAPTER_HELP)
   .requiredOption("--text <file>", "text to score")
   .option("--tokenizer <file>", TOKENIZER_HELP)
   .option("--logprobs <file>", "write per-token log-probabilities as JSON")
@@ -103,6 +107,7 @@ program.command("eval")
 samplingOptions(program.command("chat")
   .description("chat with a model that has a chat template (an HF directory with tokenizer_config.json); streams replies, keeps the history")
   .requiredOption("--model <path>", MODEL_HELP)
+  .option("--adapter <dir>", ADAPTER_HELP)
   .option("--tokenizer <file>", TOKENIZER_HELP)
   .option("--system <text>", "system message"), { ...s, temperature: 0.7, maxNewTokens: 256 })
   .action(async (o: ChatCliOptions & { maxNewTokens?: number }) => { await runChat({ ...o, maxNewTokens: o.maxNewTokens ?? 256 }); });
@@ -120,6 +125,50 @@ program.command("convert")
     if (o.dtype !== undefined && !["float32", "bfloat16", "float16"].includes(o.dtype)) throw new Error(`--dtype ${JSON.stringify(o.dtype)}: expected float32, bfloat16 or float16`);
     console.log(await runConvert({ ...o, out }));
   });
+
+const f = FINETUNE_DEFAULTS;
+program.command("finetune")
+  .description("fine-tune a model with its base frozen: LoRA, DoRA, Houlsby adapters (or full fine-tuning); checkpoints hold the adapter")
+  .option("--model <path>", `the base: ${MODEL_HELP}`)
+  .option("--data <file>", "text to fine-tune on, UTF-8 (90% train / 10% validation)")
+  .option("--method <m>", `${PEFT_METHODS.join(" | ")} (default ${f.method})`)
+  .option("--r <n>", `LoRA rank (default ${f.r})`, intArg("--r", 1))
+  .option("--alpha <x>", `LoRA alpha; scaling alpha/r (default ${f.alpha})`, numArg("--alpha", 0))
+  .option("--dropout <p>", "LoRA dropout (default 0)", numArg("--dropout", 0, 0.99))
+  .option("--target <names>", "LoRA target modules, comma-separated (default q_proj,v_proj / wq,wv)")
+  .option("--rslora", "scale by alpha/sqrt(r) (rsLoRA)")
+  .option("--bias <mode>", "LoRA biases that train: none | all | lora_only (default none)")
+  .option("--modules-to-save <names>", "modules trained in full and saved with the adapter, comma-separated")
+  .option("--bottleneck <n>", "Houlsby adapter size (default 16)", intArg("--bottleneck", 1))
+  .option("--steps <n>", `optimizer steps (default ${f.steps})`, intArg("--steps", 0))
+  .option("--lr <x>", `peak learning rate (default ${f.lr})`, numArg("--lr", 0))
+  .option("--batch <n>", `sequences per step (default ${f.batch})`, intArg("--batch", 1))
+  .option("--block <n>", "context length (default min(128, the model's))", intArg("--block", 1))
+  .option("--warmup <n>", `warmup steps (default ${f.warmup})`, intArg("--warmup", 0))
+  .option("--eval-interval <n>", `estimate losses every n steps (default ${f.evalInterval})`, intArg("--eval-interval", 1))
+  .option("--eval-iters <n>", `batches per estimate (default ${f.evalIters})`, intArg("--eval-iters", 1))
+  .option("--ckpt-interval <n>", "checkpoint every n steps, 0 = at the end (default 0)", intArg("--ckpt-interval", 0))
+  .option("--seed <n>", `random seed (default ${f.seed})`, intArg("--seed", 0))
+  .option("--sample-tokens <n>", `tokens to sample at the end (default ${f.sampleTokens})`, intArg("--sample-tokens", 0))
+  .option("--out <dir>", `run directory (default ${f.out})`)
+  .option("--overwrite", "replace the run already in --out")
+  .option("--resume <dir>", "continue a fine-tune exactly (base, method, data from its checkpoint)")
+  .option("--json", "print the summary as one JSON object")
+  .action(async (o: FinetuneCliOptions & { json?: boolean }) => {
+    const { json, ...opts } = o;
+    const { summary, sample, runDir } = await runFinetune(opts);
+    if (json) { console.log(JSON.stringify(summary)); return; }
+    console.log(`\n${formatSummary(summary, runDir)}\n\n-- sample (temperature 0.8, top-k 40) --\n${sample}`);
+  });
+
+program.command("merge")
+  .description("fold a LoRA adapter into its base and write the merged model (in the base's format, or --to)")
+  .requiredOption("--model <path>", `the base: ${MODEL_HELP}`)
+  .requiredOption("--adapter <dir>", ADAPTER_HELP)
+  .requiredOption("--out <dir>", "output directory")
+  .option("--to <format>", `${CONVERT_FORMATS.join(" | ")} (default: the base's format)`)
+  .option("--overwrite", "replace a non-empty --out")
+  .action(async (o: MergeCliOptions) => { console.log(await runMerge(o)); });
 
 const tokenizer = program.command("tokenizer").description("tokenizer tools");
 tokenizer.command("train")

@@ -98,6 +98,9 @@ export async function loadModel(path: string, tokenizerPath?: string): Promise<L
   if (d.kind === "missing" && await rollBack(path)) d = detectFile(path);
   let out: LoadedModel, tokSource = tokenizerPath;
   if (d.kind === "tsformer-model-dir" || d.kind === "tsformer-checkpoint") {
+    if (existsSync(join(path, "adapter_config.json"))) {
+      throw new Error(`model ${path} is a fine-tuning checkpoint that holds an adapter, not a whole model; load its base with --model <base> --adapter ${path} (or write a merged model with tsformer merge)`);
+    }
     const loaded = await loadModelDir(path);
     out = { model: loaded.model, tokenizer: null, format: "tsformer" };
     if (!tokenizerPath && loaded.tokenizerJson !== undefined) {

@@ -1,0 +1,117 @@
+// The fine-tuning methods by name (`finetune --method`): each freezes the base and adds its parameters
+// (or, "full", trains everything), and each writes and reads its adapter directory: LoRA / DoRA in HF
+// PEFT's layout (io.ts), Houlsby adapters in the same shape (adapter_config.json with tsformer's own
+// peft_type "HOULSBY_ADAPTER", adapter_model.safetensors with base_model.model.<parameter> keys).
+
+import * as path from "node:path";
+import { existsSync } from "node:fs";
+import { encodeSafetensors, readSafetensors, type SafeTensor } from "../io/safetensors.js";
+import { readJsonFile } from "../io/read.js";
+import type { CausalLM } from "../models/causal-lm.js";
+import type { TransformerLM } from "../models/transformer.js";
+import type { Module } from "../nn/module.js";
+import { noGrad } from "../tensor/autograd.js";
+import { addHoulsbyAdapters } from "./adapter.js";
+import { applyLora, freezeAllBut, type LoraConfig } from "./index.js";
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterFiles as adapterFilesOf, loadAdapter } from "./io.js";
+import { moduleNaming } from "./targets.js";
+
+export const PEFT_METHODS = ["lora", "dora", "adapter", "full"] as const;
+export type PeftMethod = (typeof PEFT_METHODS)[number];
+
+/** A method and its options (the finetune flags). */
+export interface PeftSpec {
+  method: PeftMethod;
+  r?: number; alpha?: number; dropout?: number; targetModules?: string[]; rslora?: boolean;
+  bias?: LoraConfig["bias"]; modulesToSave?: string[];
+  /** Houlsby adapters' bottleneck size. */
+  bottleneck?: number;
+}
+
+/** A model with a method applied: `model` is what trains and decodes. */
+export interface Peft {
+  method: PeftMethod;
+  model: TransformerLM & CausalLM;
+  lora?: LoraConfig;
+  houlsby?: { bottleneck: number; nonlinearity: "gelu" | "relu" };
+}
+
+/** PEFT's default LoRA targets for Llama-like models (q_proj, v_proj), in the names the model answers to. */
+function defaultTargets(model: TransformerLM): string[] {
+  const n = moduleNaming(model.config);
+  return n.arch && n.arch !== "gpt2" ? ["q_proj", "v_proj"] : ["wq", "wv"];
+}
+
+export function applyPeft(model: TransformerLM, s: PeftSpec): Peft {
+  if (!(PEFT_METHODS as readonly string[]).includes(s.method)) throw new Error(`unknown fine-tuning method ${JSON.stringify(s.method)}; expected one of ${PEFT_METHODS.join(", ")}`);
+  if (s.method === "full") {
+    for (const [, p] of model.namedParameters()) p.requiresGrad = true;
+    return { method: "full", model };
+  }
+  if (s.method === "adapter") {
+    const houlsby = { bottleneck: s.bottleneck ?? 16, nonlinearity: "gelu" as const };
+    const a = addHoulsbyAdapters(model, houlsby);
+    freezeAllBut(model, a.isAdapterParam);
+    return { method: "adapter", model, houlsby };
+  }
+  const lora: LoraConfig = {
+    r: s.r ?? 8, alpha: s.alpha ?? 16, targetModules: s.targetModules?.length ? s.targetModules : defaultTargets(model),
+    dropout: s.dropout, rslora: s.rslora, dora: s.method === "dora", bias: s.bias, modulesToSave: s.modulesToSave,
+  };
+  applyLora(model, lora);
+  return { method: s.method, model, lora };
+}
+
+const PREFIX = "base_model.model.";
+
+/** The adapter directory's files for a method (none for "full": its checkpoint is the model). */
+export function peftFiles(model: TransformerLM, p: Peft, o: { baseModel?: string | null } = {}): Record<string, unknown> {
+  if (p.method === "full") return {};
+  if (p.lora) {
+    const files: Record<string, unknown> = {};
+    // io.ts encodes the weights in PEFT's layout; the config goes in as JSON
+    for (const [name, data] of adapterFilesOf(model, p.lora, { baseModel: o.baseModel ?? null })) files[name] = typeof data === "string" ? JSON.parse(data) : data;
+    return files;
+  }
+  const tensors: Record<string, SafeTensor> = {};
+  for (const [n, t] of model.namedParameters()) if (t.requiresGrad) tensors[`${PREFIX}${n}`] = { dtype: "F32", shape: [...t.shape], data: Float32Array.from(t.toTypedArray() as Float32Array) };
+  return {
+    [ADAPTER_CONFIG]: { peft_type: "HOULSBY_ADAPTER", task_type: "CAUSAL_LM", base_model_name_or_path: o.baseModel ?? null, bottleneck: p.houlsby!.bottleneck, nonlinearity: p.houlsby!.nonlinearity, inference_mode: true },
+    [ADAPTER_WEIGHTS]: encodeSafetensors(tensors, { format: "pt" }, ADAPTER_WEIGHTS),
+  };
+}
+
+/** Apply the adapter directory `dir` (any method's) to `model`; errors name the directory. */
+export async function loadPeft(model: TransformerLM, dir: string): Promise<Peft> {
+  const cfgFile = path.join(dir, ADAPTER_CONFIG);
+  if (!existsSync(cfgFile)) throw new Error(`adapter ${dir}: no ${ADAPTER_CONFIG}; expected an adapter directory (a finetune checkpoint or a PEFT adapter)`);
+  const raw = readJsonFile(cfgFile) as Record<string, unknown>;
+  if (raw?.peft_type !== "HOULSBY_ADAPTER") {
+    const lora = await loadAdapter(model, dir);
+    return { method: lora.dora ? "dora" : "lora", model, lora };
+  }
+  const bottleneck = raw.bottleneck;
+  if (!Number.isSafeInteger(bottleneck) || (bottleneck as number) <= 0) throw new Error(`adapter ${dir}: ${ADAPTER_CONFIG} field bottleneck is ${JSON.stringify(bottleneck)}; expected a positive integer`);
+  const houlsby = { bottleneck: bottleneck as number, nonlinearity: raw.nonlinearity === "relu" ? "relu" as const : "gelu" as const };
+  const a = addHoulsbyAdapters(model, houlsby);
+  freezeAllBut(model, a.isAdapterParam);
+  const file = await readSafetensors(path.join(dir, ADAPTER_WEIGHTS));
+  loadOwn(model, file.tensors, dir, a.isAdapterParam);
+  return { method: "adapter", model, houlsby };
+}
+
+/** Copy base_model.model.<name> tensors into the parameters `take` names; every one must be there, nothing else. */
+function loadOwn(model: Module, tensors: Record<string, SafeTensor>, dir: string, take: (n: string) => boolean): void {
+  const left = new Set(Object.keys(tensors));
+  noGrad(() => {
+    for (const [n, p] of model.namedParameters()) {
+      if (!take(n)) continue;
+      const t = tensors[`${PREFIX}${n}`];
+      if (!t) throw new Error(`adapter ${dir}: ${ADAPTER_WEIGHTS} lacks ${PREFIX}${n}; the adapter does not fit this base`);
+      if (t.dtype !== "F32" || t.shape.join() !== p.shape.join()) throw new Error(`adapter ${dir}: ${PREFIX}${n} is ${t.dtype} [${t.shape.join(", ")}]; this base needs F32 [${p.shape.join(", ")}]`);
+      (p.data as Float32Array).set(t.data as Float32Array);
+      left.delete(`${PREFIX}${n}`);
+    }
+  });
+  if (left.size) throw new Error(`adapter ${dir}: ${ADAPTER_WEIGHTS} holds ${[...left].slice(0, 3).join(", ")}, which this base has no place for`);
+}
