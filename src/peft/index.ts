@@ -9,7 +9,7 @@ import type { Module } from "../nn/module.js";
 import type { TransformerLM } from "../models/transformer.js";
 import type { RandomGenerator } from "../tensor/rng.js";
 import { LoraLinear } from "./lora.js";
-import { moduleNaming, selectModules, type ModuleNaming, type TargetModules } from "./targets.js";
+import { externalName, matchesTarget, moduleNaming, selectModules, type ModuleNaming, type TargetModules } from "./targets.js";
 
 export { LoraLinear, loraScaling, type LoraOptions } from "./lora.js";
 export { moduleNaming, externalName, type ModuleNaming, type TargetModules } from "./targets.js";
@@ -68,8 +68,11 @@ export function applyLora(model: TransformerLM, c: LoraConfig, o: { generator?: 
     return false;
   });
   if (c.modulesToSave?.length) {
-    const save = selectModules(model, c.modulesToSave, naming, () => true, "module", "LoRA modulesToSave").map(([p]) => p);
-    for (const [n, p] of model.namedParameters()) if (save.some((s) => n.startsWith(`${s}.`))) p.requiresGrad = true;
+    // by the parameters' module paths: a model's own parameters (lm_head.weight) count as a module too
+    const modules = [...new Set([...model.namedParameters()].map(([n]) => n.slice(0, n.lastIndexOf("."))))];
+    const save = modules.filter((m) => matchesTarget(c.modulesToSave!, [m, externalName(naming, m)]));
+    if (!save.length) throw new Error(`LoRA: modulesToSave ${JSON.stringify(c.modulesToSave)} match no module with parameters (a tied head is the embedding: name embed_tokens / tok_emb)`);
+    for (const [n, p] of model.namedParameters()) if (save.includes(n.slice(0, n.lastIndexOf(".")))) p.requiresGrad = true;
   }
   return { layers, naming };
 }

@@ -64,7 +64,7 @@ export function parseAdapterConfig(raw: unknown, file: string): LoraConfig {
 interface Entry { key: string; ours: string; rowsOf: number | null }
 
 /** Every adapter tensor of the model: its PEFT key, our parameter name, and the RoPE heads of its rows (q/k B and magnitude). */
-function entries(model: Module, naming: ModuleNaming, name: string, c: LoraConfig): Entry[] {
+function entries(model: Module, naming: ModuleNaming, name: string): Entry[] {
   const out: Entry[] = [];
   for (const [p, l] of loraLayers(model)) {
     if (!l.adapterNames.includes(name)) continue;
@@ -73,12 +73,12 @@ function entries(model: Module, naming: ModuleNaming, name: string, c: LoraConfi
     out.push({ key: `${ext}.lora_B.weight`, ours: `${p}.lora_B.${name}.weight`, rowsOf: heads });
     if (l.adapter(name).magnitude) out.push({ key: `${ext}.lora_magnitude_vector`, ours: `${p}.lora_magnitude_vector.${name}.weight`, rowsOf: heads });
   }
-  // Trained biases and modules_to_save are the model's own parameters, saved under their names.
+  // Trained biases and modules_to_save are the model's own parameters, saved under their own names
+  // (PEFT drops "modules_to_save.<adapter>" from the key: base_model.model.lm_head.weight).
   const trainedOwn = [...model.namedParameters()].filter(([n, t]) => t.requiresGrad && !/\.lora_(A|B|magnitude_vector)\./.test(n));
   for (const [n] of trainedOwn) {
     const mod = n.slice(0, n.lastIndexOf(".")), leaf = n.slice(n.lastIndexOf(".") + 1);
-    const isSaved = c.modulesToSave?.length && !n.endsWith(".bias") ? ".modules_to_save" : "";
-    out.push({ key: `${PREFIX}${externalName(naming, mod)}${isSaved}.${leaf}`, ours: n, rowsOf: naming.hf.get(mod)?.ropeHeads ?? null });
+    out.push({ key: `${PREFIX}${externalName(naming, mod)}.${leaf}`, ours: n, rowsOf: naming.hf.get(mod)?.ropeHeads ?? null });
   }
   return out;
 }
@@ -95,7 +95,7 @@ export function adapterFiles(model: TransformerLM, c: LoraConfig, o: SaveAdapter
   const naming = moduleNaming(model.config), name = o.name ?? c.name ?? "default";
   const sd = model.stateDict();
   const tensors: Record<string, SafeTensor> = {};
-  for (const e of entries(model, naming, name, c)) {
+  for (const e of entries(model, naming, name)) {
     const t = sd[e.ours];
     if (!t) throw new Error(`saveAdapter: the model has no parameter ${e.ours}`);
     let m: Mat = { data: Float32Array.from(t.toTypedArray() as Float32Array), shape: [...t.shape] };
@@ -135,7 +135,7 @@ export async function loadAdapter(model: TransformerLM, dir: string, o: { name?:
   }
   const naming = moduleNaming(model.config);
   const params = Object.fromEntries(model.namedParameters());
-  const want = entries(model, naming, c.name!, c);
+  const want = entries(model, naming, c.name!);
   const keys = new Set(Object.keys(file.tensors));
   noGrad(() => {
     for (const e of want) {

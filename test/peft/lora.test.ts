@@ -137,6 +137,27 @@ describe("LoRA on stories260K", () => {
     assert.ok(maxRel(m.forward(ids).logits.toTypedArray(), lb) <= 1e-5);
     assert.ok(Object.keys(m.stateDict()).every((k) => !k.includes("lora")));
   });
+  test("bias and modules_to_save train and round-trip under PEFT's keys", async () => {
+    // Qwen2's q/k/v biases; the head of this Qwen2 is tied to the embedding, so it is saved as embed_tokens
+    const { model } = await loadHFModel(path.join(FIX, "hf", "qwen2"));
+    const cfg = { r: 2, alpha: 4, targetModules: ["q_proj", "k_proj"], bias: "lora_only" as const, modulesToSave: ["embed_tokens"] };
+    applyLora(model, cfg);
+    const trainable = Object.keys(model.stateDict({ trainableOnly: true }));
+    assert.ok(trainable.includes("blocks.0.attn.wq.bias") && trainable.includes("blocks.1.attn.wk.bias") && !trainable.includes("blocks.0.attn.wv.bias"));
+    assert.ok(trainable.includes("tok_emb.weight"));
+    perturb(model, 5);
+    T.noGrad(() => { for (const [n, p] of model.namedParameters()) if (n.endsWith("attn.wq.bias")) (p.data as Float32Array).fill(0.25); });
+    const small = T.tensor(Int32Array.from([1, 40, 7, 26, 78, 30]), { shape: [1, 6] });
+    const want = model.forward(small).logits.toTypedArray();
+    const out = path.join(tmp, "bias-save");
+    saveAdapter(model, out, cfg);
+    const keys = Object.keys(decodeSafetensors(readFileSync(path.join(out, "adapter_model.safetensors"))).tensors);
+    assert.ok(keys.includes("base_model.model.model.layers.0.self_attn.q_proj.bias"), keys.join(" "));
+    assert.ok(keys.includes("base_model.model.model.embed_tokens.weight"), keys.join(" "));
+    const fresh = (await loadHFModel(path.join(FIX, "hf", "qwen2"))).model;
+    await loadAdapter(fresh, out);
+    assert.deepEqual(fresh.forward(small).logits.toTypedArray(), want);
+  });
   test("bad input: a target matching nothing, r <= 0, an adapter for another base", async () => {
     const m = await load();
     assert.throws(() => applyLora(m, { r: 4, alpha: 8, targetModules: ["query"] }), /LoRA: targetModules \["query"\] match no Linear layer; this model's Linear layers end in: q_proj/);
