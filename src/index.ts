@@ -67,12 +67,12 @@ export { save, load, type SaveOptions, type LoadedModule } from "./nn/serialize.
 export { GeluMLP, SwiGLU, makeFeedForward, type FeedForward } from "./nn/ffn/mlp.js";
 export { initWeight, type InitScheme, type Role } from "./nn/init.js";
 export type { Attention, AttentionConfig, AttentionState } from "./nn/attention/types.js";
-export { SeqContext, LayerStates, type DecodingState, type ExplicitMask, type SeqContextInit } from "./nn/seq-context.js";
+export { SeqContext, LayerStates, type DecodingState, type ExplicitMask, type SeqContextInit, type KVPrefix } from "./nn/seq-context.js";
 export { ATTENTION_VARIANTS, makeAttention, type AttentionName } from "./nn/attention/registry.js";
 
 // ---- models ----
 export { INIT_SCHEMES, parseModelConfig, gpt2Config, llamaConfig, modelConfigSchema, type ModelConfig, type ModelConfigInput } from "./models/config.js";
-export { TransformerLM, type ModelOptions } from "./models/transformer.js";
+export { TransformerLM, type ModelOptions, type HiddenOptions } from "./models/transformer.js";
 export type { CausalLM, CausalLMOutput } from "./models/causal-lm.js";
 export { Block, blockParts, type BlockParts, type FeedForwardPart } from "./models/block.js";
 export { loadLlama2c, toLlama2c } from "./models/llama2c.js";
@@ -80,7 +80,10 @@ export { applyLora, mergeLora, unmergeLora, mergeAndUnload, setActiveAdapters, l
 export { saveAdapter, loadAdapter, adapterFiles, parseAdapterConfig } from "./peft/io.js";
 export { applyPeft, peftFiles, loadPeft, PEFT_METHODS, type PeftSpec, type Peft, type PeftMethod } from "./peft/methods.js";
 export { extractLora, truncatedSvd, type ExtractedLora } from "./peft/extract.js";
-export { addHoulsbyAdapters, type HoulsbyOptions } from "./peft/adapter.js";
+export { addHoulsbyAdapters, HoulsbyAdapter, AdaptedLinear, type HoulsbyOptions, type HoulsbyAdapters } from "./peft/adapter.js";
+export { addPrefixTuning, PrefixTuning, PrefixState, type PrefixTuningOptions } from "./peft/prefix.js";
+export { addPromptTuning, PromptTuning, type PromptTuningOptions } from "./peft/prompt.js";
+export { VirtualTokenLM } from "./peft/virtual-tokens.js";
 export { loadHFModel, saveHFModel, fromHFConfig, toHFConfig, hfArchFor, type HFModel, type HFArch, type HFDType, type HFModelConfig, type GenerationDefaults, type SaveHFOptions } from "./models/hf/index.js";
 export { loadModel, loadTokenizer, type LoadedModel } from "./models/load.js";
 export { modelFlops, SCAN_LIMIT, type FlopsReport, type LayerFlops } from "./models/flops.js";

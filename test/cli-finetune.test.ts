@@ -61,8 +61,20 @@ describe("tsformer finetune", () => {
     ok(cli("eval", "--model", "data/stories260K.bin", "--adapter", join(h, "last"), "--text", corpus));
     failsWith(cli("merge", "--model", "data/stories260K.bin", "--adapter", join(h, "last"), "--out", join(dir, "m2")), /adapter adapters, which add layers: they cannot be merged/);
   });
+  test("prefix and prompt tuning: PEFT prompt-learning files, generate and eval with --adapter", () => {
+    for (const [method, type, width] of [["prefix", "PREFIX_TUNING", 5 * 2 * 32], ["prompt", "PROMPT_TUNING", 64]] as const) {
+      const d = join(dir, method);
+      ok(cli("finetune", ...common, "--method", method, "--virtual-tokens", "4", "--lr", "3e-2", "--steps", "3", "--out", d));
+      const cfg = JSON.parse(readFileSync(join(d, "last", "adapter_config.json"), "utf8")) as Record<string, unknown>;
+      assert.deepEqual([cfg.peft_type, cfg.num_virtual_tokens, cfg.token_dim], [type, 4, 64]);
+      const t = decodeSafetensors(readFileSync(join(d, "last", "adapter_model.safetensors"))).tensors;
+      assert.deepEqual(t.prompt_embeddings!.shape, [4, width]);
+      assert.ok(greedy("--model", "data/stories260K.bin", "--adapter", join(d, "last")).startsWith("Once upon a time"));
+      ok(cli("eval", "--model", "data/stories260K.bin", "--adapter", join(d, "last"), "--text", corpus));
+    }
+  });
   test("bad input: an unknown method, r 0, a target matching nothing", () => {
-    failsWith(cli("finetune", ...common, "--method", "ia3", "--out", join(dir, "b1")), /--method "ia3": expected one of lora, dora, adapter/);
+    failsWith(cli("finetune", ...common, "--method", "ia3", "--out", join(dir, "b1")), /--method "ia3": expected one of lora, dora, adapter, prefix, prompt, full/);
     failsWith(cli("finetune", ...common, "--r", "0", "--out", join(dir, "b2")), /--r expects an integer >= 1/);
     failsWith(cli("finetune", ...common, "--target", "query", "--out", join(dir, "b3")), /targetModules \["query"\] match no Linear layer/);
   });

@@ -14,7 +14,8 @@ import { readTextInput } from "./text-input.js";
 
 export interface FinetuneCliOptions {
   model?: string; data?: string; out?: string; method?: string; r?: number; alpha?: number; dropout?: number;
-  target?: string; rslora?: boolean; bias?: string; modulesToSave?: string; bottleneck?: number; steps?: number; lr?: number; batch?: number; block?: number; warmup?: number;
+  target?: string; rslora?: boolean; bias?: string; modulesToSave?: string; bottleneck?: number; virtualTokens?: number;
+  prefixHidden?: number; steps?: number; lr?: number; batch?: number; block?: number; warmup?: number;
   evalInterval?: number; evalIters?: number; ckptInterval?: number; seed?: number; sampleTokens?: number;
   resume?: string; overwrite?: boolean;
 }
@@ -34,7 +35,7 @@ function spec(a: Args): PeftSpec {
   const list = (s: string | undefined) => s?.split(",").map((t) => t.trim()).filter(Boolean);
   return {
     method: method as PeftSpec["method"], r: a.r, alpha: a.alpha, dropout: a.dropout, targetModules: list(a.target), rslora: a.rslora,
-    bias: a.bias as PeftSpec["bias"], modulesToSave: list(a.modulesToSave), bottleneck: a.bottleneck,
+    bias: a.bias as PeftSpec["bias"], modulesToSave: list(a.modulesToSave), bottleneck: a.bottleneck, virtualTokens: a.virtualTokens, prefixHidden: a.prefixHidden,
   };
 }
 
@@ -45,7 +46,7 @@ export async function runFinetune(o: FinetuneCliOptions, log = console.log): Pro
   if (o.resume) {
     ck = await resolveCheckpointDir(o.resume);
     const saved = readJsonFile(path.join(ck, ARGS_FILE)) as Args;
-    for (const k of ["model", "method", "r", "alpha", "target", "bottleneck", "rslora", "bias", "modulesToSave"] as const) {
+    for (const k of ["model", "method", "r", "alpha", "target", "bottleneck", "virtualTokens", "prefixHidden", "rslora", "bias", "modulesToSave"] as const) {
       if (given[k] !== undefined && JSON.stringify(given[k]) !== JSON.stringify(saved[k])) throw new Error(`--${k} ${given[k]} conflicts with ${ck}'s ${saved[k] ?? "(unset)"}: a resumed fine-tune keeps its base and method`);
     }
     args = { ...saved, ...given, out: path.relative(".", path.dirname(ck)) || "." };
@@ -57,8 +58,10 @@ export async function runFinetune(o: FinetuneCliOptions, log = console.log): Pro
   const loaded = await loadModel(args.model);
   const { model, tokenizer } = loaded;
   if (!tokenizer) throw new Error(`--model ${args.model} has no tokenizer; fine-tuning needs the base's tokenizer`);
-  args.block = given.block ?? (args.block || Math.min(128, model.config.maxSeqLen));
-  if (args.block > model.config.maxSeqLen) throw new Error(`--block ${args.block} exceeds the model's context ${model.config.maxSeqLen}`);
+  const peft = applyPeft(model, spec(args));
+  const ctx = peft.model.config.maxSeqLen;  // prefix / prompt tuning take their virtual tokens from the context
+  args.block = given.block ?? (args.block || Math.min(128, ctx));
+  if (args.block > ctx) throw new Error(`--block ${args.block} exceeds the model's context ${ctx}${ctx < model.config.maxSeqLen ? ` (${model.config.maxSeqLen} less the virtual tokens)` : ""}`);
   const { text, file } = readTextInput(bundled(args.data), "--data");
   if (tokenizer instanceof CharTokenizer) {
     const unknown = [...new Set(text)].filter((ch) => !tokenizer.vocab.includes(ch));
@@ -66,8 +69,7 @@ export async function runFinetune(o: FinetuneCliOptions, log = console.log): Pro
   }
   const ids = Int32Array.from(tokenizer.encode(text));
   const { train: trainSet, val } = new TokenDataset(ids, file).split(0.1);
-  const peft = applyPeft(model, spec(args));
-  log(`${args.method} on ${args.model}: ${formatTrainable(trainableParameters(model))}`);
+  log(`${args.method} on ${args.model}: ${formatTrainable(trainableParameters(peft.model, model))}`);
   log(`data: ${file}: ${trainSet.length} train / ${val.length} val tokens; run dir ${args.out}`);
   const saved = { ...args, model: path.resolve(args.model), data: path.resolve(file) };
   const summary = await train({

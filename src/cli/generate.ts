@@ -2,7 +2,7 @@
 // llama2.c .bin. Sampling flags not given come from the model's generation_config.json, else the
 // defaults below.
 
-import { generate, loadModel, loadPeft, mergeLora, scoreTokens, writeFileAtomic, type GenerateResult, type LoadedModel } from "../index.js";
+import { generate, loadModel, loadPeft, mergeLora, scoreTokens, writeFileAtomic, type CausalLM, type GenerateResult, type LoadedModel, type Module } from "../index.js";
 import { readTextInput } from "./text-input.js";
 
 export interface GenerateCliOptions {
@@ -10,15 +10,14 @@ export interface GenerateCliOptions {
   topK?: number; topP?: number; repetitionPenalty?: number; seed: number; stop: string[];
 }
 
-/** The model of --model with the adapter of --adapter on it (LoRA merged into the weights for speed). */
-export async function loadForInference(model: string, tokenizer?: string, adapter?: string): Promise<LoadedModel> {
+/** The model of --model with the adapter of --adapter on it (LoRA merged into the weights for speed; prefix / prompt tuning wrap it). */
+export async function loadForInference(model: string, tokenizer?: string, adapter?: string): Promise<Omit<LoadedModel, "model"> & { model: CausalLM & Module }> {
   const l = await loadModel(model, tokenizer);
-  if (adapter) {
-    const p = await loadPeft(l.model, adapter);
-    if (p.lora) mergeLora(l.model);
-    l.model.eval();
-  }
-  return l;
+  if (!adapter) return l;
+  const p = await loadPeft(l.model, adapter);
+  if (p.lora) mergeLora(l.model);
+  p.model.eval();
+  return { ...l, model: p.model };
 }
 
 export const SAMPLING_DEFAULTS = { maxNewTokens: 200, temperature: 0.8, topK: 0, topP: 1, repetitionPenalty: 1 };

@@ -20,6 +20,11 @@ export interface ModelOptions {
   dropoutGenerator?: RandomGenerator;
 }
 
+export interface HiddenOptions {
+  /** Embeddings [P, D] or [B, P, D] placed before the tokens' (see TransformerLM.hidden). */
+  prefixEmbeds?: Tensor;
+}
+
 export class TransformerLM extends Module implements CausalLM {
   readonly tokEmb: Embedding;
   readonly posEmb: Embedding | null;
@@ -57,28 +62,45 @@ export class TransformerLM extends Module implements CausalLM {
     return new LayerStates(this.blocks.map((b) => b.attn.newState(Math.min(capacity, this.config.maxSeqLen))));
   }
 
-  /** Final hidden states [B, T, D] for int32 ids [B, T] in the context ctx. */
-  hidden(ids: Tensor, ctx = SeqContext.causal()): Tensor {
+  /**
+   * Final hidden states [B, T, D] for int32 ids [B, T] in the context ctx. prefixEmbeds ([P, D], shared
+   * by the batch, or [B, P, D]) go in front of the tokens' embeddings: the sequence the context sees is
+   * P + T long (positions, mask and state count them), the output covers the T tokens only (prompt
+   * tuning's soft prompt, Lester et al. 2021 §2, as HF's inputs_embeds).
+   */
+  hidden(ids: Tensor, ctx = SeqContext.causal(), o: HiddenOptions = {}): Tensor {
     if (ids.dtype !== "int32" || ids.ndim !== 2) throw new TypeError(`TransformerLM: ids must be int32 [batch, time], got ${ids.dtype} ${fmtShape(ids.shape)}`);
     const [B, T] = ids.shape;
-    const end = ctx.check(B, T);
+    const pre = o.prefixEmbeds ? this.checkPrefixEmbeds(o.prefixEmbeds, B) : null;
+    const P = pre ? pre.shape[1] : 0;
+    const end = ctx.check(B, P + T);
     if (end > this.config.maxSeqLen) {
       throw new RangeError(`TransformerLM: ${end} positions exceed the context length ${this.config.maxSeqLen}`);
     }
     let x = this.tokEmb.forward(ids);
+    if (pre) x = ops.cat([pre, x], 1);
     if (this.posEmb) {
       const p = ctx.positions;
-      const pos = p ? ops.tensor(p, { shape: p.length === T ? [T] : [B, T] }) : ops.arange(ctx.start, ctx.start + T, 1, { dtype: "int32" });
+      const pos = p ? ops.tensor(p, { shape: p.length === P + T ? [P + T] : [B, P + T] }) : ops.arange(ctx.start, ctx.start + P + T, 1, { dtype: "int32" });
       x = ops.add(x, this.posEmb.forward(pos));
     }
     x = this.drop.forward(x);
     this.blocks.forEach((b, i) => { x = b.forward(x, ctx.layer(i)); });
+    if (P) x = ops.narrow(x, 1, P, T);
     return this.normF ? this.normF.forward(x) : x;
   }
 
-  /** Logits [B, T, V] and the final hidden states. */
-  forward(ids: Tensor, ctx?: SeqContext): CausalLMOutput {
-    const hidden = this.hidden(ids, ctx);
+  /** Logits [B, T, V] and the final hidden states (of the T tokens, after any prefixEmbeds). */
+  forward(ids: Tensor, ctx?: SeqContext, o?: HiddenOptions): CausalLMOutput {
+    const hidden = this.hidden(ids, ctx, o);
     return { logits: ops.linear(hidden, this.lmHead), hidden };
+  }
+
+  /** prefixEmbeds as [B, P, D] (a [P, D] one broadcast over the batch), or one clear error. */
+  private checkPrefixEmbeds(e: Tensor, B: number): Tensor {
+    const D = this.config.dModel, w = this.tokEmb.weight;
+    const ok = (e.ndim === 2 || (e.ndim === 3 && e.shape[0] === B)) && e.shape[e.ndim - 1] === D && e.shape[e.ndim - 2] > 0 && e.dtype === w.dtype;
+    if (!ok) throw new TypeError(`TransformerLM: prefixEmbeds must be ${w.dtype} [P, ${D}] or [${B}, P, ${D}] with P >= 1, got ${e.dtype} ${fmtShape(e.shape)}`);
+    return e.ndim === 3 ? e : ops.expand(ops.unsqueeze(e, 0), [B, ...e.shape]);
   }
 }

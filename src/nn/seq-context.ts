@@ -5,7 +5,11 @@
 //   them per document, tree decoding gives a token its depth);
 // - the mask: causal (default), bidirectional, causal within packed documents (cuSeqlens, the varlen
 //   form of FlashAttention-2), or an explicit [Tq, S] visibility matrix (a speculative-decoding tree);
-// - the decoding state (KV caches, recurrent states) with rollback: truncate(n) drops positions >= n.
+// - the decoding state (KV caches, recurrent states) with rollback: truncate(n) drops positions >= n;
+// - key/value prefixes (prefix tuning, Li & Liang 2021 §4.2): per layer, keys and values in front of
+//   the sequence's (and the cache's) that every query sees; the mixers that cannot take them refuse.
+
+import type { Tensor } from "../tensor/tensor.js";
 
 /** A decoding state: one layer's KV cache or recurrent state, or a model's list of them. */
 export interface DecodingState {
@@ -66,6 +70,9 @@ export class RecurrentState implements DecodingState {
 /** An explicit visibility matrix: visible[i * S + j] != 0 iff query row i sees key j (keys include the cache). */
 export interface ExplicitMask { visible: Uint8Array; rows: number; cols: number }
 
+/** One layer's key/value prefix: k and v [Hkv, p, d], shared by the batch, given as they are (no RoPE). */
+export interface KVPrefix { readonly k: Tensor; readonly v: Tensor }
+
 export interface SeqContextInit {
   /** First position when positions are implicit (default: the state's length, else 0). */
   start?: number;
@@ -74,6 +81,10 @@ export interface SeqContextInit {
   cuSeqlens?: Int32Array | null;
   mask?: ExplicitMask | null;
   state?: DecodingState | null;
+  /** A model's key/value prefixes, one per layer (layer(i) hands layer i its own as `prefix`). */
+  prefixes?: readonly KVPrefix[] | null;
+  /** This layer's key/value prefix. */
+  prefix?: KVPrefix | null;
 }
 
 export class SeqContext {
@@ -87,6 +98,10 @@ export class SeqContext {
   readonly mask: ExplicitMask | null;
   /** The state of the module receiving this context (a model's LayerStates, a layer's cache). */
   readonly state: DecodingState | null;
+  /** A model's per-layer key/value prefixes (prefix tuning), or null. */
+  readonly prefixes: readonly KVPrefix[] | null;
+  /** This layer's key/value prefix, or null. */
+  readonly prefix: KVPrefix | null;
 
   constructor(o: SeqContextInit = {}) {
     this.state = o.state ?? null;
@@ -95,9 +110,13 @@ export class SeqContext {
     this.causal = o.causal ?? true;
     this.cuSeqlens = o.cuSeqlens ?? null;
     this.mask = o.mask ?? null;
+    this.prefixes = o.prefixes ?? null;
+    this.prefix = o.prefix ?? null;
     if (!Number.isSafeInteger(this.start) || this.start < 0) throw new RangeError(`SeqContext: start must be an integer >= 0, got ${this.start}`);
     if (this.cuSeqlens && this.state) throw new RangeError("SeqContext: packed documents (cuSeqlens) cannot continue a decoding state");
     if (this.mask && this.cuSeqlens) throw new RangeError("SeqContext: give either an explicit mask or packed documents (cuSeqlens), not both");
+    // a mask's columns and packed documents' offsets would have to count the prefix keys: not supported
+    if ((this.prefixes || this.prefix) && (this.mask || this.cuSeqlens)) throw new RangeError("SeqContext: key/value prefixes (prefix tuning) cannot be combined with an explicit mask or packed documents");
     if (this.state && this.start !== this.state.length) {
       throw new RangeError(`SeqContext: start ${this.start} does not continue the decoding state, which holds ${this.state.length} positions`);
     }
@@ -143,14 +162,16 @@ export class SeqContext {
 
   /** The same context continuing another state (start = its length, or 0 without one). */
   withState(state: DecodingState | null): SeqContext {
-    return this.with(state, state?.length ?? 0);
+    return new SeqContext({ ...this.fields(), state, start: state?.length ?? 0 });
   }
 
-  /** The context for layer i: its own state out of the model's LayerStates (no copy without a state). */
+  /** The context for layer i: its own state and prefix out of the model's (no copy without either). */
   layer(i: number): SeqContext {
-    if (!this.state) return this;
-    if (!(this.state instanceof LayerStates)) throw new TypeError("SeqContext.layer: the state is not a model's LayerStates");
-    return this.with(this.state.layers[i]);
+    if (!this.state && !this.prefixes) return this;
+    if (this.state && !(this.state instanceof LayerStates)) throw new TypeError("SeqContext.layer: the state is not a model's LayerStates");
+    const prefix = this.prefixes ? this.prefixes[i] : null;
+    if (prefix === undefined) throw new RangeError(`SeqContext.layer: no key/value prefix for layer ${i} (${this.prefixes!.length} given)`);
+    return new SeqContext({ ...this.fields(), state: this.state ? this.state.layers[i] : null, prefixes: null, prefix });
   }
 
   /** RoPE's argument: the start, or the explicit positions. */
@@ -181,16 +202,17 @@ export class SeqContext {
   }
 
   /** Throws a clear error naming the variant when the context asks for something it cannot do. */
-  require(variant: string, can: { positions?: boolean; packed?: boolean; bidirectional?: boolean; mask?: boolean }): void {
+  require(variant: string, can: { positions?: boolean; packed?: boolean; bidirectional?: boolean; mask?: boolean; prefix?: boolean }): void {
     const no = (what: string) => { throw new Error(`attention "${variant}" does not support ${what}`); };
+    if ((this.prefix || this.prefixes) && !can.prefix) no("key/value prefixes (prefix tuning)");
     if (this.cuSeqlens && !can.packed) no("packed documents (cuSeqlens)");
     if (this.mask && !can.mask) no("an explicit attention mask");
     if (!this.causal && !can.bidirectional) no("bidirectional attention");
     if (this.positions && !can.positions) no("explicit per-token positions");
   }
 
-  private with(state: DecodingState | null, start = this.start): SeqContext {
-    return new SeqContext({ start, positions: this.positions, causal: this.causal, cuSeqlens: this.cuSeqlens, mask: this.mask, state });
+  private fields(): SeqContextInit {
+    return { start: this.start, positions: this.positions, causal: this.causal, cuSeqlens: this.cuSeqlens, mask: this.mask, state: this.state, prefixes: this.prefixes, prefix: this.prefix };
   }
 }
 

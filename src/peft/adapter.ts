@@ -9,12 +9,14 @@
 // blocks.<i>.attn.wo.adapter.{down,up}.{weight,bias} and blocks.<i>.mlp.<w2|fc2>.adapter.*.
 // (Wrapping attn itself would have to rename its children, blocks.0.attn.inner.wq.weight, or mirror
 // them, and a later replaceChild of attn.wq would then miss the inner module's field.)
-// The block's dropout applies after the adapter (the reference implementation, adapter-bert, applies
-// it before); identical without dropout, the usual fine-tuning setting.
+// The block's dropout applies after the adapter (the reference implementation, google-research/
+// adapter-bert modeling.py transformer_model, applies it before); identical without dropout, the usual
+// fine-tuning setting.
 //
-// Init: down ~ N(0, 1e-2) truncated to two standard deviations (the paper, §3.6); up = 0 and both
-// biases 0, so the adapted model starts exactly as the base (the paper's near-zero up-projection made
-// exact; up gets a gradient from the first step, down from the second).
+// Init: down ~ N(0, 1e-3) truncated to two standard deviations (adapter-bert's feedforward_adapter,
+// init_scale 1e-3); up = 0 and both biases 0, so the adapted model starts exactly as the base (the
+// reference's near-zero up-projection made exact; up gets a gradient from the first step, down from
+// the second).
 
 import * as ops from "../ops/index.js";
 import { RandomGenerator } from "../tensor/rng.js";
@@ -28,7 +30,7 @@ import type { TransformerLM } from "../models/transformer.js";
 export interface HoulsbyOptions {
   /** Bottleneck size m: each adapter maps d -> m -> d (2md + m + d parameters). */
   bottleneck: number;
-  /** The bottleneck's nonlinearity (default "gelu", exact, as adapter-bert). */
+  /** The bottleneck's nonlinearity (default "gelu", the erf form; adapter-bert's is the tanh approximation). */
   nonlinearity?: "gelu" | "relu";
   /** Draws the down-projections (default RandomGenerator(0)). */
   generator?: RandomGenerator;
@@ -43,7 +45,7 @@ export class HoulsbyAdapter extends Module {
     super();
     this.down = this.child("down", skipInit(() => new Linear(d, m)));
     this.up = this.child("up", skipInit(() => new Linear(m, d)));
-    truncNormal_(this.down.weight, { std: 1e-2, a: -2e-2, b: 2e-2, generator: g });
+    truncNormal_(this.down.weight, { std: 1e-3, a: -2e-3, b: 2e-3, generator: g });
   }
 
   forward(h: Tensor): Tensor {

@@ -105,11 +105,14 @@ export function setActiveAdapters(model: Module, names: string[]): void {
 
 export interface TrainableSummary { trainable: number; total: number; fraction: number }
 
-/** PEFT's print_trainable_parameters: counts over distinct tensors (a tied head counts once). */
-export function trainableParameters(model: Module): TrainableSummary {
+/**
+ * PEFT's print_trainable_parameters: counts over the distinct tensors of the modules (a tied head
+ * counts once; a prefix / prompt wrapper and its base are passed together).
+ */
+export function trainableParameters(...modules: Module[]): TrainableSummary {
   const seen = new Set<unknown>();
   let trainable = 0, total = 0;
-  for (const [, p] of model.namedParameters()) {
+  for (const [, p] of modules.flatMap((m) => [...m.namedParameters()])) {
     if (seen.has(p)) continue;
     seen.add(p);
     total += p.numel;

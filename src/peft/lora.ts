@@ -108,16 +108,18 @@ export class LoraLinear extends Module {
       if (this.merged.has(name)) continue;
       const a = this.adapters.get(name)!;
       const xd = a.drop.forward(x);
-      const lora = ops.linear(ops.linear(xd, a.A), a.B);
+      // s B (A x) with s applied to the rank-r product A x: a mul keeps its operands for backward,
+      // and on the [.., out] output that would hold one more activation per layer than the base does
+      const lora = ops.linear(ops.mul(ops.linear(xd, a.A), a.scaling), a.B);
       if (!a.magnitude) {
-        y = ops.add(y, ops.mul(lora, a.scaling));
+        y = ops.add(y, lora);
         continue;
       }
       // PEFT dora.py: (m/n - 1) * (x W0^T) + (m/n) * s * B A x, n = ||W0 + s B A|| per row, detached
       const n = noGrad(() => rowNorms(ops.add(this.weight, ops.mul(ops.matmul(a.B, a.A), a.scaling))));
       const scale = ops.div(a.magnitude, n);
       const base = ops.linear(xd, this.weight);
-      y = ops.add(y, ops.add(ops.mul(base, ops.sub(scale, 1)), ops.mul(ops.mul(lora, a.scaling), scale)));
+      y = ops.add(y, ops.add(ops.mul(base, ops.sub(scale, 1)), ops.mul(lora, scale)));
     }
     return y;
   }

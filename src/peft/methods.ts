@@ -1,7 +1,9 @@
 // The fine-tuning methods by name (`finetune --method`): each freezes the base and adds its parameters
 // (or, "full", trains everything), and each writes and reads its adapter directory: LoRA / DoRA in HF
-// PEFT's layout (io.ts), Houlsby adapters in the same shape (adapter_config.json with tsformer's own
-// peft_type "HOULSBY_ADAPTER", adapter_model.safetensors with base_model.model.<parameter> keys).
+// PEFT's layout (io.ts); prefix and prompt tuning as PEFT saves them (peft_type PREFIX_TUNING /
+// PROMPT_TUNING, one "prompt_embeddings" tensor: the computed prefixes [p, L * 2 * kvDim], or the soft
+// prompt [p, D]); Houlsby adapters in the same shape (tsformer's own peft_type "HOULSBY_ADAPTER",
+// adapter_model.safetensors with base_model.model.<parameter> keys).
 
 import * as path from "node:path";
 import { existsSync } from "node:fs";
@@ -12,11 +14,16 @@ import type { TransformerLM } from "../models/transformer.js";
 import type { Module } from "../nn/module.js";
 import { noGrad } from "../tensor/autograd.js";
 import { addHoulsbyAdapters } from "./adapter.js";
+import { addPrefixTuning, PrefixTuning } from "./prefix.js";
+import { addPromptTuning } from "./prompt.js";
+import { VirtualTokenLM } from "./virtual-tokens.js";
+import * as ops from "../ops/index.js";
+import type { RandomGenerator } from "../tensor/rng.js";
 import { applyLora, freezeAllBut, type LoraConfig } from "./index.js";
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterFiles as adapterFilesOf, loadAdapter } from "./io.js";
 import { moduleNaming } from "./targets.js";
 
-export const PEFT_METHODS = ["lora", "dora", "adapter", "full"] as const;
+export const PEFT_METHODS = ["lora", "dora", "adapter", "prefix", "prompt", "full"] as const;
 export type PeftMethod = (typeof PEFT_METHODS)[number];
 
 /** A method and its options (the finetune flags). */
@@ -26,12 +33,16 @@ export interface PeftSpec {
   bias?: LoraConfig["bias"]; modulesToSave?: string[];
   /** Houlsby adapters' bottleneck size. */
   bottleneck?: number;
+  /** Prefix / prompt tuning: the number of virtual tokens. */
+  virtualTokens?: number;
+  /** Prefix tuning's reparameterization MLP width (0: none; default the key/value width). */
+  prefixHidden?: number;
 }
 
-/** A model with a method applied: `model` is what trains and decodes. */
+/** A model with a method applied: `model` is what trains and decodes (a wrapper for prefix / prompt tuning). */
 export interface Peft {
   method: PeftMethod;
-  model: TransformerLM & CausalLM;
+  model: Module & CausalLM & { dropoutGenerator: RandomGenerator };
   lora?: LoraConfig;
   houlsby?: { bottleneck: number; nonlinearity: "gelu" | "relu" };
 }
@@ -47,6 +58,12 @@ export function applyPeft(model: TransformerLM, s: PeftSpec): Peft {
   if (s.method === "full") {
     for (const [, p] of model.namedParameters()) p.requiresGrad = true;
     return { method: "full", model };
+  }
+  if (s.method === "prefix" || s.method === "prompt") {
+    model.requiresGrad_(false);  // the wrapper's parameters are its own; the base is not its child
+    const numVirtualTokens = s.virtualTokens ?? 16;
+    const wrapper = s.method === "prefix" ? addPrefixTuning(model, { numVirtualTokens, projectionHidden: s.prefixHidden }) : addPromptTuning(model, { numVirtualTokens });
+    return { method: s.method, model: wrapper };
   }
   if (s.method === "adapter") {
     const houlsby = { bottleneck: s.bottleneck ?? 16, nonlinearity: "gelu" as const };
@@ -67,6 +84,7 @@ const PREFIX = "base_model.model.";
 /** The adapter directory's files for a method (none for "full": its checkpoint is the model). */
 export function peftFiles(model: TransformerLM, p: Peft, o: { baseModel?: string | null } = {}): Record<string, unknown> {
   if (p.method === "full") return {};
+  if (p.model instanceof VirtualTokenLM) return virtualTokenFiles(model, p.model, o.baseModel ?? null);
   if (p.lora) {
     const files: Record<string, unknown> = {};
     // io.ts encodes the weights in PEFT's layout; the config goes in as JSON
@@ -86,6 +104,7 @@ export async function loadPeft(model: TransformerLM, dir: string): Promise<Peft>
   const cfgFile = path.join(dir, ADAPTER_CONFIG);
   if (!existsSync(cfgFile)) throw new Error(`adapter ${dir}: no ${ADAPTER_CONFIG}; expected an adapter directory (a finetune checkpoint or a PEFT adapter)`);
   const raw = readJsonFile(cfgFile) as Record<string, unknown>;
+  if (raw?.peft_type === "PREFIX_TUNING" || raw?.peft_type === "PROMPT_TUNING") return loadVirtualTokens(model, dir, raw);
   if (raw?.peft_type !== "HOULSBY_ADAPTER") {
     const lora = await loadAdapter(model, dir);
     return { method: lora.dora ? "dora" : "lora", model, lora };
@@ -114,4 +133,37 @@ function loadOwn(model: Module, tensors: Record<string, SafeTensor>, dir: string
     }
   });
   if (left.size) throw new Error(`adapter ${dir}: ${ADAPTER_WEIGHTS} holds ${[...left].slice(0, 3).join(", ")}, which this base has no place for`);
+}
+
+/** PEFT's prompt-learning config (PromptLearningConfig.to_dict's keys for these two types) and the one tensor. */
+function virtualTokenFiles(model: TransformerLM, w: VirtualTokenLM, baseModel: string | null): Record<string, unknown> {
+  const c = model.config, prefix = w instanceof PrefixTuning;
+  const t = w.exportPromptEmbeddings();
+  return {
+    [ADAPTER_CONFIG]: {
+      auto_mapping: null, base_model_name_or_path: baseModel, inference_mode: true, num_attention_heads: c.nHeads, num_layers: c.nLayers,
+      num_transformer_submodules: 1, num_virtual_tokens: w.numVirtualTokens, peft_type: prefix ? "PREFIX_TUNING" : "PROMPT_TUNING",
+      revision: null, task_type: "CAUSAL_LM", token_dim: c.dModel,
+      ...(prefix ? { encoder_hidden_size: c.dModel, prefix_projection: false } : { prompt_tuning_init: "RANDOM", prompt_tuning_init_text: null, tokenizer_kwargs: null, tokenizer_name_or_path: null }),
+    },
+    [ADAPTER_WEIGHTS]: encodeSafetensors({ prompt_embeddings: { dtype: "F32", shape: [...t.shape], data: Float32Array.from(t.toTypedArray() as Float32Array) } }, { format: "pt" }, ADAPTER_WEIGHTS),
+  };
+}
+
+async function loadVirtualTokens(model: TransformerLM, dir: string, raw: Record<string, unknown>): Promise<Peft> {
+  const p = raw.num_virtual_tokens;
+  if (!Number.isSafeInteger(p) || (p as number) <= 0) throw new Error(`adapter ${dir}: ${ADAPTER_CONFIG} field num_virtual_tokens is ${JSON.stringify(p)}; expected a positive integer`);
+  if (raw.token_dim !== undefined && raw.token_dim !== model.config.dModel) throw new Error(`adapter ${dir}: ${ADAPTER_CONFIG} field token_dim is ${JSON.stringify(raw.token_dim)} but this base's width is ${model.config.dModel}; the adapter was trained for another base`);
+  const file = await readSafetensors(path.join(dir, ADAPTER_WEIGHTS));
+  const t = file.tensors.prompt_embeddings;
+  if (!t || t.dtype !== "F32") throw new Error(`adapter ${dir}: ${ADAPTER_WEIGHTS} has no F32 "prompt_embeddings"; expected PEFT's prompt-learning layout`);
+  model.requiresGrad_(false);
+  const prefix = raw.peft_type === "PREFIX_TUNING";
+  const w = prefix ? addPrefixTuning(model, { numVirtualTokens: p as number, projectionHidden: 0 }) : addPromptTuning(model, { numVirtualTokens: p as number });
+  try {
+    w.importPromptEmbeddings(ops.tensor(t.data as Float32Array, { shape: t.shape }));
+  } catch (e) {
+    throw new Error(`adapter ${dir}: prompt_embeddings [${t.shape.join(", ")}] does not fit this base: ${(e as Error).message}`, { cause: e });
+  }
+  return { method: prefix ? "prefix" : "prompt", model: w };
 }

@@ -3,12 +3,13 @@
 // the only thing that differs ("softmax" materializes the scores, "flash" never does). The mask comes
 // from the SeqContext: causal, bidirectional or packed documents go to the core; an explicit
 // visibility matrix (a token tree) is always materialized (masked.ts), the structured kernels cannot
-// express it.
+// express it. A layer's key/value prefix (prefix tuning, SeqContext.prefix) goes in front of the cached
+// and new keys: with keys = p + S, the bottom-right aligned causal mask lets every query see all of it.
 
 import * as ops from "../../ops/index.js";
 import type { AttentionOptions } from "../../ops/attention.js";
 import type { Tensor } from "../../tensor/tensor.js";
-import { SeqContext } from "../seq-context.js";
+import { SeqContext, type KVPrefix } from "../seq-context.js";
 import { HeadProjections } from "./projections.js";
 import { KVCache } from "./kv-cache.js";
 import { maskedAttention } from "./masked.js";
@@ -20,15 +21,27 @@ import type { AttentionConfig } from "./types.js";
  */
 export type AttentionCore = (q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions) => Tensor;
 
-/** What a core can do beyond causal attention (SeqContext.require). */
-export interface CoreSupport { bidirectional: boolean; packed: boolean; mask: boolean }
+/** What a core can do beyond causal attention (SeqContext.require); prefix: key/value prefixes. */
+export interface CoreSupport { bidirectional: boolean; packed: boolean; mask: boolean; prefix?: boolean }
 
-const ALL: CoreSupport = { bidirectional: true, packed: true, mask: true };
+const ALL: CoreSupport = { bidirectional: true, packed: true, mask: true, prefix: true };
+
+/** kh, vh [B, Hkv, S, d] with the prefix [Hkv, p, d] (broadcast over the batch) in front: [B, Hkv, p + S, d]. */
+function withPrefix(prefix: KVPrefix, kh: Tensor, vh: Tensor): [Tensor, Tensor] {
+  const B = kh.shape[0];
+  const front = (t: Tensor) => ops.expand(ops.unsqueeze(t, 0), [B, ...t.shape]);
+  return [ops.cat([front(prefix.k), kh], 2), ops.cat([front(prefix.v), vh], 2)];
+}
 
 export class SelfAttention extends HeadProjections {
   constructor(cfg: AttentionConfig, private readonly core: AttentionCore = ops.attention,
     readonly variant = "softmax", private readonly support: CoreSupport = ALL) {
     super(cfg);
+  }
+
+  /** Whether this variant takes key/value prefixes (prefix tuning): "softmax" and "flash" do, "sparse" does not. */
+  get acceptsPrefix(): boolean {
+    return this.support.prefix === true;
   }
 
   newState(capacity: number): KVCache {
@@ -41,6 +54,7 @@ export class SelfAttention extends HeadProjections {
     const [q, k, v] = this.projectHeads(x, ctx);
     let kh = ops.transpose(k, 1, 2), vh = ops.transpose(v, 1, 2);
     if (ctx.state) [kh, vh] = (ctx.state as KVCache).append(kh, vh);
+    if (ctx.prefix) [kh, vh] = withPrefix(ctx.prefix, kh, vh);
     const qh = ops.transpose(q, 1, 2), scale = this.cfg.scale;
     const o = ctx.mask ? maskedAttention(qh, kh, vh, ctx.mask, scale)
       : this.core(qh, kh, vh, { causal: ctx.causal, scale, cuSeqlens: ctx.cuSeqlens ?? undefined });
