@@ -3,26 +3,16 @@
 // resume continues exactly, merge writes a model that decodes as base + adapter; bad input.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { cliIn, failsWith, ok, root } from "./helpers/cli.js";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { decodeSafetensors } from "../src/io/safetensors.js";
 
-const root = new URL("..", import.meta.url).pathname;
-const cli = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", join(root, "src/cli/main.ts"), ...args], { cwd: root, encoding: "utf8" });
+const cli = cliIn();
 const dir = mkdtempSync(join(tmpdir(), "tsformer-finetune-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
-function ok(r: ReturnType<typeof cli>): string {
-  assert.equal(r.status, 0, `exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r.stdout;
-}
-function failsWith(r: ReturnType<typeof cli>, re: RegExp): void {
-  assert.notEqual(r.status, 0, `expected failure, got stdout ${r.stdout}`);
-  assert.match(r.stderr, re);
-  assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
-}
 const corpus = join(dir, "corpus.txt");
 writeFileSync(corpus, readFileSync(join(root, "data/tinyshakespeare.txt"), "utf8").slice(0, 40_000));
 const common = ["--model", "data/stories260K.bin", "--data", corpus, "--batch", "4", "--block", "64", "--eval-interval", "3", "--eval-iters", "2", "--sample-tokens", "5"];

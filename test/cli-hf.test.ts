@@ -3,29 +3,19 @@
 // replies streamed), tokenizer train + train --tokenizer, and their bad input.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { cliIn, failsWith, ok, root } from "./helpers/cli.js";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, describe, test } from "node:test";
 import { runChat } from "../src/cli/chat.js";
 import * as T from "../src/index.js";
 
-const root = new URL("..", import.meta.url).pathname;
-const cli = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", join(root, "src/cli/main.ts"), ...args], { cwd: root, encoding: "utf8" });
+const cli = cliIn();
 const dir = mkdtempSync(join(tmpdir(), "tsformer-cli-hf-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function ok(r: ReturnType<typeof cli>): string {
-  assert.equal(r.status, 0, `exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r.stdout;
-}
-function failsWith(r: ReturnType<typeof cli>, re: RegExp): void {
-  assert.notEqual(r.status, 0, `expected failure, got stdout ${r.stdout}`);
-  assert.match(r.stderr, re);
-  assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
-}
 
 const greedy = (model: string) => ok(cli("generate", "--model", model, "--prompt", "Once upon a time", "--temperature", "0", "--max-new-tokens", "40"));
 
@@ -83,8 +73,7 @@ describe("tsformer chat", () => {
     assert.equal(turns[1]!.reply, r.text);
   });
   test("the command line: a piped conversation, /reset, and a base model refused", () => {
-    const r = spawnSync(process.execPath, ["--import", "tsx", join(root, "src/cli/main.ts"), "chat", "--model", chatDir, "--temperature", "0", "--max-new-tokens", "5"],
-      { cwd: root, encoding: "utf8", input: "Hello\n/reset\nHello\n" });
+    const r = cliIn(root, "Hello\n/reset\nHello\n")("chat", "--model", chatDir, "--temperature", "0", "--max-new-tokens", "5");
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.split("\n");
     assert.ok(lines.includes("(history cleared)"));

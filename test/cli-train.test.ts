@@ -4,27 +4,16 @@
 
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { cliIn, failsWith, ok, root } from "./helpers/cli.js";
 import { join } from "node:path";
 
-const root = new URL("..", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "tsformer-cli-train-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
-// Run from `dir` (relative --out paths as a user types them); tsx resolved from the repo, not from there.
-const tsx = import.meta.resolve("tsx");
-const cli = (...args: string[]) => spawnSync(process.execPath, ["--import", tsx, join(root, "src/cli/main.ts"), ...args], { cwd: dir, encoding: "utf8" });
+// Run from `dir` (relative --out paths as a user types them).
+const cli = cliIn(dir);
 
-function ok(r: ReturnType<typeof cli>): string {
-  assert.equal(r.status, 0, `exit ${r.status}: ${r.stderr}`);
-  return r.stdout;
-}
-function failsWith(r: ReturnType<typeof cli>, re: RegExp): void {
-  assert.notEqual(r.status, 0, `expected failure, got stdout ${r.stdout}`);
-  assert.match(r.stderr, re);
-  assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
-}
 
 // A small corpus and a tiny model: each run takes a fraction of a second.
 const data = join(dir, "corpus.txt");
@@ -76,7 +65,7 @@ describe("train --resume and --init-from", () => {
     assert.equal(state(join(run, "last")).step, 3, "the refused resume wrote nothing");
     failsWith(cli("train", "--resume", run, "--out", join(dir, "elsewhere")), /--out .*elsewhere conflicts with --resume/);
     // No --data, --out or size flags: all from the checkpoint (the data path is absolute in it).
-    const r = spawnSync(process.execPath, ["--import", tsx, join(root, "src/cli/main.ts"), "train", "--resume", join(run, "last"), "--steps", "5"], { cwd: root, encoding: "utf8" });
+    const r = cliIn(root)("train", "--resume", join(run, "last"), "--steps", "5");
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /--steps 5 overrides the checkpoint's 3/);
     assert.match(r.stdout, /model: 1 layers, d=16, 2 heads, context 16/);
