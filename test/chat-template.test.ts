@@ -112,3 +112,28 @@ test("chat templates: bad configs and messages get clear errors", async () => {
   assert.throws(() => ok.render([], { extra: { messages: [] } }), /extra\.messages: "messages" is set by render itself/);
   assert.throws(() => ok.render([], { tools: [1] as unknown as Record<string, unknown>[] }), /tools is \[1\]; expected a list of JSON schema objects/);
 });
+
+// Fuzz finds (scripts/fuzz): a template cut short inside a block, recursion and oversized output gave
+// engine messages ("Cannot read properties of undefined", "Maximum call stack size exceeded", "Invalid
+// string length"); range(10**9) ran out of memory and nested loops ran for hours.
+test("chat templates: broken or runaway templates fail with one clear message", () => {
+  const fails = (source: string, re: RegExp) => {
+    const t = ChatTemplate.fromConfig({ chat_template: source });
+    assert.throws(() => t.render([{ role: "user", content: "hi" }]), (e: unknown) => e instanceof ChatTemplateError && re.test(e.message) && !e.message.includes("\n"));
+  };
+  assert.throws(() => ChatTemplate.fromConfig({ chat_template: "{% if messages %}x{% endif %}{%" }),
+    /field "chat_template" \(template "default"\) does not parse: unexpected end of the template \(an unfinished \{% \.\.\. %\} or \{\{ \.\.\. \}\}\)$/);
+  // jinja2's sandbox (sandbox.py safe_range, MAX_RANGE = 100000): range(100000) renders, range(100001) raises OverflowError
+  assert.equal(ChatTemplate.fromConfig({ chat_template: "{{ range(100000)|length }}" }).render([]), "100000");
+  fails("{{ range(100001)|length }}", /range\(0, 100001, 1\) has 100001 items; the sandbox allows at most 100000/);
+  fails("{% for i in range(1000000000) %}x{% endfor %}", /the sandbox allows at most 100000/);
+  fails("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", /failed to render: it did not finish within 2000000 steps/);
+  fails("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", /failed to render: it recurses without end/);
+  fails("{{ 'x' | indent(1000000000) }}", /failed to render: its output grows past 33554432 characters/);
+  fails("{% set ns = namespace(s='xy') %}{% for i in range(100) %}{% set ns.s = ns.s + ns.s %}{% endfor %}", /failed to render: a value grows to 67108864 characters; the limit is 33554432/);
+  fails("{% set ns = namespace(l=[1]) %}{% for i in range(100) %}{% set ns.l = ns.l + ns.l %}{% endfor %}", /failed to render: a list grows to 2097152 items; the limit is 1048576/);
+  // calling a name the environment lacks (jinja2 has lipsum; transformers' templates never call it) or a non-function
+  fails("{{ lipsum() }}", /failed to render: lipsum is undefined \(calling it\)$/);
+  fails("{% call nope() %}x{% endcall %}", /failed to render: nope is undefined \(calling it\)$/);
+  fails("{{ messages() }}", /failed to render: cannot call messages: it is a list; only functions and macros can be called$/);
+});

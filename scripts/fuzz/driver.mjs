@@ -4,6 +4,7 @@
 // Exit 0 on success; on a thrown error, one line "<error name>: <message>" on stderr and exit 1 (the
 // harness tells tsformer's own errors from leaked JS errors by that name). Anything else (a signal, an
 // uncaught exception with its stack) is a crash the harness reports.
+import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 
 const [entry, action, ...args] = process.argv.slice(2);
@@ -21,6 +22,16 @@ const actions = {
     try { json = T.readJsonFile(f); } catch (e) { throw Object.assign(new Error(`${f}: not JSON (${e.message})`), { name: "NotJSON" }); }
     return T.CharTokenizer.fromJSON(json, f);
   },
+  // an HF tokenizer.json (with tokenizer_config.json beside it): load, then a round trip of a text
+  hfTokenizer: async (f, textFile) => {
+    const tok = await T.loadTokenizer(f);
+    tok.decode(tok.encode(readFileSync(textFile, "utf8"), tok.bosId !== undefined ? { bos: true } : {}));
+  },
+  // a tokenizer_config.json's chat template rendering a conversation with every role
+  chatTemplate: async (f) => T.ChatTemplate.fromFile(f).render([
+    { role: "system", content: "Tell stories." }, { role: "user", content: "Hi there" },
+    { role: "assistant", content: "Once upon a time" }, { role: "user", content: "Tell me about a cat" },
+  ], { addGenerationPrompt: true }),
 };
 
 try {

@@ -1,8 +1,9 @@
 // tsformer's fuzz harness: `npm run fuzz -- --n N [--seed S] [--kinds a,b] [--jobs J] [--out DIR]`.
 // Mutates every file kind tsformer reads (kinds.ts), runs the loaders and a short generate / eval /
-// resume on each mutant in a child process (runner.ts) and classifies the outcome: success, clean-error,
-// bad-error (one line, but an engine message or several lines), crash, hang, oom (> the RSS cap), and
-// unsafe (a read-only command changed its input, or a resume wrote non-finite weights). Writes
+// resume / chat / convert on each mutant in a child process (runner.ts) and classifies the outcome:
+// success, clean-error, bad-error (one line, but an engine message or several lines), crash, hang, oom
+// (> the RSS cap), and unsafe (a read-only command changed its input, a resume wrote non-finite
+// weights, a convert wrote outside its output or wrote an output that does not load). Writes
 // <out>/report.json and keeps each failing mutant in <out>/failures/<id>/ (cmd.txt reruns it).
 // Exit 1 when any run crashed, hung or went over the memory cap.
 
@@ -13,7 +14,7 @@ import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
 import { KINDS, makeWorkspace, snapshot, type Kind, type Seeds, type Target } from "./kinds.js";
 import { Rng, mutate, type Mutant } from "./mutators.js";
-import { FATAL, runNode, type Outcome, type RunLimits, type RunResult } from "./runner.js";
+import { FATAL, runNode, type RunLimits, type RunResult } from "./runner.js";
 import { ROOT, buildSources, hashTree, makeSeeds, sourceCommands } from "./seeds.js";
 
 export const OUTCOMES = ["success", "clean-error", "bad-error", "unsafe", "crash", "hang", "oom"] as const;
@@ -46,12 +47,25 @@ function nonFinite(file: string): string | null {
   return null;
 }
 
-/** Safety checks beyond the exit status: read-only commands leave the workspace as it was, written checkpoints stay finite. */
-function unsafeWhy(target: Target, ws: string, before: Map<string, string>, t0: number): string | null {
+const changedPaths = (before: Map<string, string>, after: Map<string, string>) =>
+  [...new Set([...before.keys(), ...after.keys()])].filter((p) => before.get(p) !== after.get(p));
+const few = (ps: string[]) => `${ps.slice(0, 3).join(", ")}${ps.length > 3 ? ", ..." : ""}`;
+
+/**
+ * Safety checks beyond the exit status: read-only commands leave the workspace as it was, a command
+ * with an output directory changes nothing else (and nothing at all when it fails), written
+ * checkpoints stay finite.
+ */
+function unsafeWhy(target: Target, ws: string, before: Map<string, string>, t0: number, r: RunResult): string | null {
   if (target.readOnly) {
-    const after = snapshot(ws);
-    const changed = [...new Set([...before.keys(), ...after.keys()])].filter((p) => before.get(p) !== after.get(p));
-    if (changed.length) return `a read-only command changed ${changed.slice(0, 3).join(", ")}${changed.length > 3 ? ", ..." : ""}`;
+    const changed = changedPaths(before, snapshot(ws));
+    if (changed.length) return `a read-only command changed ${few(changed)}`;
+  }
+  if (target.output) {
+    const after = snapshot(ws), out = target.output;
+    const outside = changedPaths(before, after).filter((p) => p !== out && !p.startsWith(`${out}/`));
+    if (outside.length) return `${target.name} changed ${few(outside)}, outside its output ${out}/`;
+    if (r.code !== 0 && after.has(out)) return `a failed ${target.name} left ${out}/ behind`;
   }
   if (target.writesCheckpoint) {
     for (const p of snapshot(ws).keys()) {
@@ -64,13 +78,34 @@ function unsafeWhy(target: Target, ws: string, before: Map<string, string>, t0: 
 }
 
 const quote = (a: string) => (/^[\w./=:+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+const lastLine = (text: string) => text.trim().split("\n").pop() ?? "";
+
+/** One target on a workspace: its run, the safety checks, and (after a success) its verify run. */
+export async function runTarget(target: Target, seeds: Seeds, ws: string, limits: RunLimits): Promise<{ r: RunResult; outcome: Class; why: string }> {
+  const before = snapshot(ws), start = Date.now();
+  const r = await runNode(target.args(seeds), ws, limits, target.viaDriver, target.stdin);
+  if (FATAL.includes(r.outcome)) return { r, outcome: r.outcome, why: r.why };
+  const unsafe = unsafeWhy(target, ws, before, start, r);
+  if (unsafe) return { r, outcome: "unsafe", why: unsafe };
+  if (target.verify && r.outcome === "success") {
+    const v = await runNode(target.verify.args(seeds), ws, limits, target.verify.viaDriver, target.verify.stdin);
+    if (v.outcome !== "success") return { r, outcome: "unsafe", why: `${target.name} succeeded, but ${target.verify.name} of what it wrote gives ${v.outcome}: ${lastLine(v.stderr).slice(0, 300)}` };
+  }
+  return { r, outcome: r.outcome, why: r.why };
+}
+
+/** The shell command of a target in dir (stdin piped in), as cmd.txt keeps it. */
+function commandLine(dir: string, target: Target, seeds: Seeds): string {
+  const input = target.stdin === undefined ? "" : `printf %s ${quote(target.stdin)} | `;
+  return `cd ${quote(dir)} && ${input}node ${target.args(sourceCommands(seeds)).map(quote).join(" ")}`;
+}
 
 /** Keep a failing mutant: a fresh workspace holding it, the command, its output and what was wrong. */
 // cmd.txt runs the sources under tsx, without the harness's ulimit -v (tsx's WebAssembly needs more address space).
 function keepFailure(dir: string, seeds: Seeds, kind: Kind, mutant: Mutant, target: Target, r: RunResult, outcome: Class, why: string): string {
   makeWorkspace(dir, seeds, kind.file(seeds), mutant);
-  const command = `cd ${quote(dir)} && node ${target.args(sourceCommands(seeds)).map(quote).join(" ")}`;
-  writeFileSync(join(dir, "cmd.txt"), `${command}\n`);
+  const command = commandLine(dir, target, seeds);
+  writeFileSync(join(dir, "cmd.txt"), `${command}\n${target.verify ? `${commandLine(dir, target.verify, seeds)}\n` : ""}`);
   writeFileSync(join(dir, "stderr.txt"), r.stderr);
   writeFileSync(join(dir, "stdout.txt"), r.stdout);
   writeFileSync(join(dir, "meta.json"), JSON.stringify({ kind: kind.name, target: target.name, mutant: mutant.desc, outcome, why, exit: r.code, signal: r.signal, peakRssMiB: r.peakRss / 2 ** 20, ms: r.ms }, null, 2));
@@ -83,15 +118,20 @@ async function pool(n: number, jobs: number, fn: (i: number) => Promise<void>): 
   await Promise.all(Array.from({ length: Math.max(1, jobs) }, async () => { while (next < n) await fn(next++); }));
 }
 
-/** Every command must succeed on the unmutated seeds, or the fuzz run would measure nothing but that failure. */
+/**
+ * Every command must succeed on the unmutated seeds, or the fuzz run would measure nothing but that
+ * failure. Unmutated workspaces are all alike, so a command several kinds share runs once.
+ */
 async function checkBaseline(kinds: Kind[], seeds: Seeds, out: string, limits: RunLimits, jobs: number): Promise<void> {
-  const runs = kinds.flatMap((k) => k.targets.map((t) => [k, t] as const));
-  await pool(runs.length, jobs, async (i) => {
-    const [kind, target] = runs[i]!;
+  const runs = new Map<string, readonly [Kind, Target]>();
+  for (const k of kinds) for (const t of k.targets) runs.set(JSON.stringify([t.args(seeds), t.stdin ?? null, t.verify?.args(seeds) ?? null]), [k, t]);
+  const list = [...runs.values()];
+  await pool(list.length, jobs, async (i) => {
+    const [kind, target] = list[i]!;
     const ws = join(out, "work", `baseline-${i}`);
     makeWorkspace(ws, seeds, kind.file(seeds), { desc: "unmutated", bytes: readFileSync(join(seeds.dir, kind.file(seeds))) });
-    const r = await runNode(target.args(seeds), ws, limits, target.viaDriver);
-    if (r.outcome !== "success") throw new Error(`fuzz: ${target.name} fails on the unmutated ${kind.name} seed (${r.outcome}: ${r.why}):\n${r.stderr.trim()}`);
+    const { r, outcome, why } = await runTarget(target, seeds, ws, limits);
+    if (outcome !== "success") throw new Error(`fuzz: ${target.name} fails on the unmutated ${kind.name} seed (${outcome}: ${why}):\n${r.stderr.trim()}`);
     rmSync(ws, { recursive: true, force: true });
   });
 }
@@ -132,11 +172,7 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
       perKind[kind.name]!.mutants++;
       makeWorkspace(ws, seeds, kind.file(seeds), mutant);
       for (const target of kind.targets) {
-        const before = snapshot(ws), start = Date.now();
-        const r = await runNode(target.args(seeds), ws, limits, target.viaDriver);
-        let outcome: Class = r.outcome, why = r.why;
-        const unsafe = FATAL.includes(r.outcome) ? null : unsafeWhy(target, ws, before, start);
-        if (unsafe) { outcome = "unsafe"; why = unsafe; }
+        const { r, outcome, why } = await runTarget(target, seeds, ws, limits);
         totals[outcome]++;
         perKind[kind.name]![outcome]++;
         perKind[kind.name]!.runs++;

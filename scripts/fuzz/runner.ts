@@ -51,15 +51,18 @@ export function classify(r: Omit<RunResult, "outcome" | "why">, limits: RunLimit
   return { outcome: "clean-error", why: "" };
 }
 
-/** Runs `node <args>` with cwd; the preload reports the peak RSS of a normal exit. */
-export function runNode(args: string[], cwd: string, limits: RunLimits, viaDriver: boolean, env: Record<string, string> = {}): Promise<RunResult> {
+/** Runs `node <args>` with cwd, `stdin` written to its input (else closed); the preload reports the peak RSS of a normal exit. */
+export function runNode(args: string[], cwd: string, limits: RunLimits, viaDriver: boolean, stdin?: string): Promise<RunResult> {
   const t0 = Date.now();
   const vmemKb = Math.floor(limits.vmemBytes / 1024);
   const heapMb = Math.floor(limits.rssBytes / 2 ** 20);
   const child = spawn("bash", ["-c", `ulimit -v ${vmemKb}; exec "$0" "$@"`, process.execPath, `--max-old-space-size=${heapMb}`, "--import", RSS_PRELOAD, ...args], {
-    cwd, detached: true, stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, TSFORMER_THREADS: "1", NO_COLOR: "1", ...env },
+    cwd, detached: true, stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    env: { ...process.env, TSFORMER_THREADS: "1", NO_COLOR: "1" },
   });
+  // A child that exits before reading all of it closes the pipe: EPIPE is its business, not the harness's.
+  child.stdin?.on("error", () => {});
+  child.stdin?.end(stdin);
   let stdout = "", stderr = "", timedOut = false, rssKilled = false, peak = 0;
   child.stdout!.on("data", (d: Buffer) => { if (stdout.length < KEEP) stdout += d.toString("utf8"); });
   child.stderr!.on("data", (d: Buffer) => { if (stderr.length < KEEP) stderr += d.toString("utf8"); });

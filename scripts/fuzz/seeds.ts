@@ -1,17 +1,17 @@
 // The fuzz run's inputs: a build of the current sources (plain node children start in a third of the
 // time tsx needs) and the seed files — a tiny checkpoint trained for 2 steps by the CLI, copies of the
-// bundled llama2.c model and tokenizer, and a short text.
+// bundled llama2.c model and tokenizer, a short text, and two HF directories (hf-seeds.mjs).
 
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Seeds } from "./kinds.js";
-import { snapshot } from "./kinds.js";
+import { HF, SHARDED, snapshot, type Seeds } from "./kinds.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const DRIVER = fileURLToPath(new URL("./driver.mjs", import.meta.url));
+const HF_SEEDS = fileURLToPath(new URL("./hf-seeds.mjs", import.meta.url));
 
 /** Compiles src/ into `dir` (inside the package, so the native addon and data are found from it). */
 export function buildSources(dir: string): void {
@@ -44,7 +44,10 @@ export function makeSeeds(dir: string, build: string): Seeds {
     "--n-heads", "2", "--block", "16", "--batch", "2", "--eval-interval", "1", "--eval-iters", "1", "--sample-tokens", "1", "--seed", "7"],
   { cwd: dir, encoding: "utf8", env: { ...process.env, TSFORMER_THREADS: "1" } });
   if (r.status !== 0) throw new Error(`fuzz: training the seed checkpoint failed (exit ${r.status}):\n${r.stderr}`);
-  return { dir, ck: relative(dir, findCheckpoint(run)), data: join(dir, "data.txt"), cli, driver: [DRIVER, join(build, "index.js")] };
+  const h = spawnSync(process.execPath, [HF_SEEDS, join(build, "index.js"), dir, ROOT], { encoding: "utf8", env: { ...process.env, TSFORMER_THREADS: "1" } });
+  const shard = existsSync(join(dir, SHARDED)) ? readdirSync(join(dir, SHARDED)).find((f) => /^model-00001-of-\d+\.safetensors$/.test(f)) : undefined;
+  if (h.status !== 0 || !existsSync(join(dir, HF)) || !shard) throw new Error(`fuzz: making the HF seeds failed (exit ${h.status}):\n${h.stderr}`);
+  return { dir, ck: relative(dir, findCheckpoint(run)), data: join(dir, "data.txt"), cli, driver: [DRIVER, join(build, "index.js")], shard: join(SHARDED, shard) };
 }
 
 /** The same commands on the sources under tsx, for a failure's cmd.txt (the build is removed after the run). */

@@ -57,6 +57,26 @@ const RESERVED = new Set(["messages", "tools", "documents", "add_generation_prom
 /** Thrown by the template's raise_exception (transformers raises jinja2's TemplateError). */
 class TemplateRaised extends Error {}
 
+// Bounds of one render. jinja2's sandbox caps range() only (sandbox.py safe_range, MAX_RANGE); the
+// others are tsformer's: a chat prompt stays far below them, and a template that loops or grows
+// without end fails with a message instead of hanging or exhausting memory.
+const MAX_RANGE = 100_000;
+/** Evaluated expressions plus rendered statements (loop bodies count each time they run). */
+const MAX_STEPS = 2_000_000;
+/** Characters of a string, items of a list (V8 refuses strings past 2^29 - 24 characters). */
+const MAX_CHARS = 2 ** 25, MAX_ITEMS = 2 ** 20;
+
+/** A render that went past one of the bounds above. */
+class RenderLimit extends Error {}
+
+/** Why a render failed, in one line: the engine's stack and string errors named by what the template did. */
+function renderFailure(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  if (e instanceof RangeError && /Maximum call stack/.test(message)) return "it recurses without end (a macro or a recursive loop calling itself?)";
+  if (e instanceof RangeError && /Invalid (string|array) length/.test(message)) return `its output grows past ${MAX_CHARS} characters (a loop without end?)`;
+  return message;
+}
+
 export class ChatTemplate {
   private readonly program: Program;
 
@@ -74,7 +94,9 @@ export class ChatTemplate {
       // transformers: ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).
       this.program = parse(tokenize(source, { lstrip_blocks: true, trim_blocks: true }));
     } catch (e) {
-      throw new ChatTemplateError(file, `${this.field} does not parse: ${(e as Error).message}`);
+      // The library's parser reads past its last token (a TypeError) when the source ends inside a block.
+      const why = e instanceof TypeError ? "unexpected end of the template (an unfinished {% ... %} or {{ ... }})" : (e as Error).message;
+      throw new ChatTemplateError(file, `${this.field} does not parse: ${why}`);
     }
   }
 
@@ -125,7 +147,7 @@ export class ChatTemplate {
       return new PythonInterpreter(scope).run(this.program).value as string;
     } catch (e) {
       if (e instanceof TemplateRaised) throw new ChatTemplateError(this.file, `${this.field} raised: ${e.message}`, e.message);
-      throw new ChatTemplateError(this.file, `${this.field} failed to render: ${(e as Error).message}`);
+      throw new ChatTemplateError(this.file, `${this.field} failed to render: ${renderFailure(e)}`);
     }
   }
 }
@@ -202,6 +224,8 @@ function pyRange(a: number, b?: number, step = 1): number[] {
   const [start, stop] = b === undefined ? [0, a] : [a, b];
   if (![start, stop, step].every(Number.isInteger)) throw new TypeError("range() arguments must be integers");
   if (step === 0) throw new RangeError("range() arg 3 must not be zero");
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  if (n > MAX_RANGE) throw new RenderLimit(`range(${start}, ${stop}, ${step}) has ${n} items; the sandbox allows at most ${MAX_RANGE} (jinja2's MAX_RANGE)`);
   const out: number[] = [];
   for (let i = start; step > 0 ? i < stop : i > stop; i += step) out.push(i);
   return out;
@@ -259,23 +283,52 @@ function pyEquals(a: Value, b: Value): boolean {
   }
 }
 
-// The library's interpreter with two Python rules put back, in its one public hook, evaluate():
+// The library's interpreter with two Python rules put back, in its public hook, evaluate():
 // - == and != compare as Python does (the library uses JavaScript's loose `==`: '' == false, '0' == 0);
 // - reading an attribute or item of an undefined value raises, as jinja2's default Undefined does
 //   (the library yields undefined again, so `messages[0]['role']` on an empty chat renders silently).
 // The library evaluates a member expression's object first thing; the value computed here for the
 // check is handed back to that call (`held`), so nothing is evaluated twice.
+// evaluate() and renderBlock() (which runs loop bodies, even pure text ones) also count the steps
+// and check the size of every value against the render's bounds (MAX_STEPS, MAX_CHARS, MAX_ITEMS).
 interface Node { type: string }
 interface BinaryNode extends Node { operator: { value: string }; left: Node; right: Node }
 interface MemberNode extends Node { object: Node; property: Node & { value?: unknown }; computed: boolean }
-interface InterpreterBase extends Interpreter { evaluate(node: Node | undefined, env: Environment): Value }
+interface CallNode extends Node { callee: Node }
+/** The library's value classes by their Python names, for errors. */
+const PY_TYPES: Record<string, string> = {
+  StringValue: "a string", IntegerValue: "an integer", FloatValue: "a float", BooleanValue: "a boolean", ArrayValue: "a list", TupleValue: "a tuple", ObjectValue: "a dict", NullValue: "None",
+};
+interface InterpreterBase extends Interpreter {
+  evaluate(node: Node | undefined, env: Environment): Value;
+  /** Renders a block's statements (a template, a loop body each time it runs, an if branch). */
+  renderBlock(statements: Node[], env: Environment): string;
+}
 // The library's BooleanValue class (not exported): the class of a converted `true`.
 const BooleanValue = new Environment().set("b", true).constructor as new (v: boolean) => Value;
 
 class PythonInterpreter extends (jinja.Interpreter as new (env: Environment) => InterpreterBase) {
   private held: { node: Node; value: Value } | undefined;
+  private steps = 0;
+
+  private count(n: number): void {
+    this.steps += n;
+    if (this.steps > MAX_STEPS) throw new RenderLimit(`it did not finish within ${MAX_STEPS} steps (loops nested without bound?)`);
+  }
+
+  override renderBlock(statements: Node[], env: Environment): string {
+    this.count(1 + statements.length);
+    return sized(super.renderBlock(statements, env));
+  }
 
   override evaluate(node: Node | undefined, env: Environment): Value {
+    this.count(1);
+    const out = this.evaluatePython(node, env);
+    sized(out.value);
+    return out;
+  }
+
+  private evaluatePython(node: Node | undefined, env: Environment): Value {
     if (node !== undefined && node === this.held?.node) {
       const { value } = this.held;
       this.held = undefined;
@@ -297,9 +350,26 @@ class PythonInterpreter extends (jinja.Interpreter as new (env: Environment) => 
       const out = super.evaluate(node, env);
       if (this.held !== undefined) throw new Error("@huggingface/jinja no longer evaluates a member's object first; chat-template.ts needs updating");
       return out;
+    } else if (node?.type === "CallExpression" || node?.type === "CallStatement") {
+      // The library names only the type of what was called ("Cannot call something that is not a function: got UndefinedValue").
+      const { callee } = node.type === "CallExpression" ? node as CallNode : (node as Node & { call: CallNode }).call;
+      try {
+        return super.evaluate(node, env);
+      } catch (e) {
+        const got = /^Cannot call something that is not a function: got (\w+)$/.exec((e as Error).message)?.[1];
+        if (got === undefined) throw e;
+        throw new Error(got === "UndefinedValue" ? `${describe(callee)} is undefined (calling it)` : `cannot call ${describe(callee)}: it is ${PY_TYPES[got] ?? got}; only functions and macros can be called`);
+      }
     }
     return super.evaluate(node, env);
   }
+}
+
+/** v, unless it is a string or list past the render's bounds. */
+function sized<T>(v: T): T {
+  if (typeof v === "string" && v.length > MAX_CHARS) throw new RenderLimit(`a value grows to ${v.length} characters; the limit is ${MAX_CHARS} (a loop without end?)`);
+  if (Array.isArray(v) && v.length > MAX_ITEMS) throw new RenderLimit(`a list grows to ${v.length} items; the limit is ${MAX_ITEMS} (a loop without end?)`);
+  return v;
 }
 
 /** A short source-like name of an expression, for errors: `messages[0]`, `message.role`. */

@@ -153,4 +153,36 @@ describe("bad HF directories: one clear error each", () => {
     assert.throws(() => saveHFModel(model, dir, { arch: hf.arch }), /exists and is not empty; pass overwrite/);
     assert.ok(readFileSync(path.join(dir, "model.safetensors")).equals(before));
   });
+  // Fuzz finds (scripts/fuzz): values nested 10,000-200,000 deep overflowed the stack while the error
+  // message was written; a non-finite weight loaded, and convert wrote a model tsformer then refused.
+  test("a JSON file nested too deep is refused by name (config, generation config, shard index)", async () => {
+    const deep = `${"[".repeat(200_000)}${"]".repeat(200_000)}`;
+    const nest = (file: string, f: (o: Record<string, unknown>) => void) => {
+      const o = json(file);
+      f(o);
+      writeFileSync(file, JSON.stringify(o).replace('"@deep"', deep));
+    };
+    const cases: [string, string, (o: Record<string, unknown>) => void][] = [
+      ["config.json", "llama", (o) => { o.tie_word_embeddings = "@deep"; }],
+      ["generation_config.json", "llama", (o) => { o.top_k = "@deep"; }],
+      ["model.safetensors.index.json", "llama-sharded", (o) => { (o.weight_map as Record<string, unknown>)["model.norm.weight"] = "@deep"; }],
+    ];
+    for (const [file, from, edit] of cases) {
+      const dir = broken(`deep-${file}`, from, (d) => nest(path.join(d, file), edit));
+      await assert.rejects(loadHFModel(dir), new RegExp(`${file.replace(/\./g, "\\.")} nests arrays / objects deeper than 32 levels; expected an HF JSON file$`));
+    }
+    const inf = broken("gen-inf", "llama", (d) => writeFileSync(path.join(d, "generation_config.json"), '{"do_sample": true, "repetition_penalty": 1e999}'));
+    await assert.rejects(loadHFModel(inf), /generation_config\.json: field repetition_penalty is Infinity; expected a number > 0 \(1 = off\)$/);
+  });
+  test("a NaN or infinite weight is refused with its file, tensor and element (F32 and BF16)", async () => {
+    const poison = (file: string, bits: number[]) => {
+      const b = readFileSync(file);
+      b.set(bits, 8 + Number(b.readBigUInt64LE(0))); // the first element of the data section
+      writeFileSync(file, b);
+    };
+    const f32 = broken("nan", "llama-sharded", (d) => poison(path.join(d, "model-00001-of-00002.safetensors"), [0x00, 0x00, 0xc0, 0x7f]));
+    await assert.rejects(loadHFModel(f32), /model-00001-of-00002\.safetensors: tensor \S+ holds NaN at element 0; expected finite weights/);
+    const bf16 = broken("inf", "qwen2-bf16", (d) => poison(path.join(d, "model.safetensors"), [0x80, 0xff]));
+    await assert.rejects(loadHFModel(bf16), /model\.safetensors: tensor \S+ holds -Infinity at element 0; expected finite weights/);
+  });
 });

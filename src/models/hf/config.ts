@@ -4,6 +4,7 @@
 // configuration_mistral.py. A field that changes the computation is mapped or refused by name;
 // every other field is kept as it is and written back on save.
 
+import { brief } from "../../io/read.js";
 import { llamaConfig, gpt2Config, type ModelConfig } from "../config.js";
 
 export type HFArch = "gpt2" | "llama" | "qwen2" | "mistral";
@@ -29,6 +30,9 @@ export interface HFModelConfig {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
+/** A value of an HF JSON file, for an error: numbers as they are (JSON would print 1e999, read as Infinity, as null), others briefly. */
+export const shown = (v: unknown): string => (typeof v === "number" ? String(v) : brief(v));
+
 /** Reads the fields of one config.json; every error names the file and the field. */
 class Fields {
   constructor(readonly raw: Record<string, unknown>, readonly file: string) {}
@@ -40,19 +44,19 @@ class Fields {
   int(field: string, dflt?: number): number {
     const v = this.raw[field] ?? dflt;
     if (v === undefined) throw this.fail(field, "is missing; expected a positive integer");
-    if (!Number.isSafeInteger(v) || (v as number) <= 0) throw this.fail(field, `is ${JSON.stringify(v)}; expected a positive integer`);
+    if (!Number.isSafeInteger(v) || (v as number) <= 0) throw this.fail(field, `is ${shown(v)}; expected a positive integer`);
     return v as number;
   }
 
   num(field: string, dflt: number): number {
     const v = this.raw[field] ?? dflt;
-    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw this.fail(field, `is ${JSON.stringify(v)}; expected a positive number`);
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw this.fail(field, `is ${shown(v)}; expected a positive number`);
     return v;
   }
 
   bool(field: string, dflt: boolean): boolean {
     const v = this.raw[field] ?? dflt;
-    if (typeof v !== "boolean") throw this.fail(field, `is ${JSON.stringify(v)}; expected true or false`);
+    if (typeof v !== "boolean") throw this.fail(field, `is ${shown(v)}; expected true or false`);
     return v;
   }
 
@@ -60,28 +64,28 @@ class Fields {
   only(field: string, allowed: unknown[], why: string): void {
     const v = this.raw[field];
     if (v === undefined || v === null || allowed.includes(v)) return;
-    throw this.fail(field, `is ${JSON.stringify(v)}; tsformer supports only ${allowed.map((a) => JSON.stringify(a)).join(" or ")} (${why})`);
+    throw this.fail(field, `is ${shown(v)}; tsformer supports only ${allowed.map((a) => JSON.stringify(a)).join(" or ")} (${why})`);
   }
 }
 
 function archOf(raw: Record<string, unknown>, file: string): HFArch {
   const archs = raw.architectures;
   if (archs !== undefined && archs !== null) {
-    if (!Array.isArray(archs) || archs.length === 0 || typeof archs[0] !== "string") throw new Error(`${file}: field architectures is ${JSON.stringify(archs)}; expected a list like ["LlamaForCausalLM"]`);
-    const a = ARCHITECTURES[archs[0]];
+    if (!Array.isArray(archs) || archs.length === 0 || typeof archs[0] !== "string") throw new Error(`${file}: field architectures is ${shown(archs)}; expected a list like ["LlamaForCausalLM"]`);
+    const a = Object.hasOwn(ARCHITECTURES, archs[0]) ? ARCHITECTURES[archs[0]] : undefined;
     if (!a) throw new Error(`${file}: field architectures names ${archs[0]}, which tsformer cannot load; supported: ${SUPPORTED}`);
     return a;
   }
   const t = raw.model_type;
   if (t === "gpt2" || t === "llama" || t === "qwen2" || t === "mistral") return t;
-  throw new Error(`${file}: field model_type is ${JSON.stringify(t)} and there is no architectures field; supported: ${SUPPORTED} (model_type gpt2, llama, qwen2, mistral)`);
+  throw new Error(`${file}: field model_type is ${shown(t)} and there is no architectures field; supported: ${SUPPORTED} (model_type gpt2, llama, qwen2, mistral)`);
 }
 
 function dtypeOf(f: Fields): HFDType {
   const field = f.raw.dtype !== undefined ? "dtype" : "torch_dtype";
   const v = f.raw[field] ?? "float32";
   if (v === "float32" || v === "bfloat16" || v === "float16") return v;
-  throw f.fail(field, `is ${JSON.stringify(v)}; expected "float32", "bfloat16" or "float16"`);
+  throw f.fail(field, `is ${shown(v)}; expected "float32", "bfloat16" or "float16"`);
 }
 
 /** rope_theta, from the field or from transformers v5's rope_parameters; any scaling is refused. */
@@ -89,7 +93,7 @@ function ropeTheta(f: Fields, dflt: number): number {
   f.only("rope_scaling", [], "context-extension RoPE scaling is not implemented yet");
   const p = f.raw.rope_parameters;
   if (isObject(p)) {
-    if (p.rope_type !== undefined && p.rope_type !== "default") throw f.fail("rope_parameters.rope_type", `is ${JSON.stringify(p.rope_type)}; tsformer supports only "default" (context-extension RoPE scaling is not implemented yet)`);
+    if (p.rope_type !== undefined && p.rope_type !== "default") throw f.fail("rope_parameters.rope_type", `is ${shown(p.rope_type)}; tsformer supports only "default" (context-extension RoPE scaling is not implemented yet)`);
     return new Fields(p, `${f.file} rope_parameters`).num("rope_theta", dflt);
   }
   return f.num("rope_theta", dflt);
@@ -117,7 +121,7 @@ function llamaFamily(f: Fields, arch: HFArch, notes: string[]): ModelConfig {
   }
   const d = f.int("hidden_size"), nHeads = f.int("num_attention_heads");
   if (f.raw.head_dim !== undefined && f.raw.head_dim !== null && f.raw.head_dim !== d / nHeads) {
-    throw f.fail("head_dim", `is ${JSON.stringify(f.raw.head_dim)}; tsformer supports only hidden_size / num_attention_heads = ${d / nHeads}`);
+    throw f.fail("head_dim", `is ${shown(f.raw.head_dim)}; tsformer supports only hidden_size / num_attention_heads = ${d / nHeads}`);
   }
   let maxSeqLen = f.int("max_position_embeddings", arch === "qwen2" ? 32768 : arch === "mistral" ? 131072 : 2048);
   // Sliding-window attention (Mistral; Qwen2 when use_sliding_window): exact as full attention up to
@@ -125,7 +129,7 @@ function llamaFamily(f: Fields, arch: HFArch, notes: string[]): ModelConfig {
   const sliding = arch === "mistral" || (arch === "qwen2" && f.bool("use_sliding_window", false));
   const window = f.raw.sliding_window;
   if (sliding && window !== undefined && window !== null) {
-    if (!Number.isSafeInteger(window) || (window as number) <= 0) throw f.fail("sliding_window", `is ${JSON.stringify(window)}; expected a positive integer or null`);
+    if (!Number.isSafeInteger(window) || (window as number) <= 0) throw f.fail("sliding_window", `is ${shown(window)}; expected a positive integer or null`);
     if ((window as number) < maxSeqLen) {
       notes.push(`sliding_window ${window} < max_position_embeddings ${maxSeqLen}: the context is limited to ${window} tokens (sliding-window attention is not implemented)`);
       maxSeqLen = window as number;

@@ -10,7 +10,7 @@ import { maxModelBytes, readFileBounded } from "../../io/read.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { ModelConfig } from "../config.js";
 import { TransformerLM } from "../transformer.js";
-import { fromHFConfig, hfArchFor, toHFConfig, type HFArch, type HFDType, type HFModelConfig } from "./config.js";
+import { fromHFConfig, hfArchFor, shown, toHFConfig, type HFArch, type HFDType, type HFModelConfig } from "./config.js";
 import { fromHFWeights, toHFWeights } from "./weights.js";
 
 export { fromHFConfig, hfArchFor, toHFConfig, type HFArch, type HFDType, type HFModelConfig } from "./config.js";
@@ -54,22 +54,22 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 
 function generationDefaults(raw: Record<string, unknown>, dir: string): GenerationDefaults {
   const g: GenerationDefaults = {};
-  const num = (field: string, ok: (v: number) => boolean): number | undefined => {
+  const num = (field: string, ok: (v: number) => boolean, expected: string): number | undefined => {
     const v = raw[field];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== "number" || !ok(v)) throw new HFDirError(dir, `${GENERATION}: field ${field} is ${JSON.stringify(v)}; expected a valid ${field}`);
+    if (typeof v !== "number" || !Number.isFinite(v) || !ok(v)) throw new HFDirError(dir, `${GENERATION}: field ${field} is ${shown(v)}; expected ${expected}`);
     return v;
   };
   const id = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
-  g.temperature = raw.do_sample === true ? num("temperature", (v) => v >= 0) ?? 1 : 0;
-  g.topK = num("top_k", (v) => Number.isSafeInteger(v) && v >= 0);
-  g.topP = num("top_p", (v) => v > 0 && v <= 1);
-  g.repetitionPenalty = num("repetition_penalty", (v) => v > 0);
-  g.maxNewTokens = num("max_new_tokens", (v) => Number.isSafeInteger(v) && v > 0);
+  g.temperature = raw.do_sample === true ? num("temperature", (v) => v >= 0, "a number >= 0") ?? 1 : 0;
+  g.topK = num("top_k", (v) => Number.isSafeInteger(v) && v >= 0, "an integer >= 0 (0 = off)");
+  g.topP = num("top_p", (v) => v > 0 && v <= 1, "a number in (0, 1]");
+  g.repetitionPenalty = num("repetition_penalty", (v) => v > 0, "a number > 0 (1 = off)");
+  g.maxNewTokens = num("max_new_tokens", (v) => Number.isSafeInteger(v) && v > 0, "a positive integer");
   const eos = raw.eos_token_id;
   if (eos !== undefined && eos !== null) {
     const ids = [eos].flat();
-    if (!ids.every(id)) throw new HFDirError(dir, `${GENERATION}: field eos_token_id is ${JSON.stringify(eos)}; expected a token id or a list of them`);
+    if (!ids.every(id)) throw new HFDirError(dir, `${GENERATION}: field eos_token_id is ${shown(eos)}; expected a token id or a list of them`);
     g.eosIds = ids as number[];
   }
   if (id(raw.bos_token_id)) g.bosId = raw.bos_token_id as number;
