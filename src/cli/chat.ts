@@ -8,7 +8,7 @@ import { generate, type ChatMessage } from "../index.js";
 import { loadForInference } from "./generate.js";
 
 export interface ChatCliOptions {
-  model: string; tokenizer?: string; adapter?: string; system?: string; maxNewTokens: number;
+  model: string; tokenizer?: string; adapter?: string; system?: string; maxNewTokens?: number;
   temperature?: number; topK?: number; topP?: number; repetitionPenalty?: number; seed: number;
 }
 
@@ -56,7 +56,7 @@ export async function runChat(o: ChatCliOptions, input: NodeJS.ReadableStream = 
       continue;
     }
     const r = generate(model, ids, {
-      ...sampling, maxNewTokens: Math.min(o.maxNewTokens, model.config.maxSeqLen - ids.length), seed: o.seed + turns.length,
+      ...sampling, maxNewTokens: Math.min(o.maxNewTokens ?? g.maxNewTokens ?? 256, model.config.maxSeqLen - ids.length), seed: o.seed + turns.length,
       eosId: eos, tokenizer, onText: write,
     });
     write("\n");

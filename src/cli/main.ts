@@ -110,7 +110,7 @@ samplingOptions(program.command("chat")
   .option("--adapter <dir>", ADAPTER_HELP)
   .option("--tokenizer <file>", TOKENIZER_HELP)
   .option("--system <text>", "system message"), { ...s, temperature: 0.7, maxNewTokens: 256 })
-  .action(async (o: ChatCliOptions & { maxNewTokens?: number }) => { await runChat({ ...o, maxNewTokens: o.maxNewTokens ?? 256 }); });
+  .action(async (o: ChatCliOptions) => { await runChat(o); });
 
 program.command("convert")
   .description("write a model in another format: hf (an HF directory transformers can load), tsformer, llama2c")

@@ -120,6 +120,10 @@ describe("bad HF directories: one clear error each", () => {
     const dir = broken("arch", "llama", (d) => editJson(path.join(d, "config.json"), (o) => { o.architectures = ["GPTNeoXForCausalLM"]; }));
     await assert.rejects(loadHFModel(dir), /config\.json: field architectures names GPTNeoXForCausalLM, which tsformer cannot load; supported: GPT2LMHeadModel, LlamaForCausalLM/);
   });
+  test("an architecture named like an Object property is unsupported, not looked up on the prototype", async () => {
+    const dir = broken("arch-proto", "llama", (d) => editJson(path.join(d, "config.json"), (o) => { o.architectures = ["constructor"]; }));
+    await assert.rejects(loadHFModel(dir), /config\.json: field architectures names constructor, which tsformer cannot load; supported: GPT2LMHeadModel/);
+  });
   test("rope_scaling is refused by name", async () => {
     const dir = broken("rope", "llama", (d) => editJson(path.join(d, "config.json"), (o) => { o.rope_scaling = { type: "linear", factor: 2 }; }));
     await assert.rejects(loadHFModel(dir), /config\.json: field rope_scaling is \{"type":"linear","factor":2\}; tsformer supports only/);
