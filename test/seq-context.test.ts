@@ -143,7 +143,7 @@ forEachBackend("SeqContext.masked: a token tree after a cached prefix equals eac
 forEachBackend("SeqContext.bidirectional", () => {
   it("softmax and flash agree with the composite materialized path under a mask of ones", () => {
     const g = new T.RandomGenerator(6);
-    const cfg = { dModel: 32, nHeads: 4, nKvHeads: 2, bias: false, rope: true, ropeTheta: 10000, scale: 0.3, layer: 0, nLayers: 1, maxSeqLen: 160 };
+    const cfg = { dModel: 32, nHeads: 4, nKvHeads: 2, bias: false, rope: new T.Rotary({ theta: 10000, trainLen: 160 }), scale: 0.3, layer: 0, nLayers: 1, maxSeqLen: 160 };
     const soft = T.makeAttention("softmax", cfg), flash = T.makeAttention("flash", cfg);
     for (const p of soft.parameters()) g.normal(p.data as Float32Array, 0, 0.3);
     flash.loadStateDict(soft.stateDict());
@@ -171,7 +171,7 @@ forEachBackend("SeqContext.bidirectional", () => {
 });
 
 describe("SeqContext: unsupported requests fail with a clear error", () => {
-  const cfg = { dModel: 16, nHeads: 2, nKvHeads: 2, bias: false, rope: false, ropeTheta: 10000, scale: 0.35, layer: 1, nLayers: 2, maxSeqLen: 64 };
+  const cfg = { dModel: 16, nHeads: 2, nKvHeads: 2, bias: false, rope: null, scale: 0.35, layer: 1, nLayers: 2, maxSeqLen: 64 };
   const x = T.randn([1, 6, 16], { generator: new T.RandomGenerator(8) });
 
   it("recurrent and block-aligned variants refuse packing; sparse refuses explicit masks", () => {

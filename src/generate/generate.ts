@@ -21,6 +21,8 @@ export interface GenerateOptions extends SamplingOptions {
   tokenizer?: Tokenizer;
   /** Recompute the whole prefix each step instead of using the KV cache (for testing the cache). */
   noCache?: boolean;
+  /** Context window in tokens (default: the model's training length maxSeqLen); past it the window slides. */
+  context?: number;
 }
 
 export interface GenerateResult { ids: number[]; text?: string; stoppedBy: "length" | "eos" | "stop" }
@@ -30,7 +32,8 @@ export function generate(model: CausalLM, prompt: number[], o: GenerateOptions):
   // Plain JS callers can pass a string, whose indexing would give characters, not ids.
   if (!Array.isArray(prompt)) throw new TypeError(`generate: prompt must be an array of token ids, got ${typeof prompt === "string" ? "a string; encode it first (tokenizer.encode(text))" : typeof prompt}`);
   if (prompt.length === 0) throw new RangeError("generate: the prompt needs at least one token (e.g. BOS)");
-  const ctx = model.config.maxSeqLen;
+  const ctx = o.context ?? model.config.maxSeqLen;
+  if (!Number.isInteger(ctx) || ctx < 1) throw new RangeError(`generate: context must be a positive integer, got ${ctx}`);
   if (prompt.length > ctx) throw new RangeError(`generate: the prompt has ${prompt.length} tokens, longer than the context of ${ctx}`);
   const g = new RandomGenerator(o.seed ?? 0);
   const eos = new Set(o.eosId === undefined ? [] : [o.eosId].flat());
@@ -42,7 +45,7 @@ export function generate(model: CausalLM, prompt: number[], o: GenerateOptions):
   const wasTraining = model.training;
   model.eval();
   noGrad(() => {
-    let state = o.noCache ? null : model.newState();
+    let state = o.noCache ? null : model.newState(ctx);
     let pending = prompt;
     let windowStart = 0;
     for (let step = 0; step < o.maxNewTokens; step++) {
@@ -50,7 +53,7 @@ export function generate(model: CausalLM, prompt: number[], o: GenerateOptions):
       // re-prefill it, so the cost of the restart is amortized over ctx/2 new tokens.
       if (all.length - windowStart > ctx) {
         windowStart = all.length - Math.max(1, ctx >> 1);
-        if (state) { state = model.newState(); pending = all.slice(windowStart); }
+        if (state) { state = model.newState(ctx); pending = all.slice(windowStart); }
       }
       const input = state ? pending : all.slice(windowStart);
       const seq = state ? SeqContext.decode(state) : SeqContext.causal();

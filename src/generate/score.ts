@@ -1,5 +1,6 @@
 // Scoring text: mean negative log-likelihood and perplexity of a token sequence, in non-overlapping
-// windows of the model's context (each window predicts its tokens 1..n from their prefixes).
+// windows of the model's context or a given length (each window predicts its tokens 1..n from their
+// prefixes); optionally the loss at each position in the window (how loss varies with context length).
 
 import { noGrad } from "../tensor/autograd.js";
 import * as ops from "../ops/index.js";
@@ -12,12 +13,23 @@ export interface ScoreResult {
   perplexity: number;
   /** Per predicted token: its id and log-probability (when asked). */
   logprobs?: { id: number; logprob: number }[];
+  /** Per position t in the window (the prediction made from t + 1 tokens): summed NLL and count. */
+  byPosition?: { nll: Float64Array; count: Float64Array };
 }
 
-export function scoreTokens(model: CausalLM, ids: number[], opts: { logprobs?: boolean; window?: number } = {}): ScoreResult {
-  const win = Math.min(opts.window ?? model.config.maxSeqLen, model.config.maxSeqLen);
+export interface ScoreOptions {
+  logprobs?: boolean;
+  /** Window length in tokens (default: the model's training length maxSeqLen). */
+  window?: number;
+  byPosition?: boolean;
+}
+
+export function scoreTokens(model: CausalLM, ids: number[], opts: ScoreOptions = {}): ScoreResult {
+  const win = opts.window ?? model.config.maxSeqLen;
+  if (!Number.isInteger(win) || win < 1) throw new RangeError(`eval: the window must be a positive integer, got ${win}`);
   if (ids.length < 2) throw new RangeError(`eval: needs at least 2 tokens, got ${ids.length}`);
   let total = 0, count = 0;
+  const pos = opts.byPosition ? { nll: new Float64Array(win), count: new Float64Array(win) } : undefined;
   const lp: { id: number; logprob: number }[] = [];
   const wasTraining = model.training;
   model.eval();
@@ -32,11 +44,12 @@ export function scoreTokens(model: CausalLM, ids: number[], opts: { logprobs?: b
         const l = logp[t * V + chunk[t + 1]];
         total -= l;
         count++;
+        if (pos) { pos.nll[t] -= l; pos.count[t]++; }
         if (opts.logprobs) lp.push({ id: chunk[t + 1], logprob: l });
       }
     }
   });
   model.train(wasTraining);
   const loss = total / count;
-  return { tokens: count, loss, perplexity: Math.exp(loss), ...(opts.logprobs ? { logprobs: lp } : {}) };
+  return { tokens: count, loss, perplexity: Math.exp(loss), ...(opts.logprobs ? { logprobs: lp } : {}), ...(pos ? { byPosition: pos } : {}) };
 }

@@ -13,6 +13,7 @@ import { makeFeedForward } from "../nn/ffn/mlp.js";
 import { makeAttention, type AttentionName } from "../nn/attention/registry.js";
 import type { Attention } from "../nn/attention/types.js";
 import { SeqContext } from "../nn/seq-context.js";
+import { Rotary } from "../nn/position/rotary.js";
 import type { ModelConfig } from "./config.js";
 import type { RandomGenerator } from "../tensor/rng.js";
 
@@ -33,11 +34,25 @@ export interface BlockParts {
   dropout: Dropout;
 }
 
+// One Rotary per config, shared by its layers (their frequency tables are computed once).
+const rotaries = new WeakMap<ModelConfig, Rotary>();
+
+/** The rotary position scheme of a config (null unless position is "rope"). */
+export function rotaryOf(cfg: ModelConfig): Rotary | null {
+  if (cfg.position !== "rope") return null;
+  let r = rotaries.get(cfg);
+  if (!r) {
+    r = new Rotary({ theta: cfg.ropeTheta, layout: cfg.ropeLayout, scaling: cfg.ropeScaling, rerope: cfg.rerope, logn: cfg.logn, trainLen: cfg.maxSeqLen });
+    rotaries.set(cfg, r);
+  }
+  return r;
+}
+
 /** The parts of decoder layer `layer` of a TransformerLM config. */
 export function blockParts(cfg: ModelConfig, layer: number, dropoutGen: () => RandomGenerator): BlockParts {
   const mixer = makeAttention(cfg.attention as AttentionName, {
     dModel: cfg.dModel, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads ?? cfg.nHeads, bias: cfg.bias, qkvBias: cfg.qkvBias,
-    rope: cfg.position === "rope", ropeTheta: cfg.ropeTheta,
+    rope: rotaryOf(cfg),
     scale: cfg.init === "t5" ? 1 : 1 / Math.sqrt(cfg.dModel / cfg.nHeads),
     layer, nLayers: cfg.nLayers, maxSeqLen: cfg.maxSeqLen,
   });

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { formatBytes, maxModelBytes } from "../io/read.js";
 import { ATTENTION_VARIANTS, type AttentionName } from "../nn/attention/registry.js";
+import { ropeScalingSchema } from "../nn/position/registry.js";
 
 export const INIT_SCHEMES = ["nanogpt", "xavier", "kaiming", "deepnorm", "t5"] as const;
 
@@ -27,6 +28,14 @@ export const modelConfigSchema = z.object({
   maxSeqLen: z.number().int().positive().max(MAX.maxSeqLen),
   position: z.enum(["learned", "rope", "none"]),
   ropeTheta: z.number().positive().default(10000),
+  /** RoPE's pairing of dimensions: "interleaved" (2t, 2t+1) as Meta / llama2.c (default), "half" (t, t + d/2) as HF. */
+  ropeLayout: z.enum(["interleaved", "half"]).optional(),
+  /** A RoPE frequency scheme for context extension (nn/position/registry.ts), as HF's rope_scaling. */
+  ropeScaling: ropeScalingSchema.optional(),
+  /** ReRoPE / Leaky ReRoPE (Su): relative positions past `window` advance by `leak` per token (0 = ReRoPE). */
+  rerope: z.object({ window: z.number().int().positive(), leak: z.number().min(0) }).strict().optional(),
+  /** Scale query i by max(1, log_maxSeqLen(i + 1)) (log-n attention scaling). */
+  logn: z.boolean().optional(),
   norm: z.enum(["layernorm", "rmsnorm"]),
   normEps: z.number().positive().default(1e-5),
   ffn: z.enum(["gelu", "gelu_tanh", "swiglu"]),
@@ -57,8 +66,21 @@ export function parseModelConfig(raw: unknown, source = "model config"): ModelCo
   if (c.dModel % c.nHeads !== 0) throw new Error(`${source}: dModel ${c.dModel} must be divisible by nHeads ${c.nHeads}`);
   if (c.nHeads % kv !== 0) throw new Error(`${source}: nKvHeads ${kv} must divide nHeads ${c.nHeads}`);
   if (c.position === "rope" && (c.dModel / c.nHeads) % 2 !== 0) throw new Error(`${source}: RoPE needs an even head size, got ${c.dModel / c.nHeads}`);
+  checkPositions(c, source);
   checkModelBytes(c, source);
   return c;
+}
+
+/** The RoPE options need RoPE; ReRoPE needs exact attention and a window inside the training length. */
+function checkPositions(c: ModelConfig, source: string): void {
+  const ropeOnly = (["ropeLayout", "ropeScaling", "rerope", "logn"] as const).filter((k) => c[k] !== undefined && c[k] !== false);
+  if (c.position !== "rope" && ropeOnly.length) throw new Error(`${source}: ${ropeOnly.join(", ")} need position "rope", got "${c.position}"`);
+  if (c.rerope) {
+    if (c.attention !== "softmax" && c.attention !== "flash") throw new Error(`${source}: rerope needs attention "softmax" or "flash", got "${c.attention}"`);
+    const L = c.ropeScaling?.originalMaxSeqLen ?? c.maxSeqLen;
+    if (c.rerope.window >= L) throw new Error(`${source}: rerope.window ${c.rerope.window} must be below the training length ${L} (a window that long is plain RoPE)`);
+  }
+  if (c.logn && c.attention.startsWith("gau")) throw new Error(`${source}: logn is not supported with attention "${c.attention}"`);
 }
 
 /**

@@ -59,7 +59,8 @@ export class TransformerLM extends Module implements CausalLM {
 
   /** One decoding state per layer (KV cache or recurrent state) for up to `capacity` positions. */
   newState(capacity = this.config.maxSeqLen): LayerStates {
-    return new LayerStates(this.blocks.map((b) => b.attn.newState(Math.min(capacity, this.config.maxSeqLen))));
+    const cap = this.posEmb ? Math.min(capacity, this.config.maxSeqLen) : capacity;
+    return new LayerStates(this.blocks.map((b) => b.attn.newState(cap)));
   }
 
   /**
@@ -74,8 +75,9 @@ export class TransformerLM extends Module implements CausalLM {
     const pre = o.prefixEmbeds ? this.checkPrefixEmbeds(o.prefixEmbeds, B) : null;
     const P = pre ? pre.shape[1] : 0;
     const end = ctx.check(B, P + T);
-    if (end > this.config.maxSeqLen) {
-      throw new RangeError(`TransformerLM: ${end} positions exceed the context length ${this.config.maxSeqLen}`);
+    // maxSeqLen is the training length: RoPE (any scheme) and no positions go past it, learned ones cannot
+    if (end > this.config.maxSeqLen && this.posEmb) {
+      throw new RangeError(`TransformerLM: ${end} positions exceed the ${this.config.maxSeqLen} learned positions (position "learned" cannot extrapolate past its training length)`);
     }
     let x = this.tokEmb.forward(ids);
     if (pre) x = ops.cat([pre, x], 1);

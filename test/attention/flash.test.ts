@@ -176,7 +176,7 @@ describe("flash attention: memory and validation", () => {
 
 forEachBackend("flash and sparse attention variants", (backendName) => {
   const tol = backendName === "js" ? TOL : 2 * TOL; // float32 vs float32 (see softTol above)
-  const cfg: AttentionConfig = { dModel: 32, nHeads: 4, nKvHeads: 2, bias: false, rope: true, ropeTheta: 10000, scale: 0.25, layer: 0, nLayers: 1, maxSeqLen: 80 };
+  const cfg: AttentionConfig = { dModel: 32, nHeads: 4, nKvHeads: 2, bias: false, rope: new T.Rotary({ theta: 10000, trainLen: 80 }), scale: 0.25, layer: 0, nLayers: 1, maxSeqLen: 80 };
 
   it("flash == softmax with the same weights, in training and in KV-cache decoding", () => {
     const gen = new T.RandomGenerator(2);

@@ -14,7 +14,7 @@ import { TransformerLM } from "../../src/models/transformer.js";
 import { gpt2Config } from "../../src/models/config.js";
 import { AdamW, defaultParamGroups } from "../../src/train/optim.js";
 import { generate } from "../../src/generate/generate.js";
-import { loadGolden, maxRelError, toTensor } from "../helpers/golden.js";
+import { attentionConfig, loadGolden, maxRelError, toTensor } from "../helpers/golden.js";
 import { forEachBackend } from "../helpers/backends.js";
 
 interface GauCase { name: string; variant: string; chunk: number | null; config: AttentionConfig; batch: number; seq: number }
@@ -23,8 +23,9 @@ const golden = loadGolden(new URL("../fixtures/gau.safetensors", import.meta.url
 const cases = golden.cases as unknown as GauCase[];
 
 function build(c: GauCase): GauLayer {
-  if (c.variant === "gau_mixed") return new MixedChunkGAU(c.config, c.chunk!);
-  return new GatedAttentionUnit(c.config, c.variant === "gau" ? "relu2" : "softmax_plus");
+  const cfg = attentionConfig(c.config as unknown as Record<string, unknown>);
+  if (c.variant === "gau_mixed") return new MixedChunkGAU(cfg, c.chunk!);
+  return new GatedAttentionUnit(cfg, c.variant === "gau" ? "relu2" : "softmax_plus");
 }
 
 function loaded(c: GauCase): GauLayer {

@@ -16,11 +16,11 @@ import { TransformerLM } from "../../src/models/transformer.js";
 import { gpt2Config } from "../../src/models/config.js";
 import { generate } from "../../src/generate/generate.js";
 import { AdamW, defaultParamGroups } from "../../src/train/optim.js";
-import { loadGolden, maxRelError, toTensor } from "../helpers/golden.js";
+import { attentionConfig, loadGolden, maxRelError, toTensor } from "../helpers/golden.js";
 import { forEachBackend } from "../helpers/backends.js";
 
 const cfg = (o: Partial<AttentionConfig> = {}): AttentionConfig => ({
-  dModel: 16, nHeads: 4, nKvHeads: 2, bias: true, rope: true, ropeTheta: 10000, scale: 0.5,
+  dModel: 16, nHeads: 4, nKvHeads: 2, bias: true, rope: new T.Rotary({ theta: 10000, trainLen: 32 }), scale: 0.5,
   layer: 0, nLayers: 2, maxSeqLen: 32, ...o,
 });
 
@@ -167,7 +167,8 @@ const golden = loadGolden(new URL("../fixtures/attention_variants.safetensors", 
 forEachBackend("attention variants vs PyTorch golden fixtures", () => {
   for (const c of golden.cases as unknown as VariantCase[]) {
     it(c.name, () => {
-      const m = c.variant === "linear" ? new LinearAttention(c.config, c.options) : makeTransNormer(c.config, c.options);
+      const cfg = attentionConfig(c.config as unknown as Record<string, unknown>);
+      const m = c.variant === "linear" ? new LinearAttention(cfg, c.options) : makeTransNormer(cfg, c.options);
       const prefix = `${c.name}.param.`;
       const names = Object.keys(golden.tensors).filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
       m.loadStateDict(Object.fromEntries(names.map((n) => [n, toTensor(golden.tensors[prefix + n])])));

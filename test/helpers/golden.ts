@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { decodeSafetensors, type SafeTensor } from "../../src/io/safetensors.js";
 import * as T from "../../src/index.js";
+import type { AttentionConfig } from "../../src/nn/attention/types.js";
 
 export interface GoldenCase {
   name: string;
@@ -105,4 +106,10 @@ export function maxRelError(got: ArrayLike<number>, want: ArrayLike<number>): nu
     if (!(err <= worst)) worst = err;
   }
   return worst;
+}
+
+/** A golden script's attention config ({ rope: boolean, ropeTheta }, as PyTorch's side writes it) as an AttentionConfig. */
+export function attentionConfig(raw: Record<string, unknown>): AttentionConfig {
+  const { rope, ropeTheta, ...rest } = raw;
+  return { ...rest, rope: rope ? new T.Rotary({ theta: (ropeTheta as number | undefined) ?? 10000, trainLen: rest.maxSeqLen as number }) : null } as AttentionConfig;
 }

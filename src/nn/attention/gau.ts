@@ -93,7 +93,7 @@ export abstract class GauLayer extends Module implements Attention {
     const v = ops.silu(this.wv.forward(x));
     const z = ops.silu(this.wz.forward(x));
     let qk = ops.add(ops.mul(ops.unsqueeze(z, 2), this.gamma), this.beta); // [B, T, heads, s]
-    if (this.cfg.rope) qk = ops.rope(qk, start, this.cfg.ropeTheta);
+    if (this.cfg.rope) qk = this.cfg.rope.rotate(qk, start, start + T);
     const parts = ops.split(qk, 1, 2).map((t) => ops.reshape(t, [B, T, this.s]));
     return this.wo.forward(ops.mul(u, this.mix(parts, v, start, state)));
   }

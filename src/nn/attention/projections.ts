@@ -28,17 +28,21 @@ export abstract class HeadProjections extends Module implements Attention {
   abstract forward(x: Tensor, ctx?: SeqContext): Tensor;
   abstract newState(capacity: number): AttentionState;
 
-  /** x [B, T, D] at the positions of ctx -> q [B, T, H, d], k and v [B, T, Hkv, d], RoPE applied. */
-  protected projectHeads(x: Tensor, ctx: SeqContext): [Tensor, Tensor, Tensor] {
+  /**
+   * x [B, T, D] at the positions of ctx -> q [B, T, H, d], k and v [B, T, Hkv, d], RoPE applied unless
+   * rotate is false (the scheme then rotates in Rotary.attend).
+   */
+  protected projectHeads(x: Tensor, ctx: SeqContext, rotate = true): [Tensor, Tensor, Tensor] {
     const [B, T] = x.shape;
-    const { nHeads, nKvHeads, rope, ropeTheta } = this.cfg;
+    const { nHeads, nKvHeads, rope } = this.cfg;
     const d = this.headDim;
     let q = ops.reshape(this.wq.forward(x), [B, T, nHeads, d]);
     let k = ops.reshape(this.wk.forward(x), [B, T, nKvHeads, d]);
     const v = ops.reshape(this.wv.forward(x), [B, T, nKvHeads, d]);
-    if (rope) {
-      q = ops.rope(q, ctx.ropePositions, ropeTheta);
-      k = ops.rope(k, ctx.ropePositions, ropeTheta);
+    if (rope && rotate) {
+      const n = ctx.start + T;
+      q = rope.rotate(q, ctx.ropePositions, n, true);
+      k = rope.rotate(k, ctx.ropePositions, n);
     }
     return [q, k, v];
   }

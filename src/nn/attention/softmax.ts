@@ -50,6 +50,7 @@ export class SelfAttention extends HeadProjections {
 
   forward(x: Tensor, ctx = SeqContext.causal()): Tensor {
     const [B, T] = x.shape;
+    if (this.cfg.rope?.rawKeys) return this.forwardRawKeys(x, ctx);
     ctx.require(this.variant, { positions: true, ...this.support });
     const [q, k, v] = this.projectHeads(x, ctx);
     let kh = ops.transpose(k, 1, 2), vh = ops.transpose(v, 1, 2);
@@ -58,6 +59,22 @@ export class SelfAttention extends HeadProjections {
     const qh = ops.transpose(q, 1, 2), scale = this.cfg.scale;
     const o = ctx.mask ? maskedAttention(qh, kh, vh, ctx.mask, scale)
       : this.core(qh, kh, vh, { causal: ctx.causal, scale, cuSeqlens: ctx.cuSeqlens ?? undefined });
+    return this.wo.forward(ops.reshape(ops.transpose(o, 1, 2), [B, T, this.cfg.dModel]));
+  }
+
+  /**
+   * Position schemes that rotate keys by more than their own position (ReRoPE's two streams, dynamic
+   * scaling's length-dependent frequencies): pre-RoPE keys go into the cache and Rotary.attend rotates
+   * them for every step, so decoding equals recomputing the whole sequence. Causal, implicit positions.
+   */
+  private forwardRawKeys(x: Tensor, ctx: SeqContext): Tensor {
+    const [B, T] = x.shape;
+    const rope = this.cfg.rope!;
+    ctx.require(`${this.variant} with ${rope.cfg.rerope ? "ReRoPE" : "dynamic RoPE scaling"}`, {});
+    const [q, k, v] = this.projectHeads(x, ctx, false);
+    let kh = ops.transpose(k, 1, 2), vh = ops.transpose(v, 1, 2);
+    if (ctx.state) [kh, vh] = (ctx.state as KVCache).append(kh, vh);
+    const o = rope.attend(q, kh, vh, this.cfg.scale, (q1, k1, v1) => this.core(q1, k1, v1, { causal: true, scale: this.cfg.scale }));
     return this.wo.forward(ops.reshape(ops.transpose(o, 1, 2), [B, T, this.cfg.dModel]));
   }
 }

@@ -3,6 +3,7 @@
 
 import type { Tensor } from "../../tensor/tensor.js";
 import type { Module } from "../module.js";
+import type { Rotary } from "../position/rotary.js";
 import type { DecodingState, SeqContext } from "../seq-context.js";
 
 export interface AttentionConfig {
@@ -12,8 +13,8 @@ export interface AttentionConfig {
   bias: boolean;
   /** Biases on q, k and v (Qwen2 has them without an output bias); default: bias. */
   qkvBias?: boolean;
-  rope: boolean;
-  ropeTheta: number;
+  /** Rotary positions on q and k (null: none; positions come from elsewhere or nowhere). */
+  rope: Rotary | null;
   /** Attention logit scale; 1/sqrt(head size) unless the init compensates (T5). */
   scale: number;
   /** Index of this layer (some variants differ by depth, e.g. TransNormer's local lower layers). */
