@@ -113,3 +113,15 @@ export function attentionConfig(raw: Record<string, unknown>): AttentionConfig {
   const { rope, ropeTheta, ...rest } = raw;
   return { ...rest, rope: rope ? new T.Rotary({ theta: (ropeTheta as number | undefined) ?? 10000, trainLen: rest.maxSeqLen as number }) : null } as AttentionConfig;
 }
+
+/** max |got - want| / max |want|: the error relative to the tensor's scale (for outputs with many values near 0). */
+export function maxScaledError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  if (got.length !== want.length) return Infinity;
+  let diff = 0, scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    const e = Math.abs(got[i] - want[i]);
+    if (!(e <= diff)) diff = e;
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return diff / scale;
+}

@@ -11,7 +11,7 @@ import { after, describe, test } from "node:test";
 import { readHFWeights } from "../../src/io/hf/weights.js";
 import { decodeSafetensors } from "../../src/io/safetensors.js";
 import { generate } from "../../src/generate/generate.js";
-import { loadHFModel, saveHFModel } from "../../src/models/hf/index.js";
+import { loadHFModel, maxNewTokensFor, saveHFModel } from "../../src/models/hf/index.js";
 import { loadLlama2c } from "../../src/models/llama2c.js";
 import * as T from "../../src/index.js";
 
@@ -103,6 +103,23 @@ describe("stories260K as an HF Llama directory", () => {
   });
 });
 
+describe("generation_config.json lengths", () => {
+  // transformers' GenerationMixin._prepare_generated_length: max_length counts the prompt and the new
+  // tokens; max_new_tokens wins when both are set; a prompt that fills max_length is refused.
+  test("max_length 64 (the llama fixture) leaves 64 - prompt new tokens; max_new_tokens wins", async () => {
+    const { generation } = await loadHFModel(path.join(FIX, "llama"));
+    assert.equal(generation!.maxLength, 64);
+    assert.equal(maxNewTokensFor(generation, 10), 54);
+    assert.equal(maxNewTokensFor({ ...generation, maxNewTokens: 7 }, 10), 7);
+    assert.equal(maxNewTokensFor(null, 10), undefined);
+    assert.throws(() => maxNewTokensFor(generation, 64), /the prompt has 64 tokens, but generation_config\.json sets max_length .* to 64; pass the number of new tokens/);
+    const dir = path.join(tmp, "gen-max-length");
+    cpSync(path.join(FIX, "llama"), dir, { recursive: true });
+    writeFileSync(path.join(dir, "generation_config.json"), '{"max_length": 2.5}');
+    await assert.rejects(loadHFModel(dir), /generation_config\.json: field max_length is 2\.5; expected a positive integer$/);
+  });
+});
+
 describe("bad HF directories: one clear error each", () => {
   function broken(name: string, from: string, edit: (dir: string) => void): string {
     const dir = path.join(tmp, `bad-${name}`);
@@ -124,9 +141,20 @@ describe("bad HF directories: one clear error each", () => {
     const dir = broken("arch-proto", "llama", (d) => editJson(path.join(d, "config.json"), (o) => { o.architectures = ["constructor"]; }));
     await assert.rejects(loadHFModel(dir), /config\.json: field architectures names constructor, which tsformer cannot load; supported: GPT2LMHeadModel/);
   });
-  test("rope_scaling is refused by name", async () => {
-    const dir = broken("rope", "llama", (d) => editJson(path.join(d, "config.json"), (o) => { o.rope_scaling = { type: "linear", factor: 2 }; }));
-    await assert.rejects(loadHFModel(dir), /config\.json: field rope_scaling is \{"type":"linear","factor":2\}; tsformer supports only/);
+  test("an unsupported rope_scaling type, an unknown key and a factor <= 0 are refused by name", async () => {
+    const withScaling = (name: string, sc: unknown) => broken(name, "llama", (d) => editJson(path.join(d, "config.json"), (o) => { o.rope_scaling = sc; }));
+    await assert.rejects(loadHFModel(withScaling("longrope", { rope_type: "longrope", factor: 2, short_factor: [1] })), /config\.json rope_scaling: rope_type "longrope" is not supported; expected one of default, linear, dynamic, yarn, llama3/);
+    await assert.rejects(loadHFModel(withScaling("key", { type: "linear", factor: 2, low_freq_factor: 1 })), /rope_scaling: low_freq_factor: not a parameter of RoPE scaling "linear"/);
+    await assert.rejects(loadHFModel(withScaling("factor", { type: "yarn", factor: 0 })), /rope_scaling: factor: Too small/);
+  });
+  test("rope_scaling maps onto the scheme and is written back as it was", async () => {
+    const sc = { type: "yarn", factor: 4, original_max_position_embeddings: 16, beta_fast: 32 };
+    const dir = broken("yarn", "llama", (d) => editJson(path.join(d, "config.json"), (o) => { o.rope_scaling = sc; }));
+    const { model, hf } = await loadHFModel(dir);
+    assert.deepEqual(model.config.ropeScaling, { type: "yarn", factor: 4, originalMaxSeqLen: 16, betaFast: 32 });
+    const out = path.join(tmp, "yarn-out");
+    saveHFModel(model, out, { arch: hf.arch, baseConfig: hf.raw });
+    assert.deepEqual(JSON.parse(readFileSync(path.join(out, "config.json"), "utf8")).rope_scaling, sc);
   });
   test("a field that changes the computation is refused by name (hidden_act)", async () => {
     const dir = broken("act", "mistral", (d) => editJson(path.join(d, "config.json"), (o) => { o.hidden_act = "gelu"; }));

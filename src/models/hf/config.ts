@@ -6,6 +6,8 @@
 
 import { brief } from "../../io/read.js";
 import { llamaConfig, gpt2Config, type ModelConfig } from "../config.js";
+import { fromHFRopeScaling, toHFRopeScaling } from "../../nn/position/hf.js";
+import type { RopeScaling } from "../../nn/position/types.js";
 
 export type HFArch = "gpt2" | "llama" | "qwen2" | "mistral";
 
@@ -88,15 +90,19 @@ function dtypeOf(f: Fields): HFDType {
   throw f.fail(field, `is ${shown(v)}; expected "float32", "bfloat16" or "float16"`);
 }
 
-/** rope_theta, from the field or from transformers v5's rope_parameters; any scaling is refused. */
-function ropeTheta(f: Fields, dflt: number): number {
-  f.only("rope_scaling", [], "context-extension RoPE scaling is not implemented yet");
+/**
+ * rope_theta and the RoPE scaling, from the fields (rope_theta, rope_scaling) or from transformers v5's
+ * rope_parameters, which holds both (nn/position/hf.ts maps the scaling types).
+ */
+function ropeOf(f: Fields, dflt: number): { ropeTheta: number; ropeScaling?: RopeScaling } {
   const p = f.raw.rope_parameters;
   if (isObject(p)) {
-    if (p.rope_type !== undefined && p.rope_type !== "default") throw f.fail("rope_parameters.rope_type", `is ${shown(p.rope_type)}; tsformer supports only "default" (context-extension RoPE scaling is not implemented yet)`);
-    return new Fields(p, `${f.file} rope_parameters`).num("rope_theta", dflt);
+    const where = `${f.file} rope_parameters`;
+    return { ropeTheta: new Fields(p, where).num("rope_theta", dflt), ropeScaling: fromHFRopeScaling(p, where) };
   }
-  return f.num("rope_theta", dflt);
+  const sc = f.raw.rope_scaling;
+  if (sc !== undefined && sc !== null && !isObject(sc)) throw f.fail("rope_scaling", `is ${shown(sc)}; expected an object or null`);
+  return { ropeTheta: f.num("rope_theta", dflt), ropeScaling: isObject(sc) ? fromHFRopeScaling(sc, `${f.file} rope_scaling`) : undefined };
 }
 
 function gpt2(f: Fields): ModelConfig {
@@ -138,7 +144,7 @@ function llamaFamily(f: Fields, arch: HFArch, notes: string[]): ModelConfig {
   return llamaConfig({
     vocabSize: f.int("vocab_size"), dModel: d, nLayers: f.int("num_hidden_layers"), nHeads,
     nKvHeads: f.int("num_key_value_heads", nHeads), dFF: f.int("intermediate_size"), maxSeqLen,
-    normEps: f.num("rms_norm_eps", 1e-6), ropeTheta: ropeTheta(f, 10000),
+    normEps: f.num("rms_norm_eps", 1e-6), ...ropeOf(f, 10000),
     tieEmbeddings: f.bool("tie_word_embeddings", false), qkvBias: arch === "qwen2" ? true : undefined,
   });
 }
@@ -157,6 +163,9 @@ export function hfArchFor(c: ModelConfig): HFArch {
   const why: string[] = [];
   if (c.attention !== "flash" && c.attention !== "softmax") why.push(`attention ${c.attention}`);
   if (c.normPlacement !== "pre") why.push(`normPlacement ${c.normPlacement}`);
+  if (c.rerope) why.push("rerope (HF has no ReRoPE)");
+  if (c.logn) why.push("logn (HF has no log-n scaling)");
+  if (c.ropeLayout === "half") why.push("ropeLayout half (HF directories hold the weights for the interleaved computation's permutation)");
   if (c.position === "learned" && c.norm === "layernorm" && c.bias && c.ffn !== "swiglu" && c.qkvBias === undefined && (c.nKvHeads ?? c.nHeads) === c.nHeads) {
     if (!why.length) return "gpt2";
   } else if (c.position === "rope" && c.norm === "rmsnorm" && c.ffn === "swiglu" && !c.bias) {
@@ -188,8 +197,15 @@ export function toHFConfig(c: ModelConfig, arch: HFArch, dtype: HFDType, base: R
       max_position_embeddings: typeof window === "number" && window === c.maxSeqLen && typeof base.max_position_embeddings === "number" ? base.max_position_embeddings : c.maxSeqLen,
       rms_norm_eps: c.normEps,
     });
-    if (isObject(base.rope_parameters)) out.rope_parameters = { ...base.rope_parameters, rope_theta: c.ropeTheta };
-    else out.rope_theta = c.ropeTheta;
+    // the base's own object when it says the same (legacy keys kept), else the mapped scaling
+    const same = (o: unknown) => isObject(o) && JSON.stringify(fromHFRopeScaling(o, "rope_scaling")) === JSON.stringify(c.ropeScaling);
+    const scaling = c.ropeScaling ? toHFRopeScaling(c.ropeScaling) : null;
+    if (isObject(base.rope_parameters)) {
+      out.rope_parameters = { ...(same(base.rope_parameters) ? base.rope_parameters : scaling ?? { rope_type: "default" }), rope_theta: c.ropeTheta };
+    } else {
+      out.rope_theta = c.ropeTheta;
+      if (scaling || "rope_scaling" in base) out.rope_scaling = same(base.rope_scaling) ? base.rope_scaling : scaling;
+    }
   }
   // written when it is not the class default (GPT2Config ties, the Llama family does not) or was there
   if ("tie_word_embeddings" in base || c.tieEmbeddings !== (arch === "gpt2")) out.tie_word_embeddings = c.tieEmbeddings;
