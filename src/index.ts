@@ -77,6 +77,7 @@ export { ATTENTION_VARIANTS, makeAttention, type AttentionName } from "./nn/atte
 // ---- models ----
 export { INIT_SCHEMES, parseModelConfig, gpt2Config, llamaConfig, modelConfigSchema, type ModelConfig, type ModelConfigInput } from "./models/config.js";
 export { TransformerLM, type ModelOptions, type HiddenOptions } from "./models/transformer.js";
+export { withPositions, type PositionOptions } from "./models/positions.js";
 export type { CausalLM, CausalLMOutput } from "./models/causal-lm.js";
 export { Block, blockParts, type BlockParts, type FeedForwardPart } from "./models/block.js";
 export { loadLlama2c, toLlama2c } from "./models/llama2c.js";
@@ -95,13 +96,13 @@ export { modelFlops, SCAN_LIMIT, type FlopsReport, type LayerFlops } from "./mod
 // ---- decoding ----
 export { generate, type GenerateOptions, type GenerateResult } from "./generate/generate.js";
 export { sampleNext, validateSampling, type SamplingOptions } from "./generate/sampling.js";
-export { scoreTokens, type ScoreResult } from "./generate/score.js";
+export { scoreTokens, type ScoreResult, type ScoreOptions } from "./generate/score.js";
 
 // ---- training ----
 export { AdamW, SGD, defaultParamGroups, type AdamWOptions, type SGDOptions, type ParamGroup, type NamedParam } from "./train/optim.js";
 export { makeSchedule, type Schedule, type ScheduleConfig } from "./train/schedule.js";
 export { clipGradNorm } from "./train/clip.js";
-export { appendMetrics, readMetrics, repairMetrics, writeLossPlot, type MetricsRecord } from "./train/metrics.js";
+export { appendMetrics, readMetrics, repairMetrics, writeLossPlot, linePlotSvg, writeSvg, type MetricsRecord } from "./train/metrics.js";
 export { resolveCheckpointDir } from "./train/run-dir.js";
 export { train, type TrainOptions, type TrainSummary, type StepInfo, type OptimConfig, type TrainableModel } from "./train/trainer.js";
 export { lmObjective, type Objective, type ObjectiveResult } from "./train/objectives.js";

@@ -23,3 +23,11 @@ export function numArg(flag: string, min = -Infinity, max = Infinity) {
 export function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
+
+export function positiveArg(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} expects a number > 0, got '${v}'`);
+    return n;
+  };
+}

@@ -2,17 +2,44 @@
 // llama2.c .bin. Sampling flags not given come from the model's generation_config.json, else the
 // defaults below.
 
-import { generate, loadModel, loadPeft, mergeLora, scoreTokens, writeFileAtomic, type CausalLM, type GenerateResult, type LoadedModel, type Module } from "../index.js";
+import {
+  generate, linePlotSvg, loadModel, loadPeft, mergeLora, ROPE_SCALINGS, scoreTokens, withPositions, writeFileAtomic, writeSvg,
+  type CausalLM, type GenerateResult, type LoadedModel, type Module, type PositionOptions,
+} from "../index.js";
 import { readTextInput } from "./text-input.js";
 
-export interface GenerateCliOptions {
+/** --rope-scaling, --rope-factor, --rerope-window, --rerope-leak, --logn, --context (generate and eval). */
+export interface PositionCliOptions {
+  ropeScaling?: string; ropeFactor?: number; reropeWindow?: number; reropeLeak?: number; logn?: boolean; context?: number;
+}
+
+export interface GenerateCliOptions extends PositionCliOptions {
   model: string; tokenizer?: string; adapter?: string; prompt: string; maxNewTokens?: number; temperature?: number;
   topK?: number; topP?: number; repetitionPenalty?: number; seed: number; stop: string[];
 }
 
-/** The model of --model with the adapter of --adapter on it (LoRA merged into the weights for speed; prefix / prompt tuning wrap it). */
-export async function loadForInference(model: string, tokenizer?: string, adapter?: string): Promise<Omit<LoadedModel, "model"> & { model: CausalLM & Module }> {
+/** The position flags as PositionOptions (only what was given), or one error naming the flag. */
+export function positionOptions(o: PositionCliOptions): PositionOptions {
+  const p: PositionOptions = {};
+  if (o.ropeScaling !== undefined) {
+    if (o.ropeScaling === "none") p.ropeScaling = null;
+    else if (!Object.hasOwn(ROPE_SCALINGS, o.ropeScaling)) throw new Error(`--rope-scaling ${o.ropeScaling}: unknown scheme; expected none or one of ${Object.keys(ROPE_SCALINGS).join(", ")}`);
+    else if (o.ropeFactor === undefined) throw new Error(`--rope-scaling ${o.ropeScaling} needs --rope-factor (the context extension factor, > 0)`);
+    else p.ropeScaling = { type: o.ropeScaling, factor: o.ropeFactor };
+  } else if (o.ropeFactor !== undefined) throw new Error("--rope-factor needs --rope-scaling TYPE");
+  if (o.reropeWindow !== undefined) p.rerope = { window: o.reropeWindow, leak: o.reropeLeak ?? 0 };
+  else if (o.reropeLeak !== undefined) throw new Error("--rerope-leak needs --rerope-window W");
+  if (o.logn) p.logn = true;
+  return p;
+}
+
+/**
+ * The model of --model under the position flags, with the adapter of --adapter on it (LoRA merged into
+ * the weights for speed; prefix / prompt tuning wrap it).
+ */
+export async function loadForInference(model: string, tokenizer?: string, adapter?: string, positions: PositionOptions = {}): Promise<Omit<LoadedModel, "model"> & { model: CausalLM & Module }> {
   const l = await loadModel(model, tokenizer);
+  if (Object.keys(positions).length) l.model = withPositions(l.model, positions);
   if (!adapter) return l;
   const p = await loadPeft(l.model, adapter);
   if (p.lora) mergeLora(l.model);
@@ -23,33 +50,54 @@ export async function loadForInference(model: string, tokenizer?: string, adapte
 export const SAMPLING_DEFAULTS = { maxNewTokens: 200, temperature: 0.8, topK: 0, topP: 1, repetitionPenalty: 1 };
 
 export async function runGenerate(o: GenerateCliOptions, write = (s: string) => process.stdout.write(s)): Promise<GenerateResult> {
-  const { model, tokenizer, generation } = await loadForInference(o.model, o.tokenizer, o.adapter);
+  const { model, tokenizer, generation } = await loadForInference(o.model, o.tokenizer, o.adapter, positionOptions(o));
   if (!tokenizer) throw new Error(`no tokenizer for ${o.model}: pass --tokenizer (a llama2.c tokenizer .bin or a tokenizer.json)`);
   const g = { ...SAMPLING_DEFAULTS, ...Object.fromEntries(Object.entries(generation ?? {}).filter(([, v]) => v !== undefined)) };
   const eos = [...new Set([...(generation?.eosIds ?? []), ...(tokenizer.eosId !== undefined ? [tokenizer.eosId] : [])])];
   const prompt = tokenizer.encode(o.prompt, tokenizer.bosId !== undefined ? { bos: true } : {});
   if (prompt.length === 0) throw new Error("--prompt is empty and the tokenizer has no BOS token to start from");
   // Checked before the prompt is echoed: a refused prompt prints nothing on stdout.
-  const ctx = model.config.maxSeqLen;
-  if (prompt.length > ctx) throw new Error(`--prompt has ${prompt.length} tokens, longer than the context of ${ctx}`);
+  const ctx = o.context ?? model.config.maxSeqLen;
+  if (prompt.length > ctx) throw new Error(`--prompt has ${prompt.length} tokens, longer than the context of ${ctx}${o.context ? "" : " (--context N reads further when the position scheme extrapolates)"}`);
   write(o.prompt);
   const r = generate(model, prompt, {
     maxNewTokens: o.maxNewTokens ?? g.maxNewTokens, temperature: o.temperature ?? g.temperature, topK: o.topK ?? g.topK,
     topP: o.topP ?? g.topP, repetitionPenalty: o.repetitionPenalty ?? g.repetitionPenalty, seed: o.seed, stop: o.stop,
-    tokenizer, eosId: eos, onText: write,
+    tokenizer, eosId: eos, onText: write, context: ctx,
   });
   write("\n");
   return r;
 }
 
-export interface EvalCliOptions { model: string; tokenizer?: string; adapter?: string; text: string; logprobs?: string }
+export interface EvalCliOptions extends PositionCliOptions { model: string; tokenizer?: string; adapter?: string; text: string; logprobs?: string; byPosition?: string }
 
-export async function runEval(o: EvalCliOptions): Promise<{ tokens: number; loss: number; perplexity: number }> {
+export interface EvalSummary {
+  tokens: number; loss: number; perplexity: number; context: number;
+  /** Mean loss per position bucket of the window (--by-position). */
+  byPosition?: { from: number; to: number; loss: number; tokens: number }[];
+}
+
+const BUCKETS = 16;
+
+export async function runEval(o: EvalCliOptions): Promise<EvalSummary> {
   const { text } = readTextInput(o.text, "--text");
-  const { model, tokenizer } = await loadForInference(o.model, o.tokenizer, o.adapter);
+  const { model, tokenizer } = await loadForInference(o.model, o.tokenizer, o.adapter, positionOptions(o));
   if (!tokenizer) throw new Error(`no tokenizer for ${o.model}: pass --tokenizer`);
   const ids = tokenizer.encode(text, tokenizer.bosId !== undefined ? { bos: true } : {});
-  const r = scoreTokens(model, ids, { logprobs: Boolean(o.logprobs) });
+  const context = o.context ?? model.config.maxSeqLen;
+  const r = scoreTokens(model, ids, { logprobs: Boolean(o.logprobs), window: context, byPosition: Boolean(o.byPosition) });
   if (o.logprobs) writeFileAtomic(o.logprobs, JSON.stringify(r.logprobs));
-  return { tokens: r.tokens, loss: r.loss, perplexity: r.perplexity };
+  const out: EvalSummary = { tokens: r.tokens, loss: r.loss, perplexity: r.perplexity, context };
+  if (r.byPosition && o.byPosition) {
+    const { nll, count } = r.byPosition, width = Math.ceil(context / BUCKETS);
+    out.byPosition = [];
+    for (let from = 0; from < context; from += width) {
+      let s = 0, n = 0;
+      for (let t = from; t < Math.min(from + width, context); t++) { s += nll[t]; n += count[t]; }
+      if (n) out.byPosition.push({ from, to: Math.min(from + width, context) - 1, loss: s / n, tokens: n });
+    }
+    const pts = out.byPosition.map((b) => [(b.from + b.to) / 2, b.loss] as const);
+    await writeSvg(o.byPosition, linePlotSvg([{ name: "loss", points: pts }], { title: `loss by position (context ${context})`, xLabel: "position in the window", yLabel: "loss (nats)" }));
+  }
+  return out;
 }

@@ -2,9 +2,9 @@
 // The tsformer command line. Each command validates its flags and reports bad input in one line.
 
 import { Command } from "commander";
-import { PEFT_METHODS, setNativeThreads, version } from "../index.js";
+import { PEFT_METHODS, ROPE_SCALINGS, setNativeThreads, version } from "../index.js";
 import { printInfo } from "./info.js";
-import { collect, intArg, numArg } from "./args.js";
+import { collect, intArg, numArg, positiveArg } from "./args.js";
 import { formatSummary, runTrain, TRAIN_DEFAULTS, type TrainCliOptions } from "./train.js";
 import { presetHelp } from "./presets.js";
 import { runEval, runGenerate, SAMPLING_DEFAULTS, type EvalCliOptions, type GenerateCliOptions } from "./generate.js";
@@ -75,6 +75,17 @@ const ADAPTER_HELP = "an adapter directory on top of --model: a finetune checkpo
 const TOKENIZER_HELP = "tokenizer file: tokenizer.json (HF or tsformer) or a llama2.c .bin (default: the model's own; tokenizer.bin or tok512.bin beside a .bin)";
 const s = SAMPLING_DEFAULTS, fromGen = "default: generation_config.json's, else";
 
+/** The position-scheme flags of generate and eval (context extension at inference, nn/position/). */
+function positionFlags(c: Command): Command {
+  return c
+    .option("--rope-scaling <type>", `RoPE frequency scheme: ${Object.keys(ROPE_SCALINGS).join(", ")}, or none (replaces the model's)`)
+    .option("--rope-factor <s>", "context extension factor of --rope-scaling", positiveArg("--rope-factor"))
+    .option("--rerope-window <w>", "ReRoPE: relative positions past w are clipped to w (Su 2023)", intArg("--rerope-window", 1))
+    .option("--rerope-leak <s>", "Leaky ReRoPE: past the window, positions advance by s per token (default 0 = ReRoPE)", numArg("--rerope-leak", 0))
+    .option("--logn", "scale queries by max(1, log_L(n)) past the training length L")
+    .option("--context <n>", "context window in tokens (default: the model's training length)", intArg("--context", 1));
+}
+
 /** The sampling flags of generate and chat; defaults come from the model's generation_config.json. */
 function samplingOptions(c: Command, dflt: typeof SAMPLING_DEFAULTS): Command {
   return c
@@ -86,22 +97,23 @@ function samplingOptions(c: Command, dflt: typeof SAMPLING_DEFAULTS): Command {
     .option("--seed <n>", "sampling seed", intArg("--seed", 0), 0);
 }
 
-samplingOptions(program.command("generate")
+positionFlags(samplingOptions(program.command("generate")
   .description("generate text from a model")
   .requiredOption("--model <path>", MODEL_HELP)
   .option("--adapter <dir>", ADAPTER_HELP)
   .option("--tokenizer <file>", TOKENIZER_HELP)
   .option("--prompt <text>", "prompt", ""), s)
-  .option("--stop <text>", "stop string (repeatable)", collect, [])
+  .option("--stop <text>", "stop string (repeatable)", collect, []))
   .action(async (o: GenerateCliOptions) => { await runGenerate(o); });
 
-program.command("eval")
+positionFlags(program.command("eval")
   .description("loss and perplexity of a model on a text file")
   .requiredOption("--model <path>", MODEL_HELP)
   .option("--adapter <dir>", ADAPTER_HELP)
   .requiredOption("--text <file>", "text to score")
   .option("--tokenizer <file>", TOKENIZER_HELP)
   .option("--logprobs <file>", "write per-token log-probabilities as JSON")
+  .option("--by-position <file.svg>", "add the loss per position bucket of the window to the output and plot it to this file"))
   .action(async (o: EvalCliOptions) => { console.log(JSON.stringify(await runEval(o))); });
 
 samplingOptions(program.command("chat")
