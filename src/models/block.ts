@@ -52,7 +52,7 @@ export function rotaryOf(cfg: ModelConfig): Rotary | null {
 export function blockParts(cfg: ModelConfig, layer: number, dropoutGen: () => RandomGenerator): BlockParts {
   const mixer = makeAttention(cfg.attention as AttentionName, {
     dModel: cfg.dModel, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads ?? cfg.nHeads, bias: cfg.bias, qkvBias: cfg.qkvBias,
-    rope: rotaryOf(cfg),
+    rope: rotaryOf(cfg), alibi: cfg.position === "alibi",
     scale: cfg.init === "t5" ? 1 : 1 / Math.sqrt(cfg.dModel / cfg.nHeads),
     layer, nLayers: cfg.nLayers, maxSeqLen: cfg.maxSeqLen,
   });

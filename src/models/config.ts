@@ -26,7 +26,8 @@ export const modelConfigSchema = z.object({
   /** FFN hidden width. */
   dFF: z.number().int().positive().max(MAX.dFF),
   maxSeqLen: z.number().int().positive().max(MAX.maxSeqLen),
-  position: z.enum(["learned", "rope", "none"]),
+  /** learned (GPT-2), rope (Llama), sinusoidal (Vaswani et al.), alibi (Press et al.: per-head linear score biases), none. */
+  position: z.enum(["learned", "rope", "sinusoidal", "alibi", "none"]),
   ropeTheta: z.number().positive().default(10000),
   /** RoPE's pairing of dimensions: "interleaved" (2t, 2t+1) as Meta / llama2.c (default), "half" (t, t + d/2) as HF. */
   ropeLayout: z.enum(["interleaved", "half"]).optional(),
@@ -80,6 +81,7 @@ function checkPositions(c: ModelConfig, source: string): void {
     const L = c.ropeScaling?.originalMaxSeqLen ?? c.maxSeqLen;
     if (c.rerope.window >= L) throw new Error(`${source}: rerope.window ${c.rerope.window} must be below the training length ${L} (a window that long is plain RoPE)`);
   }
+  if (c.position === "alibi" && c.attention !== "softmax" && c.attention !== "flash") throw new Error(`${source}: position "alibi" needs attention "softmax" or "flash", got "${c.attention}"`);
   if (c.logn && c.attention.startsWith("gau")) throw new Error(`${source}: logn is not supported with attention "${c.attention}"`);
 }
 

@@ -9,6 +9,7 @@ import { Module } from "../nn/module.js";
 import { Dropout, Embedding, makeNorm, skipInit, type Norm } from "../nn/layers.js";
 import { initWeight, type InitContext } from "../nn/init.js";
 import { LayerStates, SeqContext } from "../nn/seq-context.js";
+import { sinusoidalPositions } from "../nn/position/sinusoidal.js";
 import { Block, blockParts } from "./block.js";
 import type { CausalLM, CausalLMOutput } from "./causal-lm.js";
 import type { ModelConfig } from "./config.js";
@@ -85,6 +86,8 @@ export class TransformerLM extends Module implements CausalLM {
       const p = ctx.positions;
       const pos = p ? ops.tensor(p, { shape: p.length === P + T ? [P + T] : [B, P + T] }) : ops.arange(ctx.start, ctx.start + P + T, 1, { dtype: "int32" });
       x = ops.add(x, this.posEmb.forward(pos));
+    } else if (this.config.position === "sinusoidal") {
+      x = ops.add(x, sinusoidalPositions(ctx.positions ?? ctx.start, P + T, this.config.dModel, B));
     }
     x = this.drop.forward(x);
     this.blocks.forEach((b, i) => { x = b.forward(x, ctx.layer(i)); });

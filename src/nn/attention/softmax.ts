@@ -13,6 +13,7 @@ import { SeqContext, type KVPrefix } from "../seq-context.js";
 import { HeadProjections } from "./projections.js";
 import { KVCache } from "./kv-cache.js";
 import { maskedAttention } from "./masked.js";
+import { alibiAttention } from "../position/alibi.js";
 import type { AttentionConfig } from "./types.js";
 
 /**
@@ -51,13 +52,15 @@ export class SelfAttention extends HeadProjections {
   forward(x: Tensor, ctx = SeqContext.causal()): Tensor {
     const [B, T] = x.shape;
     if (this.cfg.rope?.rawKeys) return this.forwardRawKeys(x, ctx);
-    ctx.require(this.variant, { positions: true, ...this.support });
+    if (this.cfg.alibi) ctx.require(`${this.variant} with ALiBi`, {});
+    else ctx.require(this.variant, { positions: true, ...this.support });
     const [q, k, v] = this.projectHeads(x, ctx);
     let kh = ops.transpose(k, 1, 2), vh = ops.transpose(v, 1, 2);
     if (ctx.state) [kh, vh] = (ctx.state as KVCache).append(kh, vh);
     if (ctx.prefix) [kh, vh] = withPrefix(ctx.prefix, kh, vh);
     const qh = ops.transpose(q, 1, 2), scale = this.cfg.scale;
-    const o = ctx.mask ? maskedAttention(qh, kh, vh, ctx.mask, scale)
+    const o = this.cfg.alibi ? alibiAttention(qh, kh, vh, scale)
+      : ctx.mask ? maskedAttention(qh, kh, vh, ctx.mask, scale)
       : this.core(qh, kh, vh, { causal: ctx.causal, scale, cuSeqlens: ctx.cuSeqlens ?? undefined });
     return this.wo.forward(ops.reshape(ops.transpose(o, 1, 2), [B, T, this.cfg.dModel]));
   }

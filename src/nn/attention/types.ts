@@ -15,6 +15,8 @@ export interface AttentionConfig {
   qkvBias?: boolean;
   /** Rotary positions on q and k (null: none; positions come from elsewhere or nowhere). */
   rope: Rotary | null;
+  /** ALiBi biases on the scores (nn/position/alibi.ts) instead of rotations. */
+  alibi?: boolean;
   /** Attention logit scale; 1/sqrt(head size) unless the init compensates (T5). */
   scale: number;
   /** Index of this layer (some variants differ by depth, e.g. TransNormer's local lower layers). */
