@@ -10,24 +10,13 @@ import { maskedAttention } from "../src/nn/attention/masked.js";
 import { TransformerLM } from "../src/models/transformer.js";
 import { gpt2Config, llamaConfig, type ModelConfig } from "../src/models/config.js";
 import { forEachBackend } from "./helpers/backends.js";
+import { maxScaledError } from "./helpers/golden.js";
 
 const TOL = 1e-5;
 
-/**
- * Normwise relative error max |got - want| / max |want|. Packing moves a document's keys to other SIMD
- * lanes and GEMM tiles, so float32 sums round differently; an elementwise ratio would blow that up on
- * logits near zero.
- */
-function maxRelError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  if (got.length !== want.length) return Infinity;
-  let diff = 0, scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.abs(got[i] - want[i]);
-    if (!(d <= diff)) diff = d;
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return diff / scale;
-}
+// Normwise relative error (packing moves a document's keys to other SIMD lanes and GEMM tiles, so float32
+// sums round differently; an elementwise ratio would blow that up on logits near zero).
+const maxRelError = maxScaledError;
 const V = 50;
 
 const layouts: Record<string, (attention: string) => ModelConfig> = {
