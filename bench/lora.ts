@@ -10,9 +10,9 @@
 //   saved for backward (our memory accounting's peakSavedBytes; torch: saved_tensors_hooks); and the
 //   peak of ArrayBuffer bytes held during the step (tensors and the recycle pool) above those held
 //   before it, sampled after a full GC at every kernel call. The accounting's peakLiveBytes is in the
-//   JSON line only: nothing is collected inside a synchronous step and recycled storage is counted
-//   again when reused, so it is the bytes the step hands out, not a peak; and the accounting does not
-//   see the optimizer's buffers (plain Float32Arrays), hence the exact count.
+//   JSON line only: nothing is collected inside a synchronous step, so it is the fresh storage the step
+//   allocates (recycled storage counts once), not a peak; and the accounting does not see the
+//   optimizer's buffers (plain Float32Arrays), hence the exact count.
 // Options: --rounds=N (default 3), --no-torch.
 
 import { spawnSync } from "node:child_process";

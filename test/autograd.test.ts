@@ -116,4 +116,17 @@ describe("saved tensors are registered through the context", () => {
     T.sum(y).backward();
     assert.equal(T.memoryStats().savedBytes, base);
   });
+  it("linear saves x only for a weight that requires grad (gW = gy^T x is the only reader of x)", () => {
+    const base = T.memoryStats().savedBytes;
+    const x = T.randn([8, 16], { requiresGrad: true }), frozen = T.randn([4, 16]);
+    const y = T.linear(x, frozen);
+    assert.equal(T.memoryStats().savedBytes - base, 4 * 16 * 4, "the weight (for gx), no copy of x");
+    T.sum(y).backward();
+    assert.equal(T.memoryStats().savedBytes, base);
+    const w = frozen.toTypedArray(), gx = x.grad!.toTypedArray();  // gx = gy W with gy = 1: W's column sums in every row
+    for (let i = 0; i < 8 * 16; i++) assert.ok(Math.abs(gx[i]! - [0, 1, 2, 3].reduce((s, j) => s + w[j * 16 + (i % 16)]!, 0)) < 1e-5);
+    const trained = frozen.detach().requiresGrad_();
+    T.linear(x, trained);
+    assert.equal(T.memoryStats().savedBytes - base, (4 * 16 + 8 * 16) * 4, "the weight and x");
+  });
 });

@@ -52,6 +52,8 @@ describe("tsformer finetune", () => {
     failsWith(cli("merge", "--model", "data/stories260K.bin", "--adapter", join(h, "last"), "--out", join(dir, "m2")), /adapter adapters, which add layers: they cannot be merged/);
   });
   test("prefix and prompt tuning: PEFT prompt-learning files, generate and eval with --adapter", () => {
+    const loss = (...extra: string[]) => (JSON.parse(ok(cli("eval", "--model", "data/stories260K.bin", "--text", corpus, ...extra))) as { loss: number }).loss;
+    const base = loss();
     for (const [method, type, width] of [["prefix", "PREFIX_TUNING", 5 * 2 * 32], ["prompt", "PROMPT_TUNING", 64]] as const) {
       const d = join(dir, method);
       ok(cli("finetune", ...common, "--method", method, "--virtual-tokens", "4", "--lr", "3e-2", "--steps", "3", "--out", d));
@@ -60,7 +62,7 @@ describe("tsformer finetune", () => {
       const t = decodeSafetensors(readFileSync(join(d, "last", "adapter_model.safetensors"))).tensors;
       assert.deepEqual(t.prompt_embeddings!.shape, [4, width]);
       assert.ok(greedy("--model", "data/stories260K.bin", "--adapter", join(d, "last")).startsWith("Once upon a time"));
-      ok(cli("eval", "--model", "data/stories260K.bin", "--adapter", join(d, "last"), "--text", corpus));
+      assert.notEqual(loss("--adapter", join(d, "last")), base, "the virtual tokens change the model's predictions");
     }
   });
   test("bad input: an unknown method, r 0, a target matching nothing", () => {

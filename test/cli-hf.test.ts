@@ -3,13 +3,14 @@
 // replies streamed), tokenizer train + train --tokenizer, and their bad input.
 
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { cliIn, failsWith, ok, root } from "./helpers/cli.js";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, describe, test } from "node:test";
 import { runChat } from "../src/cli/chat.js";
+import { runEval, runGenerate } from "../src/cli/generate.js";
 import * as T from "../src/index.js";
 
 const cli = cliIn();
@@ -82,6 +83,17 @@ describe("tsformer chat", () => {
     assert.equal(replies.length, 2);
     assert.equal(replies[0], replies[1]);
     failsWith(cli("chat", "--model", join(dir, "stories-hf")), /has no chat template .* use `tsformer generate` instead/);
+  });
+  test("a broken chat template fails chat with the template's error; generate and eval never parse it", async () => {
+    const broken = join(dir, "stories-broken-template");
+    cpSync(chatDir, broken, { recursive: true });
+    const cfgFile = join(broken, "tokenizer_config.json");
+    writeFileSync(cfgFile, JSON.stringify({ ...JSON.parse(readFileSync(cfgFile, "utf8")), chat_template: "{% if messages %}unfinished" }));
+    const o = { model: broken, prompt: "Once upon a time", maxNewTokens: 5, temperature: 0, seed: 0, stop: [] };
+    assert.deepEqual((await runGenerate(o, () => true)).ids, (await runGenerate({ ...o, model: chatDir }, () => true)).ids);
+    writeFileSync(join(dir, "short.txt"), "Once upon a time, there was a little cat.");
+    assert.ok((await runEval({ model: broken, text: join(dir, "short.txt") })).tokens > 0);
+    await assert.rejects(runChat({ model: broken, seed: 0 }, Readable.from(["Hi\n"]), () => {}), /tokenizer_config\.json: field "chat_template" .* does not parse/);
   });
 });
 

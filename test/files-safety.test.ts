@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import * as T from "../src/index.js";
 import { loadCheckpoint, loadModelFiles, saveCheckpoint, type Checkpoint } from "../src/io/checkpoint.js";
 import { readSafetensors, writeSafetensors, type SafeTensor } from "../src/io/safetensors.js";
-import { parseJsonText } from "../src/io/read.js";
+import { brief, parseJsonText } from "../src/io/read.js";
 import { readLlama2cCheckpoint } from "../src/io/llama2c.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -306,6 +306,12 @@ describe("JSON files", () => {
   it("a syntax error is reported on one line (V8 quotes the text, newlines included); a byte-order mark is accepted", () => {
     assert.throws(() => parseJsonText('{\n "cab": [\n  $ "\\n",\n  "x"]}'), (e: Error) => e instanceof SyntaxError && !/[\r\n]/.test(e.message) && /Unexpected token '\$'/.test(e.message));
     assert.deepEqual(parseJsonText('\ufeff{"a": 1}'), { a: 1 });
+  });
+
+  it("error messages show NaN, Infinity and -Infinity as written, not as JSON's null", () => {
+    assert.deepEqual([brief(Infinity), brief(-Infinity), brief(NaN)], ["Infinity", "-Infinity", "NaN"]);
+    assert.equal(brief(parseJsonText('{"a": [1, 1e999, -1e999], "b": null}')), '{"a":[1,Infinity,-Infinity],"b":null}');
+    assert.throws(() => T.CharTokenizer.fromJSON({ type: "char", vocab: ["a", NaN] }), /"vocab"\[1\] is NaN; expected a single character/);
   });
 
   it("a value nested too deeply to print is named in the error, not a stack overflow", () => {

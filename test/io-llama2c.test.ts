@@ -95,6 +95,17 @@ test("broken checkpoints give one clear error naming the file, field and expecta
     await assert.rejects(readLlama2cCheckpoint(await withHeader("h7.bin", 5, -512)), isErr(/h7\.bin: .*\(truncated\).*vocab_size=512 unshared/));
     await assert.rejects(readLlama2cCheckpoint(await withHeader("v1.bin", 0, 0x616b3432)), isErr(/v1\.bin: starts with the magic "ak42" of a llama2\.c version \d+ export/));
     await assert.rejects(readLlama2cCheckpoint(join(dir, "none.bin")), isErr(/none\.bin: cannot read the checkpoint file/));
+    // Non-finite weights: export.py's layout puts layers.2.wq after tok_embeddings [512, 64],
+    // attention_norm [5, 64] and wq of layers 0-1 [2, 64, 64]; norm [64] just before freq_cis.
+    const withFloat = async (name: string, index: number, value: number) => {
+      const b = Buffer.from(good);
+      b.writeFloatLE(value, 28 + 4 * index);
+      return write(name, b);
+    };
+    await assert.rejects(readLlama2cCheckpoint(await withFloat("nan.bin", 512 * 64 + 5 * 64 + 2 * 64 * 64 + 5, NaN)),
+      isErr(/nan\.bin: tensor layers\.2\.wq holds NaN at element 5; expected finite weights/));
+    await assert.rejects(readLlama2cCheckpoint(await withFloat("inf.bin", (good.length - 28) / 4 - 2 * 512 * 4 - 64 + 3, -Infinity)),
+      isErr(/inf\.bin: tensor norm holds -Infinity at element 3; expected finite weights/));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -184,4 +184,19 @@ describe("memory accounting", () => {
       T.trackLiveMemory(was);
     }
   });
+  it("storage that tidy() recycles is counted once when reused: a loop of tidy steps does not grow the peak", () => {
+    const was = T.trackLiveMemory(true);
+    try {
+      const n = 4099;  // a length no other test allocates
+      const step = () => T.tidy(() => { T.exp(T.mul(T.full([n], 0.5), 2)).sum().item(); });
+      step();  // the first step allocates (and counts) the buffers the next ones reuse
+      T.resetPeakMemory();
+      const peak = T.memoryStats().peakLiveBytes;
+      for (let i = 0; i < 20; i++) step();
+      assert.equal(T.memoryStats().peakLiveBytes - peak, 0);
+      assert.equal(T.memoryStats().liveBytes, peak);
+    } finally {
+      T.trackLiveMemory(was);
+    }
+  });
 });

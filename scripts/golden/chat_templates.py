@@ -139,9 +139,12 @@ TOOLS = [
     {"type": "function", "function": {"name": "noop", "description": "", "parameters": {"type": "object", "properties": {}}}},
 ]
 
+# The real templates, each a fixture folder holding its model's tokenizer_config.json.
+MODEL_TEMPLATES = ["llama-2-7b-chat-hf", "qwen2-0.5b-instruct", "mistral-7b-instruct-v0.2"]
+
 # (template, case name, chat, add_generation_prompt, extra kwargs)
 CASES = []
-for tpl in ["llama-2-7b-chat-hf", "qwen2-0.5b-instruct", "mistral-7b-instruct-v0.2"]:
+for tpl in MODEL_TEMPLATES:
     CASES += [
         (tpl, "one_user_prompt", "one_user", True, None),
         (tpl, "system_multi", "system_multi", False, None),
@@ -176,13 +179,12 @@ CASES += [
 def main():
     env = environment()
     templates = {}
-    for name in ["llama-2-7b-chat-hf", "qwen2-0.5b-instruct", "mistral-7b-instruct-v0.2"]:
+    for name in MODEL_TEMPLATES:
         config_path = f"{name}/tokenizer_config.json"
         config = json.loads((FIXTURES / config_path).read_text(encoding="utf-8"))
         templates[name] = {"config": config_path, "source": config["chat_template"], "config_json": config}
-    qwen = templates["qwen2-0.5b-instruct"]["config_json"]
-    templates["environment"] = {"config": templates["qwen2-0.5b-instruct"]["config"], "source": ENVIRONMENT_TEMPLATE,
-                                "config_json": qwen}
+    # the environment template renders with Qwen2's special tokens
+    templates["environment"] = {**templates["qwen2-0.5b-instruct"], "source": ENVIRONMENT_TEMPLATE}
 
     cases = []
     for tpl, name, chat, agp, extra in CASES:

@@ -15,26 +15,35 @@ export interface SamplingOptions {
 
 export function validateSampling(o: SamplingOptions): void {
   const bad = (what: string, v: unknown) => { throw new RangeError(`${what} must be ${v}`); };
-  if (o.temperature !== undefined && !(o.temperature >= 0)) bad("temperature", `>= 0, got ${o.temperature}`);
+  if (o.temperature !== undefined && !(o.temperature >= 0 && o.temperature < Infinity)) bad("temperature", `a finite number >= 0, got ${o.temperature}`);
   if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0)) bad("topK", `an integer >= 0, got ${o.topK}`);
   if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) bad("topP", `in (0, 1], got ${o.topP}`);
-  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0)) bad("repetitionPenalty", `> 0, got ${o.repetitionPenalty}`);
+  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0 && o.repetitionPenalty < Infinity)) bad("repetitionPenalty", `a finite number > 0, got ${o.repetitionPenalty}`);
 }
 
-/** Pick the next id from one row of logits (modified in place by the penalty). */
+/**
+ * Pick the next id from one row of logits (modified in place by the penalty). Infinite logits are
+ * taken at their limit, softmax's: when the largest logit is infinite (a penalty < 1 dividing a
+ * positive logit past float32's range gives +Infinity), the tokens holding it share all the
+ * probability evenly. (HF's multinomial raises on the NaN probabilities such a row gives, and
+ * llama.cpp's softmax turns them into NaN: neither defines a result.) A NaN logit is refused.
+ */
 export function sampleNext(logits: Float32Array | Float64Array, seen: Iterable<number>, o: SamplingOptions, g: RandomGenerator): number {
   const pen = o.repetitionPenalty ?? 1;
   if (pen !== 1) for (const id of new Set(seen)) logits[id] = logits[id] > 0 ? logits[id] / pen : logits[id] * pen;
+  const nan = logits.findIndex(Number.isNaN);
+  if (nan >= 0) throw new RangeError(`sampleNext: the logit of token ${nan} is NaN; the model's output is not finite`);
   const temp = o.temperature ?? 1;
   if (temp === 0) {
     let best = 0;
     for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
     return best;
   }
-  let order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
+  // descending; ties (infinities included) keep id order (Array.prototype.sort is stable)
+  let order = Array.from(logits.keys()).sort((a, b) => (logits[a] > logits[b] ? -1 : logits[a] < logits[b] ? 1 : 0));
   if (o.topK) order = order.slice(0, o.topK);
   const mx = logits[order[0]];
-  let probs = order.map((i) => Math.exp((logits[i] - mx) / temp));
+  let probs = order.map((i) => (Number.isFinite(mx) ? Math.exp((logits[i] - mx) / temp) : logits[i] === mx ? 1 : 0));
   let total = probs.reduce((a, b) => a + b, 0);
   if (o.topP !== undefined && o.topP < 1) {
     let acc = 0, keep = 0;

@@ -19,6 +19,7 @@ import { promises as fs } from "node:fs";
 import { hostname } from "node:os";
 import * as path from "node:path";
 import { z } from "zod";
+import { firstNonFinite } from "./finite.js";
 import { FileReadError, formatBytes, maxModelBytes, parseJsonText, readJsonFile, shallow } from "./read.js";
 import { SafetensorsError, encodeSafetensors, readSafetensors, type SafeTensor, type SafetensorsHeader } from "./safetensors.js";
 import type { RngState } from "../tensor/rng.js";
@@ -150,12 +151,6 @@ async function writeSynced(file: string, data: string | Uint8Array, flag = "wx")
   } finally {
     await fh.close();
   }
-}
-
-/** The first non-finite element of a float array, or null. */
-function firstNonFinite(a: ArrayLike<number>): { index: number; value: number } | null {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return { index: i, value: a[i] };
-  return null;
 }
 
 function checkFinite(dir: string, file: string, tensors: Iterable<[string, ArrayLike<number>]>, when: string): void {

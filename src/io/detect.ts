@@ -5,7 +5,7 @@
 import { readdirSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { matchLlama2cHeader } from "./llama2c.js";
-import { MAX_JSON_BYTES, readFileHead, readJsonFile } from "./read.js";
+import { isObject, MAX_JSON_BYTES, readFileHead, readJsonFile } from "./read.js";
 import { MAX_HEADER_BYTES } from "./safetensors.js";
 
 export type FileKind =
@@ -23,7 +23,6 @@ export interface Detected {
 
 const HEAD_BYTES = 4096;
 const ascii = (b: Uint8Array, n: number) => String.fromCharCode(...b.subarray(0, n));
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** What the path is: a file kind by its bytes, a directory kind by the files it holds. */
 export function detectFile(p: string): Detected {

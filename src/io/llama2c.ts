@@ -7,6 +7,7 @@
 //   freq_cis_real and freq_cis_imag [seq_len, head_size/2] (unused: RoPE is recomputed),
 //   output [V,D] only when not shared. KV = dim * n_kv_heads / n_heads. Matrices are [out, in].
 import { closeSync } from "node:fs";
+import { EXPECTED_FINITE, firstNonFinite } from "./finite.js";
 import { formatBytes, maxModelBytes, openRegular, readAt, type FileReadError } from "./read.js";
 
 export interface Llama2cConfig {
@@ -150,6 +151,10 @@ export function parseLlama2cCheckpoint(bytes: Uint8Array, source = "<buffer>"): 
     const [L, ...rest] = shape as [number, ...number[]];
     const per = numel(rest);
     for (let i = 0; i < L; i++) weights[`layers.${i}.${name}`] = { data: data.subarray(i * per, (i + 1) * per), shape: [...rest] };
+  }
+  for (const [name, w] of Object.entries(weights)) {
+    const nf = firstNonFinite(w.data);
+    if (nf) throw bad(`tensor ${name} holds ${nf.value} at element ${nf.index}; ${EXPECTED_FINITE}`);
   }
   return { config, weights };
 }

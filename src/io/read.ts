@@ -112,6 +112,9 @@ export function readFileHead(file: string, n: number, label = file): { head: Uin
   }
 }
 
+/** A JSON object (not null, not an array). */
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
 /** True when v nests no deeper than `depth` arrays / objects (checked without deep recursion). */
 export function shallow(v: unknown, depth: number): boolean {
   if (typeof v !== "object" || v === null) return true;
@@ -119,15 +122,21 @@ export function shallow(v: unknown, depth: number): boolean {
   return Object.values(v).every((x) => shallow(x, depth - 1));
 }
 
+// JSON.stringify prints NaN and the infinities (JSON.parse reads 1e999 as Infinity) as null: brief marks
+// them with this prefix in the replacer and puts them back as written.
+const NON_FINITE = "\u0000nonfinite:";
+
 /**
- * A value from an untrusted file, shown briefly in an error: its JSON cut at 60 characters; a value
- * nested too deeply to print (JSON.stringify overflows the stack) is named as such.
+ * A value from an untrusted file, shown briefly in an error: its JSON cut at 60 characters, with NaN,
+ * Infinity and -Infinity shown as such; a value nested too deeply to print (JSON.stringify overflows
+ * the stack) is named as such.
  */
 export function brief(v: unknown): string {
   if (v === undefined) return "missing";
   let s: string;
   try {
-    s = JSON.stringify(v) ?? String(v);
+    s = (JSON.stringify(v, (_, x) => (typeof x === "number" && !Number.isFinite(x) ? `${NON_FINITE}${x}` : x)) ?? String(v))
+      .replace(/"\\u0000nonfinite:(-?Infinity|NaN)"/g, "$1");
   } catch {
     return Array.isArray(v) ? "a deeply nested array" : "a deeply nested object";
   }

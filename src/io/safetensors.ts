@@ -7,7 +7,7 @@ import { closeSync, promises as fs } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { brief, formatBytes, openRegular, parseJsonText, readAt, type FileReadError } from "./read.js";
+import { brief, formatBytes, isObject, openRegular, parseJsonText, readAt, type FileReadError } from "./read.js";
 
 export type SafeDType = "F64" | "F32" | "BF16" | "F16" | "I64" | "I32" | "I16" | "I8" | "U16" | "U8" | "BOOL";
 
@@ -48,8 +48,6 @@ export const MAX_HEADER_BYTES = 100_000_000;
 
 type Bad = (problem: string) => SafetensorsError;
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 const isDim = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isDType = (v: unknown): v is SafeDType => typeof v === "string" && Object.hasOwn(DTYPES, v);
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);

@@ -31,8 +31,11 @@ export interface LoadedModel {
   /** Sampling defaults from generation_config.json. */
   generation?: GenerationDefaults | null;
   generationRaw?: Record<string, unknown> | null;
-  /** The chat template of tokenizer_config.json (or chat_template.jinja), when the model has one. */
-  chatTemplate?: ChatTemplate | null;
+  /**
+   * The chat template of tokenizer_config.json (or chat_template.jinja), or null when the model has
+   * none. Parsed on call: a broken template fails chat, not generate or eval, which never use it.
+   */
+  chatTemplate: () => ChatTemplate | null;
   /** The tokenizer files of the directory (tokenizer.json, tokenizer_config.json, ...), to carry into a conversion. */
   tokenizerFiles?: Record<string, Uint8Array>;
 }
@@ -102,23 +105,25 @@ export async function loadModel(path: string, tokenizerPath?: string): Promise<L
       throw new Error(`model ${path} is a fine-tuning checkpoint that holds an adapter, not a whole model; load its base with --model <base> --adapter ${path} (or write a merged model with tsformer merge)`);
     }
     const loaded = await loadModelDir(path);
-    out = { model: loaded.model, tokenizer: null, format: "tsformer" };
+    out = { model: loaded.model, tokenizer: null, format: "tsformer", chatTemplate: () => null };
     if (!tokenizerPath && loaded.tokenizerJson !== undefined) {
       tokSource = join(path, "tokenizer.json");
       const isChar = typeof loaded.tokenizerJson === "object" && (loaded.tokenizerJson as { type?: unknown }).type === "char";
       out.tokenizer = isChar ? CharTokenizer.fromJSON(loaded.tokenizerJson, tokSource) : await HFTokenizer.fromFiles(tokSource, besideConfig(tokSource));
-      if (!isChar) out.chatTemplate = chatTemplateOf(path);
+      if (!isChar) out.chatTemplate = () => chatTemplateOf(path);
     }
   } else if (d.kind === "hf-dir") {
     const h = await loadHFModel(path);
-    out = { model: h.model, tokenizer: null, format: "hf", hf: h.hf, generation: h.generation, generationRaw: h.generationRaw, tokenizerFiles: readTokenizerFiles(path) };
+    out = {
+      model: h.model, tokenizer: null, format: "hf", hf: h.hf, generation: h.generation, generationRaw: h.generationRaw,
+      tokenizerFiles: readTokenizerFiles(path), chatTemplate: () => chatTemplateOf(path),
+    };
     if (!tokenizerPath && existsSync(join(path, "tokenizer.json"))) {
       tokSource = join(path, "tokenizer.json");
       out.tokenizer = await HFTokenizer.fromFiles(tokSource, besideConfig(tokSource));
     }
-    out.chatTemplate = chatTemplateOf(path);
   } else if (d.kind === "llama2c-model") {
-    out = { model: await loadLlama2c(path), tokenizer: null, format: "llama2c" };
+    out = { model: await loadLlama2c(path), tokenizer: null, format: "llama2c", chatTemplate: () => null };
     const beside = ["tokenizer.bin", "tok512.bin"].map((f) => join(dirname(path), f)).find((f) => existsSync(f));
     if (!tokenizerPath && beside) tokSource = beside;
   } else {

@@ -24,15 +24,17 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   const gemm = (a: typeof xd, ta: boolean, b: typeof xd, tb: boolean, c: typeof xd, m: number, n: number, k: number, bias: typeof xd | null = null) =>
     backend().gemm({ batch: 1, m, n, k, a, aOff: 0, lda: ta ? m : k, strideA: 0, transA: ta, b, bOff: 0, ldb: tb ? k : n, strideB: 0, transB: tb, c, cOff: 0, ldc: n, strideC: 0, alpha: 1, beta: 0, bias });
   gemm(xd, false, wd, true, yd, rows, out, inF, bd);  // the bias added in the GEMM's write-back
-  // Each gradient only when needed: a frozen (LoRA base) weight costs no gW GEMM.
-  return record(y, "linear", [x, weight, bias], (g, { needsInputGrad: [nx, nw, nb], saved: [xs, ws] }) => {
+  // Each gradient only when needed: a frozen (LoRA base) weight costs no gW GEMM, and x, which only
+  // gW reads, is not saved for it (as torch saves an input of mm only when the other one requires grad).
+  const saved = weight.requiresGrad ? [weight, x] : [weight];
+  return record(y, "linear", [x, weight, bias], (g, { needsInputGrad: [nx, nw, nb], saved: [ws, xs] }) => {
     const gd = floatData(g, "linear");
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (nx) {
       gx = Tensor.empty(x.shape, dtype);
       gemm(gd, false, floatData(ws, "linear"), false, gx.data as typeof xd, rows, inF, out);
     }
-    if (nw) {
+    if (nw && xs) {
       gw = Tensor.empty(weight.shape, dtype);
       gemm(gd, true, floatData(xs, "linear"), false, gw.data as typeof xd, out, inF, rows);
     }
@@ -41,11 +43,11 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
       backend().reduce("sum", gd, 1, rows, out, gb.data as typeof xd);
     }
     return [gx, gw, gb];
-  }, [x, weight], (g, { needsInputGrad: [nx, nw, nb], saved: [xs, ws] }) => {
+  }, saved, (g, { needsInputGrad: [nx, nw, nb], saved: [ws, xs] }) => {
     const g2 = reshape(g, [rows, out]);
     return [
       nx ? matmul(g, ws) : null,
-      nw ? matmul(transpose(g2, 0, 1), reshape(xs, [rows, inF])) : null,
+      nw && xs ? matmul(transpose(g2, 0, 1), reshape(xs, [rows, inF])) : null,
       nb ? sum(g2, 0) : null,
     ];
   });

@@ -22,7 +22,8 @@ import { externalName, moduleNaming, type ModuleNaming } from "./targets.js";
 
 export const ADAPTER_CONFIG = "adapter_config.json";
 export const ADAPTER_WEIGHTS = "adapter_model.safetensors";
-const PREFIX = "base_model.model.";
+/** The key prefix of PEFT's adapter tensors (PeftModel.base_model.model). */
+export const PREFIX = "base_model.model.";
 
 /** adapter_config.json for a LoRA config, with the keys PEFT 0.20's LoraConfig.to_dict writes (sorted, as PEFT's JSON). */
 export function adapterConfigJson(c: LoraConfig, baseModel: string | null): Record<string, unknown> {
@@ -90,8 +91,8 @@ export interface SaveAdapterOptions {
   overwrite?: boolean;
 }
 
-/** The files of an adapter (adapter_config.json, adapter_model.safetensors), as bytes. */
-export function adapterFiles(model: TransformerLM, c: LoraConfig, o: SaveAdapterOptions = {}): [string, string | Uint8Array][] {
+/** adapter_model.safetensors of the adapter: its tensors in PEFT's layout, as bytes. */
+export function adapterWeights(model: TransformerLM, c: LoraConfig, o: { name?: string } = {}): Uint8Array {
   const naming = moduleNaming(model.config), name = o.name ?? c.name ?? "default";
   const sd = model.stateDict();
   const tensors: Record<string, SafeTensor> = {};
@@ -102,9 +103,14 @@ export function adapterFiles(model: TransformerLM, c: LoraConfig, o: SaveAdapter
     if (e.rowsOf) m = permuteRope(m, e.rowsOf, true);
     tensors[e.key] = { dtype: "F32", shape: m.shape, data: m.data };
   }
+  return encodeSafetensors(tensors, { format: "pt" }, ADAPTER_WEIGHTS);
+}
+
+/** The files of an adapter (adapter_config.json, adapter_model.safetensors), as bytes. */
+export function adapterFiles(model: TransformerLM, c: LoraConfig, o: SaveAdapterOptions = {}): [string, string | Uint8Array][] {
   return [
     [ADAPTER_CONFIG, `${JSON.stringify(adapterConfigJson(c, o.baseModel ?? null), null, 2)}\n`],
-    [ADAPTER_WEIGHTS, encodeSafetensors(tensors, { format: "pt" }, ADAPTER_WEIGHTS)],
+    [ADAPTER_WEIGHTS, adapterWeights(model, c, o)],
   ];
 }
 

@@ -20,7 +20,7 @@ import { VirtualTokenLM } from "./virtual-tokens.js";
 import * as ops from "../ops/index.js";
 import type { RandomGenerator } from "../tensor/rng.js";
 import { applyLora, freezeAllBut, type LoraConfig } from "./index.js";
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterFiles as adapterFilesOf, loadAdapter } from "./io.js";
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson, adapterWeights, loadAdapter, PREFIX } from "./io.js";
 import { moduleNaming } from "./targets.js";
 
 export const PEFT_METHODS = ["lora", "dora", "adapter", "prefix", "prompt", "full"] as const;
@@ -79,18 +79,11 @@ export function applyPeft(model: TransformerLM, s: PeftSpec): Peft {
   return { method: s.method, model, lora };
 }
 
-const PREFIX = "base_model.model.";
-
 /** The adapter directory's files for a method (none for "full": its checkpoint is the model). */
 export function peftFiles(model: TransformerLM, p: Peft, o: { baseModel?: string | null } = {}): Record<string, unknown> {
   if (p.method === "full") return {};
   if (p.model instanceof VirtualTokenLM) return virtualTokenFiles(model, p.model, o.baseModel ?? null);
-  if (p.lora) {
-    const files: Record<string, unknown> = {};
-    // io.ts encodes the weights in PEFT's layout; the config goes in as JSON
-    for (const [name, data] of adapterFilesOf(model, p.lora, { baseModel: o.baseModel ?? null })) files[name] = typeof data === "string" ? JSON.parse(data) : data;
-    return files;
-  }
+  if (p.lora) return { [ADAPTER_CONFIG]: adapterConfigJson(p.lora, o.baseModel ?? null), [ADAPTER_WEIGHTS]: adapterWeights(model, p.lora) };
   const tensors: Record<string, SafeTensor> = {};
   for (const [n, t] of model.namedParameters()) if (t.requiresGrad) tensors[`${PREFIX}${n}`] = { dtype: "F32", shape: [...t.shape], data: Float32Array.from(t.toTypedArray() as Float32Array) };
   return {

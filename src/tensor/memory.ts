@@ -13,7 +13,9 @@ let saved = 0;
 let savedPeak = 0;
 
 let tracking = false;
-const disposed = new WeakSet<Storage>();
+// The storages counted now. tidy() and backward recycle storage (recycle.ts): a reused buffer is
+// tracked again by the tensor it is reused for, but it never stopped being live, so it counts once.
+const counted = new WeakSet<Storage>();
 const liveRegistry = new FinalizationRegistry<number>((bytes) => { live -= bytes; });
 
 /** Switch live-storage tracking on (off by default; see above). Returns the previous setting. */
@@ -23,9 +25,10 @@ export function trackLiveMemory(on = true): boolean {
   return was;
 }
 
-/** Count a freshly allocated storage as live until it is collected or disposed (when tracking). */
+/** Count a freshly allocated (or reused) storage as live until it is collected or disposed (when tracking). */
 export function trackStorage(data: Storage): void {
-  if (!tracking) return;
+  if (!tracking || counted.has(data)) return;
+  counted.add(data);
   live += data.byteLength;
   if (live > peak) peak = live;
   liveRegistry.register(data, data.byteLength, data);
@@ -33,9 +36,9 @@ export function trackStorage(data: Storage): void {
 
 /** Stop counting a storage now (Tensor.dispose); idempotent. */
 export function untrackStorage(data: Storage): void {
-  if (disposed.has(data)) return;
-  disposed.add(data);
-  if (liveRegistry.unregister(data)) live -= data.byteLength;
+  if (!counted.delete(data)) return;
+  liveRegistry.unregister(data);
+  live -= data.byteLength;
 }
 
 // Saved tensors are refcounted per storage so two nodes saving the same activation count it once.

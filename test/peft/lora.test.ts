@@ -85,6 +85,10 @@ describe("PEFT-layout adapters on an HF Llama base", () => {
       const b = JSON.parse(readFileSync(path.join(src, "adapter_config.json"), "utf8")) as Record<string, unknown>;
       assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
       assert.deepEqual({ ...a, target_modules: [...(a.target_modules as string[])].sort() }, { ...b, target_modules: [...(b.target_modules as string[])].sort() });
+      // a finetune checkpoint's adapter files (peftFiles) are what saveAdapter writes
+      const files = T.peftFiles(model, { method: cfg.dora ? "dora" : "lora", model, lora: cfg }, { baseModel: "test/fixtures/hf/llama" });
+      assert.deepEqual(files["adapter_config.json"], a);
+      assert.ok(Buffer.from(files["adapter_model.safetensors"] as Uint8Array).equals(readFileSync(path.join(out, "adapter_model.safetensors"))));
     });
   }
 });

@@ -4,7 +4,8 @@
 
 import { existsSync } from "node:fs";
 import * as path from "node:path";
-import { brief, FileReadError, formatBytes, maxModelBytes, readJsonFile, shallow } from "../read.js";
+import { EXPECTED_FINITE, firstNonFinite } from "../finite.js";
+import { brief, FileReadError, formatBytes, isObject, maxModelBytes, readJsonFile, shallow } from "../read.js";
 import { encodeSafetensors, readSafetensors, SafetensorsError, type SafeTensor } from "../safetensors.js";
 
 export const SINGLE = "model.safetensors";
@@ -19,8 +20,6 @@ export class HFDirError extends Error {
     this.name = "HFDirError";
   }
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** HF's JSON files nest a few levels (a text_config holding a rope_scaling); deeper is not a config, and would overflow the stack when written back. */
 const MAX_JSON_DEPTH = 32;
@@ -66,20 +65,6 @@ function weightFiles(dir: string): Map<string, string[] | null> {
 }
 
 const ITEM: Record<string, number> = { F64: 8, F32: 4, BF16: 2, F16: 2 };
-/** The exponent bits of the 16-bit floats: all ones is an infinity (mantissa 0) or a NaN. */
-const EXP16: Record<string, number> = { BF16: 0x7f80, F16: 0x7c00 };
-
-/** The first non-finite element of a tensor (16-bit ones read on their bits, before widening), or null. */
-function firstNonFinite(t: SafeTensor): { index: number; value: number } | null {
-  const d = t.data, exp = EXP16[t.dtype];
-  for (let i = 0; i < d.length; i++) {
-    const x = Number(d[i]);
-    if (exp === undefined ? !Number.isFinite(x) : (x & exp) === exp) {
-      return { index: i, value: exp === undefined ? x : x & (exp ^ 0x7fff) ? NaN : x & 0x8000 ? -Infinity : Infinity };
-    }
-  }
-  return null;
-}
 
 /**
  * Every tensor of the directory (16-bit tensors as raw bits; the caller widens them). The total, as
@@ -109,9 +94,8 @@ export async function readHFWeights(dir: string): Promise<Record<string, SafeTen
     }
     for (const [name, t] of Object.entries(st.tensors)) {
       if (name in out) throw new HFDirError(dir, `tensor ${name} appears in two shards (${file} and another); expected each tensor once`);
-      // as tsformer's own checkpoints (io/checkpoint.ts): a NaN or infinite weight is corruption, not a model
-      const bad = firstNonFinite(t);
-      if (bad) throw new HFDirError(dir, `${file}: tensor ${name} holds ${bad.value} at element ${bad.index}; expected finite weights (the file is corrupt, or was saved from a diverged run)`);
+      const bad = firstNonFinite(t.data, t.dtype);
+      if (bad) throw new HFDirError(dir, `${file}: tensor ${name} holds ${bad.value} at element ${bad.index}; ${EXPECTED_FINITE}`);
       out[name] = t;
     }
   }

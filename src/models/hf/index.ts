@@ -6,11 +6,11 @@ import { existsSync } from "node:fs";
 import * as path from "node:path";
 import { writeDirAtomic } from "../../io/atomic.js";
 import { encodeHFWeights, HFDirError, readDirJson, readHFWeights } from "../../io/hf/weights.js";
-import { maxModelBytes, readFileBounded } from "../../io/read.js";
+import { brief, isObject, maxModelBytes, readFileBounded } from "../../io/read.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { ModelConfig } from "../config.js";
 import { TransformerLM } from "../transformer.js";
-import { fromHFConfig, hfArchFor, shown, toHFConfig, type HFArch, type HFDType, type HFModelConfig } from "./config.js";
+import { fromHFConfig, hfArchFor, toHFConfig, type HFArch, type HFDType, type HFModelConfig } from "./config.js";
 import { fromHFWeights, toHFWeights } from "./weights.js";
 
 export { fromHFConfig, hfArchFor, toHFConfig, type HFArch, type HFDType, type HFModelConfig } from "./config.js";
@@ -23,6 +23,8 @@ export interface GenerationDefaults {
   topP?: number;
   repetitionPenalty?: number;
   maxNewTokens?: number;
+  /** max_length: the prompt and the new tokens together (see maxNewTokensFor). */
+  maxLength?: number;
   /** eos_token_id: one id or several. */
   eosIds?: number[];
   bosId?: number;
@@ -50,14 +52,12 @@ export function readTokenizerFiles(dir: string): Record<string, Uint8Array> {
   return out;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
 function generationDefaults(raw: Record<string, unknown>, dir: string): GenerationDefaults {
   const g: GenerationDefaults = {};
   const num = (field: string, ok: (v: number) => boolean, expected: string): number | undefined => {
     const v = raw[field];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== "number" || !Number.isFinite(v) || !ok(v)) throw new HFDirError(dir, `${GENERATION}: field ${field} is ${shown(v)}; expected ${expected}`);
+    if (typeof v !== "number" || !Number.isFinite(v) || !ok(v)) throw new HFDirError(dir, `${GENERATION}: field ${field} is ${brief(v)}; expected ${expected}`);
     return v;
   };
   const id = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
@@ -66,14 +66,31 @@ function generationDefaults(raw: Record<string, unknown>, dir: string): Generati
   g.topP = num("top_p", (v) => v > 0 && v <= 1, "a number in (0, 1]");
   g.repetitionPenalty = num("repetition_penalty", (v) => v > 0, "a number > 0 (1 = off)");
   g.maxNewTokens = num("max_new_tokens", (v) => Number.isSafeInteger(v) && v > 0, "a positive integer");
+  g.maxLength = num("max_length", (v) => Number.isSafeInteger(v) && v > 0, "a positive integer");
   const eos = raw.eos_token_id;
   if (eos !== undefined && eos !== null) {
     const ids = [eos].flat();
-    if (!ids.every(id)) throw new HFDirError(dir, `${GENERATION}: field eos_token_id is ${shown(eos)}; expected a token id or a list of them`);
+    if (!ids.every(id)) throw new HFDirError(dir, `${GENERATION}: field eos_token_id is ${brief(eos)}; expected a token id or a list of them`);
     g.eosIds = ids as number[];
   }
   if (id(raw.bos_token_id)) g.bosId = raw.bos_token_id as number;
   return g;
+}
+
+/**
+ * How many tokens to generate after a prompt of `promptLength` tokens under generation_config.json,
+ * as transformers' GenerationMixin._prepare_generated_length: max_new_tokens when set (it wins over
+ * max_length), else max_length minus the prompt (max_length counts both); undefined when neither is
+ * set. A prompt that already fills max_length is an error, as transformers' _validate_generated_length
+ * raises.
+ */
+export function maxNewTokensFor(g: GenerationDefaults | null | undefined, promptLength: number): number | undefined {
+  if (g?.maxNewTokens !== undefined) return g.maxNewTokens;
+  if (g?.maxLength === undefined) return undefined;
+  if (promptLength >= g.maxLength) {
+    throw new RangeError(`the prompt has ${promptLength} tokens, but ${GENERATION} sets max_length (the prompt and the new tokens together) to ${g.maxLength}; pass the number of new tokens (--max-new-tokens)`);
+  }
+  return g.maxLength - promptLength;
 }
 
 /** An HF model directory as a TransformerLM (eval mode); errors name the directory, the file and the field. */
