@@ -89,7 +89,7 @@ export { addHoulsbyAdapters, HoulsbyAdapter, AdaptedLinear, type HoulsbyOptions,
 export { addPrefixTuning, PrefixTuning, PrefixState, type PrefixTuningOptions } from "./peft/prefix.js";
 export { addPromptTuning, PromptTuning, type PromptTuningOptions } from "./peft/prompt.js";
 export { VirtualTokenLM } from "./peft/virtual-tokens.js";
-export { loadHFModel, saveHFModel, fromHFConfig, toHFConfig, hfArchFor, type HFModel, type HFArch, type HFDType, type HFModelConfig, type GenerationDefaults, type SaveHFOptions } from "./models/hf/index.js";
+export { loadHFModel, saveHFModel, maxNewTokensFor, fromHFConfig, toHFConfig, hfArchFor, type HFModel, type HFArch, type HFDType, type HFModelConfig, type GenerationDefaults, type SaveHFOptions } from "./models/hf/index.js";
 export { loadModel, loadTokenizer, type LoadedModel } from "./models/load.js";
 export { modelFlops, SCAN_LIMIT, type FlopsReport, type LayerFlops } from "./models/flops.js";
 

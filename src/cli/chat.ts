@@ -4,7 +4,7 @@
 // transformers' apply_chat_template does) and streams the reply until an end-of-turn token.
 
 import { createInterface } from "node:readline";
-import { generate, type ChatMessage } from "../index.js";
+import { generate, maxNewTokensFor, type ChatMessage } from "../index.js";
 import { loadForInference } from "./generate.js";
 
 export interface ChatCliOptions {
@@ -19,8 +19,9 @@ const HELP = "(type a message; /reset clears the history, /exit or Ctrl-D quits)
 
 export async function runChat(o: ChatCliOptions, input: NodeJS.ReadableStream = process.stdin, write = (s: string) => { process.stdout.write(s); }): Promise<ChatTurn[]> {
   const loaded = await loadForInference(o.model, o.tokenizer, o.adapter);
-  const { model, tokenizer, chatTemplate, generation } = loaded;
+  const { model, tokenizer, generation } = loaded;
   if (!tokenizer) throw new Error(`no tokenizer for ${o.model}: chat needs an HF directory with tokenizer.json (or pass --tokenizer)`);
+  const chatTemplate = loaded.chatTemplate();
   if (!chatTemplate) throw new Error(`${o.model} has no chat template (tokenizer_config.json has no "chat_template"): a base model; use \`tsformer generate\` instead`);
   const g = generation ?? {};
   const eos = [...new Set([...(g.eosIds ?? []), ...(tokenizer.eosId !== undefined ? [tokenizer.eosId] : [])])];
@@ -56,7 +57,7 @@ export async function runChat(o: ChatCliOptions, input: NodeJS.ReadableStream = 
       continue;
     }
     const r = generate(model, ids, {
-      ...sampling, maxNewTokens: Math.min(o.maxNewTokens ?? g.maxNewTokens ?? 256, model.config.maxSeqLen - ids.length), seed: o.seed + turns.length,
+      ...sampling, maxNewTokens: Math.min(o.maxNewTokens ?? maxNewTokensFor(g, ids.length) ?? 256, model.config.maxSeqLen - ids.length), seed: o.seed + turns.length,
       eosId: eos, tokenizer, onText: write,
     });
     write("\n");
