@@ -71,7 +71,7 @@ export async function readMetrics(runDir: string): Promise<MetricsRecord[]> {
 export interface LossPoint { step: number; train?: number; val?: number }
 
 const W = 640, H = 400, L = 64, R = 24, TOP = 44, BOT = 52;
-const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
+const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#843c39", "#000000"];
 /** Points drawn per series at most (longer series are thinned evenly; the SVG stays small). */
 const MAX_DRAWN = 1000;
 /** Weight of the training-loss EMA (TensorBoard's smoothing, bias-corrected as Adam's moments). */
