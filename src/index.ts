@@ -106,3 +106,6 @@ export { appendMetrics, readMetrics, repairMetrics, writeLossPlot, linePlotSvg, 
 export { resolveCheckpointDir } from "./train/run-dir.js";
 export { train, type TrainOptions, type TrainSummary, type StepInfo, type OptimConfig, type TrainableModel } from "./train/trainer.js";
 export { lmObjective, type Objective, type ObjectiveResult } from "./train/objectives.js";
+export { speculativeGenerate, SpeculativeDecoder, samplingProbs, checkSameTokenizer, expectedTokensPerCall, type SpeculativeOptions, type SpeculativeResult, type SpeculativeStats, type Lane } from "./generate/speculative.js";
+export { planMemory, planConfig, defaultPrecision, memoryPreset, parameterCount, loraParameterCount, activationTerms, activationBytes, parameterBytes, gradientBytes, optimizerBytes, weightBytes, optimizerK, MEMORY_PRESETS, PRECISIONS, OPTIMIZERS, CHECKPOINTINGS, ZERO_STAGES, type PlanOptions, type PlanModel, type MemoryPlan, type MemoryRow, type ActivationTerm, type Precision, type OptimizerName, type Checkpointing, type ZeroStage } from "./train/memory-plan.js";
+export { checkpoint, checkpointSequential, type CheckpointOptions } from "./nn/checkpoint.js";

@@ -7,7 +7,7 @@
 import * as path from "node:path";
 import {
   CharTokenizer, TokenDataset, applyPeft, formatTrainable, generate, loadModel, peftFiles, readJsonFile,
-  resolveCheckpointDir, train, trainableParameters, PEFT_METHODS, type PeftSpec, type TrainSummary,
+  resolveCheckpointDir, train, trainableParameters, PEFT_METHODS, type ModelConfig, type PeftSpec, type TrainSummary,
 } from "../index.js";
 import { bundled } from "./train.js";
 import { readTextInput } from "./text-input.js";
@@ -17,7 +17,7 @@ export interface FinetuneCliOptions {
   target?: string; rslora?: boolean; bias?: string; modulesToSave?: string; bottleneck?: number; virtualTokens?: number;
   prefixHidden?: number; steps?: number; lr?: number; batch?: number; block?: number; warmup?: number;
   evalInterval?: number; evalIters?: number; ckptInterval?: number; seed?: number; sampleTokens?: number;
-  resume?: string; overwrite?: boolean;
+  resume?: string; overwrite?: boolean; checkpointing?: ModelConfig["checkpointing"];
 }
 
 export const FINETUNE_DEFAULTS = {
@@ -58,6 +58,8 @@ export async function runFinetune(o: FinetuneCliOptions, log = console.log): Pro
   const loaded = await loadModel(args.model);
   const { model, tokenizer } = loaded;
   if (!tokenizer) throw new Error(`--model ${args.model} has no tokenizer; fine-tuning needs the base's tokenizer`);
+  // a training setting, not a shape: set on the loaded base, which no one else holds
+  if (args.checkpointing !== undefined) model.config.checkpointing = args.checkpointing;
   const peft = applyPeft(model, spec(args));
   const ctx = peft.model.config.maxSeqLen;  // prefix / prompt tuning take their virtual tokens from the context
   args.block = given.block ?? (args.block || Math.min(128, ctx));

@@ -3,8 +3,8 @@
 // defaults below.
 
 import {
-  generate, linePlotSvg, loadModel, loadPeft, mergeLora, ROPE_SCALINGS, scoreTokens, withPositions, writeFileAtomic, writeSvg,
-  type CausalLM, type GenerateResult, type LoadedModel, type Module, type PositionOptions,
+  checkSameTokenizer, generate, linePlotSvg, loadModel, loadPeft, maxNewTokensFor, mergeLora, ROPE_SCALINGS, scoreTokens, speculativeGenerate, withPositions,
+  writeFileAtomic, writeSvg, type CausalLM, type GenerateResult, type LoadedModel, type Module, type PositionOptions, type SpeculativeStats, type Tokenizer,
 } from "../index.js";
 import { readTextInput } from "./text-input.js";
 
@@ -15,7 +15,7 @@ export interface PositionCliOptions {
 
 export interface GenerateCliOptions extends PositionCliOptions {
   model: string; tokenizer?: string; adapter?: string; prompt: string; maxNewTokens?: number; temperature?: number;
-  topK?: number; topP?: number; repetitionPenalty?: number; seed: number; stop: string[];
+  topK?: number; topP?: number; repetitionPenalty?: number; seed: number; stop: string[]; draft?: string; gamma?: number;
 }
 
 /** The position flags as PositionOptions (only what was given), or one error naming the flag. */
@@ -49,7 +49,25 @@ export async function loadForInference(model: string, tokenizer?: string, adapte
 
 export const SAMPLING_DEFAULTS = { maxNewTokens: 200, temperature: 0.8, topK: 0, topP: 1, repetitionPenalty: 1 };
 
-export async function runGenerate(o: GenerateCliOptions, write = (s: string) => process.stdout.write(s)): Promise<GenerateResult> {
+export const SPECULATIVE_GAMMA = 4;
+
+/** --draft: a model with the target's vocabulary and tokenizer (its own, when it has one), or one error naming the difference. */
+async function loadDraft(path: string, target: CausalLM, tokenizer: Tokenizer, positions: PositionOptions, log: (s: string) => void): Promise<CausalLM> {
+  const d = await loadForInference(path, undefined, undefined, positions);
+  const [vd, vt] = [d.model.config.vocabSize, target.config.vocabSize];
+  if (vd !== vt) throw new Error(`--draft ${path} has vocabSize ${vd} but --model has ${vt}; the draft must share the target's vocabulary`);
+  if (!d.tokenizer) log(`--draft ${path} has no tokenizer of its own: only its vocabulary size was checked against --model's\n`);
+  else try { checkSameTokenizer(tokenizer, d.tokenizer); } catch (e) { throw new Error(`--draft ${path}: ${(e as Error).message}`); }
+  return d.model;
+}
+
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "-");
+const formatSpeculativeStats = (s: SpeculativeStats): string =>
+  `speculative decoding: gamma ${s.gamma}, alpha ${f2(s.alpha)} (${s.accepted} of ${s.verified} verified draft tokens accepted), ` +
+  `${f2(s.tokensPerTargetCall)} tokens per target call (predicted from alpha: ${f2(s.predictedTokensPerTargetCall)}), ${s.targetCalls} target / ${s.draftCalls} draft calls`;
+
+export async function runGenerate(o: GenerateCliOptions, write = (s: string) => process.stdout.write(s), log = (s: string) => process.stderr.write(s)): Promise<GenerateResult> {
+  if (o.gamma !== undefined && !o.draft) throw new Error("--gamma needs --draft MODEL (speculative decoding's draft model)");
   const { model, tokenizer, generation } = await loadForInference(o.model, o.tokenizer, o.adapter, positionOptions(o));
   if (!tokenizer) throw new Error(`no tokenizer for ${o.model}: pass --tokenizer (a llama2.c tokenizer .bin or a tokenizer.json)`);
   const g = { ...SAMPLING_DEFAULTS, ...Object.fromEntries(Object.entries(generation ?? {}).filter(([, v]) => v !== undefined)) };
@@ -59,13 +77,17 @@ export async function runGenerate(o: GenerateCliOptions, write = (s: string) => 
   // Checked before the prompt is echoed: a refused prompt prints nothing on stdout.
   const ctx = o.context ?? model.config.maxSeqLen;
   if (prompt.length > ctx) throw new Error(`--prompt has ${prompt.length} tokens, longer than the context of ${ctx}${o.context ? "" : " (--context N reads further when the position scheme extrapolates)"}`);
+  const draft = o.draft ? await loadDraft(o.draft, model, tokenizer, positionOptions(o), log) : null;
   write(o.prompt);
-  const r = generate(model, prompt, {
-    maxNewTokens: o.maxNewTokens ?? g.maxNewTokens, temperature: o.temperature ?? g.temperature, topK: o.topK ?? g.topK,
+  const opts = {
+    maxNewTokens: o.maxNewTokens ?? maxNewTokensFor(generation, prompt.length) ?? SAMPLING_DEFAULTS.maxNewTokens, temperature: o.temperature ?? g.temperature, topK: o.topK ?? g.topK,
     topP: o.topP ?? g.topP, repetitionPenalty: o.repetitionPenalty ?? g.repetitionPenalty, seed: o.seed, stop: o.stop,
     tokenizer, eosId: eos, onText: write, context: ctx,
-  });
+  };
+  const spec = draft ? speculativeGenerate(model, draft, prompt, { ...opts, gamma: o.gamma ?? SPECULATIVE_GAMMA }) : null;
+  const r = spec ?? generate(model, prompt, opts);
   write("\n");
+  if (spec) log(`${formatSpeculativeStats(spec.stats)}\n`);
   return r;
 }
 

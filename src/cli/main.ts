@@ -5,15 +5,16 @@ import { Command } from "commander";
 import { PEFT_METHODS, ROPE_SCALINGS, setNativeThreads, version } from "../index.js";
 import { printInfo } from "./info.js";
 import { collect, intArg, numArg, positiveArg } from "./args.js";
-import { formatSummary, runTrain, TRAIN_DEFAULTS, type TrainCliOptions } from "./train.js";
+import { checkpointingArg, formatSummary, runTrain, TRAIN_DEFAULTS, type TrainCliOptions } from "./train.js";
 import { presetHelp } from "./presets.js";
-import { runEval, runGenerate, SAMPLING_DEFAULTS, type EvalCliOptions, type GenerateCliOptions } from "./generate.js";
+import { runEval, runGenerate, SAMPLING_DEFAULTS, SPECULATIVE_GAMMA, type EvalCliOptions, type GenerateCliOptions } from "./generate.js";
 import { runChat, type ChatCliOptions } from "./chat.js";
 import { runTokenizerTrain, type TokenizerTrainOptions } from "./tokenizer.js";
 import { CONVERT_FORMATS, runConvert, runMerge, type ConvertCliOptions, type MergeCliOptions } from "./convert.js";
 import { FINETUNE_DEFAULTS, runFinetune, type FinetuneCliOptions } from "./finetune.js";
 import { runStart } from "./start.js";
 import { runFlops, type FlopsCliOptions } from "./flops.js";
+import { addMemoryCommand } from "./memory.js";
 
 const program = new Command();
 program.name("tsformer").description("Build, train, run and serve Transformer language models on the CPU.")
@@ -33,6 +34,7 @@ program.command("info")
 // Train flags have no commander defaults: a flag not given comes from the checkpoint (--resume) or
 // TRAIN_DEFAULTS, so runTrain can tell what the user asked for.
 const d = TRAIN_DEFAULTS;
+const CHECKPOINTING_HELP = "gradient checkpointing: none, block (recompute each block in backward) or N (each run of N blocks)";
 program.command("train")
   .description("train a TransformerLM on a text file (character-level, or a BPE tokenizer.json with --tokenizer)")
   .option("--data <file>", `training text, UTF-8 (90% train / 10% validation; default ${d.data})`)
@@ -51,6 +53,7 @@ program.command("train")
   .option("--min-lr <x>", "final learning rate (default lr/10)", numArg("--min-lr", 0))
   .option("--warmup <n>", `linear warmup steps (default ${d.warmup})`, intArg("--warmup", 0))
   .option("--dropout <p>", `dropout probability (default ${d.dropout})`, numArg("--dropout", 0, 0.99))
+  .option("--checkpointing <mode>", `${CHECKPOINTING_HELP} (default: the model config's, else none)`, checkpointingArg)
   .option("--eval-interval <n>", `estimate losses every n steps (default ${d.evalInterval})`, intArg("--eval-interval", 1))
   .option("--eval-iters <n>", `batches per loss estimate (default ${d.evalIters})`, intArg("--eval-iters", 1))
   .option("--ckpt-interval <n>", `checkpoint every n steps, 0 = at the end (default ${d.ckptInterval})`, intArg("--ckpt-interval", 0))
@@ -103,7 +106,9 @@ positionFlags(samplingOptions(program.command("generate")
   .option("--adapter <dir>", ADAPTER_HELP)
   .option("--tokenizer <file>", TOKENIZER_HELP)
   .option("--prompt <text>", "prompt", ""), s)
-  .option("--stop <text>", "stop string (repeatable)", collect, []))
+  .option("--stop <text>", "stop string (repeatable)", collect, [])
+  .option("--draft <model>", "speculative decoding: a smaller model with the same tokenizer drafts tokens that --model verifies (the output is distributed as --model's)")
+  .option("--gamma <n>", `speculative decoding: draft tokens per --model pass (default ${SPECULATIVE_GAMMA})`, intArg("--gamma", 1)))
   .action(async (o: GenerateCliOptions) => { await runGenerate(o); });
 
 positionFlags(program.command("eval")
@@ -154,6 +159,7 @@ program.command("finetune")
   .option("--bottleneck <n>", "Houlsby adapter size (default 16)", intArg("--bottleneck", 1))
   .option("--virtual-tokens <n>", "prefix / prompt tuning: virtual tokens (default 16)", intArg("--virtual-tokens", 1))
   .option("--prefix-hidden <n>", "prefix tuning: the reparameterization MLP's width, 0 = none (default: the key/value width)", intArg("--prefix-hidden", 0))
+  .option("--checkpointing <mode>", `${CHECKPOINTING_HELP} (default none)`, checkpointingArg)
   .option("--steps <n>", `optimizer steps (default ${f.steps})`, intArg("--steps", 0))
   .option("--lr <x>", `peak learning rate (default ${f.lr})`, numArg("--lr", 0))
   .option("--batch <n>", `sequences per step (default ${f.batch})`, intArg("--batch", 1))
@@ -211,6 +217,8 @@ program.command("flops")
   .option("--seq <n>", "sequence length (default: the config's maxSeqLen)", intArg("--seq", 1))
   .option("--json", "print one JSON object")
   .action((o: FlopsCliOptions) => { runFlops(o); });
+
+addMemoryCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`tsformer: ${e instanceof Error ? e.message : String(e)}`);

@@ -10,6 +10,7 @@ import {
   CharTokenizer, HFTokenizer, RandomGenerator, TokenDataset, TransformerLM, dataPath, generate, loadModel, loadTokenizer,
   parseModelConfig, readJsonFile, resolveCheckpointDir, train, type ModelConfig, type Tokenizer, type TrainSummary,
 } from "../index.js";
+import { InvalidArgumentError } from "commander";
 import { configFromObject, presetConfig, DEFAULT_PRESET } from "./presets.js";
 import { readTextInput } from "./text-input.js";
 
@@ -21,6 +22,16 @@ export interface TrainCliOptions {
   accum?: number; evalInterval?: number; evalIters?: number; ckptInterval?: number; saveTotalLimit?: number;
   seed?: number; sampleTokens?: number; tokenizer?: string;
   resume?: string; initFrom?: string; overwrite?: boolean;
+  /** Gradient checkpointing (not a model shape: it overrides the config's, resumed runs included). */
+  checkpointing?: ModelConfig["checkpointing"];
+}
+
+/** --checkpointing none | block | N (runs of N blocks). */
+export function checkpointingArg(v: string): NonNullable<ModelConfig["checkpointing"]> {
+  if (v === "none" || v === "block") return v;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`--checkpointing expects none, block or an integer >= 1 (blocks recomputed together), got '${v}'`);
+  return { every: n };
 }
 
 // The embedded defaults (what `npm start` trains): the least-compute config that reached validation
@@ -130,7 +141,9 @@ async function plan(o: TrainCliOptions, log: (s: string) => void): Promise<Plan>
 }
 
 export async function runTrain(o: TrainCliOptions, log = console.log): Promise<{ summary: TrainSummary; sample: string; model: TransformerLM; runDir: string }> {
-  const { args, cfg, tok, text, dataFile, weights, resume } = await plan(o, log);
+  const { checkpointing, ...rest } = o;
+  const { args, cfg: planned, tok, text, dataFile, weights, resume } = await plan(rest, log);
+  const cfg = checkpointing === undefined ? planned : { ...planned, checkpointing };
   if (args.block > cfg.maxSeqLen) throw new Error(`--block ${args.block} exceeds the model's maxSeqLen ${cfg.maxSeqLen}`);
   const { train: trainSet, val } = new TokenDataset(encodeData(tok, text, dataFile, resume ?? o.initFrom ?? "the data"), dataFile).split(0.1);
   const model = new TransformerLM(cfg, { generator: new RandomGenerator(args.seed), dropoutGenerator: new RandomGenerator(args.seed + 7) });

@@ -6,42 +6,40 @@ import { RandomGenerator } from "../tensor/rng.js";
 import * as ops from "../ops/index.js";
 import type { CausalLM } from "../models/causal-lm.js";
 import { SeqContext } from "../nn/seq-context.js";
-import { decodeStream, type Tokenizer } from "../tokenizers/tokenizer.js";
+import { OutputSink, type OutputOptions, type StoppedBy } from "./output.js";
 import { sampleNext, validateSampling, type SamplingOptions } from "./sampling.js";
 
-export interface GenerateOptions extends SamplingOptions {
+export interface GenerateOptions extends SamplingOptions, OutputOptions {
   maxNewTokens: number;
   seed?: number;
-  /** Stop when this token (or any of these, as HF's eos_token_id lists) is produced (not included in the output). */
-  eosId?: number | number[];
-  /** Stop when the decoded text contains any of these (the stop string is cut off). */
-  stop?: string[];
-  /** Streamed text pieces (needs a tokenizer). */
-  onText?: (piece: string) => void;
-  tokenizer?: Tokenizer;
   /** Recompute the whole prefix each step instead of using the KV cache (for testing the cache). */
   noCache?: boolean;
   /** Context window in tokens (default: the model's training length maxSeqLen); past it the window slides. */
   context?: number;
 }
 
-export interface GenerateResult { ids: number[]; text?: string; stoppedBy: "length" | "eos" | "stop" }
+export interface GenerateResult { ids: number[]; text?: string; stoppedBy: StoppedBy }
+
+/**
+ * The context window of a decoder (o.context, else the model's training length), after checking the
+ * prompt against it; `who` names the decoder in the errors.
+ */
+export function checkPrompt(who: string, model: CausalLM, prompt: number[], context?: number): number {
+  // Plain JS callers can pass a string, whose indexing would give characters, not ids.
+  if (!Array.isArray(prompt)) throw new TypeError(`${who}: prompt must be an array of token ids, got ${typeof prompt === "string" ? "a string; encode it first (tokenizer.encode(text))" : typeof prompt}`);
+  if (prompt.length === 0) throw new RangeError(`${who}: the prompt needs at least one token (e.g. BOS)`);
+  const ctx = context ?? model.config.maxSeqLen;
+  if (!Number.isInteger(ctx) || ctx < 1) throw new RangeError(`${who}: context must be a positive integer, got ${ctx}`);
+  if (prompt.length > ctx) throw new RangeError(`${who}: the prompt has ${prompt.length} tokens, longer than the context of ${ctx}`);
+  return ctx;
+}
 
 export function generate(model: CausalLM, prompt: number[], o: GenerateOptions): GenerateResult {
   validateSampling(o);
-  // Plain JS callers can pass a string, whose indexing would give characters, not ids.
-  if (!Array.isArray(prompt)) throw new TypeError(`generate: prompt must be an array of token ids, got ${typeof prompt === "string" ? "a string; encode it first (tokenizer.encode(text))" : typeof prompt}`);
-  if (prompt.length === 0) throw new RangeError("generate: the prompt needs at least one token (e.g. BOS)");
-  const ctx = o.context ?? model.config.maxSeqLen;
-  if (!Number.isInteger(ctx) || ctx < 1) throw new RangeError(`generate: context must be a positive integer, got ${ctx}`);
-  if (prompt.length > ctx) throw new RangeError(`generate: the prompt has ${prompt.length} tokens, longer than the context of ${ctx}`);
+  const ctx = checkPrompt("generate", model, prompt, o.context);
   const g = new RandomGenerator(o.seed ?? 0);
-  const eos = new Set(o.eosId === undefined ? [] : [o.eosId].flat());
-  const stream = o.tokenizer ? decodeStream(o.tokenizer, prompt) : null;
+  const sink = new OutputSink(o, prompt);
   const all = [...prompt];
-  const out: number[] = [];
-  let text = "";
-  let stoppedBy = "length" as GenerateResult["stoppedBy"];
   const wasTraining = model.training;
   model.eval();
   noGrad(() => {
@@ -62,30 +60,10 @@ export function generate(model: CausalLM, prompt: number[], o: GenerateOptions):
       const last = logits.toTypedArray().slice((input.length - 1) * V) as Float32Array;
       const id = sampleNext(last, all, o, g);
       pending = [id];
-      if (eos.has(id)) { stoppedBy = "eos"; break; }
+      if (!sink.push(id)) break;
       all.push(id);
-      out.push(id);
-      if (stream) {
-        let piece = stream.push(id);
-        text += piece;
-        const hit = o.stop?.find((s) => text.includes(s));
-        if (hit) {
-          const cut = text.indexOf(hit);
-          piece = piece.slice(0, Math.max(0, piece.length - (text.length - cut)));
-          text = text.slice(0, cut);
-          if (piece) o.onText?.(piece);
-          stoppedBy = "stop";
-          break;
-        }
-        if (piece) o.onText?.(piece);
-      }
     }
   });
-  if (stream && stoppedBy !== "stop") {
-    const rest = stream.flush();
-    text += rest;
-    if (rest) o.onText?.(rest);
-  }
   model.train(wasTraining);
-  return { ids: out, text: stream ? text : undefined, stoppedBy };
+  return sink.finish();
 }

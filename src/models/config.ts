@@ -50,6 +50,10 @@ export const modelConfigSchema = z.object({
   attention: z.string().default("flash").refine((a): a is AttentionName => a in ATTENTION_VARIANTS, {
     message: `unknown attention variant; expected one of ${Object.keys(ATTENTION_VARIANTS).join(", ")}`,
   }),
+  /** Gradient checkpointing in training (nn/checkpoint.ts): recompute each block ("block") or each run of k blocks in backward. */
+  checkpointing: z.union([z.enum(["none", "block"]), z.object({ every: z.number().int().min(1) }).strict()], {
+    error: 'expected "none", "block" or { "every": k } with k an integer >= 1',
+  }).optional(),
 }).strict();
 
 export type ModelConfigInput = z.input<typeof modelConfigSchema>;

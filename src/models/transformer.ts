@@ -9,6 +9,8 @@ import { Module } from "../nn/module.js";
 import { Dropout, Embedding, makeNorm, skipInit, type Norm } from "../nn/layers.js";
 import { initWeight, type InitContext } from "../nn/init.js";
 import { LayerStates, SeqContext } from "../nn/seq-context.js";
+import { checkpointSequential } from "../nn/checkpoint.js";
+import { isGradEnabled } from "../tensor/autograd.js";
 import { sinusoidalPositions } from "../nn/position/sinusoidal.js";
 import { Block, blockParts } from "./block.js";
 import type { CausalLM, CausalLMOutput } from "./causal-lm.js";
@@ -90,7 +92,15 @@ export class TransformerLM extends Module implements CausalLM {
       x = ops.add(x, sinusoidalPositions(ctx.positions ?? ctx.start, P + T, this.config.dModel, B));
     }
     x = this.drop.forward(x);
-    this.blocks.forEach((b, i) => { x = b.forward(x, ctx.layer(i)); });
+    const run = (b: Block, h: Tensor, i: number) => b.forward(h, ctx.layer(i));
+    const ck = this.config.checkpointing ?? "none";
+    if (ck !== "none" && this.training && isGradEnabled()) {
+      // HF warns and drops the cache (use_cache=False); a state given while training is refused instead
+      if (ctx.state || ctx.prefixes) throw new Error(`TransformerLM: checkpointing ${JSON.stringify(ck)} recomputes the blocks in backward and cannot train with ${ctx.state ? "a decoding state (KV cache)" : "key/value prefixes (prefix tuning)"} in the context; set checkpointing "none", or run in eval mode / under noGrad`);
+      x = checkpointSequential(this.blocks, x, ck === "block" ? 1 : ck.every, run, { generators: [this.dropoutGenerator] });
+    } else {
+      this.blocks.forEach((b, i) => { x = run(b, x, i); });
+    }
     if (P) x = ops.narrow(x, 1, P, T);
     return this.normF ? this.normF.forward(x) : x;
   }
