@@ -110,3 +110,6 @@ export { speculativeGenerate, SpeculativeDecoder, samplingProbs, checkSameTokeni
 export { planMemory, planConfig, defaultPrecision, memoryPreset, parameterCount, loraParameterCount, activationTerms, activationBytes, parameterBytes, gradientBytes, optimizerBytes, weightBytes, optimizerK, MEMORY_PRESETS, PRECISIONS, OPTIMIZERS, CHECKPOINTINGS, ZERO_STAGES, type PlanOptions, type PlanModel, type MemoryPlan, type MemoryRow, type ActivationTerm, type Precision, type OptimizerName, type Checkpointing, type ZeroStage } from "./train/memory-plan.js";
 export { checkpoint, checkpointSequential, type CheckpointOptions } from "./nn/checkpoint.js";
 export { legsEncode, legsMatrices, legsReconstruct, type LegS, S4D, type S4DInit, type S4DOptions, type S4DState, selectiveScan, type ScanOptions, type ScanResult, Mamba, type MambaOptions, type MambaState } from "./nn/ssm/index.js";
+export { MoEFeedForward, moeAuxLoss, type MoEOptions, type MoEAux } from "./nn/moe/moe.js";
+export { Router, type GateKind, type Routing } from "./nn/moe/router.js";
+export { balanceLoss, zLoss } from "./nn/moe/losses.js";

@@ -10,6 +10,7 @@ import type { Tensor } from "../tensor/tensor.js";
 import { Module } from "../nn/module.js";
 import { Dropout, makeNorm, type Norm } from "../nn/layers.js";
 import { makeFeedForward } from "../nn/ffn/mlp.js";
+import { MoEFeedForward } from "../nn/moe/moe.js";
 import { makeAttention, type AttentionName } from "../nn/attention/registry.js";
 import type { Attention } from "../nn/attention/types.js";
 import { SeqContext } from "../nn/seq-context.js";
@@ -58,12 +59,20 @@ export function blockParts(cfg: ModelConfig, layer: number, dropoutGen: () => Ra
   });
   return {
     mixer,
-    ffn: mixer.includesFFN ? null : makeFeedForward(cfg.ffn, cfg.dModel, cfg.dFF, cfg.bias),
+    ffn: mixer.includesFFN ? null : feedForward(cfg, layer),
     norm: () => makeNorm(cfg.norm, cfg.dModel, cfg.normEps, cfg.bias || cfg.norm === "layernorm"),
     placement: cfg.normPlacement,
     alpha: cfg.normPlacement === "deepnorm" ? Math.pow(2 * cfg.nLayers, 0.25) : 1,
     dropout: new Dropout(cfg.dropout, dropoutGen),
   };
+}
+
+/** The FFN part of layer `layer`: MoE in every moe.every-th layer when configured, dense otherwise. */
+function feedForward(cfg: ModelConfig, layer: number): FeedForwardPart {
+  const m = cfg.moe;
+  if (!m || (layer + 1) % m.every !== 0) return makeFeedForward(cfg.ffn, cfg.dModel, cfg.dFF, cfg.bias);
+  const { every: _, ...o } = m;
+  return new MoEFeedForward({ ...o, dModel: cfg.dModel, dFF: cfg.dFF, ffn: cfg.ffn, bias: cfg.bias });
 }
 
 export class Block extends Module {

@@ -54,6 +54,19 @@ export const modelConfigSchema = z.object({
   checkpointing: z.union([z.enum(["none", "block"]), z.object({ every: z.number().int().min(1) }).strict()], {
     error: 'expected "none", "block" or { "every": k } with k an integer >= 1',
   }).optional(),
+  /** Mixture-of-experts FFN (nn/moe/moe.ts) in every `every`-th layer (0-based layers every - 1, 2 every - 1, ...); each expert is an FFN of width dFF. */
+  moe: z.object({
+    experts: z.number().int().min(1),
+    topK: z.number().int().min(1),
+    capacityFactor: z.number().positive().optional(),
+    sharedExperts: z.number().int().min(0).optional(),
+    /** "topk_softmax" (Mixtral, default), "softmax" (Switch: the chosen probabilities; for topK 1) or "sigmoid" (DeepSeek-V3, with a selection bias updated at biasUpdateRate). */
+    gate: z.enum(["topk_softmax", "softmax", "sigmoid"]).optional(),
+    biasUpdateRate: z.number().min(0).optional(),
+    balanceWeight: z.number().min(0).optional(),
+    zWeight: z.number().min(0).optional(),
+    every: z.number().int().min(1).default(1),
+  }).strict().refine((m) => m.topK <= m.experts, { message: "topK must be at most the number of experts" }).optional(),
 }).strict();
 
 export type ModelConfigInput = z.input<typeof modelConfigSchema>;
@@ -72,6 +85,8 @@ export function parseModelConfig(raw: unknown, source = "model config"): ModelCo
   if (c.nHeads % kv !== 0) throw new Error(`${source}: nKvHeads ${kv} must divide nHeads ${c.nHeads}`);
   if (c.position === "rope" && (c.dModel / c.nHeads) % 2 !== 0) throw new Error(`${source}: RoPE needs an even head size, got ${c.dModel / c.nHeads}`);
   checkPositions(c, source);
+  // checkpointing replays blocks in backward; the MoE auxiliary losses read after forward would miss their gradient
+  if (c.moe && (c.checkpointing ?? "none") !== "none") throw new Error(`${source}: moe is not supported with checkpointing yet; set checkpointing "none"`);
   checkModelBytes(c, source);
   return c;
 }

@@ -4,6 +4,8 @@
 import type { Batch } from "../data/batches.js";
 import type { CausalLM } from "../models/causal-lm.js";
 import type { Module } from "../nn/module.js";
+import { moeAuxLoss } from "../nn/moe/moe.js";
+import { add } from "../ops/binary.js";
 import { crossEntropy } from "../ops/loss.js";
 import type { Tensor } from "../tensor/tensor.js";
 
@@ -16,9 +18,12 @@ export interface ObjectiveResult {
 
 export type Objective<M extends Module = CausalLM> = (model: M, batch: Batch) => ObjectiveResult;
 
-/** Mean cross-entropy of the next-token prediction (the default). */
+/** Mean cross-entropy of the next-token prediction (the default), plus the weighted MoE auxiliary
+ * losses of a model with MoE layers in training mode (then aux logs lm, the cross-entropy alone). */
 export const lmObjective: Objective = (model, { x, y }) => {
   const { logits } = model.forward(x);
   const V = logits.shape[logits.ndim - 1];
-  return { loss: crossEntropy(logits.reshape(-1, V), y.reshape(-1)) };
+  const lm = crossEntropy(logits.reshape(-1, V), y.reshape(-1));
+  const moe = moeAuxLoss(model);
+  return moe ? { loss: add(lm, moe.loss), aux: { lm, ...moe.aux } } : { loss: lm };
 };
