@@ -5,7 +5,7 @@
 
 import { createInterface } from "node:readline";
 import { generate, maxNewTokensFor, type ChatMessage } from "../index.js";
-import { loadForInference } from "./generate.js";
+import { eosIdsOf, loadForInference } from "./generate.js";
 
 export interface ChatCliOptions {
   model: string; tokenizer?: string; adapter?: string; system?: string; maxNewTokens?: number;
@@ -24,7 +24,7 @@ export async function runChat(o: ChatCliOptions, input: NodeJS.ReadableStream = 
   const chatTemplate = loaded.chatTemplate();
   if (!chatTemplate) throw new Error(`${o.model} has no chat template (tokenizer_config.json has no "chat_template"): a base model; use \`tsformer generate\` instead`);
   const g = generation ?? {};
-  const eos = [...new Set([...(g.eosIds ?? []), ...(tokenizer.eosId !== undefined ? [tokenizer.eosId] : [])])];
+  const eos = eosIdsOf(g, tokenizer);
   const sampling = {
     temperature: o.temperature ?? g.temperature ?? 0.7, topK: o.topK ?? g.topK ?? 0, topP: o.topP ?? g.topP ?? 1,
     repetitionPenalty: o.repetitionPenalty ?? g.repetitionPenalty ?? 1,

@@ -4,7 +4,7 @@
 
 import {
   checkSameTokenizer, generate, linePlotSvg, loadModel, loadPeft, maxNewTokensFor, mergeLora, ROPE_SCALINGS, scoreTokens, speculativeGenerate, withPositions,
-  writeFileAtomic, writeSvg, type CausalLM, type GenerateResult, type LoadedModel, type Module, type PositionOptions, type SpeculativeStats, type Tokenizer,
+  writeFileAtomic, writeSvg, type CausalLM, type GenerateResult, type GenerationDefaults, type LoadedModel, type Module, type PositionOptions, type SpeculativeStats, type Tokenizer,
 } from "../index.js";
 import { readTextInput } from "./text-input.js";
 
@@ -49,6 +49,11 @@ export async function loadForInference(model: string, tokenizer?: string, adapte
 
 export const SAMPLING_DEFAULTS = { maxNewTokens: 200, temperature: 0.8, topK: 0, topP: 1, repetitionPenalty: 1 };
 
+/** The ids that end generation: generation_config.json's eos_token_id list and the tokenizer's EOS. */
+export function eosIdsOf(generation: GenerationDefaults | null | undefined, tokenizer: Tokenizer): number[] {
+  return [...new Set([...(generation?.eosIds ?? []), ...(tokenizer.eosId !== undefined ? [tokenizer.eosId] : [])])];
+}
+
 export const SPECULATIVE_GAMMA = 4;
 
 /** --draft: a model with the target's vocabulary and tokenizer (its own, when it has one), or one error naming the difference. */
@@ -71,7 +76,7 @@ export async function runGenerate(o: GenerateCliOptions, write = (s: string) => 
   const { model, tokenizer, generation } = await loadForInference(o.model, o.tokenizer, o.adapter, positionOptions(o));
   if (!tokenizer) throw new Error(`no tokenizer for ${o.model}: pass --tokenizer (a llama2.c tokenizer .bin or a tokenizer.json)`);
   const g = { ...SAMPLING_DEFAULTS, ...Object.fromEntries(Object.entries(generation ?? {}).filter(([, v]) => v !== undefined)) };
-  const eos = [...new Set([...(generation?.eosIds ?? []), ...(tokenizer.eosId !== undefined ? [tokenizer.eosId] : [])])];
+  const eos = eosIdsOf(generation, tokenizer);
   const prompt = tokenizer.encode(o.prompt, tokenizer.bosId !== undefined ? { bos: true } : {});
   if (prompt.length === 0) throw new Error("--prompt is empty and the tokenizer has no BOS token to start from");
   // Checked before the prompt is echoed: a refused prompt prints nothing on stdout.

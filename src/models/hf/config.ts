@@ -4,7 +4,7 @@
 // configuration_mistral.py. A field that changes the computation is mapped or refused by name;
 // every other field is kept as it is and written back on save.
 
-import { brief } from "../../io/read.js";
+import { brief, isObject } from "../../io/read.js";
 import { llamaConfig, gpt2Config, type ModelConfig } from "../config.js";
 import { fromHFRopeScaling, toHFRopeScaling } from "../../nn/position/hf.js";
 import type { RopeScaling } from "../../nn/position/types.js";
@@ -30,10 +30,6 @@ export interface HFModelConfig {
   notes: string[];
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
-/** A value of an HF JSON file, for an error: numbers as they are (JSON would print 1e999, read as Infinity, as null), others briefly. */
-export const shown = (v: unknown): string => (typeof v === "number" ? String(v) : brief(v));
 
 /** Reads the fields of one config.json; every error names the file and the field. */
 class Fields {
@@ -46,19 +42,19 @@ class Fields {
   int(field: string, dflt?: number): number {
     const v = this.raw[field] ?? dflt;
     if (v === undefined) throw this.fail(field, "is missing; expected a positive integer");
-    if (!Number.isSafeInteger(v) || (v as number) <= 0) throw this.fail(field, `is ${shown(v)}; expected a positive integer`);
+    if (!Number.isSafeInteger(v) || (v as number) <= 0) throw this.fail(field, `is ${brief(v)}; expected a positive integer`);
     return v as number;
   }
 
   num(field: string, dflt: number): number {
     const v = this.raw[field] ?? dflt;
-    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw this.fail(field, `is ${shown(v)}; expected a positive number`);
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw this.fail(field, `is ${brief(v)}; expected a positive number`);
     return v;
   }
 
   bool(field: string, dflt: boolean): boolean {
     const v = this.raw[field] ?? dflt;
-    if (typeof v !== "boolean") throw this.fail(field, `is ${shown(v)}; expected true or false`);
+    if (typeof v !== "boolean") throw this.fail(field, `is ${brief(v)}; expected true or false`);
     return v;
   }
 
@@ -66,28 +62,28 @@ class Fields {
   only(field: string, allowed: unknown[], why: string): void {
     const v = this.raw[field];
     if (v === undefined || v === null || allowed.includes(v)) return;
-    throw this.fail(field, `is ${shown(v)}; tsformer supports only ${allowed.map((a) => JSON.stringify(a)).join(" or ")} (${why})`);
+    throw this.fail(field, `is ${brief(v)}; tsformer supports only ${allowed.map((a) => JSON.stringify(a)).join(" or ")} (${why})`);
   }
 }
 
 function archOf(raw: Record<string, unknown>, file: string): HFArch {
   const archs = raw.architectures;
   if (archs !== undefined && archs !== null) {
-    if (!Array.isArray(archs) || archs.length === 0 || typeof archs[0] !== "string") throw new Error(`${file}: field architectures is ${shown(archs)}; expected a list like ["LlamaForCausalLM"]`);
+    if (!Array.isArray(archs) || archs.length === 0 || typeof archs[0] !== "string") throw new Error(`${file}: field architectures is ${brief(archs)}; expected a list like ["LlamaForCausalLM"]`);
     const a = Object.hasOwn(ARCHITECTURES, archs[0]) ? ARCHITECTURES[archs[0]] : undefined;
     if (!a) throw new Error(`${file}: field architectures names ${archs[0]}, which tsformer cannot load; supported: ${SUPPORTED}`);
     return a;
   }
   const t = raw.model_type;
   if (t === "gpt2" || t === "llama" || t === "qwen2" || t === "mistral") return t;
-  throw new Error(`${file}: field model_type is ${shown(t)} and there is no architectures field; supported: ${SUPPORTED} (model_type gpt2, llama, qwen2, mistral)`);
+  throw new Error(`${file}: field model_type is ${brief(t)} and there is no architectures field; supported: ${SUPPORTED} (model_type gpt2, llama, qwen2, mistral)`);
 }
 
 function dtypeOf(f: Fields): HFDType {
   const field = f.raw.dtype !== undefined ? "dtype" : "torch_dtype";
   const v = f.raw[field] ?? "float32";
   if (v === "float32" || v === "bfloat16" || v === "float16") return v;
-  throw f.fail(field, `is ${shown(v)}; expected "float32", "bfloat16" or "float16"`);
+  throw f.fail(field, `is ${brief(v)}; expected "float32", "bfloat16" or "float16"`);
 }
 
 /**
@@ -101,7 +97,7 @@ function ropeOf(f: Fields, dflt: number): { ropeTheta: number; ropeScaling?: Rop
     return { ropeTheta: new Fields(p, where).num("rope_theta", dflt), ropeScaling: fromHFRopeScaling(p, where) };
   }
   const sc = f.raw.rope_scaling;
-  if (sc !== undefined && sc !== null && !isObject(sc)) throw f.fail("rope_scaling", `is ${shown(sc)}; expected an object or null`);
+  if (sc !== undefined && sc !== null && !isObject(sc)) throw f.fail("rope_scaling", `is ${brief(sc)}; expected an object or null`);
   return { ropeTheta: f.num("rope_theta", dflt), ropeScaling: isObject(sc) ? fromHFRopeScaling(sc, `${f.file} rope_scaling`) : undefined };
 }
 
@@ -127,7 +123,7 @@ function llamaFamily(f: Fields, arch: HFArch, notes: string[]): ModelConfig {
   }
   const d = f.int("hidden_size"), nHeads = f.int("num_attention_heads");
   if (f.raw.head_dim !== undefined && f.raw.head_dim !== null && f.raw.head_dim !== d / nHeads) {
-    throw f.fail("head_dim", `is ${shown(f.raw.head_dim)}; tsformer supports only hidden_size / num_attention_heads = ${d / nHeads}`);
+    throw f.fail("head_dim", `is ${brief(f.raw.head_dim)}; tsformer supports only hidden_size / num_attention_heads = ${d / nHeads}`);
   }
   let maxSeqLen = f.int("max_position_embeddings", arch === "qwen2" ? 32768 : arch === "mistral" ? 131072 : 2048);
   // Sliding-window attention (Mistral; Qwen2 when use_sliding_window): exact as full attention up to
@@ -135,7 +131,7 @@ function llamaFamily(f: Fields, arch: HFArch, notes: string[]): ModelConfig {
   const sliding = arch === "mistral" || (arch === "qwen2" && f.bool("use_sliding_window", false));
   const window = f.raw.sliding_window;
   if (sliding && window !== undefined && window !== null) {
-    if (!Number.isSafeInteger(window) || (window as number) <= 0) throw f.fail("sliding_window", `is ${shown(window)}; expected a positive integer or null`);
+    if (!Number.isSafeInteger(window) || (window as number) <= 0) throw f.fail("sliding_window", `is ${brief(window)}; expected a positive integer or null`);
     if ((window as number) < maxSeqLen) {
       notes.push(`sliding_window ${window} < max_position_embeddings ${maxSeqLen}: the context is limited to ${window} tokens (sliding-window attention is not implemented)`);
       maxSeqLen = window as number;

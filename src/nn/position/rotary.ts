@@ -26,7 +26,7 @@ export interface RotaryConfig {
   trainLen: number;
 }
 
-/** [B, S', d]-free helper: x [B, Hkv, S, d] rotated at key positions 0 .. S - 1 (by map). */
+/** Keys x [B, Hkv, S, d] rotated at positions 0 .. S - 1 (through map). */
 function rotateHeads(x: Tensor, f: RopeFrequencies, map?: PositionMap): Tensor {
   const [B, H, S, d] = x.shape;
   return ops.reshape(ops.rope(ops.reshape(x, [B * H, S, 1, d]), 0, f, map), [B, H, S, d]);
@@ -86,10 +86,11 @@ export class Rotary {
   attend(q: Tensor, kh: Tensor, vh: Tensor, scale: number, core: (q: Tensor, k: Tensor, v: Tensor) => Tensor): Tensor {
     const S = kh.shape[2], T = q.shape[1], start = S - T;
     const f = this.frequencies(q.shape[3], S), rr = this.cfg.rerope;
-    const q1 = ops.transpose(this.rotate(q, start, S, true), 1, 2), k1 = rotateHeads(kh, f);
+    // log-n scales are per position, so they commute with the rotations: applied once for both streams
+    const qs = this.cfg.logn ? this.scaleQueries(q, start) : q;
+    const q1 = ops.transpose(ops.rope(qs, start, f), 1, 2), k1 = rotateHeads(kh, f);
     if (!rr) return core(q1, k1, vh);
     // stream 2 at positions leak * i + w (1 - leak) and leak * j: their difference is w + leak (i - j - w)
-    const qs = this.cfg.logn ? this.scaleQueries(q, start) : q;
     const q2 = ops.transpose(ops.rope(qs, start, f, { scale: rr.leak, shift: rr.window * (1 - rr.leak) }), 1, 2);
     const k2 = rr.leak === 0 && f.mscale === 1 ? kh : rotateHeads(kh, f, { scale: rr.leak, shift: 0 });
     return reropeAttention(q1, k1, q2, k2, vh, { window: rr.window, scale });
