@@ -26,8 +26,10 @@ struct V {
     return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
   }
 };
+#include "gemm_pack_avx2.h"  // pack_t, pack_n, pack_pairs_n
 }  // namespace avx512bf16_ns
 }  // namespace tsf
+#define TSF_PACK_T 1
 
 #define TSF_NS avx512bf16_ns
 #define TSF_HAS_PAIRS 1

@@ -1,4 +1,4 @@
-// Packing of full fp32 panels with AVX2 shuffles, for the ISAs whose panels are R = 6 rows of A
+// Packing of full fp32 panels (and full bf16 pair panels) with AVX2 shuffles, for the ISAs whose panels are R = 6 rows of A
 // and R = 16 or 32 columns of B (gemm_avx2.cc, gemm_avx512.cc; both compile with -mavx2). Included
 // inside the including ISA's namespace; gemm_pack_impl.h calls these when TSF_PACK_T is defined.
 // The packed layout is the generic one, so the results are the same bits as the scalar packing.
@@ -63,6 +63,25 @@ void pack_n(const float* src, long ps, long kc, float* __restrict dst) {
     } else {
       _mm_storeu_ps(d, _mm_loadu_ps(s));
       _mm_storel_pi(reinterpret_cast<__m64*>(d + 4), _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(s + 4)));
+    }
+  }
+}
+
+// Pair-interleaving pack of a full bf16 panel (B of NN, A of TN/TT in the vdpbf16ps layout):
+// dst[(p/2)*2R + 2r + p%2] = src[p*ps + r], rows p and p+1 interleaved 16 bits at a time.
+// An odd last row is paired with zeros.
+template <int R>
+void pack_pairs_n(const uint16_t* src, long ps, long kc, uint16_t* __restrict dst) {
+  static_assert(R % 16 == 0, "R must be a multiple of 16");
+  for (long p = 0; p < kc; p += 2) {
+    const uint16_t *s0 = src + p * ps, *s1 = s0 + ps;
+    uint16_t* d = dst + p * R;
+    for (int r = 0; r < R; r += 16) {
+      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s0 + r));
+      const __m256i b = p + 1 < kc ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s1 + r)) : _mm256_setzero_si256();
+      const __m256i lo = _mm256_unpacklo_epi16(a, b), hi = _mm256_unpackhi_epi16(a, b);  // per 128-bit lane
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 2 * r), _mm256_permute2x128_si256(lo, hi, 0x20));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 2 * r + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
     }
   }
 }

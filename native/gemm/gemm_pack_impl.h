@@ -19,6 +19,14 @@ void pack_panel(const typename K::Tin* src, long rs, long ps, int rv, long kc,
       }
     }
 #endif
+#ifdef TSF_PACK_T
+    if constexpr (G == 2 && R % 16 == 0) {  // full bf16 pair panel: SIMD row interleave
+      if (rv == R) {
+        pack_pairs_n<R>(src, ps, kc, dst);
+        return;
+      }
+    }
+#endif
     if (rv == R) {
       for (long p = 0; p < kc; ++p) {
         const typename K::Tin* s = src + p * ps;
@@ -37,6 +45,14 @@ void pack_panel(const typename K::Tin* src, long rs, long ps, int rv, long kc,
     if constexpr (K::F32 && (R == 6 || R % 8 == 0)) {  // full fp32 panel: SIMD 8 x 8 transposes
       if (rv == R) {
         pack_t<R>(reinterpret_cast<const float*>(src), rs, kc, reinterpret_cast<float*>(dst));
+        return;
+      }
+    }
+    // full bf16 pair panel: each pair (r, p), (r, p + 1) is one 32-bit word of the source row, so
+    // the pair layout is the fp32 transpose of those words (even row stride, 4-byte aligned rows)
+    if constexpr (G == 2 && R == 6) {
+      if (rv == R && kc % 2 == 0 && rs % 2 == 0 && (reinterpret_cast<uintptr_t>(src) & 3) == 0) {
+        pack_t<R>(reinterpret_cast<const float*>(src), rs / 2, kc / 2, reinterpret_cast<float*>(dst));
         return;
       }
     }
