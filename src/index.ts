@@ -25,6 +25,9 @@ export { sum, mean, amax, amin, variance, logsumexp } from "./ops/reduce.js";
 export { cat, stack, split, chunk } from "./ops/join.js";
 export { matmul } from "./ops/matmul.js";
 export { linear } from "./ops/linear.js";
+export { groupedLinear } from "./ops/grouped.js";
+export { conv2d, convTranspose2d, type Conv2dOptions, type ConvTranspose2dOptions, type IntPair } from "./ops/conv.js";
+export { groupNorm, upsampleNearest2d, upsampleBilinear2d, avgPool2d, type BilinearOptions } from "./ops/image.js";
 export { softmax, logSoftmax } from "./ops/softmax.js";
 export { crossEntropy, type CrossEntropyOptions } from "./ops/loss.js";
 export { layerNorm, rmsNorm } from "./ops/norm.js";
@@ -59,7 +62,8 @@ export { HFTokenizer, HFTokenizerError, type HFTokenizerOptions } from "./tokeni
 export { ChatTemplate, ChatTemplateError, type ChatMessage, type ChatRenderOptions } from "./tokenizers/chat-template.js";
 export { trainBpe, byteLevelBpeJson, BpeTrainError, type TrainBpeOptions, type TrainedBpe, type BpeTrainProgress, type ByteLevelBpeTokenizerJSON } from "./tokenizers/bpe-train.js";
 export { gpt2TokenizerJson, sentencepieceTokenizerJson, llama2cPieces, llama2cTokenizerFiles, llama2cFromTokenizerJson, SPM_TYPE, type SpmPiece, type SpmPieceType, type SentencePieceJsonOptions } from "./tokenizers/hf-json.js";
-export { TokenDataset, BatchSampler, type Batch } from "./data/batches.js";
+export { TokenDataset, BatchSampler, type Batch, type Sampler } from "./data/batches.js";
+export { DocumentDataset, DocumentBatcher, packBatch, padBatch, unpadBatch, IGNORE_INDEX, BATCHINGS, TINYSTORIES_SEPARATOR, type Batching, type DocumentBatcherOptions, type DocumentTextOptions, type LengthStats } from "./data/documents.js";
 
 // ---- modules ----
 export { Module } from "./nn/module.js";
@@ -75,7 +79,7 @@ export { SeqContext, LayerStates, type DecodingState, type ExplicitMask, type Se
 export { ATTENTION_VARIANTS, makeAttention, type AttentionName } from "./nn/attention/registry.js";
 
 // ---- models ----
-export { INIT_SCHEMES, parseModelConfig, gpt2Config, llamaConfig, modelConfigSchema, type ModelConfig, type ModelConfigInput } from "./models/config.js";
+export { INIT_SCHEMES, parseModelConfig, gpt2Config, llamaConfig, modelConfigSchema, MIXERS, mixerOf, hasFFN, type MixerKind, type ModelConfig, type ModelConfigInput } from "./models/config.js";
 export { TransformerLM, type ModelOptions, type HiddenOptions } from "./models/transformer.js";
 export { withPositions, type PositionOptions } from "./models/positions.js";
 export type { CausalLM, CausalLMOutput } from "./models/causal-lm.js";
@@ -84,6 +88,7 @@ export { loadLlama2c, toLlama2c } from "./models/llama2c.js";
 export { applyLora, mergeLora, unmergeLora, mergeAndUnload, setActiveAdapters, loraLayers, trainableParameters, formatTrainable, LoraLinear, type LoraConfig, type LoraOptions, type TrainableSummary } from "./peft/index.js";
 export { saveAdapter, loadAdapter, adapterFiles, parseAdapterConfig } from "./peft/io.js";
 export { applyPeft, peftFiles, loadPeft, PEFT_METHODS, type PeftSpec, type Peft, type PeftMethod } from "./peft/methods.js";
+export { loadForInference, eosIdsOf } from "./peft/inference.js";
 export { extractLora, truncatedSvd, type ExtractedLora } from "./peft/extract.js";
 export { addHoulsbyAdapters, HoulsbyAdapter, AdaptedLinear, type HoulsbyOptions, type HoulsbyAdapters } from "./peft/adapter.js";
 export { addPrefixTuning, PrefixTuning, PrefixState, type PrefixTuningOptions } from "./peft/prefix.js";
@@ -104,12 +109,19 @@ export { makeSchedule, type Schedule, type ScheduleConfig } from "./train/schedu
 export { clipGradNorm } from "./train/clip.js";
 export { appendMetrics, readMetrics, repairMetrics, writeLossPlot, linePlotSvg, writeSvg, type MetricsRecord } from "./train/metrics.js";
 export { resolveCheckpointDir } from "./train/run-dir.js";
-export { train, type TrainOptions, type TrainSummary, type StepInfo, type OptimConfig, type TrainableModel } from "./train/trainer.js";
-export { lmObjective, type Objective, type ObjectiveResult } from "./train/objectives.js";
+export { train, type TrainOptions, type TrainSummary, type StepInfo, type OptimConfig, type TrainableModel, type DocumentTrainData } from "./train/trainer.js";
+export { lmObjective, batchContext, type Objective, type ObjectiveResult } from "./train/objectives.js";
+export { autocast, parsePrecision, PRECISIONS, type Precision } from "./ops/autocast.js";
+export { GradScaler, type GradScalerOptions, type GradScalerState } from "./train/grad-scaler.js";
 export { speculativeGenerate, SpeculativeDecoder, samplingProbs, checkSameTokenizer, expectedTokensPerCall, type SpeculativeOptions, type SpeculativeResult, type SpeculativeStats, type Lane } from "./generate/speculative.js";
-export { planMemory, planConfig, defaultPrecision, memoryPreset, parameterCount, loraParameterCount, activationTerms, activationBytes, parameterBytes, gradientBytes, optimizerBytes, weightBytes, optimizerK, MEMORY_PRESETS, PRECISIONS, OPTIMIZERS, CHECKPOINTINGS, ZERO_STAGES, type PlanOptions, type PlanModel, type MemoryPlan, type MemoryRow, type ActivationTerm, type Precision, type OptimizerName, type Checkpointing, type ZeroStage } from "./train/memory-plan.js";
+export { planMemory, planConfig, defaultPrecision, memoryPreset, parameterCount, loraParameterCount, activationTerms, activationBytes, parameterBytes, gradientBytes, optimizerBytes, weightBytes, optimizerK, MEMORY_PRESETS, OPTIMIZERS, CHECKPOINTINGS, ZERO_STAGES, type PlanOptions, type PlanModel, type MemoryPlan, type MemoryRow, type ActivationTerm, type OptimizerName, type Checkpointing, type ZeroStage } from "./train/memory-plan.js";
 export { checkpoint, checkpointSequential, type CheckpointOptions } from "./nn/checkpoint.js";
-export { legsEncode, legsMatrices, legsReconstruct, type LegS, S4D, type S4DInit, type S4DOptions, type S4DState, selectiveScan, type ScanOptions, type ScanResult, Mamba, type MambaOptions, type MambaState } from "./nn/ssm/index.js";
+export { legsEncode, legsMatrices, legsReconstruct, type LegS, S4D, type S4DInit, type S4DOptions, type S4DState, selectiveScan, type ScanOptions, type ScanResult, Mamba, type MambaOptions, type MambaState, S4DLayer, type S4DLayerOptions, SSMState, hasSelfInit, type SelfInit } from "./nn/ssm/index.js";
 export { MoEFeedForward, moeAuxLoss, type MoEOptions, type MoEAux } from "./nn/moe/moe.js";
 export { Router, type GateKind, type Routing } from "./nn/moe/router.js";
 export { balanceLoss, zLoss } from "./nn/moe/losses.js";
+
+// serve
+export { samplingWeights, sortedIds, tokenLogprobs, type TokenLogprob } from "./generate/sampling.js";
+export type { Segments } from "./nn/seq-context.js";
+export { BatchEngine, generateBatch, type BatchRequest, type BatchEngineOptions, type StepEvent, type TokenInfo, type SequenceResult } from "./generate/batch.js";

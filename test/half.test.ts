@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { loadHFModel, saveHFModel } from "../src/models/hf/index.js";
 import * as T from "../src/index.js";
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../src/tensor/half.js";
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../src/backend/js/half.js";
 
 const f16 = (x: number) => f32ToF16(Float32Array.of(x))[0];
 const bf16 = (x: number) => f32ToBf16(Float32Array.of(x))[0];

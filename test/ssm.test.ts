@@ -11,6 +11,8 @@ import { selectiveScan } from "../src/nn/ssm/scan.js";
 import { readFileSync } from "node:fs";
 import { decodeSafetensors } from "../src/io/safetensors.js";
 import { loadGolden, maxScaledError, toTensor } from "./helpers/golden.js";
+import { availableBackends, backend, setBackend } from "../src/backend/registry.js";
+import { native } from "../src/backend/native/addon.js";
 
 // ---------------------------------------------------------------- HiPPO-LegS
 
@@ -123,11 +125,18 @@ const golden = loadGolden(new URL("./fixtures/ssm.safetensors", import.meta.url)
 const cases = golden.cases as unknown as { name: string; b: number; d: number; n: number; L: number }[];
 const NAMES = ["u", "delta", "A", "B", "C", "D"] as const;
 
+const withBackend = (name: string, f: () => void) => {
+  const before = backend().name;
+  setBackend(name);
+  try { f(); } finally { setBackend(before); }
+};
+
 describe("selective scan vs PyTorch's sequential recurrence", () => {
   for (const c of cases) {
-    for (const [dtype, tol] of [["float32", 1e-5], ["float64", 1e-12]] as const) {
+    // float32 runs the native kernel when the addon is built (float64 is always the js twin)
+    for (const [dtype, tol, be] of [...availableBackends().map((b) => ["float32", 1e-5, b] as const), ["float64", 1e-12, "js"] as const]) {
       for (const chunk of [1, 8, 64]) {
-        it(`${c.name} (${dtype}, chunk ${chunk}): y, the last state and every gradient`, () => {
+        it(`${c.name} (${dtype}, ${be}, chunk ${chunk}): y, the last state and every gradient`, () => withBackend(be, () => {
           const x = NAMES.map((k) => toTensor(golden.tensors[`${c.name}.${k}`], dtype, true));
           const { y, lastState } = selectiveScan(x[0], x[1], x[2], x[3], x[4], x[5], { chunk });
           const check = (what: string, got: T.Tensor, key: string) => {
@@ -140,10 +149,45 @@ describe("selective scan vs PyTorch's sequential recurrence", () => {
           check("last state", lastState, "last");
           T.sum(T.mul(y, toTensor(golden.tensors[`${c.name}.gy`], dtype))).backward();
           NAMES.forEach((k, i) => check(`grad ${k}`, x[i].grad!, `grad_${k}`));
-        });
+        }));
       }
     }
   }
+
+  it("native (every ISA) == js twin on random problems with h0, channel groups and ragged chunks, forward and every gradient", { skip: native ? false : "native addon not built" }, () => {
+    const g = new T.RandomGenerator(21);
+    const [b, d, n, L] = [2, 19, 16, 150];
+    const inputs = () => {
+      const r = (s: number[], f = (t: T.Tensor) => t) => f(T.randn(s, { generator: g })).detach().requiresGrad_();
+      return [r([b, d, L]), r([b, d, L], (t) => T.softplus(T.sub(t, 1))), r([d, n], (t) => T.neg(T.exp(T.mul(t, 0.5)))), r([b, n, L]), r([b, n, L]), r([d])];
+    };
+    const x = inputs(), h0 = T.randn([b, d, n], { generator: g }), gy = T.randn([b, d, L], { generator: g });
+    const run = (be: string) => {
+      let out: T.Tensor[] = [];
+      withBackend(be, () => {
+        const xs = x.map((t) => t.detach().requiresGrad_());
+        const { y, lastState } = selectiveScan(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5], { chunk: 64, h0 });
+        T.sum(T.mul(y, gy)).backward();
+        out = [y, lastState, ...xs.map((t) => t.grad!)];
+      });
+      return out;
+    };
+    const ref = run("js");
+    const isas = ["scalar", "avx2", "avx512"].filter((i) => native!.setIsa(i as "scalar") === i);
+    native!.setIsa("auto");
+    assert.ok(isas.length >= 1);
+    try {
+      for (const isa of isas) {
+        native!.setIsa(isa as "scalar");
+        run("native").forEach((t, i) => {
+          const e = maxScaledError(t.toTypedArray(), ref[i].toTypedArray());
+          assert.ok(e <= 1e-5, `${isa}: ${["y", "last state", ...NAMES.map((k) => `grad ${k}`)][i]} scaled error ${e}`);
+        });
+      }
+    } finally {
+      native!.setIsa("auto");
+    }
+  });
 
   it("saves memory linear in L (inputs + one state per chunk), far below all states", () => {
     const [b, d, n, chunk] = [1, 4, 16, 32];
@@ -202,7 +246,7 @@ describe("Mamba block", () => {
     const m = new Mamba(8, { dState: 4, dConv: 3, dtMin: 0.01, dtMax: 0.5, chunk: 5, generator: g });
     const u = T.randn([2, 13, 8], { generator: g });
     const full = m.forward(u);
-    let state = m.newState(2);
+    let state = m.zeroState(2);
     const ys: T.Tensor[] = [];
     for (let t = 0; t < 13; t++) {
       const r = m.step(T.squeeze(T.narrow(u, 1, t, 1), 1), state);

@@ -13,13 +13,15 @@ torch.manual_seed(0)
 print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
 steps = {}
 
-def make_step(c):
+def make_step(c, precision):
     m = GPT(c["V"], c["L"], c["H"], c["d"], c["T"])
     opt = torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=0.1)
     B, T, V = c["B"], c["T"], c["V"]
     def step():
         x = torch.randint(V, (B, T)); y = torch.randint(V, (B, T))
-        loss = F.cross_entropy(m(x).view(-1, V), y.view(-1))
+        # bf16: torch.autocast's CPU policy (linear/matmul in bfloat16, the loss in fp32)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = F.cross_entropy(m(x).view(-1, V).float(), y.view(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -30,9 +32,10 @@ for line in sys.stdin:
         continue
     r = json.loads(line)
     c = r["config"]
-    if c["name"] not in steps:
-        steps[c["name"]] = make_step(c)
-    step = steps[c["name"]]
+    key = (c["name"], r.get("precision", "fp32"))
+    if key not in steps:
+        steps[key] = make_step(c, key[1])
+    step = steps[key]
     for _ in range(r["warmup"]):
         step()
     out = []

@@ -144,5 +144,6 @@ bool gemm_avx2(const GemmParams& p) {
 }
 void to_bf16_avx2(const float* s, uint16_t* d, long n) { avx2_ns::to_bf16_impl(s, d, n); }
 void from_bf16_avx2(const uint16_t* s, float* d, long n) { avx2_ns::from_bf16_impl(s, d, n); }
-const GemmTable gemm_avx2_table = {gemm_avx2, to_bf16_avx2, from_bf16_avx2};
+void gemm_grouped_avx2(const GroupedParams& p) { avx2_ns::run_grouped<avx2_ns::KF32>(p); }
+const GemmTable gemm_avx2_table = {gemm_avx2, to_bf16_avx2, from_bf16_avx2, gemm_grouped_avx2};
 }  // namespace tsf

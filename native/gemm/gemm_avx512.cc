@@ -53,5 +53,6 @@ bool gemm_avx512(const GemmParams& p) {
   else return false;
   return true;
 }
-const GemmTable gemm_avx512_table = {gemm_avx512, to_bf16_avx2, from_bf16_avx2};
+void gemm_grouped_avx512(const GroupedParams& p) { avx512_ns::run_grouped<avx512_ns::KF32>(p); }
+const GemmTable gemm_avx512_table = {gemm_avx512, to_bf16_avx2, from_bf16_avx2, gemm_grouped_avx512};
 }  // namespace tsf

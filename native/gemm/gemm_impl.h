@@ -402,6 +402,8 @@ void batch_task(void* vctx, int, int) {
 
 #include "gemm_ksplit_impl.h"  // run_ksplit: weight gradients split in k
 
+#include "gemm_grouped_impl.h"  // run_grouped: one call for the experts of an MoE layer
+
 template <class K>
 void run(const GemmParams& p) {
   if (p.batch <= 0 || p.m <= 0 || p.n <= 0) return;

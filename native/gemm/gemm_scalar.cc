@@ -39,5 +39,6 @@ bool gemm_scalar(const GemmParams& p) {
 }
 void to_bf16_scalar(const float* s, uint16_t* d, long n) { scalar_ns::to_bf16_impl(s, d, n); }
 void from_bf16_scalar(const uint16_t* s, float* d, long n) { scalar_ns::from_bf16_impl(s, d, n); }
-const GemmTable gemm_scalar_table = {gemm_scalar, to_bf16_scalar, from_bf16_scalar};
+void gemm_grouped_scalar(const GroupedParams& p) { scalar_ns::run_grouped<scalar_ns::KF32>(p); }
+const GemmTable gemm_scalar_table = {gemm_scalar, to_bf16_scalar, from_bf16_scalar, gemm_grouped_scalar};
 }  // namespace tsf

@@ -16,6 +16,8 @@ namespace tsf {
 void register_gemm(Napi::Env env, Napi::Object exports);     // napi/gemm.cc
 void register_kernels(Napi::Env env, Napi::Object exports);  // napi/kernels.cc
 void register_flash(Napi::Env env, Napi::Object exports);    // napi/flash.cc
+void register_ssm(Napi::Env env, Napi::Object exports);      // napi/ssm.cc
+void register_conv(Napi::Env env, Napi::Object exports);     // napi/conv.cc
 }  // namespace tsf
 
 namespace {
@@ -94,6 +96,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_gemm(env, exports);
   register_kernels(env, exports);
   register_flash(env, exports);
+  register_ssm(env, exports);
+  register_conv(env, exports);
   return exports;
 }
 

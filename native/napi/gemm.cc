@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "args.h"
 #include "gemm/gemm.h"
@@ -22,7 +23,8 @@ double last_index(long off, long batch, long stride, long rows, long cols, long 
 
 // gemm(batch, m, n, k, a, aOff, lda, strideA, transA, b, bOff, ldb, strideB, transB,
 //      c, cOff, ldc, strideC, alpha, beta[, bias, biasOff]) -- fp32: a/b Float32Array, bias null or
-//      a Float32Array of n values from biasOff (batch 1 only); bf16: a/b Uint16Array, then [mode].
+//      a Float32Array of n values from biasOff (batch 1 only); bf16: a/b Uint16Array, then [mode]
+//      after biasOff.
 Napi::Value Gemm(const Napi::CallbackInfo& info, bool bf16) {
   Call c(info, bf16 ? "gemmBf16" : "gemm");
   if (info.Length() < 20) { c.type_error("expected 20 arguments"); return c.finish(); }
@@ -50,26 +52,26 @@ Napi::Value Gemm(const Napi::CallbackInfo& info, bool bf16) {
   p.ldb = ldb; p.strideB = sB; p.transB = tB;
   p.c = cp + cOff; p.ldc = ldc; p.strideC = sC;
   p.alpha = alpha; p.beta = beta;
+  if (info.Length() > 20 && !c.absent(20)) {
+    size_t biasLen = 0;
+    const float* bias = c.f32(20, "bias", 0, &biasLen);
+    const long biasOff = info.Length() < 22 ? -1 : c.count(21, "biasOff");
+    if (c.ok() && biasOff < 0) c.type_error("biasOff must be a non-negative integer");
+    if (c.ok() && batch > 1) c.range_error("a bias needs batch 1");
+    if (c.ok() && n > 0 && (double)biasOff + n > (double)biasLen) c.range_error("bias is out of bounds");
+    if (!c.ok()) return c.finish();
+    p.bias = bias + biasOff;
+  }
   if (!bf16) {
     p.kind = KIND_F32;
     p.a = static_cast<const float*>(a) + aOff;
     p.b = static_cast<const float*>(b) + bOff;
-    if (!c.absent(20)) {
-      size_t biasLen = 0;
-      const float* bias = c.f32(20, "bias", 0, &biasLen);
-      const long biasOff = info.Length() < 22 ? -1 : c.count(21, "biasOff");
-      if (c.ok() && biasOff < 0) c.type_error("biasOff must be a non-negative integer");
-      if (c.ok() && batch > 1) c.range_error("a bias needs batch 1");
-      if (c.ok() && n > 0 && (double)biasOff + n > (double)biasLen) c.range_error("bias is out of bounds");
-      if (!c.ok()) return c.finish();
-      p.bias = bias + biasOff;
-    }
     G().gemm(p);
     return c.finish();
   }
   p.a = static_cast<const uint16_t*>(a) + aOff;
   p.b = static_cast<const uint16_t*>(b) + bOff;
-  const std::string mode = info.Length() > 20 && info[20].IsString() ? info[20].As<Napi::String>().Utf8Value() : "auto";
+  const std::string mode = info.Length() > 22 && info[22].IsString() ? info[22].As<Napi::String>().Utf8Value() : "auto";
   const bool hw = active_isa_level() == ISA_AVX512 && cpu().bf16;
   if (mode == "pairs") {  // force the vdpbf16ps layout (emulated on AVX2): used by tests
     p.kind = KIND_BF16_PAIRS;
@@ -104,9 +106,76 @@ Napi::Value Convert(const Napi::CallbackInfo& info, bool to) {
 Napi::Value ToBf16(const Napi::CallbackInfo& info) { return Convert(info, true); }
 Napi::Value FromBf16(const Napi::CallbackInfo& info) { return Convert(info, false); }
 
+// Float32Array pointers of a JS array of G Float32Arrays, each with at least `need` elements (empty on
+// error, with the error set on c).
+bool f32_list(Call& c, size_t i, const char* name, long ng, double need, std::vector<float*>& out) {
+  if (!c.ok()) return false;
+  if (!c.info[i].IsArray() || c.info[i].As<Napi::Array>().Length() != (uint32_t)ng) {
+    c.type_error(std::string(name) + " must be an array of " + std::to_string(ng) + " Float32Arrays");
+    return false;
+  }
+  Napi::Array arr = c.info[i].As<Napi::Array>();
+  out.resize(ng);
+  for (long g = 0; g < ng; ++g) {
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(c.info.Env(), arr.Get((uint32_t)g), &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_float32_array) {
+      c.type_error(std::string(name) + "[" + std::to_string(g) + "] must be a Float32Array");
+      return false;
+    }
+    if ((double)length < need) { c.range_error(std::string(name) + "[" + std::to_string(g) + "] is too short"); return false; }
+    out[g] = static_cast<float*>(data);
+  }
+  return true;
+}
+
+// gemmGrouped(mode, offsets, m, n, k, a, lda, bs | b, ldb, transB, c | cs, ldc): see gemm.h
+// GroupedParams; mode 0 = GROUP_ROWS (bs and c), 1 = GROUP_K (b and cs).
+Napi::Value GemmGrouped(const Napi::CallbackInfo& info) {
+  Call c(info, "gemmGrouped");
+  if (info.Length() < 12) { c.type_error("expected 12 arguments"); return c.finish(); }
+  const long mode = c.count(0, "mode");
+  size_t offLen = 0;
+  const int32_t* off = c.i32(1, "offsets", 1, &offLen);
+  const long m = c.count(2, "m"), n = c.count(3, "n"), k = c.count(4, "k");
+  const long lda = c.count(6, "lda"), ldb = c.count(8, "ldb"), ldc = c.count(11, "ldc");
+  const bool tB = c.flag(9);
+  if (!c.ok()) return c.finish();
+  if (mode > 1) { c.range_error("mode must be 0 (rows) or 1 (k)"); return c.finish(); }
+  const long ng = (long)offLen - 1;
+  for (long g = 0; g < ng && c.ok(); ++g)
+    if (off[g] < 0 || off[g + 1] < off[g]) c.range_error("offsets must be non-negative and non-decreasing");
+  if (!c.ok()) return c.finish();
+  const double rows = off[ng];
+  // element count of a stored [r, cols] matrix with row stride ld (0 when r == 0)
+  auto need = [](double r, long cols, long ld) { return r > 0 ? (r - 1) * ld + cols : 0.0; };
+  GroupedParams p;
+  p.mode = (int)mode; p.groups = ng; p.offsets = off; p.m = m; p.n = n; p.k = k;
+  p.lda = lda; p.ldb = ldb; p.ldc = ldc; p.transB = tB;
+  std::vector<float*> list;
+  if (mode == GROUP_ROWS) {
+    if (lda < k || ldc < n || (tB ? ldb < k : ldb < n)) { c.range_error("a leading dimension is smaller than the stored row length"); return c.finish(); }
+    p.a = c.f32(5, "a", need(rows, k, lda));
+    f32_list(c, 7, "bs", ng, tB ? need(n, k, ldb) : need(k, n, ldb), list);
+    p.c = c.f32(10, "c", need(rows, n, ldc));
+    p.bs = list.data(); p.b = nullptr; p.cs = nullptr;
+  } else {
+    if (lda < m || ldb < n || ldc < n) { c.range_error("a leading dimension is smaller than the stored row length"); return c.finish(); }
+    p.a = c.f32(5, "a", need(rows, m, lda));
+    p.b = c.f32(7, "b", need(rows, n, ldb));
+    f32_list(c, 10, "cs", ng, need(m, n, ldc), list);
+    p.cs = list.data(); p.bs = nullptr; p.c = nullptr;
+  }
+  if (!c.ok()) return c.finish();
+  G().grouped(p);
+  return c.finish();
+}
+
 }  // namespace
 
 void register_gemm(Napi::Env env, Napi::Object exports) {
+  exports.Set("gemmGrouped", Napi::Function::New(env, GemmGrouped));
   exports.Set("gemm", Napi::Function::New(env, GemmF32));
   exports.Set("gemmBf16", Napi::Function::New(env, GemmBf16));
   exports.Set("toBf16", Napi::Function::New(env, ToBf16));

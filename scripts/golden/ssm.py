@@ -117,6 +117,8 @@ def main():
     case("one_step", 1, 2, 3, 1, tensors, cases)
     case("wide_state", 1, 4, 16, 70, tensors, cases)
     mamba_case(tensors)
+    # drawn last so the cases above keep their values: more channels than one native backward group (8), n not a multiple of the vector width
+    case("groups", 2, 11, 5, 100, tensors, cases)
     save_file(tensors, OUT_PATH, {"cases": json.dumps(cases), "mamba": json.dumps(MAMBA)})
     print(f"wrote {OUT_PATH}: {len(cases)} cases")
 

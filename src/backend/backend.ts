@@ -29,6 +29,23 @@ export interface GemmArgs<T extends FloatArray = FloatArray> {
   bias?: T | null; biasOff?: number;
 }
 
+/**
+ * G products over one A cut at row offsets (tokens sorted by expert: an MoE layer's experts in one call).
+ * rows: C[o_g:o_g+1] = A[o_g:o_g+1] op(B_g) with A [*, k], bs[g] [n, k] (transB) or [k, n], C [*, n];
+ * k: cs[g] [m, n] = A[o_g:o_g+1]^T B[o_g:o_g+1] with A [*, m], B [*, n]. Row strides lda, ldb, ldc.
+ */
+export interface GroupedGemmArgs<T extends FloatArray = FloatArray> {
+  mode: "rows" | "k";
+  offsets: Int32Array;
+  m: number; n: number; k: number;
+  a: T; lda: number;
+  bs?: T[]; b?: T; ldb: number; transB: boolean;
+  c?: T; cs?: T[]; ldc: number;
+}
+
+/** A GEMM on bf16 operands (raw bf16 bits) with fp32 accumulation and an fp32 C (autocast's products). */
+export interface GemmBf16Args extends Omit<GemmArgs<Float32Array>, "a" | "b"> { a: Uint16Array; b: Uint16Array }
+
 /** One AdamW step in place (Loshchilov & Hutter 2019, Alg. 2: decoupled decay). bc1/bc2 = 1 - beta^t. */
 export interface AdamWArgs {
   param: Float32Array | Float64Array; grad: FloatArray; m: FloatArray; v: FloatArray;
@@ -57,6 +74,36 @@ export interface FlashBackwardArgs<T extends FloatArray = FloatArray> extends Fl
   dO: T; dq: T; dk: T; dv: T;
 }
 
+/**
+ * im2col geometry (Chellapilla et al. 2006; Caffe's and PyTorch's layout): n images x [c, h, w] <->
+ * columns [n, c * kh * kw, oh * ow], row (ci, ki, kj) and column (oy, ox) holding
+ * x[ci, oy * sh - ph + ki * dh, ox * sw - pw + kj * dw], zero outside the image.
+ */
+export interface Im2colArgs<T extends FloatArray = FloatArray> {
+  x: T; col: T;
+  n: number; c: number; h: number; w: number; kh: number; kw: number;
+  sh: number; sw: number; ph: number; pw: number; dh: number; dw: number; oh: number; ow: number;
+}
+
+/**
+ * Selective scan (Mamba, Gu & Dao 2023, Alg. 2) over b x d channels of length L, state size n:
+ * h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t, y_t = C_t . h_t + D u_t, from h0 (null: zeros).
+ * u, delta, y [b, d, L]; A [d, n]; B, C [b, n, L]; D [d]. Writes y, the state before every chunk of
+ * `chunk` steps to ck [b, d, ceil(L / chunk), n] and the last state to last [b, d, n] (float64 whatever
+ * the dtype: the backward's restart points).
+ */
+export interface ScanArgs<T extends FloatArray = FloatArray> {
+  b: number; d: number; n: number; L: number; chunk: number;
+  u: T; delta: T; A: T; B: T; C: T; D: T;
+  h0: Float64Array | null;
+  y: T; ck: Float64Array; last: Float64Array;
+}
+
+/** The selective scan's backward: reads gy [b, d, L] and ck; overwrites gu, gdelta, gA, gB, gC, gD (the inputs' shapes). */
+export interface ScanBackwardArgs<T extends FloatArray = FloatArray> extends Omit<ScanArgs<T>, "h0" | "y" | "last"> {
+  gy: T; gu: T; gdelta: T; gA: T; gB: T; gC: T; gD: T;
+}
+
 export interface Backend {
   readonly name: string;
   /** Elementwise y = f(x) over n contiguous values. */
@@ -73,6 +120,12 @@ export interface Backend {
   /** Copy a strided view into a contiguous or strided destination (shape shared). */
   stridedCopy(src: ArrayLike<number> & { [i: number]: number }, srcOff: number, srcStrides: number[], dst: { [i: number]: number }, dstOff: number, dstStrides: number[], shape: number[]): void;
   gemm(args: GemmArgs): void;
+  /** Grouped GEMM (see GroupedGemmArgs). */
+  gemmGrouped(args: GroupedGemmArgs): void;
+  /** gemm on bf16 operands, fp32 accumulation and output (vdpbf16ps where the CPU has it). */
+  gemmBf16(args: GemmBf16Args): void;
+  /** float32 -> bf16 bits of the first n values, round to nearest even (NaN stays NaN). */
+  toBf16(src: Float32Array, dst: Uint16Array, n: number): void;
   /** Row softmax (or log-softmax) of a contiguous [rows, cols] array. */
   softmax(x: FloatArray, y: FloatArray, rows: number, cols: number, log: boolean): void;
   /** Backward of softmax / log-softmax from the output y. */
@@ -102,4 +155,11 @@ export interface Backend {
   /** Tiled online-softmax attention; only tile-sized scratch (see FlashArgs). */
   flashForward(args: FlashArgs): void;
   flashBackward(args: FlashBackwardArgs): void;
+  /** Chunked selective scan, forward (see ScanArgs) and backward (recomputing each chunk's states from ck). */
+  selectiveScan(args: ScanArgs): void;
+  selectiveScanBackward(args: ScanBackwardArgs): void;
+  /** Writes args.col from args.x (see Im2colArgs). */
+  im2col(args: Im2colArgs): void;
+  /** Overwrites args.x with the adjoint of im2col applied to args.col (overlapping taps summed). */
+  col2im(args: Im2colArgs): void;
 }

@@ -33,6 +33,9 @@ export const KERNELS: { readonly [K in KernelName]: KernelLayout } = {
   reduce: { arrays: [1, 5] },  // (op, x, outer, dim, inner, out)
   cumsum: { arrays: [0, 4] },  // (x, outer, dim, inner, out, reverse)
   gemm: { arrays: ["a", "b", "c", "bias"], optional: ["bias"] },  // (args)
+  gemmGrouped: { arrays: ["a"] },  // (args); bs / b, c / cs hold a's dtype (lists are not checked here)
+  gemmBf16: { arrays: ["c", "bias"], optional: ["bias"] },  // (args); a, b are Uint16Array bf16 bits
+  toBf16: { arrays: [0] },  // (src, dst, n); dst is Uint16Array
   softmax: { arrays: [0, 1] },  // (x, y, rows, cols, log)
   softmaxBackward: { arrays: [0, 1, 2] },  // (y, gy, gx, rows, cols, log)
   crossEntropy: { arrays: [0, 6, 7], indices: [1] },  // (logits, targets, rows, cols, ignore, smoothing, loss, lse)
@@ -46,6 +49,10 @@ export const KERNELS: { readonly [K in KernelName]: KernelLayout } = {
   adamw: { arrays: ["param", "grad", "m", "v"] },  // (args, n)
   flashForward: { arrays: ["q", "k", "v", "o", "lse"] },  // (args)
   flashBackward: { arrays: ["q", "k", "v", "o", "lse", "dO", "dq", "dk", "dv"] },  // (args)
+  selectiveScan: { arrays: ["u", "delta", "A", "B", "C", "D", "y"] },  // (args); ck, last, h0 are Float64Array
+  selectiveScanBackward: { arrays: ["u", "delta", "A", "B", "C", "D", "gy", "gu", "gdelta", "gA", "gB", "gC", "gD"] },  // (args)
+  im2col: { arrays: ["x", "col"] },  // (args)
+  col2im: { arrays: ["x", "col"] },  // (args)
 };
 
 /** A backend's kernels for some dtypes: kernel -> dtype -> implementation with the Backend signature. */

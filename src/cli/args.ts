@@ -1,6 +1,7 @@
 // Flag parsers: each rejects bad input with one message naming the flag and what was expected.
 
 import { InvalidArgumentError } from "commander";
+import { PRECISIONS, parsePrecision, type Precision } from "../index.js";
 
 export function intArg(flag: string, min = 0) {
   return (v: string): number => {
@@ -30,4 +31,11 @@ export function positiveArg(flag: string) {
     if (v.trim() === "" || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} expects a number > 0, got '${v}'`);
     return n;
   };
+}
+
+export const PRECISION_HELP = `mixed precision of the matrix products: ${PRECISIONS.join(", ")} (fp16 with dynamic loss scaling)`;
+
+/** --precision fp32 | bf16 | fp16 (ops/autocast.ts). */
+export function precisionArg(v: string): Precision {
+  try { return parsePrecision(v, "--precision"); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
 }

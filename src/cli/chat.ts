@@ -4,8 +4,7 @@
 // transformers' apply_chat_template does) and streams the reply until an end-of-turn token.
 
 import { createInterface } from "node:readline";
-import { generate, maxNewTokensFor, type ChatMessage } from "../index.js";
-import { eosIdsOf, loadForInference } from "./generate.js";
+import { eosIdsOf, generate, loadForInference, maxNewTokensFor, type ChatMessage } from "../index.js";
 
 export interface ChatCliOptions {
   model: string; tokenizer?: string; adapter?: string; system?: string; maxNewTokens?: number;

@@ -7,7 +7,7 @@
 import * as path from "node:path";
 import {
   CharTokenizer, TokenDataset, applyPeft, formatTrainable, generate, loadModel, peftFiles, readJsonFile,
-  resolveCheckpointDir, train, trainableParameters, PEFT_METHODS, type ModelConfig, type PeftSpec, type TrainSummary,
+  resolveCheckpointDir, train, trainableParameters, PEFT_METHODS, type ModelConfig, type PeftSpec, type Precision, type TrainSummary,
 } from "../index.js";
 import { bundled } from "./train.js";
 import { readTextInput } from "./text-input.js";
@@ -17,7 +17,7 @@ export interface FinetuneCliOptions {
   target?: string; rslora?: boolean; bias?: string; modulesToSave?: string; bottleneck?: number; virtualTokens?: number;
   prefixHidden?: number; steps?: number; lr?: number; batch?: number; block?: number; warmup?: number;
   evalInterval?: number; evalIters?: number; ckptInterval?: number; seed?: number; sampleTokens?: number;
-  resume?: string; overwrite?: boolean; checkpointing?: ModelConfig["checkpointing"];
+  resume?: string; overwrite?: boolean; checkpointing?: ModelConfig["checkpointing"]; precision?: Precision;
 }
 
 export const FINETUNE_DEFAULTS = {
@@ -79,7 +79,7 @@ export async function runFinetune(o: FinetuneCliOptions, log = console.log): Pro
     batchSize: args.batch, blockSize: args.block, maxSteps: args.steps,
     schedule: { kind: "cosine", lr: args.lr, minLr: args.lr / 10, warmupSteps: Math.min(args.warmup, Math.floor(args.steps / 2)), decaySteps: Math.max(args.steps, 1) },
     optim: { kind: "adamw", weightDecay: 0 }, evalInterval: args.evalInterval, evalIters: args.evalIters, ckptInterval: args.ckptInterval,
-    seed: args.seed, resume: ck, checkpointTrainableOnly: args.method !== "full",
+    seed: args.seed, precision: args.precision, resume: ck, checkpointTrainableOnly: args.method !== "full",
     extraFiles: () => ({ ...peftFiles(model, peft, { baseModel: saved.model }), [ARGS_FILE]: saved }),
   });
   const bos = (tokenizer as { bosId?: number }).bosId;

@@ -3,8 +3,8 @@
 // defaults below.
 
 import {
-  checkSameTokenizer, generate, linePlotSvg, loadModel, loadPeft, maxNewTokensFor, mergeLora, ROPE_SCALINGS, scoreTokens, speculativeGenerate, withPositions,
-  writeFileAtomic, writeSvg, type CausalLM, type GenerateResult, type GenerationDefaults, type LoadedModel, type Module, type PositionOptions, type SpeculativeStats, type Tokenizer,
+  checkSameTokenizer, eosIdsOf, generate, linePlotSvg, loadForInference, maxNewTokensFor, ROPE_SCALINGS, scoreTokens, speculativeGenerate,
+  writeFileAtomic, writeSvg, type CausalLM, type GenerateResult, type PositionOptions, type SpeculativeStats, type Tokenizer,
 } from "../index.js";
 import { readTextInput } from "./text-input.js";
 
@@ -33,26 +33,7 @@ export function positionOptions(o: PositionCliOptions): PositionOptions {
   return p;
 }
 
-/**
- * The model of --model under the position flags, with the adapter of --adapter on it (LoRA merged into
- * the weights for speed; prefix / prompt tuning wrap it).
- */
-export async function loadForInference(model: string, tokenizer?: string, adapter?: string, positions: PositionOptions = {}): Promise<Omit<LoadedModel, "model"> & { model: CausalLM & Module }> {
-  const l = await loadModel(model, tokenizer);
-  if (Object.keys(positions).length) l.model = withPositions(l.model, positions);
-  if (!adapter) return l;
-  const p = await loadPeft(l.model, adapter);
-  if (p.lora) mergeLora(l.model);
-  p.model.eval();
-  return { ...l, model: p.model };
-}
-
 export const SAMPLING_DEFAULTS = { maxNewTokens: 200, temperature: 0.8, topK: 0, topP: 1, repetitionPenalty: 1 };
-
-/** The ids that end generation: generation_config.json's eos_token_id list and the tokenizer's EOS. */
-export function eosIdsOf(generation: GenerationDefaults | null | undefined, tokenizer: Tokenizer): number[] {
-  return [...new Set([...(generation?.eosIds ?? []), ...(tokenizer.eosId !== undefined ? [tokenizer.eosId] : [])])];
-}
 
 export const SPECULATIVE_GAMMA = 4;
 

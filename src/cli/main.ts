@@ -4,8 +4,8 @@
 import { Command } from "commander";
 import { PEFT_METHODS, ROPE_SCALINGS, setNativeThreads, version } from "../index.js";
 import { printInfo } from "./info.js";
-import { collect, intArg, numArg, positiveArg } from "./args.js";
-import { checkpointingArg, formatSummary, runTrain, TRAIN_DEFAULTS, type TrainCliOptions } from "./train.js";
+import { collect, intArg, numArg, positiveArg, precisionArg, PRECISION_HELP } from "./args.js";
+import { batchingArg, checkpointingArg, formatSummary, runTrain, TRAIN_DEFAULTS, type TrainCliOptions } from "./train.js";
 import { presetHelp } from "./presets.js";
 import { runEval, runGenerate, SAMPLING_DEFAULTS, SPECULATIVE_GAMMA, type EvalCliOptions, type GenerateCliOptions } from "./generate.js";
 import { runChat, type ChatCliOptions } from "./chat.js";
@@ -15,6 +15,7 @@ import { FINETUNE_DEFAULTS, runFinetune, type FinetuneCliOptions } from "./finet
 import { runStart } from "./start.js";
 import { runFlops, type FlopsCliOptions } from "./flops.js";
 import { addMemoryCommand } from "./memory.js";
+import { runServe, SERVE_DEFAULTS, type ServeCliOptions } from "./serve.js";
 
 const program = new Command();
 program.name("tsformer").description("Build, train, run and serve Transformer language models on the CPU.")
@@ -54,6 +55,9 @@ program.command("train")
   .option("--warmup <n>", `linear warmup steps (default ${d.warmup})`, intArg("--warmup", 0))
   .option("--dropout <p>", `dropout probability (default ${d.dropout})`, numArg("--dropout", 0, 0.99))
   .option("--checkpointing <mode>", `${CHECKPOINTING_HELP} (default: the model config's, else none)`, checkpointingArg)
+  .option("--precision <p>", `${PRECISION_HELP} (default fp32)`, precisionArg)
+  .option("--batching <mode>", "train on the documents of --data (separated by <|endoftext|> lines, as TinyStories), --batch per batch: padded | packed | unpadded (default: random --block windows of the text)", batchingArg)
+  .option("--pack-len <n>", "--batching packed: input positions per packed row (default --block); padded: a fixed row length", intArg("--pack-len", 1))
   .option("--eval-interval <n>", `estimate losses every n steps (default ${d.evalInterval})`, intArg("--eval-interval", 1))
   .option("--eval-iters <n>", `batches per loss estimate (default ${d.evalIters})`, intArg("--eval-iters", 1))
   .option("--ckpt-interval <n>", `checkpoint every n steps, 0 = at the end (default ${d.ckptInterval})`, intArg("--ckpt-interval", 0))
@@ -160,6 +164,7 @@ program.command("finetune")
   .option("--virtual-tokens <n>", "prefix / prompt tuning: virtual tokens (default 16)", intArg("--virtual-tokens", 1))
   .option("--prefix-hidden <n>", "prefix tuning: the reparameterization MLP's width, 0 = none (default: the key/value width)", intArg("--prefix-hidden", 0))
   .option("--checkpointing <mode>", `${CHECKPOINTING_HELP} (default none)`, checkpointingArg)
+  .option("--precision <p>", `${PRECISION_HELP} (default fp32)`, precisionArg)
   .option("--steps <n>", `optimizer steps (default ${f.steps})`, intArg("--steps", 0))
   .option("--lr <x>", `peak learning rate (default ${f.lr})`, numArg("--lr", 0))
   .option("--batch <n>", `sequences per step (default ${f.batch})`, intArg("--batch", 1))
@@ -219,6 +224,22 @@ program.command("flops")
   .action((o: FlopsCliOptions) => { runFlops(o); });
 
 addMemoryCommand(program);
+
+const sv = SERVE_DEFAULTS;
+program.command("serve")
+  .description("an OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models, /health, /tokenize, /detokenize) with continuous batching")
+  .requiredOption("--model <path>", MODEL_HELP)
+  .option("--adapter <dir>", ADAPTER_HELP)
+  .option("--tokenizer <file>", TOKENIZER_HELP)
+  .option("--chat-template <file>", "a Jinja chat template (or a tokenizer_config.json holding one) for models without their own")
+  .option("--host <addr>", "address to listen on", sv.host)
+  .option("--port <n>", "port (0: any free port)", intArg("--port", 0), sv.port)
+  .option("--api-key <key>", "require Authorization: Bearer <key>")
+  .option("--parallel <n>", "most sequences decoded together (a request with n choices takes n)", intArg("--parallel", 1), sv.parallel)
+  .option("--max-queue <n>", "requests waiting beyond --parallel before 429", intArg("--max-queue", 0), sv.maxQueue)
+  .option("--max-body <bytes>", "largest request body (413 past it)", intArg("--max-body", 1), sv.maxBody)
+  .option("--model-name <name>", "the model id clients send (default: the --model path's last part)")
+  .action(async (o: ServeCliOptions) => { await runServe(o); });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`tsformer: ${e instanceof Error ? e.message : String(e)}`);

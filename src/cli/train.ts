@@ -7,8 +7,8 @@
 import { existsSync, realpathSync } from "node:fs";
 import * as path from "node:path";
 import {
-  CharTokenizer, HFTokenizer, RandomGenerator, TokenDataset, TransformerLM, dataPath, generate, loadModel, loadTokenizer,
-  parseModelConfig, readJsonFile, resolveCheckpointDir, train, type ModelConfig, type Tokenizer, type TrainSummary,
+  BATCHINGS, CharTokenizer, DocumentDataset, HFTokenizer, RandomGenerator, TokenDataset, TransformerLM, dataPath, generate, loadModel, loadTokenizer,
+  parseModelConfig, readJsonFile, resolveCheckpointDir, train, type Batching, type ModelConfig, type Precision, type Tokenizer, type TrainOptions, type TrainSummary,
 } from "../index.js";
 import { InvalidArgumentError } from "commander";
 import { configFromObject, presetConfig, DEFAULT_PRESET } from "./presets.js";
@@ -22,8 +22,17 @@ export interface TrainCliOptions {
   accum?: number; evalInterval?: number; evalIters?: number; ckptInterval?: number; saveTotalLimit?: number;
   seed?: number; sampleTokens?: number; tokenizer?: string;
   resume?: string; initFrom?: string; overwrite?: boolean;
+  /** Train on the text's documents (split at TinyStories' <|endoftext|>) instead of random stream windows. */
+  batching?: Batching; packLen?: number;
   /** Gradient checkpointing (not a model shape: it overrides the config's, resumed runs included). */
   checkpointing?: ModelConfig["checkpointing"];
+  precision?: Precision;
+}
+
+/** --batching padded | packed | unpadded. */
+export function batchingArg(v: string): Batching {
+  if (!(BATCHINGS as readonly string[]).includes(v)) throw new InvalidArgumentError(`--batching expects ${BATCHINGS.join(", ")}, got '${v}'`);
+  return v as Batching;
 }
 
 /** --checkpointing none | block | N (runs of N blocks). */
@@ -43,7 +52,7 @@ export const TRAIN_DEFAULTS = {
 };
 
 /** The arguments of a run as saved in each checkpoint (training_args.json), so that --resume can continue it. */
-type RunArgs = typeof TRAIN_DEFAULTS & { minLr?: number; initFrom?: string; tokenizer?: string };
+type RunArgs = typeof TRAIN_DEFAULTS & { minLr?: number; initFrom?: string; tokenizer?: string; batching?: Batching; packLen?: number; precision?: Precision };
 const ARGS_FILE = "training_args.json";
 /** Flags that shape the model: a resumed run or --init-from takes them from the checkpoint. */
 const MODEL_FLAGS = { dModel: "--d-model", nLayers: "--n-layers", nHeads: "--n-heads", dropout: "--dropout" } as const;
@@ -140,25 +149,50 @@ async function plan(o: TrainCliOptions, log: (s: string) => void): Promise<Plan>
   return { args: { ...args, block: o.block ?? cfg.maxSeqLen }, cfg, tok, text, dataFile: file };
 }
 
+/**
+ * The run's data, 90% train / 10% validation: random windows of --block tokens from the text stream, or
+ * with --batching its documents (TinyStories' <|endoftext|> separates them; BOS first when the
+ * tokenizer has one, as llama2.c), --batch documents per batch; every document must fit the context.
+ */
+function trainData(args: RunArgs, tok: RunTokenizer, text: string, dataFile: string, tokSource: string): { options: Pick<TrainOptions, "train" | "val" | "blockSize" | "documents">; summary: string } {
+  if (!args.batching) {
+    if (args.packLen !== undefined) throw new Error("--pack-len needs --batching packed (or padded: a fixed row length)");
+    const { train, val } = new TokenDataset(encodeData(tok, text, dataFile, tokSource), dataFile).split(0.1);
+    return { options: { train, val, blockSize: args.block }, summary: `${train.length} train / ${val.length} val tokens` };
+  }
+  if (tok instanceof CharTokenizer) encodeData(tok, text, dataFile, tokSource);  // the unknown-character check
+  const docs = DocumentDataset.fromText(text, tok, { name: `--data ${dataFile}` });
+  const { min, median, max } = docs.lengthStats();
+  if (max - 1 > args.block) throw new Error(`--data ${dataFile}: the longest document has ${max} tokens (${max - 1} input positions), above the context --block ${args.block}; raise --block (and the model's context) to at least ${max - 1}`);
+  const packLen = args.batching === "packed" ? args.packLen ?? args.block : args.packLen;
+  if (packLen !== undefined && packLen > args.block) throw new Error(`--pack-len ${packLen} exceeds the context --block ${args.block}`);
+  if (packLen !== undefined && packLen < max - 1) throw new Error(`--pack-len ${packLen} is below the longest document of --data ${dataFile}: ${max} tokens, ${max - 1} input positions (its last token is only a target); use at least ${max - 1}`);
+  const { train, val } = docs.split(0.1);
+  return {
+    options: { documents: { train, val, batching: args.batching, packLen } },
+    summary: `${train.length} train / ${val.length} val documents (${min} / ${median} / ${max} tokens min / median / max), ${args.batching} batches${packLen ? ` of length ${packLen}` : ""}`,
+  };
+}
+
 export async function runTrain(o: TrainCliOptions, log = console.log): Promise<{ summary: TrainSummary; sample: string; model: TransformerLM; runDir: string }> {
   const { checkpointing, ...rest } = o;
   const { args, cfg: planned, tok, text, dataFile, weights, resume } = await plan(rest, log);
   const cfg = checkpointing === undefined ? planned : { ...planned, checkpointing };
   if (args.block > cfg.maxSeqLen) throw new Error(`--block ${args.block} exceeds the model's maxSeqLen ${cfg.maxSeqLen}`);
-  const { train: trainSet, val } = new TokenDataset(encodeData(tok, text, dataFile, resume ?? o.initFrom ?? "the data"), dataFile).split(0.1);
+  const data = trainData(args, tok, text, dataFile, resume ?? o.initFrom ?? "the data");
   const model = new TransformerLM(cfg, { generator: new RandomGenerator(args.seed), dropoutGenerator: new RandomGenerator(args.seed + 7) });
   if (weights) model.loadStateDict(weights.stateDict());
   log(`model: ${cfg.nLayers} layers, d=${cfg.dModel}, ${cfg.nHeads} heads, context ${cfg.maxSeqLen}, vocab ${cfg.vocabSize}: ${(model.numParameters() / 1e6).toFixed(3)}M parameters`);
-  log(`data: ${dataFile}: ${trainSet.length} train / ${val.length} val tokens; run dir ${args.out}`);
+  log(`data: ${dataFile}: ${data.summary}; run dir ${args.out}`);
   const saved: RunArgs = { ...args, data: path.resolve(dataFile), dModel: cfg.dModel, nLayers: cfg.nLayers, nHeads: cfg.nHeads, dropout: cfg.dropout };
   const summary = await train({
-    model, modelConfig: cfg, train: trainSet, val, runDir: args.out, overwrite: o.overwrite, saveTotalLimit: args.saveTotalLimit,
-    batchSize: args.batch, blockSize: args.block, maxSteps: args.steps, accumSteps: args.accum,
+    model, modelConfig: cfg, ...data.options, runDir: args.out, overwrite: o.overwrite, saveTotalLimit: args.saveTotalLimit,
+    batchSize: args.batch, maxSteps: args.steps, accumSteps: args.accum,
     schedule: { kind: "cosine", lr: args.lr, minLr: args.minLr ?? args.lr / 10, warmupSteps: Math.min(args.warmup, Math.floor(args.steps / 2)), decaySteps: Math.max(args.steps, 1) },
     // beta2 0.99 is explicit: nanoGPT's shakespeare-char preset (AdamW's own default is torch's 0.999).
     optim: { kind: "adamw", weightDecay: 0.1, beta1: 0.9, beta2: 0.99 },
     evalInterval: args.evalInterval, evalIters: args.evalIters, ckptInterval: args.ckptInterval, seed: args.seed,
-    resume, extraFiles: { ...tokenizerFiles(tok), [ARGS_FILE]: saved },
+    precision: args.precision, resume, extraFiles: { ...tokenizerFiles(tok), [ARGS_FILE]: saved },
   });
   const newline = tok.encode("\n");
   const prompt = tok instanceof CharTokenizer ? tok.encode(tok.vocab.includes("\n") ? "\n" : tok.vocab[0]!) : newline.length ? newline : [tok.bosId ?? 0];

@@ -24,9 +24,25 @@ export class TokenDataset {
   }
 }
 
-export interface Batch { x: Tensor; y: Tensor }
+export interface Batch {
+  x: Tensor;
+  y: Tensor;
+  /** Packed documents (documents.ts): cumulative lengths over x's single row, and per-token positions
+   * restarting at 0 in each segment (SeqContext's cuSeqlens and positions). */
+  cuSeqlens?: Int32Array;
+  positions?: Int32Array;
+  /** Real target tokens (default x.numel): what tokens/s counts. */
+  tokens?: number;
+}
 
-export class BatchSampler {
+/** A stream of batches whose whole state is {seed, counter} (exact resume; counter 0 restarts it). */
+export interface Sampler {
+  next(): Batch;
+  getState(): RngState;
+  setState(s: RngState): void;
+}
+
+export class BatchSampler implements Sampler {
   private readonly gen: RandomGenerator;
 
   constructor(readonly data: TokenDataset, readonly batchSize: number, readonly blockSize: number, seed = 0) {

@@ -2,7 +2,7 @@
 //   config.json            the model config object
 //   model.safetensors      the model state dict (F32; a tied tensor is stored under each of its names)
 //   optimizer.safetensors  optimizer buffers by "<param>.<buffer>"; metadata "meta" = JSON scalars
-//   trainer_state.json     { step, dataRng, dropoutRng, lossScale?, bestValLoss, trainConfig }
+//   trainer_state.json     { step, dataRng, dropoutRng, gradScaler?, bestValLoss, trainConfig }
 //   *.json                 optional extra files from the caller (e.g. tokenizer.json)
 // A model directory (for inference, for sharing) is the first two plus the extra files: loadModelFiles
 // reads it; only loadCheckpoint (resume) asks for the optimizer and trainer state.
@@ -35,8 +35,8 @@ export interface TrainerState {
   dataRng: RngState;
   /** Dropout generator, null when the model draws none. */
   dropoutRng: RngState | null;
-  /** Dynamic loss scale of mixed-precision training, when used. */
-  lossScale?: number;
+  /** fp16 training's dynamic loss scale and its count of clean steps (train/grad-scaler.ts). */
+  gradScaler?: { scale: number; growthTracker: number };
   bestValLoss: number | null;
   trainConfig: Record<string, unknown>;
 }
@@ -80,7 +80,7 @@ const stateSchema = z.object({
   step: z.number().int().nonnegative(),
   dataRng: rngSchema,
   dropoutRng: rngSchema.nullable(),
-  lossScale: z.number().positive().optional(),
+  gradScaler: z.object({ scale: z.number().positive(), growthTracker: z.number().int().nonnegative() }).strict().optional(),
   bestValLoss: z.number().nullable(),
   // the run's settings (batch size, schedule, optimizer...): flat JSON; nesting is capped so that
   // comparing them on resume (JSON.stringify) cannot overflow the stack

@@ -1,4 +1,4 @@
-// A decoder block built from declared parts: a sequence mixer (attention, GAU, later an SSM), an
+// A decoder block built from declared parts: a sequence mixer (attention, GAU, an SSM), an
 // optional feed-forward part, norms and their placement:
 // pre (GPT-2 / Llama), post (Vaswani et al. 2017), sandwich (Ding et al. 2021, CogView sec. 2.4)
 // and deepnorm (Wang et al. 2022: x_{l+1} = LN(alpha x_l + F(x_l)), alpha = (2N)^(1/4)).
@@ -15,7 +15,9 @@ import { makeAttention, type AttentionName } from "../nn/attention/registry.js";
 import type { Attention } from "../nn/attention/types.js";
 import { SeqContext } from "../nn/seq-context.js";
 import { Rotary } from "../nn/position/rotary.js";
-import type { ModelConfig } from "./config.js";
+import { hasFFN, mixerOf, type ModelConfig } from "./config.js";
+import { Mamba } from "../nn/ssm/mamba.js";
+import { S4DLayer } from "../nn/ssm/s4d-layer.js";
 import type { RandomGenerator } from "../tensor/rng.js";
 
 export type NormPlacement = ModelConfig["normPlacement"];
@@ -51,20 +53,31 @@ export function rotaryOf(cfg: ModelConfig): Rotary | null {
 
 /** The parts of decoder layer `layer` of a TransformerLM config. */
 export function blockParts(cfg: ModelConfig, layer: number, dropoutGen: () => RandomGenerator): BlockParts {
-  const mixer = makeAttention(cfg.attention as AttentionName, {
-    dModel: cfg.dModel, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads ?? cfg.nHeads, bias: cfg.bias, qkvBias: cfg.qkvBias,
-    rope: rotaryOf(cfg), alibi: cfg.position === "alibi",
-    scale: cfg.init === "t5" ? 1 : 1 / Math.sqrt(cfg.dModel / cfg.nHeads),
-    layer, nLayers: cfg.nLayers, maxSeqLen: cfg.maxSeqLen,
-  });
+  const mixer = makeMixer(cfg, layer);
   return {
     mixer,
-    ffn: mixer.includesFFN ? null : feedForward(cfg, layer),
+    ffn: mixer.includesFFN || !hasFFN(cfg, layer) ? null : feedForward(cfg, layer),
     norm: () => makeNorm(cfg.norm, cfg.dModel, cfg.normEps, cfg.bias || cfg.norm === "layernorm"),
     placement: cfg.normPlacement,
     alpha: cfg.normPlacement === "deepnorm" ? Math.pow(2 * cfg.nLayers, 0.25) : 1,
     dropout: new Dropout(cfg.dropout, dropoutGen),
   };
+}
+
+/**
+ * The mixer of layer `layer`: the attention variant, or an SSM with the config's ssm options (its
+ * weights left for the model's initialize(), which calls the SSM's own init: nn/ssm/state.ts SelfInit).
+ */
+function makeMixer(cfg: ModelConfig, layer: number): Attention {
+  const s = cfg.ssm ?? {}, kind = mixerOf(cfg, layer);
+  if (kind === "mamba") return new Mamba(cfg.dModel, { dState: s.dState, dConv: s.dConv, expand: s.expand, dtRank: s.dtRank, deferInit: true });
+  if (kind === "s4d") return new S4DLayer(cfg.dModel, { dState: s.dState ?? 16, init: s.s4dInit, deferInit: true });
+  return makeAttention(cfg.attention as AttentionName, {
+    dModel: cfg.dModel, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads ?? cfg.nHeads, bias: cfg.bias, qkvBias: cfg.qkvBias,
+    rope: rotaryOf(cfg), alibi: cfg.position === "alibi",
+    scale: cfg.init === "t5" ? 1 : 1 / Math.sqrt(cfg.dModel / cfg.nHeads),
+    layer, nLayers: cfg.nLayers, maxSeqLen: cfg.maxSeqLen,
+  });
 }
 
 /** The FFN part of layer `layer`: MoE in every moe.every-th layer when configured, dense otherwise. */

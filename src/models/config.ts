@@ -9,6 +9,10 @@ import { ropeScalingSchema } from "../nn/position/registry.js";
 
 export const INIT_SCHEMES = ["nanogpt", "xavier", "kaiming", "deepnorm", "t5"] as const;
 
+/** Sequence mixers by layer: "attention" (the `attention` variant), "mamba" (nn/ssm/mamba.ts), "s4d" (nn/ssm/s4d-layer.ts). */
+export const MIXERS = ["attention", "mamba", "s4d"] as const;
+export type MixerKind = (typeof MIXERS)[number];
+
 /**
  * Upper bounds of the sizes, far above any real model (Llama 3 405B: dModel 16384, 126 layers, dFF
  * 53248, vocab 128256), so that a garbled config fails here; what the model's bytes may be is checked
@@ -67,6 +71,19 @@ export const modelConfigSchema = z.object({
     zWeight: z.number().min(0).optional(),
     every: z.number().int().min(1).default(1),
   }).strict().refine((m) => m.topK <= m.experts, { message: "topK must be at most the number of experts" }).optional(),
+  /** Mixer of every layer, or one per layer (a hybrid, e.g. Jamba's one attention layer in eight); default "attention". */
+  mixer: z.union([z.enum(MIXERS), z.array(z.enum(MIXERS)).min(1)], {
+    error: `expected one of ${MIXERS.map((m) => `"${m}"`).join(", ")} or a list of them, one per layer`,
+  }).optional(),
+  /** Options of the SSM mixers (defaults as mamba_ssm's Mamba); ffn false: SSM layers have no FFN part (the Mamba paper's LM). */
+  ssm: z.object({
+    dState: z.number().int().min(1).optional(),
+    dConv: z.number().int().min(1).optional(),
+    expand: z.number().int().min(1).optional(),
+    dtRank: z.number().int().min(1).optional(),
+    s4dInit: z.enum(["lin", "inv"]).optional(),
+    ffn: z.boolean().optional(),
+  }).strict().optional(),
 }).strict();
 
 export type ModelConfigInput = z.input<typeof modelConfigSchema>;
@@ -85,6 +102,7 @@ export function parseModelConfig(raw: unknown, source = "model config"): ModelCo
   if (c.nHeads % kv !== 0) throw new Error(`${source}: nKvHeads ${kv} must divide nHeads ${c.nHeads}`);
   if (c.position === "rope" && (c.dModel / c.nHeads) % 2 !== 0) throw new Error(`${source}: RoPE needs an even head size, got ${c.dModel / c.nHeads}`);
   checkPositions(c, source);
+  checkMixers(c, source);
   // checkpointing replays blocks in backward; the MoE auxiliary losses read after forward would miss their gradient
   if (c.moe && (c.checkpointing ?? "none") !== "none") throw new Error(`${source}: moe is not supported with checkpointing yet; set checkpointing "none"`);
   checkModelBytes(c, source);
@@ -104,21 +122,43 @@ function checkPositions(c: ModelConfig, source: string): void {
   if (c.logn && c.attention.startsWith("gau")) throw new Error(`${source}: logn is not supported with attention "${c.attention}"`);
 }
 
+/** The mixer of layer `layer` (0-based). */
+export function mixerOf(c: ModelConfig, layer: number): MixerKind {
+  const m = c.mixer ?? "attention";
+  return typeof m === "string" ? m : m[layer];
+}
+
+/** Whether layer `layer` has an FFN part (an SSM layer has none with ssm.ffn false; a GAU includes its own). */
+export function hasFFN(c: ModelConfig, layer: number): boolean {
+  return mixerOf(c, layer) === "attention" ? !c.attention.startsWith("gau") : c.ssm?.ffn !== false;
+}
+
+function checkMixers(c: ModelConfig, source: string): void {
+  if (Array.isArray(c.mixer) && c.mixer.length !== c.nLayers) throw new Error(`${source}: mixer lists ${c.mixer.length} layers, but nLayers is ${c.nLayers}; give one name per layer or one name for all`);
+  const kinds = new Set(Array.from({ length: c.nLayers }, (_, i) => mixerOf(c, i)));
+  if (kinds.has("s4d") && (c.ssm?.dState ?? 16) % 2) throw new Error(`${source}: ssm.dState must be even for mixer "s4d" (N/2 complex modes), got ${c.ssm?.dState}`);
+  if (c.ssm && !kinds.has("mamba") && !kinds.has("s4d")) throw new Error(`${source}: ssm options are given but no layer has mixer "mamba" or "s4d"`);
+}
+
 /**
  * A lower bound on the parameter count, computed from the config alone: the embeddings (and the
  * learned positions, the untied head) plus per layer an output projection of D x D (every mixer has
- * at least that) and, unless a GAU mixer includes it, the FFN's weight matrices.
+ * at least that) and, in the layers with an FFN part (hasFFN), the FFN's weight matrices.
  */
 export function minParamCount(c: ModelConfig): number {
   const D = c.dModel, L = c.nLayers;
-  const ffn = c.attention.startsWith("gau") ? 0 : (c.ffn === "swiglu" ? 3 : 2) * D * c.dFF;
+  const ffn = (c.ffn === "swiglu" ? 3 : 2) * D * c.dFF;
   const emb = c.vocabSize * D * (c.tieEmbeddings ? 1 : 2) + (c.position === "learned" ? c.maxSeqLen * D : 0);
-  return emb + L * (D * D + ffn);
+  let layers = 0;
+  for (let i = 0; i < L; i++) layers += D * D + (hasFFN(c, i) ? ffn : 0);
+  return emb + layers;
 }
 
 /** Bytes of a float32 KV cache for one sequence of maxSeqLen tokens (generate allocates it). */
 export function kvCacheBytes(c: ModelConfig): number {
-  return 4 * 2 * c.nLayers * c.maxSeqLen * (c.nKvHeads ?? c.nHeads) * (c.dModel / c.nHeads);
+  let attention = 0;
+  for (let i = 0; i < c.nLayers; i++) if (mixerOf(c, i) === "attention") attention++;
+  return 4 * 2 * attention * c.maxSeqLen * (c.nKvHeads ?? c.nHeads) * (c.dModel / c.nHeads);
 }
 
 /** Refuses, before anything is allocated, a model whose float32 parameters or KV cache exceed TSFORMER_MAX_MODEL_BYTES. */

@@ -23,7 +23,7 @@ import { MIXED_CHUNK, GAU_EXPANSION, GAU_QK_DIM } from "../nn/attention/gau.js";
 import { defaultFeatures } from "../nn/attention/performer.js";
 import { SPARSE_DEFAULT, SPARSE_FIXED_DEFAULT, SPARSE_LOCAL_DEFAULT } from "../nn/attention/sparse.js";
 import { TRANSNORMER_DEFAULTS } from "../nn/attention/transnormer.js";
-import type { ModelConfig } from "./config.js";
+import { mixerOf, type ModelConfig } from "./config.js";
 
 export interface LayerFlops { layer: number; kind: string; scores: number; projections: number; ffn: number }
 
@@ -158,6 +158,8 @@ function scanCrossover(mask: BlockMask, coef: number, layers: number, omega: num
 
 export function modelFlops(cfg: ModelConfig, seq: number): FlopsReport {
   if (!Number.isInteger(seq) || seq < 1) throw new RangeError(`flops: the sequence length must be an integer >= 1, got ${seq}`);
+  const ssm = Array.from({ length: cfg.nLayers }, (_, l) => mixerOf(cfg, l)).find((m) => m !== "attention");
+  if (ssm) throw new Error(`flops: no FLOP model for mixer "${ssm}" (the report counts attention layers only)`);
   const models = Array.from({ length: cfg.nLayers }, (_, l) => scoreModel(cfg, l));
   const dense = denseParts(cfg);
   const layers = models.map((m, layer) => ({ layer, kind: m.kind, scores: m.flops(seq), projections: dense.projections * seq, ffn: dense.ffn * seq }));

@@ -13,6 +13,8 @@ import { checkpointSequential } from "../nn/checkpoint.js";
 import { isGradEnabled } from "../tensor/autograd.js";
 import { sinusoidalPositions } from "../nn/position/sinusoidal.js";
 import { Block, blockParts } from "./block.js";
+import { hasSelfInit } from "../nn/ssm/state.js";
+import { hasFFN } from "./config.js";
 import type { CausalLM, CausalLMOutput } from "./causal-lm.js";
 import type { ModelConfig } from "./config.js";
 
@@ -53,11 +55,18 @@ export class TransformerLM extends Module implements CausalLM {
     this.initialize(opts.generator ?? new RandomGenerator(0));
   }
 
-  /** Every parameter that declared an init role, drawn in namedRoles() order (own parameters before children's). */
+  /**
+   * Every parameter that declared an init role, drawn in namedRoles() order (own parameters before
+   * children's); then the SSM mixers, layer by layer, draw their reference's init whatever the scheme
+   * (mamba_ssm's _init_weights: out_proj scaled by 1/sqrt(residuals per layer * nLayers)).
+   */
   private initialize(g: RandomGenerator): void {
     const c = this.config;
     const ctx: InitContext = { nLayers: c.nLayers, dModel: c.dModel, dFF: c.dFF, headDim: c.dModel / c.nHeads, nHeads: c.nHeads };
     for (const [, p, role] of this.namedRoles()) initWeight(c.init, role, p, ctx, g);
+    this.blocks.forEach((b, i) => {
+      if (hasSelfInit(b.attn)) b.attn.initParameters(g, { nLayers: c.nLayers, residualsPerLayer: hasFFN(c, i) ? 2 : 1 });
+    });
   }
 
   /** One decoding state per layer (KV cache or recurrent state) for up to `capacity` positions. */

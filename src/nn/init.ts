@@ -12,7 +12,8 @@ export type InitScheme = "nanogpt" | "xavier" | "kaiming" | "deepnorm" | "t5";
  * What a parameter is, as far as initialization cares; declared by the module that creates it
  * (Module.param). "norm" gains and "bias" vectors keep their constructed ones and zeros.
  */
-export type Role = "embedding" | "head" | "q" | "k" | "v" | "o" | "ffn_in" | "ffn_out" | "norm" | "bias";
+/** ssm: a state-space model's own dynamics (A, D, the step size): initialized by its mixer, never weight-decayed. */
+export type Role = "embedding" | "head" | "q" | "k" | "v" | "o" | "ffn_in" | "ffn_out" | "norm" | "bias" | "ssm";
 
 export interface InitContext { nLayers: number; dModel: number; dFF: number; headDim: number; nHeads: number }
 
@@ -21,7 +22,7 @@ const uniform = (t: Tensor, bound: number, generator: RandomGenerator) => void u
 
 /** Initialize one parameter of the given role (a weight is [out, in]); draws nothing for norms and biases. */
 export function initWeight(scheme: InitScheme, role: Role, w: Tensor, ctx: InitContext, g: RandomGenerator): void {
-  if (role === "norm" || role === "bias") return;
+  if (role === "norm" || role === "bias" || role === "ssm") return;
   if (role === "embedding" || role === "head") return normal(w, 0.02, g);
   const [fanOut, fanIn] = w.shape;
   switch (scheme) {

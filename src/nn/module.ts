@@ -4,6 +4,7 @@
 // never seen by the optimizer. A parameter may declare its init role when it is created (what it is
 // for the init schemes of nn/init.ts: an embedding, a query projection, an FFN output, ...).
 
+import { parametersUpdated } from "../ops/autocast.js";
 import { fmtShape, sameShape } from "../tensor/shape.js";
 import { keep } from "../tensor/scope.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -150,6 +151,7 @@ export class Module {
       if (!sameShape(src.shape, p.shape)) throw new Error(`loadStateDict: ${k} has shape ${fmtShape(src.shape)}, the model expects ${fmtShape(p.shape)}`);
     }
     for (const [, p, src] of pairs) p.data.set(src.to(p.dtype).toTypedArray(), p.offset);
+    parametersUpdated();
     return { missing, unexpected };
   }
 

@@ -7,7 +7,10 @@
 //   form of FlashAttention-2), or an explicit [Tq, S] visibility matrix (a speculative-decoding tree);
 // - the decoding state (KV caches, recurrent states) with rollback: truncate(n) drops positions >= n;
 // - key/value prefixes (prefix tuning, Li & Liang 2021 §4.2): per layer, keys and values in front of
-//   the sequence's (and the cache's) that every query sees; the mixers that cannot take them refuse.
+//   the sequence's (and the cache's) that every query sees; the mixers that cannot take them refuse;
+// - ragged segments (batched decoding, generate/batch.ts): one row holding the pending tokens of several
+//   sequences back to back, each continuing its own decoding state; position-wise layers run on all of
+//   them at once, attention runs per segment against that sequence's cache (no padding).
 
 import type { Tensor } from "../tensor/tensor.js";
 
@@ -73,6 +76,9 @@ export interface ExplicitMask { visible: Uint8Array; rows: number; cols: number 
 /** One layer's key/value prefix: k and v [Hkv, p, d], shared by the batch, given as they are (no RoPE). */
 export interface KVPrefix { readonly k: Tensor; readonly v: Tensor }
 
+/** Ragged segments: sequence i owns tokens [offsets[i], offsets[i + 1]) of the row and continues states[i]. */
+export interface Segments { readonly offsets: Int32Array; readonly states: readonly DecodingState[] }
+
 export interface SeqContextInit {
   /** First position when positions are implicit (default: the state's length, else 0). */
   start?: number;
@@ -85,6 +91,8 @@ export interface SeqContextInit {
   prefixes?: readonly KVPrefix[] | null;
   /** This layer's key/value prefix. */
   prefix?: KVPrefix | null;
+  /** Ragged segments (see SeqContext.ragged). */
+  segments?: Segments | null;
 }
 
 export class SeqContext {
@@ -102,6 +110,8 @@ export class SeqContext {
   readonly prefixes: readonly KVPrefix[] | null;
   /** This layer's key/value prefix, or null. */
   readonly prefix: KVPrefix | null;
+  /** Ragged segments, each with its own state (a model's LayerStates, or a layer's), or null. */
+  readonly segments: Segments | null;
 
   constructor(o: SeqContextInit = {}) {
     this.state = o.state ?? null;
@@ -112,6 +122,10 @@ export class SeqContext {
     this.mask = o.mask ?? null;
     this.prefixes = o.prefixes ?? null;
     this.prefix = o.prefix ?? null;
+    this.segments = o.segments ?? null;
+    if (this.segments && (this.state || this.mask || this.cuSeqlens || this.prefixes || this.prefix || !this.positions || !this.causal)) {
+      throw new RangeError("SeqContext: ragged segments carry their own states and need explicit positions, a causal mask and no prefixes");
+    }
     if (!Number.isSafeInteger(this.start) || this.start < 0) throw new RangeError(`SeqContext: start must be an integer >= 0, got ${this.start}`);
     if (this.cuSeqlens && this.state) throw new RangeError("SeqContext: packed documents (cuSeqlens) cannot continue a decoding state");
     if (this.mask && this.cuSeqlens) throw new RangeError("SeqContext: give either an explicit mask or packed documents (cuSeqlens), not both");
@@ -155,6 +169,21 @@ export class SeqContext {
     return new SeqContext({ ...o, mask: { visible: Uint8Array.from(mask.flat(), Number), rows: mask.length, cols } });
   }
 
+  /**
+   * Ragged batched decoding: sequence i contributes lengths[i] tokens (laid back to back in one row,
+   * [1, sum]) continuing states[i]; positions are each state's length onwards.
+   */
+  static ragged(states: readonly DecodingState[], lengths: readonly number[]): SeqContext {
+    if (!states.length || states.length !== lengths.length || lengths.some((l) => !Number.isSafeInteger(l) || l < 1)) {
+      throw new RangeError(`SeqContext.ragged: one length >= 1 per state expected, got ${states.length} states and lengths [${lengths.join(", ")}]`);
+    }
+    const offsets = new Int32Array(lengths.length + 1);
+    lengths.forEach((l, i) => { offsets[i + 1] = offsets[i] + l; });
+    const positions = new Int32Array(offsets[lengths.length]);
+    states.forEach((s, i) => { for (let t = 0; t < lengths[i]; t++) positions[offsets[i] + t] = s.length + t; });
+    return new SeqContext({ positions, segments: { offsets, states } });
+  }
+
   /** Continue from a decoding state: positions start at its length. */
   static decode(state: DecodingState): SeqContext {
     return new SeqContext({ state });
@@ -167,6 +196,13 @@ export class SeqContext {
 
   /** The context for layer i: its own state and prefix out of the model's (no copy without either). */
   layer(i: number): SeqContext {
+    if (this.segments) {
+      const states = this.segments.states.map((s) => {
+        if (!(s instanceof LayerStates)) throw new TypeError("SeqContext.layer: a segment's state is not a model's LayerStates");
+        return s.layers[i];
+      });
+      return new SeqContext({ ...this.fields(), segments: { offsets: this.segments.offsets, states } });
+    }
     if (!this.state && !this.prefixes) return this;
     if (this.state && !(this.state instanceof LayerStates)) throw new TypeError("SeqContext.layer: the state is not a model's LayerStates");
     const prefix = this.prefixes ? this.prefixes[i] : null;
@@ -202,8 +238,9 @@ export class SeqContext {
   }
 
   /** Throws a clear error naming the variant when the context asks for something it cannot do. */
-  require(variant: string, can: { positions?: boolean; packed?: boolean; bidirectional?: boolean; mask?: boolean; prefix?: boolean }): void {
+  require(variant: string, can: { positions?: boolean; packed?: boolean; bidirectional?: boolean; mask?: boolean; prefix?: boolean; ragged?: boolean }): void {
     const no = (what: string) => { throw new Error(`attention "${variant}" does not support ${what}`); };
+    if (this.segments && !can.ragged) no("ragged batches (segments with their own states)");
     if ((this.prefix || this.prefixes) && !can.prefix) no("key/value prefixes (prefix tuning)");
     if (this.cuSeqlens && !can.packed) no("packed documents (cuSeqlens)");
     if (this.mask && !can.mask) no("an explicit attention mask");
@@ -212,7 +249,7 @@ export class SeqContext {
   }
 
   private fields(): SeqContextInit {
-    return { start: this.start, positions: this.positions, causal: this.causal, cuSeqlens: this.cuSeqlens, mask: this.mask, state: this.state, prefixes: this.prefixes, prefix: this.prefix };
+    return { start: this.start, positions: this.positions, causal: this.causal, cuSeqlens: this.cuSeqlens, mask: this.mask, state: this.state, prefixes: this.prefixes, prefix: this.prefix, segments: this.segments };
   }
 }
 

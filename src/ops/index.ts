@@ -21,3 +21,5 @@ export * from "./rope.js";
 export * from "./attention.js";
 export * from "./flash.js";
 export * from "./functional.js";
+export { conv2d, convTranspose2d, type Conv2dOptions, type ConvTranspose2dOptions, type IntPair } from "./conv.js";
+export * from "./image.js";

@@ -5,6 +5,7 @@ import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { fmtShape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
+import { autocastScope, lowpGemm, lowpOperand, type AutocastScope } from "./autocast.js";
 import { commonFloat, floatData } from "./util.js";
 import { matmul } from "./matmul.js";
 import { sum } from "./reduce.js";
@@ -21,8 +22,10 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   const bd = bias && floatData(bias, "linear");
   const y = Tensor.empty([...x.shape.slice(0, -1), out], dtype);
   const yd = y.data as typeof xd;
+  const lp = dtype === "float32" ? autocastScope() : null;
+  if (lp) return linearAutocast(lp, x, weight, bias, y);
   const gemm = (a: typeof xd, ta: boolean, b: typeof xd, tb: boolean, c: typeof xd, m: number, n: number, k: number, bias: typeof xd | null = null) =>
-    backend().gemm({ batch: 1, m, n, k, a, aOff: 0, lda: ta ? m : k, strideA: 0, transA: ta, b, bOff: 0, ldb: tb ? k : n, strideB: 0, transB: tb, c, cOff: 0, ldc: n, strideC: 0, alpha: 1, beta: 0, bias });
+    backend().gemm(gemmArgs(a, ta, b, tb, c, m, n, k, bias));
   gemm(xd, false, wd, true, yd, rows, out, inF, bd);  // the bias added in the GEMM's write-back
   // Each gradient only when needed: a frozen (LoRA base) weight costs no gW GEMM, and x, which only
   // gW reads, is not saved for it (as torch saves an input of mm only when the other one requires grad).
@@ -51,4 +54,41 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
       nb ? sum(g2, 0) : null,
     ];
   });
+}
+
+/** One product's arguments: C [m, n] = op(A) op(B) (+ bias), all contiguous, batch 1. */
+function gemmArgs<A, B, C>(a: A, ta: boolean, b: B, tb: boolean, c: C, m: number, n: number, k: number, bias: C | null = null) {
+  return { batch: 1, m, n, k, a, aOff: 0, lda: ta ? m : k, strideA: 0, transA: ta, b, bOff: 0, ldb: tb ? k : n, strideB: 0, transB: tb, c, cOff: 0, ldc: n, strideC: 0, alpha: 1, beta: 0, bias };
+}
+
+/**
+ * linear under autocast (ops/autocast.ts): the three products in the scope's precision, each operand
+ * converted once (the gradient once for both backward products) and x saved in that precision, as
+ * torch's autocast saves its low-precision copies. Without a graph backward: gradients of gradients
+ * are not taken under autocast.
+ */
+function linearAutocast(s: AutocastScope, x: Tensor, weight: Tensor, bias: Tensor | null, y: Tensor): Tensor {
+  const [out, inF] = weight.shape, rows = x.numel / inF;
+  const x16 = lowpOperand(s, floatData(x, "linear") as Float32Array, null);
+  const w16 = lowpOperand(s, floatData(weight, "linear") as Float32Array, weight);
+  const bd = bias && (floatData(bias, "linear") as Float32Array);
+  lowpGemm(s, gemmArgs(x16, false, w16, true, y.data as Float32Array, rows, out, inF, bd));
+  const saved = weight.requiresGrad ? [weight, new Tensor(x16, x.shape)] : [weight];
+  return record(y, "linear", [x, weight, bias], (g, { needsInputGrad: [nx, nw, nb] }) => {
+    const gd = floatData(g, "linear") as Float32Array, g16 = lowpOperand(s, gd, null);
+    let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
+    if (nx) {
+      gx = Tensor.empty(x.shape, "float32");
+      lowpGemm(s, gemmArgs(g16, false, w16, false, gx.data as Float32Array, rows, inF, out));
+    }
+    if (nw) {
+      gw = Tensor.empty(weight.shape, "float32");
+      lowpGemm(s, gemmArgs(g16, true, x16, false, gw.data as Float32Array, out, inF, rows));
+    }
+    if (nb) {
+      gb = Tensor.zeros([out], "float32");
+      backend().reduce("sum", gd, 1, rows, out, gb.data as Float32Array);
+    }
+    return [gx, gw, gb];
+  }, saved);
 }

@@ -6,6 +6,7 @@ import { backend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { broadcastShapes, fmtShape, numel } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
+import { autocastGemm, autocastScope, type AutocastScope } from "./autocast.js";
 import { commonFloat, floatData } from "./util.js";
 import { sumTo } from "./raw.js";
 import { reshape, transpose, unbroadcast } from "./views.js";
@@ -14,7 +15,7 @@ import { reshape, transpose, unbroadcast } from "./views.js";
  * C[b] = op(A[b]) @ op(B[b]) over contiguous batched operands where A or B may have batch 1 (shared).
  * a: [ba, r, c] stored row-major (op transposes when ta), same for b.
  */
-function bmm(a: Tensor, ta: boolean, b: Tensor, tb: boolean, batch: number, m: number, n: number, k: number): Tensor {
+function bmm(a: Tensor, ta: boolean, b: Tensor, tb: boolean, batch: number, m: number, n: number, k: number, lp: AutocastScope | null): Tensor {
   const dtype = commonFloat("matmul", a, b);
   const ad = floatData(a, "matmul"), bd = floatData(b, "matmul");
   const out = Tensor.empty([batch, m, n], dtype);
@@ -25,7 +26,8 @@ function bmm(a: Tensor, ta: boolean, b: Tensor, tb: boolean, batch: number, m: n
     b: bd, bOff: 0, ldb: tb ? k : n, strideB: bBatch === 1 ? 0 : k * n, transB: tb,
     c: out.data as typeof ad, cOff: 0, ldc: n, strideC: m * n, alpha: 1, beta: 0,
   };
-  backend().gemm(args);
+  if (lp && dtype === "float32") autocastGemm(lp, args as GemmArgs<Float32Array>, a, b);
+  else backend().gemm(args);
   return out;
 }
 
@@ -41,13 +43,15 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   // Broadcast batch dims: share an operand when its batch is 1, otherwise materialize the broadcast.
   const aB = numel(a2.shape.slice(0, -2)) === batch || numel(a2.shape.slice(0, -2)) === 1 ? a2 : a2.expand(...batchShape, m, k).contiguous();
   const bB = numel(b2.shape.slice(0, -2)) === batch || numel(b2.shape.slice(0, -2)) === 1 ? b2 : b2.expand(...batchShape, k, n).contiguous();
-  const out = bmm(aB, false, bB, false, batch, m, n, k);
+  // under autocast (ops/autocast.ts) the products run in its precision, backward included
+  const lp = autocastScope();
+  const out = bmm(aB, false, bB, false, batch, m, n, k, lp);
   const outShape = [...batchShape, m, n];
   // dA = dC @ B^T, dB = A^T @ dC, summed over batch when the operand was shared; no GEMM for an
   // operand whose gradient nobody needs (a frozen weight).
   const res = record(reshape(out, outShape), "matmul", [aB, bB], (g, { needsInputGrad: [na, nb], saved: [A, B] }) => {
-    const ga = na ? bmm(g, false, B, true, batch, m, k, n) : null;
-    const gb = nb ? bmm(A, true, g, false, batch, k, n, m) : null;
+    const ga = na ? bmm(g, false, B, true, batch, m, k, n, lp) : null;
+    const gb = nb ? bmm(A, true, g, false, batch, k, n, m, lp) : null;
     return [
       ga && sumTo(reshape(ga, [...batchShape, m, k]), aB.shape),
       gb && sumTo(reshape(gb, [...batchShape, k, n]), bB.shape),

@@ -16,7 +16,7 @@ import { permuteRope, type Mat } from "../models/hf/weights.js";
 import type { TransformerLM } from "../models/transformer.js";
 import type { Module } from "../nn/module.js";
 import { noGrad } from "../tensor/autograd.js";
-import { bf16ToF32, f16ToF32 } from "../tensor/half.js";
+import { bf16ToF32, f16ToF32 } from "../backend/js/half.js";
 import { applyLora, loraLayers, type LoraConfig } from "./index.js";
 import { externalName, moduleNaming, type ModuleNaming } from "./targets.js";
 

@@ -21,9 +21,8 @@
 import { rotaryOf } from "../models/block.js";
 import { parseModelConfig, type ModelConfig } from "../models/config.js";
 import { fromHFConfig, type HFDType } from "../models/hf/config.js";
+import { PRECISIONS, type Precision } from "../ops/autocast.js";
 
-export const PRECISIONS = ["fp32", "bf16", "fp16"] as const;
-export type Precision = (typeof PRECISIONS)[number];
 export const OPTIMIZERS = ["adamw", "sgd"] as const;
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 export const CHECKPOINTINGS = ["none", "block"] as const;

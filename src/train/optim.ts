@@ -7,6 +7,7 @@ import type { Module } from "../nn/module.js";
 import { fmtShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { floatData } from "../ops/util.js";
+import { parametersUpdated } from "../ops/autocast.js";
 import type { OptimizerState } from "../io/checkpoint.js";
 import { brief } from "../io/read.js";
 
@@ -17,7 +18,7 @@ export interface ParamGroup { params: NamedParam[]; weightDecay: number; lrScale
 
 /**
  * The default grouping (as nanoGPT's configure_optimizers, plus embeddings): parameters with fewer than 2
- * dimensions (norm gains, biases) and embeddings (parameters that declared the init role "embedding")
+ * dimensions (norm gains, biases), embeddings (parameters that declared the init role "embedding") and SSM dynamics (role "ssm")
  * get no weight decay; every other matrix decays. A tied tensor (one tensor under several names, e.g.
  * token embedding = LM head) appears once, under its first name, and is exempt when it is an embedding.
  * Frozen parameters (requiresGrad false) are left out.
@@ -30,8 +31,10 @@ export function defaultParamGroups(model: Module, weightDecay: number): ParamGro
     if (list) list.push(n);
     else names.set(p, [n]);
   }
+  // embeddings, and an SSM's dynamics (mamba_ssm's _no_weight_decay on A_log and D, s4d.py's optim
+  // settings with weight_decay 0 for log_dt and A)
   const embeddings = new Set<Tensor>();
-  for (const [, t, role] of model.namedRoles()) if (role === "embedding") embeddings.add(t);
+  for (const [, t, role] of model.namedRoles()) if (role === "embedding" || role === "ssm") embeddings.add(t);
   const decay: NamedParam[] = [], noDecay: NamedParam[] = [];
   for (const [tensor, ns] of names) {
     const exempt = tensor.ndim < 2 || embeddings.has(tensor);
@@ -88,6 +91,7 @@ export abstract class Optimizer {
       if (g.numel !== s.tensor.numel) throw new Error(`${this.kind}: gradient of "${s.name}" has shape ${fmtShape(g.shape)}, the parameter ${fmtShape(s.tensor.shape)}`);
       this.update(s, floatData(g, this.kind), this.lr * s.lrScale);
     }
+    parametersUpdated();
   }
 
   protected abstract update(s: Slot, grad: Float32Array | Float64Array, lr: number): void;

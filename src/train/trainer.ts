@@ -11,7 +11,8 @@ import { noGrad } from "../tensor/autograd.js";
 import { tidy } from "../tensor/scope.js";
 import type { RandomGenerator } from "../tensor/rng.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { BatchSampler, type TokenDataset } from "../data/batches.js";
+import { BatchSampler, type Sampler, type TokenDataset } from "../data/batches.js";
+import { DocumentBatcher, type Batching, type DocumentDataset } from "../data/documents.js";
 import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.js";
 import { clipGradNorm } from "./clip.js";
 import { appendMetrics, readMetrics, repairMetrics, writeLossPlot, type LossPoint, type MetricsRecord } from "./metrics.js";
@@ -19,6 +20,8 @@ import { AdamW, SGD, defaultParamGroups, type Optimizer } from "./optim.js";
 import { createProgress, type Progress } from "./progress.js";
 import { makeSchedule, type ScheduleConfig } from "./schedule.js";
 import { lmObjective, type Objective } from "./objectives.js";
+import { GradScaler, type GradScalerOptions } from "./grad-scaler.js";
+import { autocast, parsePrecision, type Precision } from "../ops/autocast.js";
 import { BEST, LAST, checkpointName, claimRunDir, linkCheckpoint, linkedStep, pruneCheckpoints, resolveCheckpointDir } from "./run-dir.js";
 
 /** A trainable model; its dropoutGenerator (if any) is saved in checkpoints. */
@@ -28,8 +31,11 @@ export type OptimConfig =
   | { kind: "adamw"; weightDecay?: number; beta1?: number; beta2?: number; eps?: number }
   | { kind: "sgd"; weightDecay?: number; momentum?: number; nesterov?: boolean };
 
-/** gradNorm: global norm before clipping (null when clipping is off); aux: the objective's terms. */
-export interface StepInfo { step: number; loss: number; lr: number; gradNorm: number | null; aux?: Record<string, number> }
+/**
+ * gradNorm: global norm before clipping (null when clipping is off); aux: the objective's terms;
+ * lossScale (fp16): the scale the step used, skipped: its gradients overflowed and no update was made.
+ */
+export interface StepInfo { step: number; loss: number; lr: number; gradNorm: number | null; aux?: Record<string, number>; lossScale?: number; skipped?: boolean }
 
 export interface TrainOptions<M extends TrainableModel = CausalLM> {
   model: M;
@@ -37,21 +43,31 @@ export interface TrainOptions<M extends TrainableModel = CausalLM> {
   objective?: Objective<M>;
   /** Written to each checkpoint's config.json. */
   modelConfig: unknown;
-  train: TokenDataset;
+  /** A token stream, sampled in random windows of blockSize (nanoGPT); or else `documents`. */
+  train?: TokenDataset;
   val?: TokenDataset;
+  /** Documents (data/documents.ts) batched batchSize at a time as padded rows, packed rows of packLen
+   * or one unpadded row; the loss is the mean over real targets and tokens/s counts those. */
+  documents?: DocumentTrainData;
   /** metrics.jsonl, loss.svg, checkpoint-<step>/ and the `last` / `best` links go here (run-dir.ts). */
   runDir: string;
   /** Replace the run already in runDir (its run files are deleted first); without it such a runDir is refused. */
   overwrite?: boolean;
   /** Keep at most this many checkpoint-<step> directories, deleting the oldest (never `best`); 0 = all. */
   saveTotalLimit?: number;
+  /** Windows per batch, or documents per batch with `documents`. */
   batchSize: number;
-  blockSize: number;
+  /** The stream windows' length (unused with `documents`). */
+  blockSize?: number;
   maxSteps: number;
   accumSteps?: number;
   schedule: ScheduleConfig;
   /** Default AdamW with weightDecay 0.1 and AdamW's own betas and eps. */
   optim?: OptimConfig;
+  /** Mixed precision (ops/autocast.ts): products of linear / matmul in bf16 or fp16; default fp32. */
+  precision?: Precision;
+  /** fp16's dynamic loss scaling (GradScaler's defaults: 2^16, x2 after 2000 clean steps, x0.5 on overflow). */
+  gradScaler?: GradScalerOptions;
   /** Max global grad norm; 0 turns clipping off. Default 1. */
   gradClip?: number;
   /** Estimate losses every evalInterval steps and at the end (default: only at the end). */
@@ -76,6 +92,14 @@ export interface TrainOptions<M extends TrainableModel = CausalLM> {
   /** Progress on stderr (default true); every: plain-line interval when stderr is not a TTY. */
   progress?: boolean;
   progressEvery?: number;
+}
+
+export interface DocumentTrainData {
+  train: DocumentDataset;
+  val?: DocumentDataset;
+  batching: Batching;
+  /** packed: input positions per row (required); padded: a fixed row length (default: each batch's longest). */
+  packLen?: number;
 }
 
 export interface TrainSummary {
@@ -126,7 +150,7 @@ function replayPoints(records: MetricsRecord[], step: number): LossPoint[] {
 }
 
 /** Mean loss over `iters` batches drawn from a fixed stream (same batches every evaluation). */
-function estimateLoss<M extends TrainableModel>(model: M, objective: Objective<M>, sampler: BatchSampler, iters: number): number {
+function estimateLoss<M extends TrainableModel>(model: M, objective: Objective<M>, sampler: Sampler, iters: number): number {
   sampler.setState({ seed: sampler.getState().seed, counter: 0 });
   return noGrad(() => {
     let sum = 0;
@@ -137,6 +161,20 @@ function estimateLoss<M extends TrainableModel>(model: M, objective: Objective<M
     }
     return sum / iters;
   });
+}
+
+/** The training sampler and the two fixed evaluation streams (train, val) of stream windows or documents. */
+function makeSamplers(o: Pick<TrainOptions, "train" | "val" | "documents" | "batchSize" | "blockSize">, seed: number): { sampler: Sampler; evalTrain: Sampler; evalVal: Sampler | null } {
+  const d = o.documents;
+  if (d) {
+    if (o.train || o.val) throw new RangeError("train: give either train / val (a token stream) or documents, not both");
+    positiveInt("batchSize", o.batchSize);
+    const mk = (data: DocumentDataset, s: number) => new DocumentBatcher(data, { batching: d.batching, docsPerBatch: o.batchSize, packLen: d.packLen, seed: s });
+    return { sampler: mk(d.train, seed), evalTrain: mk(d.train, seed + 1), evalVal: d.val ? mk(d.val, seed + 2) : null };
+  }
+  if (!o.train) throw new RangeError("train: no data: give train (a TokenDataset) or documents");
+  const T = positiveInt("blockSize", o.blockSize as number);
+  return { sampler: new BatchSampler(o.train, o.batchSize, T, seed), evalTrain: new BatchSampler(o.train, o.batchSize, T, seed + 1), evalVal: o.val ? new BatchSampler(o.val, o.batchSize, T, seed + 2) : null };
 }
 
 export async function train<M extends TrainableModel = CausalLM>(opts: TrainOptions<M>): Promise<TrainSummary> {
@@ -152,13 +190,20 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
   if (!(gradClip >= 0)) throw new RangeError(`train: gradClip must be >= 0, got ${gradClip}`);
   const seed = opts.seed ?? 1337;
   const optimCfg = opts.optim ?? { kind: "adamw" };
-  const trainConfig = { batchSize, blockSize, maxSteps, accumSteps: accum, schedule: schedCfg, optim: optimCfg, gradClip, evalInterval, evalIters, ckptInterval, seed };
+  const precision = parsePrecision(opts.precision ?? "fp32", "train: precision");
+  if (precision !== "fp32" && model.parameters().some((p) => p.dtype !== "float32")) {
+    throw new RangeError(`train: precision ${precision} needs a float32 model (its fp32 master weights); this model has ${model.parameters().find((p) => p.dtype !== "float32")!.dtype} parameters`);
+  }
+  if (opts.gradScaler && precision !== "fp16") throw new RangeError(`train: gradScaler is for precision fp16, got precision ${precision}`);
+  const scaler = precision === "fp16" ? new GradScaler(opts.gradScaler) : null;
+  const docs = opts.documents;
+  const trainConfig = { batchSize, blockSize, maxSteps, accumSteps: accum, schedule: schedCfg, optim: optimCfg, gradClip, evalInterval, evalIters, ckptInterval, seed,
+    ...(precision !== "fp32" ? { precision } : {}),
+    ...(docs ? { batching: docs.batching, packLen: docs.packLen ?? null } : {}) };
 
   const lrAt = makeSchedule(schedCfg);
   const optimizer = buildOptimizer(model, optimCfg);
-  const sampler = new BatchSampler(opts.train, batchSize, blockSize, seed);
-  const evalTrain = new BatchSampler(opts.train, batchSize, blockSize, seed + 1);
-  const evalVal = opts.val ? new BatchSampler(opts.val, batchSize, blockSize, seed + 2) : null;
+  const { sampler, evalTrain, evalVal } = makeSamplers(opts, seed);
   const dropoutGen = opts.dropoutGenerator ?? model.dropoutGenerator ?? null;
 
   let startStep = 0;
@@ -188,6 +233,7 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
     }
     sampler.setState(ts.dataRng);
     if (dropoutGen && ts.dropoutRng) dropoutGen.setState(ts.dropoutRng);
+    if (scaler && ts.gradScaler) scaler.loadStateDict(ts.gradScaler);
     startStep = ts.step;
     bestValLoss = ts.bestValLoss;
     const changed = Object.keys(trainConfig).filter((k) => k !== "maxSteps" && JSON.stringify(ts.trainConfig[k]) !== JSON.stringify(trainConfig[k as keyof typeof trainConfig]));
@@ -233,7 +279,7 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
       config: opts.modelConfig,
       model: model.stateDict(opts.checkpointTrainableOnly ? { trainableOnly: true } : {}),
       optimizer: optimizer.stateDict(),
-      trainerState: { step, dataRng: sampler.getState(), dropoutRng: dropoutGen?.getState() ?? null, bestValLoss, trainConfig },
+      trainerState: { step, dataRng: sampler.getState(), dropoutRng: dropoutGen?.getState() ?? null, bestValLoss, trainConfig, ...(scaler ? { gradScaler: scaler.stateDict() } : {}) },
       extraFiles: typeof opts.extraFiles === "function" ? opts.extraFiles() : opts.extraFiles,
     });
     lastCkpt = step;
@@ -255,26 +301,39 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
       const lr = lrAt(step);
       optimizer.setLr(lr);
       // One memory scope per step: its activations and gradients are recycled for the next step.
-      const { loss, gradNorm, aux } = tidy(() => {
+      const lossScale = scaler?.scale;
+      const { loss, gradNorm, aux, skipped } = tidy(() => {
         let loss = 0;
         const aux: Record<string, number> = {};
-        for (let micro = 0; micro < accum; micro++) {
-          const r = objective(model, sampler.next());
-          loss += r.loss.item() / accum;
-          addAux(aux, r.aux, 1 / accum);
-          r.loss.div(accum).backward();
+        autocast(precision, () => {
+          for (let micro = 0; micro < accum; micro++) {
+            const batch = sampler.next();
+            tokens += batch.tokens ?? batch.x.numel;
+            const r = objective(model, batch);
+            loss += r.loss.item() / accum;
+            addAux(aux, r.aux, 1 / accum);
+            r.loss.div(accum / (lossScale ?? 1)).backward();
+          }
+        });
+        // fp16: an overflow (in the loss or the gradients) skips the step and backs the scale off
+        if (scaler) {
+          const finite = scaler.unscale(model.parameters());
+          scaler.update(finite);
+          if (!finite) {
+            optimizer.zeroGrad();
+            return { loss, gradNorm: null, aux, skipped: true };
+          }
         }
         if (!Number.isFinite(loss)) throw new Error(`train: loss is ${loss} at step ${step + 1}; lower the learning rate or check the data`);
         const gradNorm = gradClip > 0 ? clipGradNorm(model.parameters(), gradClip) : null;
         optimizer.step();
         optimizer.zeroGrad();
-        return { loss, gradNorm, aux };
+        return { loss, gradNorm, aux, skipped: false };
       });
       trainMs += performance.now() - ts;
-      tokens += batchSize * blockSize * accum;
 
       const done = step + 1;
-      const info: StepInfo = { step: done, loss, lr, gradNorm, ...(Object.keys(aux).length ? { aux } : {}) };
+      const info: StepInfo = { step: done, loss, lr, gradNorm, ...(Object.keys(aux).length ? { aux } : {}), ...(scaler ? { lossScale, skipped } : {}) };
       await appendMetrics(runDir, { type: "train", ...info, tokensPerSec: tokensPerSec() });
       points.push({ step: done, train: loss });
       progress?.update(done, { loss, tokensPerSec: tokensPerSec() });

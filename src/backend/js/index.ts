@@ -4,16 +4,19 @@
 import type { Backend } from "../backend.js";
 import { binary, unary, unaryBackward, where } from "./elementwise.js";
 import { cumsum, reduce, stridedCopy } from "./reduce.js";
-import { gemm } from "./gemm.js";
+import { gemm, gemmBf16, gemmGrouped, toBf16 } from "./gemm.js";
 import { crossEntropy, crossEntropyBackward, softmax, softmaxBackward } from "./softmax.js";
 import { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } from "./norm.js";
 import { adamw, indexAdd, indexSelect } from "./index-ops.js";
 import { flashBackward, flashForward } from "./flash.js";
+import { col2im, im2col } from "./conv.js";
+import { selectiveScan, selectiveScanBackward } from "./scan.js";
 
 export const jsBackend: Backend = {
   name: "js",
-  unary, unaryBackward, binary, where, reduce, cumsum, stridedCopy, gemm,
+  unary, unaryBackward, binary, where, reduce, cumsum, stridedCopy, gemm, gemmBf16, gemmGrouped, toBf16,
   softmax, softmaxBackward, crossEntropy, crossEntropyBackward,
   layerNorm, layerNormBackward, rmsNorm, rmsNormBackward, indexSelect, indexAdd, adamw,
-  flashForward, flashBackward,
+  flashForward, flashBackward, im2col, col2im,
+  selectiveScan, selectiveScanBackward,
 };

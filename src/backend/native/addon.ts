@@ -24,7 +24,10 @@ export interface NativeAddon {
     a: Uint16Array, aOff: number, lda: number, strideA: number, transA: boolean,
     b: Uint16Array, bOff: number, ldb: number, strideB: number, transB: boolean,
     c: Float32Array, cOff: number, ldc: number, strideC: number, alpha: number, beta: number,
-    mode?: "auto" | "pairs"): void;
+    bias: Float32Array | null, biasOff: number, mode?: "auto" | "pairs"): void;
+  /** mode 0 = rows (bs, c), 1 = k (b, cs): see GroupedGemmArgs. */
+  gemmGrouped(mode: number, offsets: Int32Array, m: number, n: number, k: number, a: Float32Array, lda: number,
+    bOrBs: Float32Array | Float32Array[], ldb: number, transB: boolean, cOrCs: Float32Array | Float32Array[], ldc: number): void;
   toBf16(src: Float32Array, dst: Uint16Array): void;
   fromBf16(src: Uint16Array, dst: Float32Array): void;
   cpuFeatures(): string[];
@@ -67,6 +70,17 @@ export interface NativeAddon {
   flashBackward(q: Float32Array, k: Float32Array, v: Float32Array, o: Float32Array, lse: Float32Array,
     dO: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array,
     dims: Float64Array, cuSeqlens: Int32Array | null, table: Uint8Array | null): void;
+
+  // im2col / col2im (native/napi/conv.cc; dims = [n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow]).
+  im2col(x: Float32Array, col: Float32Array, dims: Float64Array): void;
+  col2im(col: Float32Array, x: Float32Array, dims: Float64Array): void;
+
+  // Selective scan (native/napi/ssm.cc; dims = [b, d, n, L, chunk]).
+  selectiveScan(u: Float32Array, delta: Float32Array, A: Float32Array, B: Float32Array, C: Float32Array, D: Float32Array,
+    y: Float32Array, ck: Float64Array, last: Float64Array, h0: Float64Array | null, dims: Float64Array): void;
+  selectiveScanBackward(u: Float32Array, delta: Float32Array, A: Float32Array, B: Float32Array, C: Float32Array, D: Float32Array,
+    gy: Float32Array, ck: Float64Array, gu: Float32Array, gdelta: Float32Array, gA: Float32Array, gB: Float32Array, gC: Float32Array,
+    gD: Float32Array, dims: Float64Array): void;
 }
 
 function load(): { addon: NativeAddon | null; reason: string } {

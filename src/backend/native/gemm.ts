@@ -1,7 +1,7 @@
 // Native GEMM kernels (native/gemm/gemm_impl.h): the `gemm` kernel of backend.ts on Float32Array, and a
 // bf16 x bf16 -> fp32 variant whose inputs are raw bf16 bits in Uint16Array.
 
-import type { GemmArgs } from "../backend.js";
+import type { GemmArgs, GemmBf16Args } from "../backend.js";
 import { native, nativeLoadError, type NativeAddon } from "./addon.js";
 
 function need(): NativeAddon {
@@ -15,11 +15,6 @@ export function nativeGemm(g: GemmArgs<Float32Array>): void {
     g.b, g.bOff, g.ldb, g.strideB, g.transB, g.c, g.cOff, g.ldc, g.strideC, g.alpha, g.beta, g.bias ?? null, g.biasOff ?? 0);
 }
 
-/** GemmArgs with bf16 operands (Uint16Array of bf16 bit patterns) and an fp32 output. */
-export interface GemmBf16Args extends Omit<GemmArgs<Float32Array>, "a" | "b"> {
-  a: Uint16Array;
-  b: Uint16Array;
-}
 
 /**
  * bf16 GEMM with fp32 accumulation: vdpbf16ps on CPUs with avx512_bf16, otherwise the operands are
@@ -28,7 +23,7 @@ export interface GemmBf16Args extends Omit<GemmArgs<Float32Array>, "a" | "b"> {
  */
 export function nativeGemmBf16(g: GemmBf16Args, mode: "auto" | "pairs" = "auto"): void {
   need().gemmBf16(g.batch, g.m, g.n, g.k, g.a, g.aOff, g.lda, g.strideA, g.transA,
-    g.b, g.bOff, g.ldb, g.strideB, g.transB, g.c, g.cOff, g.ldc, g.strideC, g.alpha, g.beta, mode);
+    g.b, g.bOff, g.ldb, g.strideB, g.transB, g.c, g.cOff, g.ldc, g.strideC, g.alpha, g.beta, g.bias ?? null, g.biasOff ?? 0, mode);
 }
 
 /** fp32 -> bf16 bits, round to nearest even; NaN stays NaN (quiet, sign kept). dst.length >= src.length. */

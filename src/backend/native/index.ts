@@ -3,13 +3,13 @@
 // Int32Array copies) run the js reference twin. Each entry below only adapts the Backend arguments to
 // the addon's (op codes, packed dims); bounds and index ranges are checked in C++.
 
-import type { FlashArgs, GemmArgs, UnaryParams } from "../backend.js";
+import type { FlashArgs, GemmArgs, Im2colArgs, ScanArgs, ScanBackwardArgs, UnaryParams } from "../backend.js";
 import type { Backend } from "../backend.js";
 import { jsBackend } from "../js/index.js";
 import { dispatchBackend, type KernelName, type TypedKernels } from "../kernels.js";
 import { AttentionMask, blockMaskTable } from "../mask.js";
 import { native, type NativeAddon, type NativeOpNames } from "./addon.js";
-import { nativeGemm } from "./gemm.js";
+import { nativeGemm, nativeGemmBf16, toBf16 } from "./gemm.js";
 
 const MAX_RANK = 16;
 // Below these element counts the js kernel is faster than the ~0.2-0.5 us of a native call.
@@ -33,12 +33,27 @@ function flashDims(a: FlashArgs, dims: Float64Array): Uint8Array | null {
   return table;
 }
 
+/** Packs the im2col geometry for the addon (native/napi/conv.cc). */
+function convDims(a: Im2colArgs, dims: Float64Array): Float64Array {
+  dims[0] = a.n; dims[1] = a.c; dims[2] = a.h; dims[3] = a.w; dims[4] = a.kh; dims[5] = a.kw; dims[6] = a.sh;
+  dims[7] = a.sw; dims[8] = a.ph; dims[9] = a.pw; dims[10] = a.dh; dims[11] = a.dw; dims[12] = a.oh; dims[13] = a.ow;
+  return dims;
+}
+
+/** Packs the selective scan's sizes for the addon (native/napi/ssm.cc). */
+function scanDims(a: { b: number; d: number; n: number; L: number; chunk: number }, dims: Float64Array): Float64Array {
+  dims[0] = a.b; dims[1] = a.d; dims[2] = a.n; dims[3] = a.L; dims[4] = a.chunk;
+  return dims;
+}
+
 /** The float32 kernels of the addon with the Backend signatures (the dispatcher has checked the dtypes). */
 function float32Kernels(n: NativeAddon, names: NativeOpNames): TypedKernels {
   const js = jsBackend;
   const U = codes(names.unary), B = codes(names.binary), R = codes(names.reduce);
   const dims = new Float64Array(3 * MAX_RANK);
   const flashBuf = new Float64Array(10);
+  const convBuf = new Float64Array(14);
+  const scanBuf = new Float64Array(5);
   // dims = [shape, strides of operand 1, strides of operand 2] for a kernel of rank <= MAX_RANK
   const pack = (shape: number[], s1: number[], s2: number[]) => {
     const r = shape.length;
@@ -47,6 +62,12 @@ function float32Kernels(n: NativeAddon, names: NativeOpNames): TypedKernels {
   const p0 = (p: UnaryParams) => p.a ?? 0, p1 = (p: UnaryParams) => p.b ?? 0;
   return {
     gemm: { float32: (g) => nativeGemm(g as GemmArgs<F32>) },
+    gemmBf16: { float32: (g) => nativeGemmBf16(g) },
+    gemmGrouped: {
+      float32: (g) => n.gemmGrouped(g.mode === "rows" ? 0 : 1, g.offsets, g.m, g.n, g.k, g.a as F32, g.lda,
+        (g.mode === "rows" ? g.bs : g.b) as F32 | F32[], g.ldb, g.transB, (g.mode === "rows" ? g.c : g.cs) as F32 | F32[], g.ldc),
+    },
+    toBf16: { float32: (src, dst, len) => toBf16(src.subarray(0, len), dst) },
     unary: { float32: (op, x, y, len, p) => n.unary(U[op], x as F32, y as F32, len, p0(p), p1(p)) },
     unaryBackward: { float32: (op, x, y, gy, gx, len, p) => n.unaryBackward(U[op], x as F32, y as F32, gy as F32, gx as F32, len, p0(p), p1(p)) },
     binary: {
@@ -103,6 +124,20 @@ function float32Kernels(n: NativeAddon, names: NativeOpNames): TypedKernels {
         const table = flashDims(a, flashBuf);
         n.flashBackward(a.q as F32, a.k as F32, a.v as F32, a.o as F32, a.lse as F32,
           a.dO as F32, a.dq as F32, a.dk as F32, a.dv as F32, flashBuf, a.cuSeqlens, table);
+      },
+    },
+    im2col: { float32: (a) => n.im2col(a.x as F32, a.col as F32, convDims(a, convBuf)) },
+    col2im: { float32: (a) => n.col2im(a.col as F32, a.x as F32, convDims(a, convBuf)) },
+    selectiveScan: {
+      float32(a) {
+        const s = a as ScanArgs<F32>;
+        n.selectiveScan(s.u, s.delta, s.A, s.B, s.C, s.D, s.y, s.ck, s.last, s.h0, scanDims(s, scanBuf));
+      },
+    },
+    selectiveScanBackward: {
+      float32(a) {
+        const s = a as ScanBackwardArgs<F32>;
+        n.selectiveScanBackward(s.u, s.delta, s.A, s.B, s.C, s.D, s.gy, s.ck, s.gu, s.gdelta, s.gA, s.gB, s.gC, s.gD, scanDims(s, scanBuf));
       },
     },
   };

@@ -160,6 +160,7 @@ export function hfArchFor(c: ModelConfig): HFArch {
   if (c.attention !== "flash" && c.attention !== "softmax") why.push(`attention ${c.attention}`);
   if (c.normPlacement !== "pre") why.push(`normPlacement ${c.normPlacement}`);
   if (c.moe) why.push("moe (the HF layouts here are dense)");
+  if (c.mixer !== undefined && [c.mixer].flat().some((m) => m !== "attention")) why.push("an SSM mixer (the HF layouts here are attention models)");
   if (c.rerope) why.push("rerope (HF has no ReRoPE)");
   if (c.logn) why.push("logn (HF has no log-n scaling)");
   if (c.ropeLayout === "half") why.push("ropeLayout half (HF directories hold the weights for the interleaved computation's permutation)");

@@ -9,7 +9,7 @@
 
 import type { SafeTensor } from "../../io/safetensors.js";
 import * as ops from "../../ops/index.js";
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../../tensor/half.js";
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../../backend/js/half.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { ModelConfig } from "../config.js";
 import type { HFArch, HFDType } from "./config.js";

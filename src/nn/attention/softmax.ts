@@ -53,8 +53,9 @@ export class SelfAttention extends HeadProjections {
     const [B, T] = x.shape;
     if (this.cfg.rope?.rawKeys) return this.forwardRawKeys(x, ctx);
     if (this.cfg.alibi) ctx.require(`${this.variant} with ALiBi`, {});
-    else ctx.require(this.variant, { positions: true, ...this.support });
+    else ctx.require(this.variant, { positions: true, ragged: true, ...this.support });
     const [q, k, v] = this.projectHeads(x, ctx);
+    if (ctx.segments) return this.wo.forward(this.raggedCore(q, k, v, ctx));
     let kh = ops.transpose(k, 1, 2), vh = ops.transpose(v, 1, 2);
     if (ctx.state) [kh, vh] = (ctx.state as KVCache).append(kh, vh);
     if (ctx.prefix) [kh, vh] = withPrefix(ctx.prefix, kh, vh);
@@ -63,6 +64,25 @@ export class SelfAttention extends HeadProjections {
       : ctx.mask ? maskedAttention(qh, kh, vh, ctx.mask, scale)
       : this.core(qh, kh, vh, { causal: ctx.causal, scale, cuSeqlens: ctx.cuSeqlens ?? undefined });
     return this.wo.forward(ops.reshape(ops.transpose(o, 1, 2), [B, T, this.cfg.dModel]));
+  }
+
+  /**
+   * Ragged segments (SeqContext.ragged): q [1, T, H, d], k, v [1, T, Hkv, d] hold several sequences'
+   * tokens back to back; each segment appends to its own cache and attends causally to it alone.
+   * Returns the heads merged, [1, T, D], for the shared output projection.
+   */
+  private raggedCore(q: Tensor, k: Tensor, v: Tensor, ctx: SeqContext): Tensor {
+    const { offsets, states } = ctx.segments!;
+    const [B, T] = q.shape;
+    if (B !== 1 || offsets[offsets.length - 1] !== T) throw new RangeError(`${this.variant}: ragged segments of ${offsets[offsets.length - 1]} tokens in one row, but the input is [${B}, ${T}]`);
+    const qh = ops.transpose(q, 1, 2), kh = ops.transpose(k, 1, 2), vh = ops.transpose(v, 1, 2);
+    const outs = states.map((st, i) => {
+      const o = offsets[i], n = offsets[i + 1] - o;
+      const [ks, vs] = (st as KVCache).append(ops.narrow(kh, 2, o, n), ops.narrow(vh, 2, o, n));
+      return this.core(ops.narrow(qh, 2, o, n), ks, vs, { causal: true, scale: this.cfg.scale });
+    });
+    const out = outs.length === 1 ? outs[0] : ops.cat(outs, 2);
+    return ops.reshape(ops.transpose(out, 1, 2), [1, T, this.cfg.dModel]);
   }
 
   /**

@@ -1,9 +1,10 @@
 // A mixture-of-experts feed-forward layer (Shazeer et al. 2017; Switch, Fedus et al. 2021; Mixtral):
 // a router sends each token to its top-k of E expert FFNs, and the output is the gate-weighted sum of
 // the chosen experts' outputs, plus always-on shared experts (DeepSeekMoE, Dai et al. 2024).
-// - Grouped compute: the token-slots are sorted by expert and each expert runs once, on all its rows
-//   (index_select, its FFN's GEMMs), not once per token; the rows go back to token-slot order by one
-//   more index_select and are summed with their gates.
+// - Grouped compute: the token-slots are sorted by expert (one index_select) and each expert runs
+//   once on its rows; without biases every expert Linear of the layer is one grouped GEMM
+//   (ops/grouped.ts: MegaBlocks' formulation), with biases each expert runs on its slice. The rows
+//   go back to token-slot order by one more index_select and are summed with their gates.
 // - Capacity (Switch sec. 2.2): in training, with capacityFactor C, each expert takes at most
 //   ceil(C * N * k / E) slots, first come in token order; the rest are dropped and contribute 0 (the
 //   block's residual carries the token). Inference is dropless, so a KV-cached decode equals recompute.
@@ -16,7 +17,8 @@
 
 import * as ops from "../../ops/index.js";
 import type { Tensor } from "../../tensor/tensor.js";
-import { makeFeedForward, type FeedForward } from "../ffn/mlp.js";
+import { groupedLinear } from "../../ops/grouped.js";
+import { GeluMLP, makeFeedForward, type FeedForward } from "../ffn/mlp.js";
 import { Module } from "../module.js";
 import { balanceLoss, slotFractions, zLoss } from "./losses.js";
 import { Router, type GateKind } from "./router.js";
@@ -103,19 +105,16 @@ export class MoEFeedForward extends Module {
     const rows: number[][] = Array.from({ length: E }, () => []);
     let dropped = 0;
     r.experts.forEach((e, s) => { if (rows[e].length < cap) rows[e].push(s); else dropped++; });
-    const outs: Tensor[] = [];
     const kept = N * k - dropped;
     const where = new Int32Array(N * k).fill(kept);  // a dropped slot reads the zero row after the kept ones
+    const tokens = new Int32Array(kept), offsets = new Int32Array(E + 1);
     let at = 0;
     rows.forEach((slots, e) => {
-      if (!slots.length) return;
-      const tokens = Int32Array.from(slots, (s) => Math.floor(s / k));
-      outs.push(this.experts[e].forward(ops.indexSelect(h, 0, ops.tensor(tokens))));
-      slots.forEach((s, i) => { where[s] = at + i; });
-      at += slots.length;
+      for (const s of slots) { tokens[at] = Math.floor(s / k); where[s] = at++; }
+      offsets[e + 1] = at;
     });
-    outs.push(ops.zeros([1, D], { dtype: h.dtype }));
-    const y = ops.reshape(ops.indexSelect(ops.cat(outs, 0), 0, ops.tensor(where)), [N, k, D]);
+    const ys = this.runExperts(ops.indexSelect(h, 0, ops.tensor(tokens)), offsets);
+    const y = ops.reshape(ops.indexSelect(ops.cat([ys, ops.zeros([1, D], { dtype: h.dtype })], 0), 0, ops.tensor(where)), [N, k, D]);
     let out = ops.sum(ops.mul(y, ops.unsqueeze(r.gates, -1)), 1);
     if (this.shared) out = ops.add(out, this.shared.forward(h));
     if (this.training) this.updateScoreBias(r.experts);
@@ -123,6 +122,26 @@ export class MoEFeedForward extends Module {
       ? { balance: balanceLoss(r.probs, r.experts), z: zLoss(r.logits), load: slotFractions(r.experts, E), dropped: dropped / (N * k) }
       : null;
     return ops.reshape(out, x.shape);
+  }
+
+  /** The experts on their rows of xs (sorted by expert, expert e at offsets[e] .. offsets[e + 1]). */
+  private runExperts(xs: Tensor, offsets: Int32Array): Tensor {
+    if (!this.options.bias) {
+      const lin = (x: Tensor, pick: (f: FeedForward) => Tensor) => groupedLinear(x, this.experts.map(pick), offsets);
+      if (this.experts[0] instanceof GeluMLP) {
+        const f = this.experts[0];
+        return lin(ops.gelu(lin(xs, (e) => (e as GeluMLP).fc1.weight), f.approximate), (e) => (e as GeluMLP).fc2.weight);
+      }
+      type Swi = Exclude<FeedForward, GeluMLP>;
+      const gate = ops.silu(lin(xs, (e) => (e as Swi).w1.weight));
+      return lin(ops.mul(gate, lin(xs, (e) => (e as Swi).w3.weight)), (e) => (e as Swi).w2.weight);
+    }
+    const outs: Tensor[] = [];
+    this.experts.forEach((f, e) => {
+      const n = offsets[e + 1] - offsets[e];
+      if (n > 0) outs.push(f.forward(ops.narrow(xs, 0, offsets[e], n)));
+    });
+    return outs.length ? ops.cat(outs, 0) : ops.zeros([0, this.options.dModel], { dtype: xs.dtype });
   }
 
   /** DeepSeek-V3's aux-loss-free balancing: raise the selection bias of underloaded experts, lower the overloaded's. */

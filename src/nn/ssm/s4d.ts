@@ -12,6 +12,7 @@ import * as ops from "../../ops/index.js";
 import { defaultGenerator, type RandomGenerator } from "../../tensor/rng.js";
 import { fmtShape } from "../../tensor/shape.js";
 import { Tensor } from "../../tensor/tensor.js";
+import { normal_, uniform_ } from "../init-fns.js";
 import { Module } from "../module.js";
 
 export type S4DInit = "lin" | "inv";
@@ -24,6 +25,8 @@ export interface S4DOptions {
   dtMax?: number;
   dtype?: "float32" | "float64";
   generator?: RandomGenerator;
+  /** Leave log_dt, C and D at zero: the owner calls initParameters (a model, with its generator). */
+  deferInit?: boolean;
 }
 
 /** The recurrent state: the complex modes (re, im), each [B, H, N/2]. */
@@ -49,25 +52,34 @@ export class S4D extends Module {
   readonly cRe: Tensor;
   readonly cIm: Tensor;
   readonly D: Tensor;
+  private readonly dtRange: [number, number];
 
   /** H channels, state size N (even: N/2 complex modes). */
   constructor(readonly channels: number, readonly stateSize: number, o: S4DOptions = {}) {
     super();
     if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`S4D: channels must be an integer >= 1, got ${channels}`);
     if (!Number.isInteger(stateSize) || stateSize < 2 || stateSize % 2) throw new RangeError(`S4D: the state size N must be an even integer >= 2 (N/2 complex modes), got ${stateSize}`);
-    const H = channels, M = stateSize / 2, dtype = o.dtype ?? "float32", generator = o.generator ?? defaultGenerator;
-    const [lo, hi] = [Math.log(o.dtMin ?? 0.001), Math.log(o.dtMax ?? 0.1)];
-    this.logDt = this.param("log_dt", ops.rand([H], { dtype, generator, low: lo, high: hi }));
-    this.logAReal = this.param("log_A_real", ops.full([H, M], Math.log(0.5), { dtype }));
+    const H = channels, M = stateSize / 2, dtype = o.dtype ?? "float32";
+    this.dtRange = [o.dtMin ?? 0.001, o.dtMax ?? 0.1];
+    this.logDt = this.param("log_dt", ops.zeros([H], { dtype }), "ssm");
+    this.logAReal = this.param("log_A_real", ops.full([H, M], Math.log(0.5), { dtype }), "ssm");
     const imag = ops.empty([H, M], { dtype });
     for (let h = 0; h < H; h++) {
       for (let n = 0; n < M; n++) imag.data[h * M + n] = o.init === "inv" ? (stateSize / Math.PI) * (stateSize / (2 * n + 1) - 1) : Math.PI * n;
     }
-    this.aImag = this.param("A_imag", imag);
-    // torch.randn(cfloat): real and imaginary parts each N(0, 1/2).
-    this.cRe = this.param("C_re", ops.randn([H, M], { dtype, generator, std: Math.SQRT1_2 }));
-    this.cIm = this.param("C_im", ops.randn([H, M], { dtype, generator, std: Math.SQRT1_2 }));
-    this.D = this.param("D", ops.randn([H], { dtype, generator }));
+    this.aImag = this.param("A_imag", imag, "ssm");
+    this.cRe = this.param("C_re", ops.zeros([H, M], { dtype }));
+    this.cIm = this.param("C_im", ops.zeros([H, M], { dtype }));
+    this.D = this.param("D", ops.zeros([H], { dtype }));
+    if (!o.deferInit) this.initParameters(o.generator ?? defaultGenerator);
+  }
+
+  /** s4d.py's random draws: log dt ~ U(log dtMin, log dtMax); C ~ torch.randn(cfloat), real and imaginary parts each N(0, 1/2); D ~ N(0, 1). */
+  initParameters(g: RandomGenerator = defaultGenerator): void {
+    uniform_(this.logDt, Math.log(this.dtRange[0]), Math.log(this.dtRange[1]), { generator: g });
+    normal_(this.cRe, 0, Math.SQRT1_2, { generator: g });
+    normal_(this.cIm, 0, Math.SQRT1_2, { generator: g });
+    normal_(this.D, 0, 1, { generator: g });
   }
 
   /** dt A, and the ZOH dA, dB, each [H, N/2]. */
@@ -111,8 +123,21 @@ export class S4D extends Module {
     return ops.add(y, ops.mul(x, this.D));
   }
 
+  /** The state after x [B, L, H] from a zero state: h_L = sum_s dA^(L-1-s) dB u_s, by the same Vandermonde powers as the kernel. */
+  stateAfter(x: Tensor): S4DState {
+    this.checkInput(x, 3, "the input");
+    const L = x.shape[1], { dtA, dB } = this.discretize();
+    const l = ops.arange(L - 1, -1, -1, { dtype: this.D.dtype });
+    const V = cexp({ re: ops.mul(ops.unsqueeze(dtA.re, 2), l), im: ops.mul(ops.unsqueeze(dtA.im, 2), l) });
+    const W = cmul({ re: ops.unsqueeze(dB.re, 2), im: ops.unsqueeze(dB.im, 2) }, V);
+    // [H, M, L] @ [H, L, B] -> [H, M, B] -> [B, H, M]
+    const u = ops.permute(x, [2, 1, 0]);
+    const h = (w: Tensor) => ops.contiguous(ops.permute(ops.matmul(w, u), [2, 0, 1]));
+    return { re: h(W.re), im: h(W.im) };
+  }
+
   /** A zero recurrent state for a batch of B sequences. */
-  newState(batch: number): S4DState {
+  zeroState(batch: number): S4DState {
     const s = [batch, this.channels, this.stateSize / 2];
     return { re: ops.zeros(s, { dtype: this.D.dtype }), im: ops.zeros(s, { dtype: this.D.dtype }) };
   }
@@ -129,7 +154,7 @@ export class S4D extends Module {
   }
 
   /** The recurrent form over x [B, L, H] from `state` (zero by default): the same y as forward(). */
-  forwardRecurrent(x: Tensor, state: S4DState = this.newState(x.shape[0])): { y: Tensor; state: S4DState } {
+  forwardRecurrent(x: Tensor, state: S4DState = this.zeroState(x.shape[0])): { y: Tensor; state: S4DState } {
     this.checkInput(x, 3, "the input");
     const ys: Tensor[] = [];
     for (let t = 0; t < x.shape[1]; t++) {

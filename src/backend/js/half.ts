@@ -6,14 +6,14 @@ const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
 /** bf16 bits -> float32 (exact). */
-export function bf16ToF32(src: Uint16Array, dst = new Float32Array(src.length)): Float32Array {
+export function bf16ToF32<D extends Float32Array<ArrayBufferLike> = Float32Array>(src: Uint16Array, dst: D = new Float32Array(src.length) as D): D {
   const bits = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
   for (let i = 0; i < src.length; i++) bits[i] = src[i]! << 16;
   return dst;
 }
 
 /** float32 -> bf16 bits, round to nearest even. */
-export function f32ToBf16(src: Float32Array, dst = new Uint16Array(src.length)): Uint16Array {
+export function f32ToBf16<D extends Uint16Array<ArrayBufferLike> = Uint16Array>(src: Float32Array, dst: D = new Uint16Array(src.length) as D): D {
   const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
   for (let i = 0; i < src.length; i++) {
     const b = bits[i]!;
@@ -24,7 +24,7 @@ export function f32ToBf16(src: Float32Array, dst = new Uint16Array(src.length)):
 }
 
 /** float16 bits -> float32 (exact: every binary16 value, subnormals included, is a float32). */
-export function f16ToF32(src: Uint16Array, dst = new Float32Array(src.length)): Float32Array {
+export function f16ToF32<D extends Float32Array<ArrayBufferLike> = Float32Array>(src: Uint16Array, dst: D = new Float32Array(src.length) as D): D {
   for (let i = 0; i < src.length; i++) {
     const h = src[i]!, sign = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
     dst[i] = e === 0 ? sign * m * 2 ** -24 : e === 31 ? (m ? NaN : sign * Infinity) : sign * (1 + m / 1024) * 2 ** (e - 15);
@@ -33,7 +33,7 @@ export function f16ToF32(src: Uint16Array, dst = new Float32Array(src.length)): 
 }
 
 /** float32 -> float16 bits, round to nearest even; overflow gives +-Infinity. */
-export function f32ToF16(src: Float32Array, dst = new Uint16Array(src.length)): Uint16Array {
+export function f32ToF16<D extends Uint16Array<ArrayBufferLike> = Uint16Array>(src: Float32Array, dst: D = new Uint16Array(src.length) as D): D {
   for (let i = 0; i < src.length; i++) {
     f32[0] = src[i]!;
     const b = u32[0]!, sign = (b >>> 16) & 0x8000, e = (b >>> 23) & 0xff, m = b & 0x7fffff;
