@@ -125,3 +125,16 @@ export { balanceLoss, zLoss } from "./nn/moe/losses.js";
 export { samplingWeights, sortedIds, tokenLogprobs, type TokenLogprob } from "./generate/sampling.js";
 export type { Segments } from "./nn/seq-context.js";
 export { BatchEngine, generateBatch, type BatchRequest, type BatchEngineOptions, type StepEvent, type TokenInfo, type SequenceResult } from "./generate/batch.js";
+
+// ---- generative models ----
+export { loadMnist, MnistBatcher, parseIdx, type MnistData, type MnistOptions, type MnistSplit } from "./data/mnist.js";
+export { sampleToy, TOYS, type Toy } from "./data/toys.js";
+export { mmd2, medianBandwidth, slicedWasserstein, randomDirections, gaussianFit, frechetDistance, frechetFeatureDistance } from "./generative/metrics.js";
+export { diffusionSchedule, type DiffusionSchedule, type BetaScheduleKind, type ScheduleOptions } from "./generative/schedules.js";
+export { ddpmLoss, ddpmLossAt, ddpmStep, ddpmSample, ddpmSigma, qSample, type Denoiser, type DdpmVariance } from "./generative/ddpm.js";
+export { ddimStep, ddimSample, ddimTimesteps, ddimSigma } from "./generative/ddim.js";
+export { pfOdeStep, pfOdeSample, pfOdeDrift, discreteTime, VP_DEFAULT, vpBeta, vpAlphaBar, type VpSde, type OdeMethod } from "./generative/pf-ode.js";
+export { rectifiedFlowLoss, rectifiedFlowLossAt, eulerFlow, reflowPairs, type VelocityField, type FlowResult } from "./generative/rectified-flow.js";
+export { TimeMLP, timestepEmbedding, type TimeMlpOptions } from "./generative/time-mlp.js";
+export { fit, type FitOptions } from "./generative/fit.js";
+export { MnistMLP, trainMnistClassifier, classifierAccuracy, mnistFeatures, fidMnist } from "./generative/mnist-classifier.js";
