@@ -71,7 +71,12 @@ export class TorchPeer {
     for (;;) {
       const r = await this.lines.next();
       if (r.done) throw new Error("PyTorch peer exited early");
-      if (r.value.trim().startsWith("{")) return JSON.parse(r.value);
+      if (r.value.trim().startsWith("{")) {
+        // libgomp's worker threads keep spinning for a while after a parallel region (OMP_WAIT_POLICY
+        // unset); let them settle so that they do not share the cores with our next timed round
+        await new Promise((done) => setTimeout(done, 100));
+        return JSON.parse(r.value);
+      }
     }
   }
 

@@ -114,7 +114,8 @@ export class MoEFeedForward extends Module {
       offsets[e + 1] = at;
     });
     const ys = this.runExperts(ops.indexSelect(h, 0, ops.tensor(tokens)), offsets);
-    const y = ops.reshape(ops.indexSelect(ops.cat([ys, ops.zeros([1, D], { dtype: h.dtype })], 0), 0, ops.tensor(where)), [N, k, D]);
+    const rowsOut = dropped ? ops.cat([ys, ops.zeros([1, D], { dtype: h.dtype })], 0) : ys;
+    const y = ops.reshape(ops.indexSelect(rowsOut, 0, ops.tensor(where)), [N, k, D]);
     let out = ops.sum(ops.mul(y, ops.unsqueeze(r.gates, -1)), 1);
     if (this.shared) out = ops.add(out, this.shared.forward(h));
     if (this.training) this.updateScoreBias(r.experts);
