@@ -82,7 +82,7 @@ export { ATTENTION_VARIANTS, makeAttention, type AttentionName } from "./nn/atte
 export { INIT_SCHEMES, parseModelConfig, gpt2Config, llamaConfig, modelConfigSchema, MIXERS, mixerOf, hasFFN, type MixerKind, type ModelConfig, type ModelConfigInput } from "./models/config.js";
 export { TransformerLM, type ModelOptions, type HiddenOptions } from "./models/transformer.js";
 export { withPositions, type PositionOptions } from "./models/positions.js";
-export type { CausalLM, CausalLMOutput } from "./models/causal-lm.js";
+export type { CausalLM, CausalLMOutput, ForwardOptions } from "./models/causal-lm.js";
 export { Block, blockParts, type BlockParts, type FeedForwardPart } from "./models/block.js";
 export { loadLlama2c, toLlama2c } from "./models/llama2c.js";
 export { applyLora, mergeLora, unmergeLora, mergeAndUnload, setActiveAdapters, loraLayers, trainableParameters, formatTrainable, LoraLinear, type LoraConfig, type LoraOptions, type TrainableSummary } from "./peft/index.js";

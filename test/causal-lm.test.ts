@@ -50,6 +50,21 @@ class BigramLM extends Module implements CausalLM {
 describe("CausalLM", () => {
   const V = 11;
 
+  it("logitRows: TransformerLM and a prompt-tuned wrapper return the asked rows of the full logits", () => {
+    const base = new T.TransformerLM(T.gpt2Config({ vocabSize: 11, dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 16 }), { generator: new T.RandomGenerator(5) });
+    const ids = T.tensor(Int32Array.from([1, 4, 2, 7, 3, 9, 0, 5]), { shape: [2, 4] }), rows = Int32Array.of(3, 0);
+    for (const m of [base, T.addPromptTuning(base, { numVirtualTokens: 2 })]) {
+      const full = m.forward(ids).logits, some = m.forward(ids, undefined, { logitRows: rows });
+      assert.deepEqual(some.logits.shape, [2, 2, 11]);
+      const f = full.toTypedArray(), g = some.logits.toTypedArray();
+      for (let b = 0; b < 2; b++) for (let r = 0; r < 2; r++) for (let v = 0; v < 11; v++) {
+        const want = f[(b * 4 + rows[r]) * 11 + v], got = g[(b * 2 + r) * 11 + v];
+        assert.ok(Math.abs(got - want) <= 1e-5 * Math.max(1, Math.abs(want)), `batch ${b} row ${rows[r]} logit ${v}: ${got} vs ${want}`);
+      }
+      assert.deepEqual(some.hidden!.shape, [2, 4, 16], "hidden stays whole");
+    }
+  });
+
   it("generate decodes any CausalLM: greedy ids follow the table's argmax chain", () => {
     const m = new BigramLM({ vocabSize: V, maxSeqLen: 8 }, new T.RandomGenerator(1));
     const w = m.table.toTypedArray() as Float32Array;

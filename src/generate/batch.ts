@@ -10,7 +10,6 @@ import { noGrad } from "../tensor/autograd.js";
 import { RandomGenerator } from "../tensor/rng.js";
 import * as ops from "../ops/index.js";
 import type { CausalLM } from "../models/causal-lm.js";
-import { TransformerLM } from "../models/transformer.js";
 import { SeqContext, type DecodingState } from "../nn/seq-context.js";
 import { OutputSink, type OutputOptions, type StoppedBy } from "./output.js";
 import { sampleNext, tokenLogprobs, validateSampling, type SamplingOptions, type TokenLogprob } from "./sampling.js";
@@ -153,8 +152,8 @@ export class BatchEngine {
   }
 
   /**
-   * The last row of logits of each sequence, from one ragged forward. A TransformerLM applies its head
-   * to those rows only: a joining prompt's other positions need no logits (V x D each).
+   * The last row of logits of each sequence, from one ragged forward; asked as logitRows, so that a
+   * joining prompt's other positions cost no head (V x D each) in a model that honours it.
    */
   private forwardRagged(act: Sequence[]): Float32Array[] {
     const lengths = act.map((s) => s.pending.length);
@@ -162,10 +161,10 @@ export class BatchEngine {
     const ctx = SeqContext.ragged(act.map((s) => s.state), lengths);
     let end = 0;
     const last = lengths.map((l) => (end += l) - 1);
-    const m = this.model;
-    const logits = m instanceof TransformerLM
-      ? ops.linear(ops.indexSelect(m.hidden(x, ctx), 1, ops.tensor(Int32Array.from(last))), m.lmHead)
-      : ops.indexSelect(m.forward(x, ctx).logits, 1, ops.tensor(Int32Array.from(last)));
+    const logitRows = Int32Array.from(last);
+    const out = this.model.forward(x, ctx, { logitRows }).logits;
+    // a model that returns all rows: pick them (equal counts mean every segment is one token, whose row is its last)
+    const logits = out.shape[1] === logitRows.length ? out : ops.indexSelect(out, 1, ops.tensor(logitRows));
     const V = logits.shape[2], flat = logits.toTypedArray() as Float32Array;
     return last.map((_, i) => flat.slice(i * V, (i + 1) * V));
   }

@@ -15,7 +15,7 @@ import { sinusoidalPositions } from "../nn/position/sinusoidal.js";
 import { Block, blockParts } from "./block.js";
 import { hasSelfInit } from "../nn/ssm/state.js";
 import { hasFFN } from "./config.js";
-import type { CausalLM, CausalLMOutput } from "./causal-lm.js";
+import type { CausalLM, CausalLMOutput, ForwardOptions } from "./causal-lm.js";
 import type { ModelConfig } from "./config.js";
 
 export interface ModelOptions {
@@ -114,10 +114,11 @@ export class TransformerLM extends Module implements CausalLM {
     return this.normF ? this.normF.forward(x) : x;
   }
 
-  /** Logits [B, T, V] and the final hidden states (of the T tokens, after any prefixEmbeds). */
-  forward(ids: Tensor, ctx?: SeqContext, o?: HiddenOptions): CausalLMOutput {
+  /** Logits [B, T, V] (or of o.logitRows only) and the final hidden states (of the T tokens, after any prefixEmbeds). */
+  forward(ids: Tensor, ctx?: SeqContext, o: HiddenOptions & ForwardOptions = {}): CausalLMOutput {
     const hidden = this.hidden(ids, ctx, o);
-    return { logits: ops.linear(hidden, this.lmHead), hidden };
+    const rows = o.logitRows ? ops.indexSelect(hidden, 1, ops.tensor(o.logitRows)) : hidden;
+    return { logits: ops.linear(rows, this.lmHead), hidden };
   }
 
   /** prefixEmbeds as [B, P, D] (a [P, D] one broadcast over the batch), or one clear error. */

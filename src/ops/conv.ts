@@ -137,6 +137,11 @@ function convOp(kind: Kind, a: Tensor, b: Tensor, G: ConvGeom, op = OP_NAMES[kin
   }, [...(keepA ? [a] : []), ...(keepB ? [b] : [])]);
 }
 
+/** stride, padding and dilation (each as [h, w]) of a conv's options, checked. */
+function spatial(op: string, o: Conv2dOptions): [number, number, number, number, number, number] {
+  return [...intPair(op, "stride", o.stride ?? 1, 1), ...intPair(op, "padding", o.padding ?? 0, 0), ...intPair(op, "dilation", o.dilation ?? 1, 1)];
+}
+
 function withBias(y: Tensor, bias: Tensor | null): Tensor {
   return bias ? add(y, reshape(bias, [1, bias.shape[0], 1, 1])) : y;
 }
@@ -151,9 +156,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   checkGroups(op, groups, "output channels", o, `weight ${fmtShape(weight.shape)}`);
   if (cg * groups !== c) throw new RangeError(`${op}: weight ${fmtShape(weight.shape)} expects ${cg * groups} input channels (C/groups = ${cg}, groups ${groups}), input ${fmtShape(x.shape)} has ${c}`);
   checkBias(op, bias, o);
-  const [sh, sw] = intPair(op, "stride", opts.stride ?? 1, 1);
-  const [ph, pw] = intPair(op, "padding", opts.padding ?? 0, 0);
-  const [dh, dw] = intPair(op, "dilation", opts.dilation ?? 1, 1);
+  const [sh, sw, ph, pw, dh, dw] = spatial(op, opts);
   const ekh = dh * (kh - 1) + 1, ekw = dw * (kw - 1) + 1;
   if (ekh > h + 2 * ph || ekw > w + 2 * pw) {
     throw new RangeError(`${op}: the kernel ${ekh}x${ekw} (weight ${fmtShape(weight.shape)}, dilation ${dh}x${dw}) is larger than the padded input ${h + 2 * ph}x${w + 2 * pw} (input ${fmtShape(x.shape)}, padding ${ph}x${pw})`);
@@ -176,9 +179,7 @@ export function convTranspose2d(x: Tensor, weight: Tensor, bias: Tensor | null =
   if (wi !== cin) throw new RangeError(`${op}: weight ${fmtShape(weight.shape)} expects ${wi} input channels (weight is [Cin, Cout/groups, kh, kw]), input ${fmtShape(x.shape)} has ${cin}`);
   const cout = cg * groups;
   checkBias(op, bias, cout);
-  const [sh, sw] = intPair(op, "stride", opts.stride ?? 1, 1);
-  const [ph, pw] = intPair(op, "padding", opts.padding ?? 0, 0);
-  const [dh, dw] = intPair(op, "dilation", opts.dilation ?? 1, 1);
+  const [sh, sw, ph, pw, dh, dw] = spatial(op, opts);
   const [oph, opw] = intPair(op, "outputPadding", opts.outputPadding ?? 0, 0);
   if ((oph >= sh && oph >= dh) || (opw >= sw && opw >= dw)) {
     throw new RangeError(`${op}: outputPadding ${oph}x${opw} must be smaller than either stride ${sh}x${sw} or dilation ${dh}x${dw}`);

@@ -21,7 +21,7 @@ import { Sequential } from "../nn/containers.js";
 import { Tanh } from "../nn/activations.js";
 import { SelfAttention } from "../nn/attention/softmax.js";
 import { LayerStates, SeqContext, type DecodingState, type KVPrefix } from "../nn/seq-context.js";
-import type { CausalLMOutput } from "../models/causal-lm.js";
+import type { CausalLMOutput, ForwardOptions } from "../models/causal-lm.js";
 import type { TransformerLM } from "../models/transformer.js";
 import { VirtualTokenLM } from "./virtual-tokens.js";
 
@@ -90,13 +90,13 @@ export class PrefixTuning extends VirtualTokenLM {
   }
 
   /** The tokens at positions p + (their positions in ctx); the prefixes from ctx's state, or computed now. */
-  forward(ids: Tensor, ctx = SeqContext.causal()): CausalLMOutput {
+  forward(ids: Tensor, ctx = SeqContext.causal(), o: ForwardOptions = {}): CausalLMOutput {
     const s = ctx.state, p = this.numVirtualTokens;
     if (s && !(s instanceof PrefixState)) throw new TypeError("prefix tuning: the decoding state must come from this model's newState()");
     const T = ids.shape[1] ?? 0, positions = new Int32Array(ctx.positions?.length ?? T);
     for (let i = 0; i < positions.length; i++) positions[i] = p + (ctx.positions ? ctx.positions[i] : ctx.start + i);
     const prefixes = s ? s.prefixes : this.prefixes();
-    return this.base.forward(ids, new SeqContext({ positions, causal: ctx.causal, cuSeqlens: ctx.cuSeqlens, mask: ctx.mask, state: s?.layers ?? null, prefixes }));
+    return this.base.forward(ids, new SeqContext({ positions, causal: ctx.causal, cuSeqlens: ctx.cuSeqlens, mask: ctx.mask, state: s?.layers ?? null, prefixes }), o);
   }
 
   /** P [p, L * 2 * kvDim], detached: PEFT's "prompt_embeddings" for prefix tuning. */

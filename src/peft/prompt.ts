@@ -15,7 +15,7 @@ import type { Tensor } from "../tensor/tensor.js";
 import { Embedding, skipInit } from "../nn/layers.js";
 import { uniform_ } from "../nn/init-fns.js";
 import { SeqContext, type DecodingState } from "../nn/seq-context.js";
-import type { CausalLMOutput } from "../models/causal-lm.js";
+import type { CausalLMOutput, ForwardOptions } from "../models/causal-lm.js";
 import type { TransformerLM } from "../models/transformer.js";
 import { VirtualTokenLM } from "./virtual-tokens.js";
 
@@ -50,12 +50,12 @@ export class PromptTuning extends VirtualTokenLM {
   }
 
   /** Real tokens only: [B, T, V] logits (and hidden states) for ids [B, T]. */
-  forward(ids: Tensor, ctx = SeqContext.causal()): CausalLMOutput {
+  forward(ids: Tensor, ctx = SeqContext.causal(), o: ForwardOptions = {}): CausalLMOutput {
     if (ctx.positions || ctx.mask || ctx.cuSeqlens) throw new Error("prompt tuning: explicit positions, masks and packed documents are not supported (the soft prompt starts every sequence)");
     const s = ctx.state, p = this.numVirtualTokens;
     if (!s && ctx.start !== 0) throw new RangeError(`prompt tuning: a context without a decoding state must start at 0 (the soft prompt comes first), got start ${ctx.start}`);
     if (s && s.length > 0 && s.length < p) throw new RangeError(`prompt tuning: the decoding state holds ${s.length} positions, part of the ${p}-token soft prompt`);
-    return s && s.length > 0 ? this.base.forward(ids, ctx) : this.base.forward(ids, ctx, { prefixEmbeds: this.embedding.weight });
+    return s && s.length > 0 ? this.base.forward(ids, ctx, o) : this.base.forward(ids, ctx, { ...o, prefixEmbeds: this.embedding.weight });
   }
 
   /** The state holds the soft prompt too: capacity + p positions. */

@@ -8,7 +8,7 @@ import type { Tensor } from "../tensor/tensor.js";
 import type { RandomGenerator } from "../tensor/rng.js";
 import { Module } from "../nn/module.js";
 import type { DecodingState, SeqContext } from "../nn/seq-context.js";
-import type { CausalLM, CausalLMOutput } from "../models/causal-lm.js";
+import type { CausalLM, CausalLMOutput, ForwardOptions } from "../models/causal-lm.js";
 import type { TransformerLM } from "../models/transformer.js";
 
 export abstract class VirtualTokenLM extends Module implements CausalLM {
@@ -33,7 +33,7 @@ export abstract class VirtualTokenLM extends Module implements CausalLM {
     return this;
   }
 
-  abstract forward(ids: Tensor, ctx?: SeqContext): CausalLMOutput;
+  abstract forward(ids: Tensor, ctx?: SeqContext, o?: ForwardOptions): CausalLMOutput;
   abstract newState(capacity?: number): DecodingState;
 
   /** The virtual tokens as PEFT saves them ("prompt_embeddings" in adapter_model.safetensors): a detached copy. */

@@ -58,8 +58,18 @@ forEachBackend("groupedLinear", () => {
     const x = randn([9, 4]), w0 = randn([3, 4]), w1 = T.randn([3, 4], { generator: g });
     groupedLinear(x, [w0, w1], off).sum().backward();
     assert.ok(w0.grad && !w1.grad && x.grad);
-    const y = groupedLinear(T.randn([9, 4], { generator: g }).requiresGrad_(), [T.randn([3, 4], { generator: g }), T.randn([3, 4], { generator: g })], off);
-    assert.ok(y.requiresGrad);
+    // saved for backward: the two weights (3 x 4 floats each), plus x (9 x 4) only when a weight trains
+    const savedBy = (trainW: boolean) => {
+      const base = T.memoryStats().savedBytes;
+      const ws = [T.randn([3, 4], { generator: g }), T.randn([3, 4], { generator: g })];
+      if (trainW) ws[0].requiresGrad_();
+      const y = groupedLinear(T.randn([9, 4], { generator: g }).requiresGrad_(), ws, off);
+      const bytes = T.memoryStats().savedBytes - base;
+      y.sum().backward();
+      return bytes;
+    };
+    assert.equal(savedBy(false), 2 * 12 * 4);
+    assert.equal(savedBy(true), (2 * 12 + 36) * 4);
   });
 
   it("bad input: one clear error each", () => {
