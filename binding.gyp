@@ -32,7 +32,7 @@
     },
     {
       "target_name": "tsformer_native",
-      "sources": ["native/napi/addon.cc", "native/napi/gemm.cc", "native/napi/kernels.cc", "native/napi/flash.cc", "native/napi/ssm.cc", "native/napi/conv.cc", "native/conv/im2col.cc",
+      "sources": ["native/napi/addon.cc", "native/napi/gemm.cc", "native/napi/kernels.cc", "native/napi/flash.cc", "native/napi/ssm.cc", "native/napi/conv.cc", "native/napi/moe.cc", "native/conv/im2col.cc",
                   "native/runtime/isa.cc", "native/runtime/pool.cc",
                   "native/gemm/gemm_scalar.cc", "native/kernels/kernels_scalar.cc", "native/attention/flash_scalar.cc", "native/ssm/scan_scalar.cc"],
       "dependencies": ["tsformer_avx2", "tsformer_avx512", "tsformer_avx512bf16"],

@@ -3,8 +3,8 @@
 // SwiGLU FFN of twice the expert width), in one invocation:
 // - training tokens/s: steps of forward + backward + AdamW on random batches (one tidy scope per step);
 // - decoding tokens/s: batch 1, a prompt then one token at a time with the KV cache (no sampling).
-// The two models alternate round by round; each round times REPS of each, and the MoE / dense ratio is
-// taken per round, so that a change of machine load falls on both. Goal (issue 18): ratio >= 0.8.
+// The two models alternate call by call; each round times REPS training steps and DECODE_REPS decodes
+// of each, and the MoE / dense ratio of the medians is taken per round. Goal (issue 18): ratio >= 0.8.
 // Options: --rounds=N (default 5), --d=N (default 256), --layers=N (default 4), --batch=N (default 8:
 // each expert then gets B * T * 2 / 8 = 256 rows on average).
 
@@ -14,7 +14,7 @@ import { llamaConfig, type ModelConfig } from "../src/models/config.js";
 import { AdamW, defaultParamGroups } from "../src/train/optim.js";
 import { fmt, jsonLine, printTable, stats, type Stats } from "./common.js";
 
-const REPS = 3, GOAL = 0.8, V = 512, SEQ = 128, PROMPT = 16, NEW_TOKENS = 48;
+const REPS = 3, DECODE_REPS = 9, GOAL = 0.8, V = 512, SEQ = 128, PROMPT = 16, NEW_TOKENS = 48;
 
 const range = (s: Stats, d: number) => `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})`;
 
@@ -45,15 +45,15 @@ function runner(name: string, cfg: ModelConfig, B: number): Runner {
   };
 }
 
-/** Seconds per call: the median of REPS calls. */
-function median(fn: () => void): number {
-  const s: number[] = [];
-  for (let i = 0; i < REPS; i++) {
-    const t0 = performance.now();
-    fn();
-    s.push((performance.now() - t0) / 1000);
+/** Seconds per call of a and of b: medians of `reps` calls each, a and b alternating call by call
+ * (the order flipped every other call), so that a change of machine load falls on both. */
+function medians(a: () => void, b: () => void, reps: number): [number, number] {
+  const s: [number[], number[]] = [[], []];
+  const time = (fn: () => void, into: number[]) => { const t0 = performance.now(); fn(); into.push((performance.now() - t0) / 1000); };
+  for (let i = 0; i < reps; i++) {
+    if (i % 2) { time(b, s[1]); time(a, s[0]); } else { time(a, s[0]); time(b, s[1]); }
   }
-  return stats(s).median;
+  return [stats(s[0]).median, stats(s[1]).median];
 }
 
 export async function main(argv: string[] = []): Promise<void> {
@@ -64,25 +64,19 @@ export async function main(argv: string[] = []): Promise<void> {
   const expertDFF = d;
   const dense = runner("dense", llamaConfig({ ...base, dFF: 2 * expertDFF }), B);
   const moe = runner("moe 8x top-2", llamaConfig({ ...base, dFF: expertDFF, moe: { experts: 8, topK: 2 } }), B);
-  const runners = [dense, moe];
-  for (const r of runners) { r.trainStep(); r.decode(); }  // warm-up
+  for (const r of [dense, moe]) { r.trainStep(); r.decode(); }  // warm-up
   const train: Record<string, number[]> = { dense: [], moe: [] }, dec: Record<string, number[]> = { dense: [], moe: [] };
   const trainRatio: number[] = [], decRatio: number[] = [];
   for (let round = 0; round < rounds; round++) {
-    const order = round % 2 ? [...runners].reverse() : runners;
-    const tr: Record<string, number> = {}, de: Record<string, number> = {};
-    for (const r of order) {
-      const key = r === dense ? "dense" : "moe";
-      tr[key] = (B * SEQ) / median(r.trainStep);
-      de[key] = NEW_TOKENS / median(r.decode);
-      train[key].push(tr[key]);
-      dec[key].push(de[key]);
-    }
-    trainRatio.push(tr.moe / tr.dense);
-    decRatio.push(de.moe / de.dense);
+    const tr = medians(dense.trainStep, moe.trainStep, REPS).map((t) => (B * SEQ) / t);
+    const de = medians(dense.decode, moe.decode, DECODE_REPS).map((t) => NEW_TOKENS / t);
+    train.dense.push(tr[0]); train.moe.push(tr[1]);
+    dec.dense.push(de[0]); dec.moe.push(de[1]);
+    trainRatio.push(tr[1] / tr[0]);
+    decRatio.push(de[1] / de[0]);
   }
   const params = (r: Runner) => r.model.numParameters();
-  console.log(`\nLlama layout d=${d} L=${L} heads=${d / 64} V=${V}, train B=${B} T=${SEQ}, decode ${PROMPT} + ${NEW_TOKENS} tokens, ${T.backend().name}, ${rounds} rounds x ${REPS} reps`);
+  console.log(`\nLlama layout d=${d} L=${L} heads=${d / 64} V=${V}, train B=${B} T=${SEQ}, decode ${PROMPT} + ${NEW_TOKENS} tokens, ${T.backend().name}, ${rounds} rounds x ${REPS} train / ${DECODE_REPS} decode reps`);
   console.log(`dense dFF ${2 * expertDFF} (${params(dense)} parameters); MoE 8 experts of dFF ${expertDFF}, top-2, dropless (${params(moe)} parameters, same active FFN width)`);
   printTable(["", "train tok/s", "decode tok/s"], [
     ["dense", range(stats(train.dense), 0), range(stats(dec.dense), 1)],

@@ -73,6 +73,22 @@ forEachBackend("MoE vs PyTorch golden fixtures", () => {
       });
     }
   }
+  it("inference (eval, no graph: the routing loop and the fused expert kernel) gives the golden output of the dropless case, and the recorded eval path's output in every case", () => {
+    const dropless = cases.filter((c) => c.options.capacityFactor === undefined && !c.options.bias);
+    assert.ok(dropless.length >= 1);
+    for (const c of cases) {
+      const m = loaded(c);
+      m.eval();
+      const x = toTensor(golden.tensors[`${c.name}.x`], "float32");
+      const fast = T.noGrad(() => m.forward(x)).toTypedArray(), recorded = m.forward(x).toTypedArray();
+      const err = maxRelError(fast, recorded);
+      assert.ok(err <= 1e-5, `${c.name}: inference vs recorded path: relative error ${err.toExponential(3)}`);
+      if (dropless.includes(c)) {
+        const e2 = maxRelError(fast, want(`${c.name}.out`));
+        assert.ok(e2 <= 1e-5, `${c.name}: inference vs golden: relative error ${e2.toExponential(3)}`);
+      }
+    }
+  });
   it("the dropping cases drop slots", () => {
     assert.ok(cases.filter((c) => c.options.capacityFactor !== undefined).every((c) => c.dropped > 0));
   });
@@ -114,6 +130,71 @@ describe("MoE routing and options", () => {
     assert.throws(() => gpt2Config({ ...cfg, moe: { experts: 2, topK: 3 } }), /model config: moe: topK must be at most the number of experts/);
     assert.throws(() => gpt2Config({ ...cfg, moe: { experts: 4, topK: 2, capacityFactor: 0 } }), /model config: moe\.capacityFactor: .*>0/);
     assert.throws(() => gpt2Config({ ...cfg, moe: { experts: 4, topK: 2 }, checkpointing: "block" }), /moe is not supported with checkpointing/);
+  });
+});
+
+describe("moeFfn: the fused expert kernel", () => {
+  // float64 reference written out here: per slot, the expert's FFN on its token row, times its gate
+  function reference(x: Float64Array, d: number, f: number, tokens: Int32Array, offsets: Int32Array, gates: Float64Array, w: { w1: Float64Array[]; w3: Float64Array[] | null; w2: Float64Array[] }, act: (v: number) => number, rows: number): Float64Array {
+    const y = new Float64Array(rows * d);
+    for (let e = 0; e + 1 < offsets.length; e++) {
+      for (let s = offsets[e]; s < offsets[e + 1]; s++) {
+        const t = tokens[s], h = new Float64Array(f);
+        for (let j = 0; j < f; j++) {
+          let a = 0, b = 0;
+          for (let i = 0; i < d; i++) { a += w.w1[e][j * d + i] * x[t * d + i]; if (w.w3) b += w.w3[e][j * d + i] * x[t * d + i]; }
+          h[j] = act(a) * (w.w3 ? b : 1);
+        }
+        for (let i = 0; i < d; i++) {
+          let o = 0;
+          for (let j = 0; j < f; j++) o += w.w2[e][i * f + j] * h[j];
+          y[t * d + i] += gates[s] * o;
+        }
+      }
+    }
+    return y;
+  }
+  const silu = (v: number) => v / (1 + Math.exp(-v));
+  const tanhGelu = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
+  const cases = [
+    { name: "SwiGLU, 1 token, 2 of 8 experts (decoding)", rows: 1, d: 40, f: 72, E: 8, gated: true, act: "silu" as const, fn: silu, experts: [5, 2] },
+    { name: "GELU (tanh), 6 tokens, top-2 of 4 with an idle expert", rows: 6, d: 24, f: 36, E: 4, gated: false, act: "gelu_tanh" as const, fn: tanhGelu, experts: [0, 1, 1, 3, 0, 3, 3, 1, 0, 1, 3, 0] },
+  ];
+  for (const c of cases) {
+    for (const name of T.availableBackends()) {
+      it(`${c.name} [${name}]: equals a float64 reference`, () => {
+        const g = new T.RandomGenerator(7);
+        const k = c.experts.length / c.rows;
+        const rnd = (n: number) => T.randn([n], { generator: g }).toTypedArray() as Float32Array;
+        const x = rnd(c.rows * c.d), gates = rnd(c.rows * k);
+        const w = { w1: Array.from({ length: c.E }, () => rnd(c.f * c.d)), w3: c.gated ? Array.from({ length: c.E }, () => rnd(c.f * c.d)) : null, w2: Array.from({ length: c.E }, () => rnd(c.d * c.f)) };
+        // slots sorted by expert, in token order within an expert
+        const order = c.experts.map((e, s) => [e, s]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+        const tokens = Int32Array.from(order, ([, s]) => Math.floor(s / k)), sortedGates = Float32Array.from(order, ([, s]) => gates[s]);
+        const offsets = new Int32Array(c.E + 1);
+        for (const [e] of order) offsets[e + 1]++;
+        for (let e = 0; e < c.E; e++) offsets[e + 1] += offsets[e];
+        const y = new Float32Array(c.rows * c.d).fill(0.5);
+        const prev = T.backend().name;
+        T.setBackend(name);
+        try {
+          T.backend().moeFfn({ x, y, d: c.d, f: c.f, tokens, offsets, gates: sortedGates, w1: w.w1, w3: w.w3, w2: w.w2, act: c.act });
+        } finally { T.setBackend(prev); }
+        const f64 = (a: Float32Array) => Float64Array.from(a);
+        const want = reference(f64(x), c.d, c.f, tokens, offsets, f64(sortedGates), { w1: w.w1.map(f64), w3: w.w3 && w.w3.map(f64), w2: w.w2.map(f64) }, c.fn, c.rows).map((v) => v + 0.5);
+        const err = maxRelError(y, want);
+        assert.ok(err <= 1e-5, `relative error ${err.toExponential(3)}`);
+      });
+    }
+  }
+  it("the op refuses a graph, shapes that do not fit and bad slots, with one clear error each", () => {
+    const w = { w1: [T.randn([6, 4]), T.randn([6, 4])], w2: [T.randn([4, 6]), T.randn([4, 6])] };
+    const slots = { tokens: new Int32Array([0, 1]), offsets: new Int32Array([0, 1, 2]), gates: new Float32Array([1, 1]) };
+    const x = T.randn([2, 4]);
+    assert.throws(() => T.moeFfn(T.randn([2, 4], { requiresGrad: true }), slots, w, "silu"), /moeFfn: inference only/);
+    assert.throws(() => T.noGrad(() => T.moeFfn(T.randn([2, 5]), slots, w, "silu")), /moeFfn: input \[2, 5\] and 2 experts do not fit/);
+    assert.throws(() => T.noGrad(() => T.moeFfn(x, { ...slots, offsets: new Int32Array([0, 2, 1]) }, w, "silu")), /moeFfn: slots must be 3 non-decreasing offsets/);
+    assert.throws(() => T.noGrad(() => T.moeFfn(x, { ...slots, tokens: new Int32Array([0, 2]) }, w, "silu")), /token row in \[0, 2\)/);
   });
 });
 

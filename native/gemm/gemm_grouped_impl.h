@@ -12,6 +12,8 @@ struct GroupedCtx {
   long* unit_group;  // per unit: its group and first / last row of C_g
   long* unit_r0;
   long* unit_r1;
+  long* unit_c0;     // columns of a few-row group (one unit per column block), else 0 .. n
+  long* unit_c1;
   long units;
   std::atomic<long> next{0};
 };
@@ -44,7 +46,7 @@ void grouped_task(void* vctx, int, int) {
       s.A = j.A; s.lda = j.lda; s.tA = false; s.strideA = 0; s.B = j.B; s.ldb = j.ldb; s.tB = j.tB; s.strideB = 0;
       s.m = j.m; s.n = j.n; s.k = j.k; s.C = j.C; s.csr = j.ldc; s.csc = 1; s.strideC = 0;
       s.alpha = 1.0f; s.beta = 0.0f; s.batch = 1;
-      small_unit(s, 0, 0, j.n);
+      small_unit(s, 0, c.unit_c0[u], c.unit_c1[u]);
       continue;
     }
     if (j.k == 0) scale_c(j.C + c.unit_r0[u] * j.ldc, j.ldc, c.unit_r1[u] - c.unit_r0[u], j.n, 0.0f, nullptr);
@@ -63,20 +65,41 @@ void run_grouped(const GroupedParams& p) {
     total += p.mode == GROUP_ROWS ? rows : p.m;
     work += (double)rows * p.n * (p.mode == GROUP_ROWS ? p.k : p.m);
   }
-  // a second thread pays off only past ~1M multiply-adds here: below that (decoding's few tokens)
-  // its wake-up costs more than the product, and much more when another process holds the core
+  // a second thread pays off only past ~1M multiply-adds here: below that its wake-up costs more
+  // than the product, and much more when another process holds the core. Decoding's few-row groups
+  // are the exception: they stream their weights from memory, which one thread alone cannot draw
+  // at full bandwidth, so they are cut into column blocks and share threads from the small path's
+  // threshold on (gemm_small_impl.h run_small).
+  const auto few = [&](long g) { return p.mode == GROUP_ROWS && p.offsets[g + 1] - p.offsets[g] <= kSmallDim; };
+  bool allFew = true;
+  for (long g = 0; g < G; ++g) allFew = allFew && few(g);
   int nt = pool_threads();
-  if (work < 1048576.0) nt = 1;
+  if (work < (allFew ? 131072.0 : 1048576.0)) nt = 1;
   const long slab = cdiv(lmin(total, cdiv(total, 4L * nt) > 4 * MR ? cdiv(total, 4L * nt) : 4 * MR), MR) * MR;
+  const long cb = nt > 1 && p.n > 64 ? 64 : p.n;  // column block of a few-row group
+  const auto unitsOf = [&](long g) {
+    if (few(g)) return p.offsets[g + 1] > p.offsets[g] ? cdiv(p.n, cb) : 0L;
+    return cdiv(p.mode == GROUP_ROWS ? p.offsets[g + 1] - p.offsets[g] : p.m, slab);
+  };
   long units = 0;
-  for (long g = 0; g < G; ++g) units += cdiv(p.mode == GROUP_ROWS ? p.offsets[g + 1] - p.offsets[g] : p.m, slab);
-  long* buf = static_cast<long*>(std::malloc(sizeof(long) * 3 * (units + 1)));
+  for (long g = 0; g < G; ++g) units += unitsOf(g);
+  long* buf = static_cast<long*>(std::malloc(sizeof(long) * 5 * (units + 1)));
   GroupedCtx c;
-  c.p = &p; c.unit_group = buf; c.unit_r0 = buf + units + 1; c.unit_r1 = buf + 2 * (units + 1); c.units = units;
+  c.p = &p; c.units = units;
+  c.unit_group = buf; c.unit_r0 = buf + units + 1; c.unit_r1 = buf + 2 * (units + 1);
+  c.unit_c0 = buf + 3 * (units + 1); c.unit_c1 = buf + 4 * (units + 1);
   long u = 0;
   for (long g = 0; g < G; ++g) {
     const long rows = p.mode == GROUP_ROWS ? p.offsets[g + 1] - p.offsets[g] : p.m;
-    for (long r = 0; r < rows; r += slab, ++u) { c.unit_group[u] = g; c.unit_r0[u] = r; c.unit_r1[u] = lmin(rows, r + slab); }
+    if (few(g)) {
+      for (long j = 0; j < p.n && rows > 0; j += cb, ++u) {
+        c.unit_group[u] = g; c.unit_r0[u] = 0; c.unit_r1[u] = rows; c.unit_c0[u] = j; c.unit_c1[u] = lmin(p.n, j + cb);
+      }
+      continue;
+    }
+    for (long r = 0; r < rows; r += slab, ++u) {
+      c.unit_group[u] = g; c.unit_r0[u] = r; c.unit_r1[u] = lmin(rows, r + slab); c.unit_c0[u] = 0; c.unit_c1[u] = p.n;
+    }
   }
   if (units > 0) pool_run(nt, grouped_task<K>, &c);
   std::free(buf);

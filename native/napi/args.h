@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tsf {
 
@@ -78,6 +79,29 @@ struct Call {
   }
   const double* f64(size_t i, const char* name, double need, size_t* len = nullptr) {
     return static_cast<const double*>(typed(i, name, napi_float64_array, " Float64Array", need, len));
+  }
+  // Float32Array pointers of a JS array of ng Float32Arrays, each with at least `need` elements (false,
+  // with the error set, otherwise).
+  bool f32_list(size_t i, const char* name, long ng, double need, std::vector<float*>& out) {
+    if (!ok()) return false;
+    if (!info[i].IsArray() || info[i].As<Napi::Array>().Length() != (uint32_t)ng) {
+      type_error(std::string(name) + " must be an array of " + std::to_string(ng) + " Float32Arrays");
+      return false;
+    }
+    Napi::Array arr = info[i].As<Napi::Array>();
+    out.resize(ng);
+    for (long g = 0; g < ng; ++g) {
+      napi_typedarray_type type;
+      size_t length = 0;
+      void* data = nullptr;
+      if (napi_get_typedarray_info(info.Env(), arr.Get((uint32_t)g), &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_float32_array) {
+        type_error(std::string(name) + "[" + std::to_string(g) + "] must be a Float32Array");
+        return false;
+      }
+      if ((double)length < need) { range_error(std::string(name) + "[" + std::to_string(g) + "] is too short"); return false; }
+      out[g] = static_cast<float*>(data);
+    }
+    return true;
   }
 };
 

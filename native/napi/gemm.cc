@@ -106,30 +106,6 @@ Napi::Value Convert(const Napi::CallbackInfo& info, bool to) {
 Napi::Value ToBf16(const Napi::CallbackInfo& info) { return Convert(info, true); }
 Napi::Value FromBf16(const Napi::CallbackInfo& info) { return Convert(info, false); }
 
-// Float32Array pointers of a JS array of G Float32Arrays, each with at least `need` elements (empty on
-// error, with the error set on c).
-bool f32_list(Call& c, size_t i, const char* name, long ng, double need, std::vector<float*>& out) {
-  if (!c.ok()) return false;
-  if (!c.info[i].IsArray() || c.info[i].As<Napi::Array>().Length() != (uint32_t)ng) {
-    c.type_error(std::string(name) + " must be an array of " + std::to_string(ng) + " Float32Arrays");
-    return false;
-  }
-  Napi::Array arr = c.info[i].As<Napi::Array>();
-  out.resize(ng);
-  for (long g = 0; g < ng; ++g) {
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* data = nullptr;
-    if (napi_get_typedarray_info(c.info.Env(), arr.Get((uint32_t)g), &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_float32_array) {
-      c.type_error(std::string(name) + "[" + std::to_string(g) + "] must be a Float32Array");
-      return false;
-    }
-    if ((double)length < need) { c.range_error(std::string(name) + "[" + std::to_string(g) + "] is too short"); return false; }
-    out[g] = static_cast<float*>(data);
-  }
-  return true;
-}
-
 // gemmGrouped(mode, offsets, m, n, k, a, lda, bs | b, ldb, transB, c | cs, ldc): see gemm.h
 // GroupedParams; mode 0 = GROUP_ROWS (bs and c), 1 = GROUP_K (b and cs).
 Napi::Value GemmGrouped(const Napi::CallbackInfo& info) {
@@ -157,14 +133,14 @@ Napi::Value GemmGrouped(const Napi::CallbackInfo& info) {
   if (mode == GROUP_ROWS) {
     if (lda < k || ldc < n || (tB ? ldb < k : ldb < n)) { c.range_error("a leading dimension is smaller than the stored row length"); return c.finish(); }
     p.a = c.f32(5, "a", need(rows, k, lda));
-    f32_list(c, 7, "bs", ng, tB ? need(n, k, ldb) : need(k, n, ldb), list);
+    c.f32_list(7, "bs", ng, tB ? need(n, k, ldb) : need(k, n, ldb), list);
     p.c = c.f32(10, "c", need(rows, n, ldc));
     p.bs = list.data(); p.b = nullptr; p.cs = nullptr;
   } else {
     if (lda < m || ldb < n || ldc < n) { c.range_error("a leading dimension is smaller than the stored row length"); return c.finish(); }
     p.a = c.f32(5, "a", need(rows, m, lda));
     p.b = c.f32(7, "b", need(rows, n, ldb));
-    f32_list(c, 10, "cs", ng, need(m, n, ldc), list);
+    c.f32_list(10, "cs", ng, need(m, n, ldc), list);
     p.cs = list.data(); p.bs = nullptr; p.c = nullptr;
   }
   if (!c.ok()) return c.finish();

@@ -43,6 +43,22 @@ export interface GroupedGemmArgs<T extends FloatArray = FloatArray> {
   c?: T; cs?: T[]; ldc: number;
 }
 
+/**
+ * The experts of a mixture-of-experts layer in inference, fused: for every slot s (sorted by expert, expert
+ * e at offsets[e] .. offsets[e + 1]) y[tokens[s]] += gates[s] * FFN_e(x[tokens[s]]), where
+ * FFN_e(v) = W2_e (act(W1_e v) [* W3_e v]) with W1_e, W3_e [f, d] and W2_e [d, f] (w3 null: not gated).
+ * x and y are [rows, d]; y is accumulated into.
+ */
+export interface MoeFfnArgs<T extends FloatArray = FloatArray> {
+  x: T; y: T; d: number; f: number;
+  tokens: Int32Array; offsets: Int32Array; gates: T;
+  w1: T[]; w3: T[] | null; w2: T[];
+  act: UnaryOp;
+}
+
+/** A GEMM on bf16 operands (raw bf16 bits) with fp32 accumulation and an fp32 C (autocast's products). */
+export interface GemmBf16Args extends Omit<GemmArgs<Float32Array>, "a" | "b"> { a: Uint16Array; b: Uint16Array }
+
 /** A GEMM on bf16 operands (raw bf16 bits) with fp32 accumulation and an fp32 C (autocast's products). */
 export interface GemmBf16Args extends Omit<GemmArgs<Float32Array>, "a" | "b"> { a: Uint16Array; b: Uint16Array }
 
@@ -122,6 +138,8 @@ export interface Backend {
   gemm(args: GemmArgs): void;
   /** Grouped GEMM (see GroupedGemmArgs). */
   gemmGrouped(args: GroupedGemmArgs): void;
+  /** An MoE layer's expert FFNs in inference, in one call (see MoeFfnArgs). */
+  moeFfn(args: MoeFfnArgs): void;
   /** gemm on bf16 operands, fp32 accumulation and output (vdpbf16ps where the CPU has it). */
   gemmBf16(args: GemmBf16Args): void;
   /** float32 -> bf16 bits of the first n values, round to nearest even (NaN stays NaN). */

@@ -34,6 +34,7 @@ export const KERNELS: { readonly [K in KernelName]: KernelLayout } = {
   cumsum: { arrays: [0, 4] },  // (x, outer, dim, inner, out, reverse)
   gemm: { arrays: ["a", "b", "c", "bias"], optional: ["bias"] },  // (args)
   gemmGrouped: { arrays: ["a"] },  // (args); bs / b, c / cs hold a's dtype (lists are not checked here)
+  moeFfn: { arrays: ["x", "y", "gates"] },  // (args); w1, w3, w2 hold x's dtype (lists are not checked here)
   gemmBf16: { arrays: ["c", "bias"], optional: ["bias"] },  // (args); a, b are Uint16Array bf16 bits
   toBf16: { arrays: [0] },  // (src, dst, n); dst is Uint16Array
   softmax: { arrays: [0, 1] },  // (x, y, rows, cols, log)

@@ -11,10 +11,11 @@ import { adamw, indexAdd, indexSelect } from "./index-ops.js";
 import { flashBackward, flashForward } from "./flash.js";
 import { col2im, im2col } from "./conv.js";
 import { selectiveScan, selectiveScanBackward } from "./scan.js";
+import { moeFfn } from "./moe.js";
 
 export const jsBackend: Backend = {
   name: "js",
-  unary, unaryBackward, binary, where, reduce, cumsum, stridedCopy, gemm, gemmBf16, gemmGrouped, toBf16,
+  unary, unaryBackward, binary, where, reduce, cumsum, stridedCopy, gemm, gemmBf16, gemmGrouped, moeFfn, toBf16,
   softmax, softmaxBackward, crossEntropy, crossEntropyBackward,
   layerNorm, layerNormBackward, rmsNorm, rmsNormBackward, indexSelect, indexAdd, adamw,
   flashForward, flashBackward, im2col, col2im,

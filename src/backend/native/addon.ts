@@ -28,6 +28,9 @@ export interface NativeAddon {
   /** mode 0 = rows (bs, c), 1 = k (b, cs): see GroupedGemmArgs. */
   gemmGrouped(mode: number, offsets: Int32Array, m: number, n: number, k: number, a: Float32Array, lda: number,
     bOrBs: Float32Array | Float32Array[], ldb: number, transB: boolean, cOrCs: Float32Array | Float32Array[], ldc: number): void;
+  /** act: a unary op code. w3 null: not gated. See MoeFfnArgs. */
+  moeFfn(x: Float32Array, y: Float32Array, d: number, f: number, tokens: Int32Array, offsets: Int32Array, gates: Float32Array,
+    w1: Float32Array[], w3: Float32Array[] | null, w2: Float32Array[], act: number): void;
   toBf16(src: Float32Array, dst: Uint16Array): void;
   fromBf16(src: Uint16Array, dst: Float32Array): void;
   cpuFeatures(): string[];

@@ -16,8 +16,9 @@
 //   (aux-loss-free balancing); under gradient accumulation that is once per micro-batch.
 
 import * as ops from "../../ops/index.js";
+import { isGradEnabled } from "../../tensor/autograd.js";
 import type { Tensor } from "../../tensor/tensor.js";
-import { groupedLinear } from "../../ops/grouped.js";
+import { groupedLinear, moeFfn } from "../../ops/grouped.js";
 import { GeluMLP, makeFeedForward, type FeedForward } from "../ffn/mlp.js";
 import { Module } from "../module.js";
 import { balanceLoss, slotFractions, zLoss } from "./losses.js";
@@ -98,21 +99,10 @@ export class MoEFeedForward extends Module {
   forward(x: Tensor): Tensor {
     const D = this.options.dModel, k = this.options.topK, E = this.options.experts;
     const h = ops.reshape(x, [-1, D]);
+    if (!this.training && !isGradEnabled() && !this.options.bias) return ops.reshape(this.infer(h), x.shape);
     const N = h.shape[0];
     const r = this.router.forward(h);
-    // slots s = t * k + j by expert, in token order, up to the capacity
-    const cap = this.capacity(N);
-    const rows: number[][] = Array.from({ length: E }, () => []);
-    let dropped = 0;
-    r.experts.forEach((e, s) => { if (rows[e].length < cap) rows[e].push(s); else dropped++; });
-    const kept = N * k - dropped;
-    const where = new Int32Array(N * k).fill(kept);  // a dropped slot reads the zero row after the kept ones
-    const tokens = new Int32Array(kept), offsets = new Int32Array(E + 1);
-    let at = 0;
-    rows.forEach((slots, e) => {
-      for (const s of slots) { tokens[at] = Math.floor(s / k); where[s] = at++; }
-      offsets[e + 1] = at;
-    });
+    const { tokens, where, offsets, dropped } = this.sortSlots(r.experts, N, this.capacity(N));
     const ys = this.runExperts(ops.indexSelect(h, 0, ops.tensor(tokens)), offsets);
     const rowsOut = dropped ? ops.cat([ys, ops.zeros([1, D], { dtype: h.dtype })], 0) : ys;
     const y = ops.reshape(ops.indexSelect(rowsOut, 0, ops.tensor(where)), [N, k, D]);
@@ -123,6 +113,39 @@ export class MoEFeedForward extends Module {
       ? { balance: balanceLoss(r.probs, r.experts), z: zLoss(r.logits), load: slotFractions(r.experts, E), dropped: dropped / (N * k) }
       : null;
     return ops.reshape(out, x.shape);
+  }
+
+  /**
+   * Inference without a graph (decoding), experts without biases: the routing is a plain loop over the
+   * router's logits and the experts one fused kernel (ops/grouped.ts moeFfn), so a step costs the
+   * router and one call rather than ~15 small tensor ops. Same result as the recorded path (no
+   * dropping in inference).
+   */
+  private infer(h: Tensor): Tensor {
+    const { experts, gates } = this.router.choose(h);
+    const { tokens, offsets, where } = this.sortSlots(experts, h.shape[0], Infinity);
+    const sorted = new Float32Array(gates.length);
+    where.forEach((row, s) => { sorted[row] = gates[s]; });
+    const out = moeFfn(h, { tokens, offsets, gates: sorted }, this.expertWeights(), this.act());
+    return this.shared ? ops.add(out, this.shared.forward(h)) : out;
+  }
+
+  /** Slots s = t * k + j by expert, in token order, up to `cap` each: the rows to gather (tokens),
+   * each slot's row among them (where; a dropped slot points past the kept rows) and the experts' offsets. */
+  private sortSlots(experts: Int32Array, N: number, cap: number) {
+    const E = this.options.experts, k = this.options.topK;
+    const rows: number[][] = Array.from({ length: E }, () => []);
+    let dropped = 0;
+    experts.forEach((e, s) => { if (rows[e].length < cap) rows[e].push(s); else dropped++; });
+    const kept = N * k - dropped;
+    const where = new Int32Array(N * k).fill(kept);  // a dropped slot reads the zero row after the kept ones
+    const tokens = new Int32Array(kept), offsets = new Int32Array(E + 1);
+    let at = 0;
+    rows.forEach((slots, e) => {
+      for (const s of slots) { tokens[at] = Math.floor(s / k); where[s] = at++; }
+      offsets[e + 1] = at;
+    });
+    return { tokens, where, offsets, dropped };
   }
 
   /** The experts on their rows of xs (sorted by expert, expert e at offsets[e] .. offsets[e + 1]). */
@@ -143,6 +166,21 @@ export class MoEFeedForward extends Module {
       if (n > 0) outs.push(f.forward(ops.narrow(xs, 0, offsets[e], n)));
     });
     return outs.length ? ops.cat(outs, 0) : ops.zeros([0, this.options.dModel], { dtype: xs.dtype });
+  }
+
+  /** The experts' weights as moeFfn takes them. */
+  private expertWeights(): { w1: Tensor[]; w2: Tensor[]; w3?: Tensor[] } {
+    if (this.experts[0] instanceof GeluMLP) {
+      const mlps = this.experts as GeluMLP[];
+      return { w1: mlps.map((e) => e.fc1.weight), w2: mlps.map((e) => e.fc2.weight) };
+    }
+    const swi = this.experts as Exclude<FeedForward, GeluMLP>[];
+    return { w1: swi.map((e) => e.w1.weight), w2: swi.map((e) => e.w2.weight), w3: swi.map((e) => e.w3.weight) };
+  }
+
+  private act(): "silu" | "gelu_erf" | "gelu_tanh" {
+    const f = this.experts[0];
+    return f instanceof GeluMLP ? (f.approximate === "tanh" ? "gelu_tanh" : "gelu_erf") : "silu";
   }
 
   /** DeepSeek-V3's aux-loss-free balancing: raise the selection bias of underloaded experts, lower the overloaded's. */

@@ -52,4 +52,39 @@ export class Router extends Module {
     const gates = this.gateKind === "softmax" ? ops.gather(probs, 1, indices) : ops.softmax(values, -1);
     return { logits, probs, gates, experts: indices.toTypedArray() as Int32Array };
   }
+
+  /**
+   * The same choice and gates as forward, for inference (no graph): plain loops over the [N, E]
+   * logits instead of five small tensor ops, which is what a decoding step's few tokens pay for.
+   * Ties go to the lower expert index, as ops.topk.
+   */
+  choose(x: Tensor): { experts: Int32Array; gates: Float32Array } {
+    const E = this.nExperts, k = this.topK;
+    const ld = this.gate.forward(x).toTypedArray() as Float32Array;
+    const N = ld.length / E, bias = this.scoreBias?.toTypedArray();
+    const experts = new Int32Array(N * k), gates = new Float32Array(N * k);
+    const score = new Float64Array(E), key = new Float64Array(E), chosen = new Float64Array(k), order = Array.from({ length: E }, (_, j) => j);
+    for (let t = 0; t < N; t++) {
+      let max = -Infinity, sum = 0;
+      for (let j = 0; j < E; j++) max = Math.max(max, ld[t * E + j]);
+      for (let j = 0; j < E; j++) {
+        const l = ld[t * E + j];
+        score[j] = bias ? 1 / (1 + Math.exp(-l)) : this.gateKind === "softmax" ? Math.exp(l - max) : l;
+        key[j] = bias ? score[j] + bias[j] : l;
+        sum += score[j];
+      }
+      for (let j = 0; j < E; j++) order[j] = j;
+      order.sort((p, q) => key[q] - key[p] || p - q);
+      let norm = 0;
+      for (let r = 0; r < k; r++) {
+        const e = order[r];
+        // topk_softmax: softmax of the chosen logits; softmax: p_e; sigmoid: s_e over the chosen s
+        chosen[r] = this.gateKind === "topk_softmax" ? Math.exp(ld[t * E + e] - ld[t * E + order[0]]) : bias ? score[e] : score[e] / sum;
+        norm += chosen[r];
+        experts[t * k + r] = e;
+      }
+      for (let r = 0; r < k; r++) gates[t * k + r] = this.gateKind === "softmax" ? chosen[r] : chosen[r] / norm;
+    }
+    return { experts, gates };
+  }
 }
