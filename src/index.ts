@@ -25,6 +25,7 @@ export { sum, mean, amax, amin, variance, logsumexp } from "./ops/reduce.js";
 export { cat, stack, split, chunk } from "./ops/join.js";
 export { matmul } from "./ops/matmul.js";
 export { linear } from "./ops/linear.js";
+export { loraLinear } from "./ops/lora.js";
 export { groupedLinear, moeFfn } from "./ops/grouped.js";
 export { conv2d, convTranspose2d, type Conv2dOptions, type ConvTranspose2dOptions, type IntPair } from "./ops/conv.js";
 export { groupNorm, upsampleNearest2d, upsampleBilinear2d, avgPool2d, type BilinearOptions } from "./ops/image.js";

@@ -56,9 +56,9 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   });
 }
 
-/** One product's arguments: C [m, n] = op(A) op(B) (+ bias), all contiguous, batch 1. */
-function gemmArgs<A, B, C>(a: A, ta: boolean, b: B, tb: boolean, c: C, m: number, n: number, k: number, bias: C | null = null) {
-  return { batch: 1, m, n, k, a, aOff: 0, lda: ta ? m : k, strideA: 0, transA: ta, b, bOff: 0, ldb: tb ? k : n, strideB: 0, transB: tb, c, cOff: 0, ldc: n, strideC: 0, alpha: 1, beta: 0, bias };
+/** One product's arguments: C [m, n] = alpha op(A) op(B) (+ beta C) (+ bias), all contiguous, batch 1. */
+export function gemmArgs<A, B, C>(a: A, ta: boolean, b: B, tb: boolean, c: C, m: number, n: number, k: number, bias: C | null = null, alpha = 1, beta = 0) {
+  return { batch: 1, m, n, k, a, aOff: 0, lda: ta ? m : k, strideA: 0, transA: ta, b, bOff: 0, ldb: tb ? k : n, strideB: 0, transB: tb, c, cOff: 0, ldc: n, strideC: 0, alpha, beta, bias };
 }
 
 /**

@@ -7,6 +7,7 @@
 // on one layer; the active ones are added, a merged one is folded into W0 (and unmerged back).
 
 import * as ops from "../ops/index.js";
+import { loraLinear } from "../ops/lora.js";
 import { Module } from "../nn/module.js";
 import { Dropout, Linear } from "../nn/layers.js";
 import { kaimingUniform_ } from "../nn/init-fns.js";
@@ -103,9 +104,15 @@ export class LoraLinear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let y = ops.linear(x, this.weight, this.bias);
+    // the first active plain adapter (no DoRA, no dropout at work) is fused with the base product
+    const fused = this.active.find((n) => {
+      const a = this.adapters.get(n)!;
+      return !this.merged.has(n) && !a.magnitude && !(a.drop.p > 0 && a.drop.training);
+    });
+    const f = fused === undefined ? null : this.adapters.get(fused)!;
+    let y = f ? loraLinear(x, this.weight, this.bias, f.A, f.B, f.scaling) : ops.linear(x, this.weight, this.bias);
     for (const name of this.active) {
-      if (this.merged.has(name)) continue;
+      if (this.merged.has(name) || name === fused) continue;
       const a = this.adapters.get(name)!;
       const xd = a.drop.forward(x);
       // s B (A x) with s applied to the rank-r product A x: a mul keeps its operands for backward,

@@ -175,3 +175,41 @@ describe("LoRA on stories260K", () => {
     await assert.rejects(loadAdapter((await loadHFModel(path.join(FIX, "hf", "llama"))).model, dir), /adapter_config\.json: field peft_type is "IA3"; expected "LORA"/);
   });
 });
+
+describe("loraLinear: the base product and one adapter as one op", () => {
+  const g = new T.RandomGenerator(11);
+  const f64 = (shape: number[]) => T.randn(shape, { dtype: "float64", generator: g, requiresGrad: true });
+  for (const name of T.availableBackends()) {
+    test(`[${name}] float64 gradcheck of x, W, b, A and B (a trainable base too), and of the gradient penalty (gradients of gradients)`, () => {
+      const prev = T.backend().name;
+      T.setBackend(name);
+      try {
+        const x = f64([2, 3, 5]), W = f64([4, 5]), b = f64([4]), A = f64([2, 5]), B = f64([4, 2]);
+        const r = T.gradcheck((x, W, b, A, B) => T.loraLinear(x, W, b, A, B, 1.5), [x, W, b, A, B], { generator: g });
+        assert.ok(r.maxRelError < 1e-5, JSON.stringify(r));  // gradcheck also throws past its tolerance
+        const v = T.randn([2, 3, 4], { dtype: "float64", generator: g });
+        const penalty = (x: T.Tensor, W: T.Tensor, A: T.Tensor, B: T.Tensor) => {
+          const [gx] = T.grad((a) => T.sum(T.mul(v, T.square(T.loraLinear(a, W, null, A, B, 0.75)))), { createGraph: true })(x);
+          return T.sum(T.mul(gx, gx));
+        };
+        const r2 = T.gradcheck(penalty, [x, W, A, B], { generator: g });
+        assert.ok(r2.maxRelError < 1e-5, JSON.stringify(r2));
+      } finally { T.setBackend(prev); }
+    });
+  }
+  test("equals the composed form x W^T + b + s (x A^T) B^T with a frozen base, output and gradients (float32)", () => {
+    const x = T.randn([3, 7, 16], { generator: g, requiresGrad: true }), W = T.randn([12, 16], { generator: g }), b = T.randn([12], { generator: g });
+    const A = T.randn([4, 16], { generator: g, requiresGrad: true }), B = T.randn([12, 4], { generator: g, requiresGrad: true });
+    const v = T.randn([3, 7, 12], { generator: g });
+    const run = (f: () => T.Tensor) => {
+      for (const t of [x, A, B]) t.grad = null;
+      const y = f();
+      T.sum(T.mul(y, v)).backward();
+      return [y, x.grad!, A.grad!, B.grad!].map((t) => t.toTypedArray());
+    };
+    const fused = run(() => T.loraLinear(x, W, b, A, B, 2));
+    const composed = run(() => T.add(T.linear(x, W, b), T.linear(T.mul(T.linear(x, A), 2), B)));
+    fused.forEach((got, i) => assert.ok(maxRel(got, composed[i]) <= 1e-5, `output / gradient ${i}: ${maxRel(got, composed[i])}`));
+    assert.throws(() => T.loraLinear(x, W, b, B, A, 2), /loraLinear: weight \[12, 16\], A \[12, 4\] and B \[4, 16\] do not fit \(A is \[r, in\], B \[out, r\]\)/);
+  });
+});
