@@ -139,3 +139,6 @@ export { rectifiedFlowLoss, rectifiedFlowLossAt, eulerFlow, reflowPairs, type Ve
 export { TimeMLP, timestepEmbedding, type TimeMlpOptions } from "./generative/time-mlp.js";
 export { fit, type FitOptions } from "./generative/fit.js";
 export { MnistMLP, trainMnistClassifier, classifierAccuracy, mnistFeatures, fidMnist } from "./generative/mnist-classifier.js";
+export { quantizeForInference, type QuantizeOptions, type QuantizeSummary } from "./models/quantize.js";
+export { WEIGHT_FORMATS } from "./ops/quantize.js";
+export type { WeightFormat } from "./backend/backend.js";

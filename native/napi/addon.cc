@@ -18,6 +18,7 @@ void register_kernels(Napi::Env env, Napi::Object exports);  // napi/kernels.cc
 void register_flash(Napi::Env env, Napi::Object exports);    // napi/flash.cc
 void register_ssm(Napi::Env env, Napi::Object exports);      // napi/ssm.cc
 void register_conv(Napi::Env env, Napi::Object exports);     // napi/conv.cc
+void register_quant(Napi::Env env, Napi::Object exports);    // napi/quant.cc
 void register_moe(Napi::Env env, Napi::Object exports);      // napi/moe.cc
 }  // namespace tsf
 
@@ -99,6 +100,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_flash(env, exports);
   register_ssm(env, exports);
   register_conv(env, exports);
+  register_quant(env, exports);
   register_moe(env, exports);
   return exports;
 }

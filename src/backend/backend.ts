@@ -59,8 +59,21 @@ export interface MoeFfnArgs<T extends FloatArray = FloatArray> {
 /** A GEMM on bf16 operands (raw bf16 bits) with fp32 accumulation and an fp32 C (autocast's products). */
 export interface GemmBf16Args extends Omit<GemmArgs<Float32Array>, "a" | "b"> { a: Uint16Array; b: Uint16Array }
 
-/** A GEMM on bf16 operands (raw bf16 bits) with fp32 accumulation and an fp32 C (autocast's products). */
-export interface GemmBf16Args extends Omit<GemmArgs<Float32Array>, "a" | "b"> { a: Uint16Array; b: Uint16Array }
+/** A stored inference weight format (quantizeForInference): fp32 products stay the plain gemm. */
+export type WeightFormat = "int8" | "bf16";
+
+/**
+ * y [m, n] = x [m, k] W^T (+ bias), rows contiguous from xOff / yOff, with W [n, k] stored for
+ * inference: int8 w with per-output-row scales (W[j, p] = scales[j] * w[j * k + p], symmetric), or bf16
+ * bits in w (scales null); fp32 accumulation, W read as stored (never widened to an fp32 copy).
+ */
+export interface QuantGemmArgs<T extends FloatArray = FloatArray> {
+  format: WeightFormat; m: number; n: number; k: number;
+  x: T; xOff: number;
+  w: Int8Array | Uint16Array; scales: Float32Array | null;
+  y: T; yOff: number;
+  bias?: T | null; biasOff?: number;
+}
 
 /** One AdamW step in place (Loshchilov & Hutter 2019, Alg. 2: decoupled decay). bc1/bc2 = 1 - beta^t. */
 export interface AdamWArgs {
@@ -142,6 +155,8 @@ export interface Backend {
   moeFfn(args: MoeFfnArgs): void;
   /** gemm on bf16 operands, fp32 accumulation and output (vdpbf16ps where the CPU has it). */
   gemmBf16(args: GemmBf16Args): void;
+  /** x W^T with W int8 + per-row scales or bf16 (see QuantGemmArgs). */
+  gemmQuant(args: QuantGemmArgs): void;
   /** float32 -> bf16 bits of the first n values, round to nearest even (NaN stays NaN). */
   toBf16(src: Float32Array, dst: Uint16Array, n: number): void;
   /** Row softmax (or log-softmax) of a contiguous [rows, cols] array. */

@@ -36,6 +36,7 @@ export const KERNELS: { readonly [K in KernelName]: KernelLayout } = {
   gemmGrouped: { arrays: ["a"] },  // (args); bs / b, c / cs hold a's dtype (lists are not checked here)
   moeFfn: { arrays: ["x", "y", "gates"] },  // (args); w1, w3, w2 hold x's dtype (lists are not checked here)
   gemmBf16: { arrays: ["c", "bias"], optional: ["bias"] },  // (args); a, b are Uint16Array bf16 bits
+  gemmQuant: { arrays: ["x", "y", "bias"], optional: ["bias"] },  // (args); w is Int8Array / Uint16Array, scales Float32Array
   toBf16: { arrays: [0] },  // (src, dst, n); dst is Uint16Array
   softmax: { arrays: [0, 1] },  // (x, y, rows, cols, log)
   softmaxBackward: { arrays: [0, 1, 2] },  // (y, gy, gx, rows, cols, log)

@@ -16,6 +16,8 @@ export interface PositionCliOptions {
 export interface GenerateCliOptions extends PositionCliOptions {
   model: string; tokenizer?: string; adapter?: string; prompt: string; maxNewTokens?: number; temperature?: number;
   topK?: number; topP?: number; repetitionPenalty?: number; seed: number; stop: string[]; draft?: string; gamma?: number;
+  /** --weights fp32 | bf16 | int8: the Linear weights' inference format (models/quantize.ts). */
+  weights?: string;
 }
 
 /** The position flags as PositionOptions (only what was given), or one error naming the flag. */
@@ -54,7 +56,7 @@ const formatSpeculativeStats = (s: SpeculativeStats): string =>
 
 export async function runGenerate(o: GenerateCliOptions, write = (s: string) => process.stdout.write(s), log = (s: string) => process.stderr.write(s)): Promise<GenerateResult> {
   if (o.gamma !== undefined && !o.draft) throw new Error("--gamma needs --draft MODEL (speculative decoding's draft model)");
-  const { model, tokenizer, generation } = await loadForInference(o.model, o.tokenizer, o.adapter, positionOptions(o));
+  const { model, tokenizer, generation } = await loadForInference(o.model, o.tokenizer, o.adapter, positionOptions(o), o.weights);
   if (!tokenizer) throw new Error(`no tokenizer for ${o.model}: pass --tokenizer (a llama2.c tokenizer .bin or a tokenizer.json)`);
   const g = { ...SAMPLING_DEFAULTS, ...Object.fromEntries(Object.entries(generation ?? {}).filter(([, v]) => v !== undefined)) };
   const eos = eosIdsOf(generation, tokenizer);
@@ -77,7 +79,9 @@ export async function runGenerate(o: GenerateCliOptions, write = (s: string) => 
   return r;
 }
 
-export interface EvalCliOptions extends PositionCliOptions { model: string; tokenizer?: string; adapter?: string; text: string; logprobs?: string; byPosition?: string }
+export interface EvalCliOptions extends PositionCliOptions {
+  model: string; tokenizer?: string; adapter?: string; text: string; logprobs?: string; byPosition?: string; weights?: string;
+}
 
 export interface EvalSummary {
   tokens: number; loss: number; perplexity: number; context: number;
@@ -89,7 +93,7 @@ const BUCKETS = 16;
 
 export async function runEval(o: EvalCliOptions): Promise<EvalSummary> {
   const { text } = readTextInput(o.text, "--text");
-  const { model, tokenizer } = await loadForInference(o.model, o.tokenizer, o.adapter, positionOptions(o));
+  const { model, tokenizer } = await loadForInference(o.model, o.tokenizer, o.adapter, positionOptions(o), o.weights);
   if (!tokenizer) throw new Error(`no tokenizer for ${o.model}: pass --tokenizer`);
   const ids = tokenizer.encode(text, tokenizer.bosId !== undefined ? { bos: true } : {});
   const context = o.context ?? model.config.maxSeqLen;

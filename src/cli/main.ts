@@ -82,6 +82,9 @@ const ADAPTER_HELP = "an adapter directory on top of --model: a finetune checkpo
 const TOKENIZER_HELP = "tokenizer file: tokenizer.json (HF or tsformer) or a llama2.c .bin (default: the model's own; tokenizer.bin or tok512.bin beside a .bin)";
 const s = SAMPLING_DEFAULTS, fromGen = "default: generation_config.json's, else";
 
+// --weights of generate, eval and serve: checked by loadForInference (one error naming the flag)
+const WEIGHTS_HELP = "Linear weights for inference: fp32, bf16, or int8 (per-output-channel symmetric); the LM head and embeddings stay fp32 (default fp32)";
+
 /** The position-scheme flags of generate and eval (context extension at inference, nn/position/). */
 function positionFlags(c: Command): Command {
   return c
@@ -112,7 +115,8 @@ positionFlags(samplingOptions(program.command("generate")
   .option("--prompt <text>", "prompt", ""), s)
   .option("--stop <text>", "stop string (repeatable)", collect, [])
   .option("--draft <model>", "speculative decoding: a smaller model with the same tokenizer drafts tokens that --model verifies (the output is distributed as --model's)")
-  .option("--gamma <n>", `speculative decoding: draft tokens per --model pass (default ${SPECULATIVE_GAMMA})`, intArg("--gamma", 1)))
+  .option("--gamma <n>", `speculative decoding: draft tokens per --model pass (default ${SPECULATIVE_GAMMA})`, intArg("--gamma", 1))
+  .option("--weights <format>", WEIGHTS_HELP))
   .action(async (o: GenerateCliOptions) => { await runGenerate(o); });
 
 positionFlags(program.command("eval")
@@ -122,7 +126,8 @@ positionFlags(program.command("eval")
   .requiredOption("--text <file>", "text to score")
   .option("--tokenizer <file>", TOKENIZER_HELP)
   .option("--logprobs <file>", "write per-token log-probabilities as JSON")
-  .option("--by-position <file.svg>", "add the loss per position bucket of the window to the output and plot it to this file"))
+  .option("--by-position <file.svg>", "add the loss per position bucket of the window to the output and plot it to this file")
+  .option("--weights <format>", WEIGHTS_HELP))
   .action(async (o: EvalCliOptions) => { console.log(JSON.stringify(await runEval(o))); });
 
 samplingOptions(program.command("chat")
@@ -239,6 +244,7 @@ program.command("serve")
   .option("--max-queue <n>", "requests waiting beyond --parallel before 429", intArg("--max-queue", 0), sv.maxQueue)
   .option("--max-body <bytes>", "largest request body (413 past it)", intArg("--max-body", 1), sv.maxBody)
   .option("--model-name <name>", "the model id clients send (default: the --model path's last part)")
+  .option("--weights <format>", WEIGHTS_HELP)
   .action(async (o: ServeCliOptions) => { await runServe(o); });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -11,7 +11,7 @@ import { Worker } from "node:worker_threads";
 
 export interface ServeCliOptions {
   model: string; adapter?: string; tokenizer?: string; chatTemplate?: string;
-  host: string; port: number; apiKey?: string; parallel: number; maxQueue: number; maxBody: number; modelName?: string;
+  host: string; port: number; apiKey?: string; parallel: number; maxQueue: number; maxBody: number; modelName?: string; weights?: string;
 }
 
 export const SERVE_DEFAULTS = { host: "127.0.0.1", port: 8000, parallel: 16, maxQueue: 64, maxBody: 1 << 20 };
@@ -89,7 +89,7 @@ function checkOptions(o: ServeCliOptions): void {
 export async function startServer(o: ServeCliOptions, log: (s: string) => void = (s) => process.stderr.write(s)): Promise<RunningServer> {
   checkOptions(o);
   const modelName = o.modelName ?? o.model.replace(/\/+$/, "").split("/").pop()!;
-  const worker = startWorker({ model: o.model, adapter: o.adapter, tokenizer: o.tokenizer, chatTemplate: o.chatTemplate, modelName, parallel: o.parallel });
+  const worker = startWorker({ model: o.model, adapter: o.adapter, tokenizer: o.tokenizer, chatTemplate: o.chatTemplate, modelName, parallel: o.parallel, weights: o.weights });
   const ready = await new Promise<{ context: number }>((resolve, reject) => {
     worker.once("message", (m: FromWorker) => (m.op === "ready" ? resolve(m) : reject(new Error(m.op === "fatal" ? m.message : `the engine worker sent ${m.op} before ready`))));
     worker.once("error", reject);

@@ -6,6 +6,7 @@ import { record } from "../tensor/autograd.js";
 import { fmtShape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { autocastScope, lowpGemm, lowpOperand, type AutocastScope } from "./autocast.js";
+import { inferenceWeight, linearStored } from "./quantize.js";
 import { commonFloat, floatData } from "./util.js";
 import { matmul } from "./matmul.js";
 import { sum } from "./reduce.js";
@@ -17,6 +18,8 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   if (weight.ndim !== 2 || x.shape[x.ndim - 1] !== inF || (bias && (bias.ndim !== 1 || bias.shape[0] !== out))) {
     throw new RangeError(`linear: input ${fmtShape(x.shape)}, weight ${fmtShape(weight.shape)}${bias ? `, bias ${fmtShape(bias.shape)}` : ""} do not fit (weight is [out, in])`);
   }
+  const stored = inferenceWeight(weight);  // int8 / bf16 inference weights (ops/quantize.ts)
+  if (stored) return linearStored(x, weight, stored, bias);
   const rows = x.numel / inF;
   const xd = floatData(x, "linear"), wd = floatData(weight, "linear");
   const bd = bias && floatData(bias, "linear");

@@ -6,7 +6,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { ChatTemplate, eosIdsOf, loadForInference, readTextFile } from "./api.js";
 import { Host, type HostIn } from "./host.js";
 
-export interface WorkerInit { model: string; adapter?: string; tokenizer?: string; chatTemplate?: string; modelName: string; parallel: number }
+export interface WorkerInit { model: string; adapter?: string; tokenizer?: string; chatTemplate?: string; modelName: string; parallel: number; weights?: string }
 
 /** --chat-template: a tokenizer_config.json (its "chat_template"), or a Jinja file used as is. */
 function templateFile(file: string): ChatTemplate {
@@ -15,7 +15,7 @@ function templateFile(file: string): ChatTemplate {
 }
 
 async function start(o: WorkerInit): Promise<Host> {
-  const l = await loadForInference(o.model, o.tokenizer, o.adapter);
+  const l = await loadForInference(o.model, o.tokenizer, o.adapter, {}, o.weights);
   if (!l.tokenizer) throw new Error(`no tokenizer for ${o.model}: pass --tokenizer (a llama2.c tokenizer .bin or a tokenizer.json)`);
   const chatTemplate = o.chatTemplate ? templateFile(o.chatTemplate) : l.chatTemplate();
   return new Host({ model: l.model, tokenizer: l.tokenizer, chatTemplate, eosIds: eosIdsOf(l.generation, l.tokenizer), modelName: o.modelName, parallel: o.parallel }, (m) => parentPort!.postMessage(m));

@@ -11,6 +11,7 @@ import { adamw, indexAdd, indexSelect } from "./index-ops.js";
 import { flashBackward, flashForward } from "./flash.js";
 import { col2im, im2col } from "./conv.js";
 import { selectiveScan, selectiveScanBackward } from "./scan.js";
+import { gemmQuant } from "./quant.js";
 import { moeFfn } from "./moe.js";
 
 export const jsBackend: Backend = {
@@ -20,4 +21,5 @@ export const jsBackend: Backend = {
   layerNorm, layerNormBackward, rmsNorm, rmsNormBackward, indexSelect, indexAdd, adamw,
   flashForward, flashBackward, im2col, col2im,
   selectiveScan, selectiveScanBackward,
+  gemmQuant,
 };

@@ -31,6 +31,9 @@ export interface NativeAddon {
   /** act: a unary op code. w3 null: not gated. See MoeFfnArgs. */
   moeFfn(x: Float32Array, y: Float32Array, d: number, f: number, tokens: Int32Array, offsets: Int32Array, gates: Float32Array,
     w1: Float32Array[], w3: Float32Array[] | null, w2: Float32Array[], act: number): void;
+  /** format 0: w Int8Array + scales, 1: w Uint16Array bf16 bits (scales null). See QuantGemmArgs. */
+  gemmQuant(format: number, m: number, n: number, k: number, x: Float32Array, xOff: number, w: Int8Array | Uint16Array,
+    scales: Float32Array | null, y: Float32Array, yOff: number, bias: Float32Array | null, biasOff: number): void;
   toBf16(src: Float32Array, dst: Uint16Array): void;
   fromBf16(src: Uint16Array, dst: Float32Array): void;
   cpuFeatures(): string[];

@@ -69,6 +69,9 @@ function float32Kernels(n: NativeAddon, names: NativeOpNames): TypedKernels {
     },
     moeFfn: { float32: (a) => n.moeFfn(a.x as F32, a.y as F32, a.d, a.f, a.tokens, a.offsets, a.gates as F32, a.w1 as F32[], a.w3 as F32[] | null, a.w2 as F32[], U[a.act]) },
     toBf16: { float32: (src, dst, len) => toBf16(src.subarray(0, len), dst) },
+    gemmQuant: {
+      float32: (g) => n.gemmQuant(g.format === "int8" ? 0 : 1, g.m, g.n, g.k, g.x as F32, g.xOff, g.w, g.scales, g.y as F32, g.yOff, (g.bias ?? null) as F32n, g.biasOff ?? 0),
+    },
     unary: { float32: (op, x, y, len, p) => n.unary(U[op], x as F32, y as F32, len, p0(p), p1(p)) },
     unaryBackward: { float32: (op, x, y, gy, gx, len, p) => n.unaryBackward(U[op], x as F32, y as F32, gy as F32, gx as F32, len, p0(p), p1(p)) },
     binary: {
