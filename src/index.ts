@@ -142,3 +142,10 @@ export { MnistMLP, trainMnistClassifier, classifierAccuracy, mnistFeatures, fidM
 export { quantizeForInference, type QuantizeOptions, type QuantizeSummary } from "./models/quantize.js";
 export { WEIGHT_FORMATS } from "./ops/quantize.js";
 export type { WeightFormat } from "./backend/backend.js";
+export { FlowSequence, type FlowLayer, type FlowOutput, type FlowOptions } from "./generative/flows/flow.js";
+export { AffineCoupling, CouplingNet, type CouplingMask, type CouplingOptions } from "./generative/flows/coupling.js";
+export { ActNorm } from "./generative/flows/actnorm.js";
+export { InvConv1x1 } from "./generative/flows/invconv.js";
+export { Squeeze } from "./generative/flows/squeeze.js";
+export { LogitTransform, dequantize, bitsPerDim } from "./generative/flows/preprocess.js";
+export { MultiScaleFlow, type MultiScaleOptions, type MultiScaleOutput, type FlowVariant } from "./generative/flows/multiscale.js";
