@@ -54,10 +54,10 @@ function rows(x: T.Tensor, idx: Int32Array): T.Tensor {
   return T.tensor(o, { shape: [idx.length, d] });
 }
 
-interface Panel { title: string; pts: Float32Array }
+export interface Panel { title: string; pts: Float32Array }
 
 /** A grid of scatter plots (rows of panels), points clipped to [-lim, lim]², as one SVG. */
-function scatterGridSvg(grid: { label: string; panels: Panel[] }[], title: string, lim = 5, n = 1500): string {
+export function scatterGridSvg(grid: { label: string; panels: Panel[] }[], title: string, lim = 5, n = 1500): string {
   const S = 220, G = 14, L = 110, TOP = 60, cols = grid[0].panels.length;
   const W = L + cols * (S + G), H = TOP + grid.length * (S + G + 18);
   const o = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
@@ -83,7 +83,7 @@ function scatterGridSvg(grid: { label: string; panels: Panel[] }[], title: strin
   return o.join("\n");
 }
 
-function writeSvg(file: string, svg: string): void {
+export function writeSvg(file: string, svg: string): void {
   writeFileSync(out(file), svg);
   const png = file.replace(/\.svg$/, ".png"), rsvg = spawnSync("rsvg-convert", ["--version"]).status === 0;
   if (rsvg) execFileSync("rsvg-convert", ["-o", out(png), out(file)]);

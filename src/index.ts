@@ -149,3 +149,5 @@ export { InvConv1x1 } from "./generative/flows/invconv.js";
 export { Squeeze } from "./generative/flows/squeeze.js";
 export { LogitTransform, dequantize, bitsPerDim } from "./generative/flows/preprocess.js";
 export { MultiScaleFlow, type MultiScaleOptions, type MultiScaleOutput, type FlowVariant } from "./generative/flows/multiscale.js";
+export { WganGp, ReluMLP, gradientPenalty, trainWganGp, type WganGpOptions, type WganTrainOptions, type CriticLoss } from "./generative/wgan-gp.js";
+export { madLoop, precisionRecall, type MadOptions, type MadGeneration } from "./generative/mad.js";
