@@ -83,7 +83,7 @@ export function trainCopy(name: string, cfg: T.ModelConfig, task: CopyTask, o: {
       run.acc.push(acc);
       run.loss.push(recent / (s % o.every || o.every));
       recent = 0;
-      console.log(JSON.stringify({ bench: "ssm-copy", model: name, ...task, step: s, acc: Number(acc.toFixed(4)), loss: Number(run.loss.at(-1)!.toFixed(4)), seconds: (Date.now() - t0) / 1000 }));
+      console.log(JSON.stringify({ bench: "ssm-copy", model: name, params, ...task, step: s, acc: Number(acc.toFixed(4)), loss: Number(run.loss.at(-1)!.toFixed(4)), seconds: (Date.now() - t0) / 1000 }));
     }
   }
   run.seconds = (Date.now() - t0) / 1000;

@@ -1,15 +1,18 @@
 // State space models (issue 18's claims): the native selective scan against its js twin; the Mamba
 // paper's selective copying at small scale (Mamba vs S4D, bench/ssm-copy.ts); per-token decoding
 // latency of a Mamba LM (O(1) recurrent step) vs an attention LM (KV cache) as the context grows.
-// Usage: npm run bench -- ssm [scan|copy|decode|all] [COPY_STEPS=3000] [CONTEXT=64] [COPY=8]. Writes
-// bench/ssm-copy-CONTEXT-COPY.svg and bench/ssm-decode.svg. Run single-threaded (TSFORMER_THREADS=1) for the figures of bench/RESULTS.md.
+// Usage: npm run bench -- ssm [scan|copy|decode|all] [COPY_STEPS=3000] [CONTEXT=64] [COPY=8] [MODEL=both|mamba|s4d].
+// Writes bench/ssm-copy-CONTEXT-COPY.svg and bench/ssm-decode.svg. Run single-threaded (TSFORMER_THREADS=1) for
+// the figures of bench/RESULTS.md. To train the two models in parallel processes, run `copy ... mamba` and
+// `copy ... s4d` with their output to logs, then `npm run bench -- ssm copy-plot CONTEXT COPY LOG...`.
 
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as T from "../src/index.js";
 import { selectiveScan } from "../src/nn/ssm/scan.js";
 import { linePlotSvg, writeSvg } from "../src/train/metrics.js";
 import { fmt, jsonLine, printTable, stats, timeIt } from "./common.js";
-import { copyConfig, trainCopy, type CopyTask } from "./ssm-copy.js";
+import { copyConfig, trainCopy, type CopyRun, type CopyTask } from "./ssm-copy.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -35,16 +38,48 @@ function scanSpeed(): void {
   printTable(["scan", "js fwd ms", "native fwd ms", "speedup", "js fwd+bwd ms", "native fwd+bwd ms", "speedup"], rows);
 }
 
-async function copyClaim(steps: number, task: CopyTask): Promise<void> {
-  // the same parameter count within 2%: a Mamba layer at d 64 (d_inner 128, N 16: 32,704) vs an S4D layer at d 120 (2 d^2 + 38 d: 33,360)
+// the same parameter count within 2%: a Mamba layer at d 64 (d_inner 128, N 16: 32,704) vs an S4D layer at d 120 (2 d^2 + 38 d: 33,360)
+const COPY_MODELS = { mamba: { name: "Mamba (S6)", mixer: "mamba", d: 64 }, s4d: { name: "S4D (LTI)", mixer: "s4d", d: 120 } } as const;
+type CopyModel = keyof typeof COPY_MODELS;
+
+/** Trains the chosen models one after the other; the table and plot need both (else see copy-plot). */
+async function copyClaim(steps: number, task: CopyTask, which: CopyModel[]): Promise<void> {
   const o = { steps, every: 100, batch: 32, lr: 2e-3 };
-  const runs = [trainCopy("Mamba (S6)", copyConfig("mamba", 64, task), task, o), trainCopy("S4D (LTI)", copyConfig("s4d", 120, task), task, o)];
-  printTable(["model", "params", "steps", "final accuracy", "best accuracy", "train seconds"],
-    runs.map((r) => [r.name, r.params, steps, fmt(100 * r.acc.at(-1)!, 1) + "%", fmt(100 * Math.max(...r.acc), 1) + "%", fmt(r.seconds, 0)]));
+  const runs = which.map((k) => trainCopy(COPY_MODELS[k].name, copyConfig(COPY_MODELS[k].mixer, COPY_MODELS[k].d, task), task, o));
+  await copyReport(runs, task, which.length === 2);
+}
+
+/** The table (accuracy every 500 steps and at the last) and, with both models, the curve plot. */
+async function copyReport(runs: CopyRun[], task: CopyTask, plot: boolean): Promise<void> {
+  const last = Math.max(...runs.map((r) => r.steps.at(-1)!));
+  const marks = [...new Set([...Array.from({ length: Math.floor(last / 500) }, (_, i) => 500 * (i + 1)), last])];
+  // two decimals near 100%, so that 1 error in 2000 does not print as 100.0%
+  const pct = (a: number) => fmt(100 * a, a >= 0.995 ? 2 : 1) + "%";
+  const at = (r: CopyRun, s: number) => (r.steps.includes(s) ? pct(r.acc[r.steps.indexOf(s)]) : "-");
+  printTable(["model", "params", ...marks.map((s) => `@${s}`), "best accuracy", "train seconds"],
+    runs.map((r) => [r.name, r.params, ...marks.map((s) => at(r, s)), pct(Math.max(...r.acc)), fmt(r.seconds, 0)]));
+  if (!plot) return;
   const series = runs.map((r) => ({ name: r.name, points: r.steps.map((s, i) => [s, 100 * r.acc[i]] as [number, number]) }));
   const file = `bench/ssm-copy-${task.context}-${task.copy}.svg`;
   await writeSvg(join(ROOT, file), linePlotSvg(series, { title: `Selective copying, ${task.copy} of ${task.context} (2 layers): held-out accuracy`, xLabel: "step", yLabel: "accuracy %" }));
   console.log(`wrote ${file}`);
+}
+
+/** Rebuilds the runs of this task from the JSON lines that trainCopy logged (models trained in separate processes). */
+async function copyFromLogs(task: CopyTask, files: string[]): Promise<void> {
+  const runs = new Map<string, CopyRun>();
+  for (const f of files) {
+    for (const line of (await readFile(f, "utf8")).split("\n")) {
+      if (!line.startsWith('{"bench":"ssm-copy"')) continue;
+      const j = JSON.parse(line) as { model: string; params: number; context: number; copy: number; step: number; acc: number; loss: number; seconds: number };
+      if (j.context !== task.context || j.copy !== task.copy) continue;
+      const r = runs.get(j.model) ?? { name: j.model, params: j.params, steps: [], acc: [], loss: [], seconds: 0 };
+      r.steps.push(j.step), r.acc.push(j.acc), r.loss.push(j.loss), (r.seconds = j.seconds);
+      runs.set(j.model, r);
+    }
+  }
+  if (runs.size === 0) throw new RangeError(`ssm copy-plot: no ssm-copy lines for ${task.copy} of ${task.context} in ${files.join(", ")}`);
+  await copyReport([...runs.values()], task, true);
 }
 
 /**
@@ -93,13 +128,21 @@ async function decodeLatency(): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const what = argv[0] ?? "all", steps = Number(argv[1] ?? 3000);
-  if (!["scan", "copy", "decode", "all"].includes(what)) throw new RangeError(`ssm: expected scan, copy, decode or all, got ${what}`);
-  if (!Number.isSafeInteger(steps) || steps < 100) throw new RangeError(`ssm: COPY_STEPS must be an integer >= 100, got ${argv[1]}`);
+  const what = argv[0] ?? "all";
+  if (!["scan", "copy", "copy-plot", "decode", "all"].includes(what)) throw new RangeError(`ssm: expected scan, copy, copy-plot, decode or all, got ${what}`);
+  // copy-plot takes CONTEXT COPY LOG...; the others STEPS CONTEXT COPY [MODEL]
+  const a = what === "copy-plot" ? ["0", ...argv.slice(1)] : argv.slice(1);
+  const steps = Number(a[0] ?? 3000), task = { context: Number(a[1] ?? 64), copy: Number(a[2] ?? 8) };
+  if (what !== "copy-plot" && (!Number.isSafeInteger(steps) || steps < 100)) throw new RangeError(`ssm: COPY_STEPS must be an integer >= 100, got ${a[0]}`);
+  if (!(Number.isSafeInteger(task.context) && Number.isSafeInteger(task.copy) && task.copy >= 1 && task.context >= task.copy)) throw new RangeError(`ssm: expected CONTEXT >= COPY >= 1, got ${a[1]} ${a[2]}`);
+  if (what === "copy-plot") {
+    if (a.length < 4) throw new RangeError("ssm copy-plot: expected CONTEXT COPY LOG..., the logs of the copy runs");
+    return copyFromLogs(task, a.slice(3));
+  }
+  const model = a[3] ?? "both";
+  if (!["mamba", "s4d", "both"].includes(model)) throw new RangeError(`ssm: MODEL must be mamba, s4d or both, got ${model}`);
   jsonLine({ bench: "ssm", backend: T.backend().name, threads: process.env.TSFORMER_THREADS ?? "default" });
   if (what === "scan" || what === "all") scanSpeed();
   if (what === "decode" || what === "all") await decodeLatency();
-  const task = { context: Number(argv[2] ?? 64), copy: Number(argv[3] ?? 8) };
-  if (!(Number.isSafeInteger(task.context) && Number.isSafeInteger(task.copy) && task.copy >= 1 && task.context >= task.copy)) throw new RangeError(`ssm: expected CONTEXT >= COPY >= 1, got ${argv[2]} ${argv[3]}`);
-  if (what === "copy" || what === "all") await copyClaim(steps, task);
+  if (what === "copy" || what === "all") await copyClaim(steps, task, model === "both" ? ["mamba", "s4d"] : [model as CopyModel]);
 }
