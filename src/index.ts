@@ -151,3 +151,5 @@ export { LogitTransform, dequantize, bitsPerDim } from "./generative/flows/prepr
 export { MultiScaleFlow, type MultiScaleOptions, type MultiScaleOutput, type FlowVariant } from "./generative/flows/multiscale.js";
 export { WganGp, ReluMLP, gradientPenalty, trainWganGp, type WganGpOptions, type WganTrainOptions, type CriticLoss } from "./generative/wgan-gp.js";
 export { madLoop, precisionRecall, type MadOptions, type MadGeneration } from "./generative/mad.js";
+export { MedusaHeads, MedusaLM, medusaObjective, loadMedusaHeads } from "./peft/medusa.js";
+export { medusaGenerate, DEFAULT_MEDUSA_TREE, type MedusaOptions, type MedusaStats, type MedusaResult, type MedusaTree } from "./generate/medusa.js";

@@ -15,7 +15,7 @@ import { readTextInput } from "./text-input.js";
 export interface FinetuneCliOptions {
   model?: string; data?: string; out?: string; method?: string; r?: number; alpha?: number; dropout?: number;
   target?: string; rslora?: boolean; bias?: string; modulesToSave?: string; bottleneck?: number; virtualTokens?: number;
-  prefixHidden?: number; steps?: number; lr?: number; batch?: number; block?: number; warmup?: number;
+  prefixHidden?: number; heads?: number; steps?: number; lr?: number; batch?: number; block?: number; warmup?: number;
   evalInterval?: number; evalIters?: number; ckptInterval?: number; seed?: number; sampleTokens?: number;
   resume?: string; overwrite?: boolean; checkpointing?: ModelConfig["checkpointing"]; precision?: Precision;
 }
@@ -36,6 +36,7 @@ function spec(a: Args): PeftSpec {
   return {
     method: method as PeftSpec["method"], r: a.r, alpha: a.alpha, dropout: a.dropout, targetModules: list(a.target), rslora: a.rslora,
     bias: a.bias as PeftSpec["bias"], modulesToSave: list(a.modulesToSave), bottleneck: a.bottleneck, virtualTokens: a.virtualTokens, prefixHidden: a.prefixHidden,
+    heads: a.heads,
   };
 }
 
@@ -46,7 +47,7 @@ export async function runFinetune(o: FinetuneCliOptions, log = console.log): Pro
   if (o.resume) {
     ck = await resolveCheckpointDir(o.resume);
     const saved = readJsonFile(path.join(ck, ARGS_FILE)) as Args;
-    for (const k of ["model", "method", "r", "alpha", "target", "bottleneck", "virtualTokens", "prefixHidden", "rslora", "bias", "modulesToSave"] as const) {
+    for (const k of ["model", "method", "r", "alpha", "target", "bottleneck", "virtualTokens", "prefixHidden", "heads", "rslora", "bias", "modulesToSave"] as const) {
       if (given[k] !== undefined && JSON.stringify(given[k]) !== JSON.stringify(saved[k])) throw new Error(`--${k} ${given[k]} conflicts with ${ck}'s ${saved[k] ?? "(unset)"}: a resumed fine-tune keeps its base and method`);
     }
     args = { ...saved, ...given, out: path.relative(".", path.dirname(ck)) || "." };
@@ -75,7 +76,7 @@ export async function runFinetune(o: FinetuneCliOptions, log = console.log): Pro
   log(`data: ${file}: ${trainSet.length} train / ${val.length} val tokens; run dir ${args.out}`);
   const saved = { ...args, model: path.resolve(args.model), data: path.resolve(file) };
   const summary = await train({
-    model: peft.model, modelConfig: model.config, train: trainSet, val, runDir: args.out, overwrite: o.overwrite,
+    model: peft.model, objective: peft.objective, modelConfig: model.config, train: trainSet, val, runDir: args.out, overwrite: o.overwrite,
     batchSize: args.batch, blockSize: args.block, maxSteps: args.steps,
     schedule: { kind: "cosine", lr: args.lr, minLr: args.lr / 10, warmupSteps: Math.min(args.warmup, Math.floor(args.steps / 2)), decaySteps: Math.max(args.steps, 1) },
     optim: { kind: "adamw", weightDecay: 0 }, evalInterval: args.evalInterval, evalIters: args.evalIters, ckptInterval: args.ckptInterval,

@@ -3,8 +3,8 @@
 // defaults below.
 
 import {
-  checkSameTokenizer, eosIdsOf, generate, linePlotSvg, loadForInference, maxNewTokensFor, ROPE_SCALINGS, scoreTokens, speculativeGenerate,
-  writeFileAtomic, writeSvg, type CausalLM, type GenerateResult, type PositionOptions, type SpeculativeStats, type Tokenizer,
+  checkSameTokenizer, eosIdsOf, generate, linePlotSvg, loadForInference, loadMedusaHeads, maxNewTokensFor, medusaGenerate, ROPE_SCALINGS, scoreTokens, speculativeGenerate,
+  writeFileAtomic, writeSvg, type CausalLM, type GenerateResult, type MedusaStats, type PositionOptions, type SpeculativeStats, type Tokenizer,
 } from "../index.js";
 import { readTextInput } from "./text-input.js";
 
@@ -16,6 +16,8 @@ export interface PositionCliOptions {
 export interface GenerateCliOptions extends PositionCliOptions {
   model: string; tokenizer?: string; adapter?: string; prompt: string; maxNewTokens?: number; temperature?: number;
   topK?: number; topP?: number; repetitionPenalty?: number; seed: number; stop: string[]; draft?: string; gamma?: number;
+  /** --medusa DIR: Medusa heads (a finetune --method medusa checkpoint) propose a token tree per pass. */
+  medusa?: string;
   /** --weights fp32 | bf16 | int8: the Linear weights' inference format (models/quantize.ts). */
   weights?: string;
 }
@@ -53,9 +55,12 @@ const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "-");
 const formatSpeculativeStats = (s: SpeculativeStats): string =>
   `speculative decoding: gamma ${s.gamma}, alpha ${f2(s.alpha)} (${s.accepted} of ${s.verified} verified draft tokens accepted), ` +
   `${f2(s.tokensPerTargetCall)} tokens per target call (predicted from alpha: ${f2(s.predictedTokensPerTargetCall)}), ${s.targetCalls} target / ${s.draftCalls} draft calls`;
+const formatMedusaStats = (s: MedusaStats): string =>
+  `medusa: ${f2(s.tokensPerRound)} tokens per tree round (${s.accepted} head candidates kept in ${s.rounds} rounds, tree of ${s.treeSize}), ${s.calls} model calls`;
 
 export async function runGenerate(o: GenerateCliOptions, write = (s: string) => process.stdout.write(s), log = (s: string) => process.stderr.write(s)): Promise<GenerateResult> {
   if (o.gamma !== undefined && !o.draft) throw new Error("--gamma needs --draft MODEL (speculative decoding's draft model)");
+  if (o.medusa && o.draft) throw new Error("--medusa and --draft are two ways to propose tokens: give one");
   const { model, tokenizer, generation } = await loadForInference(o.model, o.tokenizer, o.adapter, positionOptions(o), o.weights);
   if (!tokenizer) throw new Error(`no tokenizer for ${o.model}: pass --tokenizer (a llama2.c tokenizer .bin or a tokenizer.json)`);
   const g = { ...SAMPLING_DEFAULTS, ...Object.fromEntries(Object.entries(generation ?? {}).filter(([, v]) => v !== undefined)) };
@@ -66,6 +71,7 @@ export async function runGenerate(o: GenerateCliOptions, write = (s: string) => 
   const ctx = o.context ?? model.config.maxSeqLen;
   if (prompt.length > ctx) throw new Error(`--prompt has ${prompt.length} tokens, longer than the context of ${ctx}${o.context ? "" : " (--context N reads further when the position scheme extrapolates)"}`);
   const draft = o.draft ? await loadDraft(o.draft, model, tokenizer, positionOptions(o), log) : null;
+  const heads = o.medusa ? await loadMedusaHeads(o.medusa, { dModel: (model.config as { dModel?: number }).dModel ?? -1, vocabSize: model.config.vocabSize }) : null;
   write(o.prompt);
   const opts = {
     maxNewTokens: o.maxNewTokens ?? maxNewTokensFor(generation, prompt.length) ?? SAMPLING_DEFAULTS.maxNewTokens, temperature: o.temperature ?? g.temperature, topK: o.topK ?? g.topK,
@@ -73,9 +79,11 @@ export async function runGenerate(o: GenerateCliOptions, write = (s: string) => 
     tokenizer, eosId: eos, onText: write, context: ctx,
   };
   const spec = draft ? speculativeGenerate(model, draft, prompt, { ...opts, gamma: o.gamma ?? SPECULATIVE_GAMMA }) : null;
-  const r = spec ?? generate(model, prompt, opts);
+  const med = heads ? medusaGenerate(model, prompt, { ...opts, heads }) : null;
+  const r = spec ?? med ?? generate(model, prompt, opts);
   write("\n");
   if (spec) log(`${formatSpeculativeStats(spec.stats)}\n`);
+  if (med) log(`${formatMedusaStats(med.stats)}\n`);
   return r;
 }
 

@@ -3,7 +3,8 @@
 // PEFT's layout (io.ts); prefix and prompt tuning as PEFT saves them (peft_type PREFIX_TUNING /
 // PROMPT_TUNING, one "prompt_embeddings" tensor: the computed prefixes [p, L * 2 * kvDim], or the soft
 // prompt [p, D]); Houlsby adapters in the same shape (tsformer's own peft_type "HOULSBY_ADAPTER",
-// adapter_model.safetensors with base_model.model.<parameter> keys).
+// adapter_model.safetensors with base_model.model.<parameter> keys); Medusa-1's heads (medusa.ts) in
+// the reference's medusa_lm_head layout, trained with their own objective.
 
 import * as path from "node:path";
 import { existsSync } from "node:fs";
@@ -16,6 +17,8 @@ import { noGrad } from "../tensor/autograd.js";
 import { addHoulsbyAdapters } from "./adapter.js";
 import { addPrefixTuning, PrefixTuning } from "./prefix.js";
 import { addPromptTuning } from "./prompt.js";
+import { MEDUSA_CONFIG, MedusaLM, medusaFiles, medusaObjective } from "./medusa.js";
+import type { Objective } from "../train/objectives.js";
 import { VirtualTokenLM } from "./virtual-tokens.js";
 import * as ops from "../ops/index.js";
 import type { RandomGenerator } from "../tensor/rng.js";
@@ -23,7 +26,7 @@ import { applyLora, freezeAllBut, type LoraConfig } from "./index.js";
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson, adapterWeights, loadAdapter, PREFIX } from "./io.js";
 import { moduleNaming } from "./targets.js";
 
-export const PEFT_METHODS = ["lora", "dora", "adapter", "prefix", "prompt", "full"] as const;
+export const PEFT_METHODS = ["lora", "dora", "adapter", "prefix", "prompt", "full", "medusa"] as const;
 export type PeftMethod = (typeof PEFT_METHODS)[number];
 
 /** A method and its options (the finetune flags). */
@@ -37,6 +40,8 @@ export interface PeftSpec {
   virtualTokens?: number;
   /** Prefix tuning's reparameterization MLP width (0: none; default the key/value width). */
   prefixHidden?: number;
+  /** Medusa: the number of heads K (default 4). */
+  heads?: number;
 }
 
 /** A model with a method applied: `model` is what trains and decodes (a wrapper for prefix / prompt tuning). */
@@ -45,6 +50,8 @@ export interface Peft {
   model: Module & CausalLM & { dropoutGenerator: RandomGenerator };
   lora?: LoraConfig;
   houlsby?: { bottleneck: number; nonlinearity: "gelu" | "relu" };
+  /** The training objective when it is not the LM loss (Medusa-1's heads loss). */
+  objective?: Objective<Peft["model"]>;
 }
 
 /** PEFT's default LoRA targets for Llama-like models (q_proj, v_proj), in the names the model answers to. */
@@ -58,6 +65,10 @@ export function applyPeft(model: TransformerLM, s: PeftSpec): Peft {
   if (s.method === "full") {
     for (const [, p] of model.namedParameters()) p.requiresGrad = true;
     return { method: "full", model };
+  }
+  if (s.method === "medusa") {
+    model.requiresGrad_(false);  // Medusa-1: the heads alone train; the base is not the wrapper's child
+    return { method: "medusa", model: new MedusaLM(model, { heads: s.heads }), objective: medusaObjective as Objective<Peft["model"]> };
   }
   if (s.method === "prefix" || s.method === "prompt") {
     model.requiresGrad_(false);  // the wrapper's parameters are its own; the base is not its child
@@ -82,6 +93,7 @@ export function applyPeft(model: TransformerLM, s: PeftSpec): Peft {
 /** The adapter directory's files for a method (none for "full": its checkpoint is the model). */
 export function peftFiles(model: TransformerLM, p: Peft, o: { baseModel?: string | null } = {}): Record<string, unknown> {
   if (p.method === "full") return {};
+  if (p.model instanceof MedusaLM) return medusaFiles(p.model.medusa, o.baseModel ?? null);
   if (p.model instanceof VirtualTokenLM) return virtualTokenFiles(model, p.model, o.baseModel ?? null);
   if (p.lora) return { [ADAPTER_CONFIG]: adapterConfigJson(p.lora, o.baseModel ?? null), [ADAPTER_WEIGHTS]: adapterWeights(model, p.lora) };
   const tensors: Record<string, SafeTensor> = {};
@@ -95,6 +107,7 @@ export function peftFiles(model: TransformerLM, p: Peft, o: { baseModel?: string
 /** Apply the adapter directory `dir` (any method's) to `model`; errors name the directory. */
 export async function loadPeft(model: TransformerLM, dir: string): Promise<Peft> {
   const cfgFile = path.join(dir, ADAPTER_CONFIG);
+  if (!existsSync(cfgFile) && existsSync(path.join(dir, MEDUSA_CONFIG))) throw new Error(`adapter ${dir}: these are Medusa heads (${MEDUSA_CONFIG}), not an adapter; decode with them through generate's --medusa`);
   if (!existsSync(cfgFile)) throw new Error(`adapter ${dir}: no ${ADAPTER_CONFIG}; expected an adapter directory (a finetune checkpoint or a PEFT adapter)`);
   const raw = readJsonFile(cfgFile) as Record<string, unknown>;
   if (raw?.peft_type === "PREFIX_TUNING" || raw?.peft_type === "PROMPT_TUNING") return loadVirtualTokens(model, dir, raw);
