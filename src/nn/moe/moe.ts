@@ -5,6 +5,8 @@
 //   once on its rows; without biases every expert Linear of the layer is one grouped GEMM
 //   (ops/grouped.ts: MegaBlocks' formulation), with biases each expert runs on its slice. The rows
 //   go back to token-slot order by one more index_select and are summed with their gates.
+// - Inference without a graph (no biases): the routing is a loop over the router's logits and the
+//   experts run in one fused native call (ops/grouped.ts moeFfn), what a decoding step's few tokens need.
 // - Capacity (Switch sec. 2.2): in training, with capacityFactor C, each expert takes at most
 //   ceil(C * N * k / E) slots, first come in token order; the rest are dropped and contribute 0 (the
 //   block's residual carries the token). Inference is dropless, so a KV-cached decode equals recompute.
