@@ -167,3 +167,17 @@ describe("a quantized stories260K", () => {
     assert.throws(() => model.forward(ids), /stored as bf16 for inference .* which has no gradient: train the fp32 model/);
   });
 });
+
+describe("quantizeForInference on an MoE model", () => {
+  it("stores the attention and router weights, leaves the experts (their grouped / fused kernels read fp32), and the model still runs", async () => {
+    const { TransformerLM } = await import("../src/models/transformer.js");
+    const { llamaConfig } = await import("../src/models/config.js");
+    const m = new TransformerLM(llamaConfig({ vocabSize: 32, dModel: 16, nLayers: 1, nHeads: 2, dFF: 16, maxSeqLen: 8, moe: { experts: 4, topK: 2 } }), { generator: new T.RandomGenerator(3) });
+    const s = quantizeForInference(m, "int8");
+    assert.ok(s.weights.some((n) => n.includes("router")), s.weights.join(" "));
+    assert.ok(s.weights.some((n) => n.includes("attn")), s.weights.join(" "));
+    assert.ok(!s.weights.some((n) => n.includes("experts")), s.weights.join(" "));
+    const logits = T.noGrad(() => m.forward(T.tensor(Int32Array.from([1, 2, 3]), { shape: [1, 3] })).logits);
+    assert.deepEqual(logits.shape, [1, 3, 32]);
+  });
+});

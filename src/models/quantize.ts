@@ -13,6 +13,7 @@
 
 import type { Module } from "../nn/module.js";
 import { Linear } from "../nn/layers.js";
+import { MoEFeedForward } from "../nn/moe/moe.js";
 import { parseWeightFormat, quantizeWeight, setInferenceWeight, type InferenceWeights } from "../ops/quantize.js";
 import { Tensor } from "../tensor/tensor.js";
 
@@ -38,7 +39,10 @@ export function quantizeForInference(model: Module, format: InferenceWeights, o:
   const head = (model as { lmHead?: unknown }).lmHead;
   if (o.head && !(head instanceof Tensor)) throw new TypeError("quantizeForInference: head: true needs a model with an lmHead tensor (TransformerLM)");
   const targets = new Map<Tensor, string>();
-  for (const [name, m] of model.namedModules()) if (m instanceof Linear && !targets.has(m.weight)) targets.set(m.weight, `${name}.weight`);
+  // MoE experts run in grouped / fused kernels that read the fp32 weights: left as they are
+  const experts = new Set<Tensor>();
+  for (const [, m] of model.namedModules()) if (m instanceof MoEFeedForward) for (const e of m.experts) for (const [, p] of e.namedParameters()) experts.add(p);
+  for (const [name, m] of model.namedModules()) if (m instanceof Linear && !targets.has(m.weight) && !experts.has(m.weight)) targets.set(m.weight, `${name}.weight`);
   if (head instanceof Tensor) {
     if (o.head) targets.set(head, targets.get(head) ?? "lm_head");
     else setInferenceWeight(head, null);
