@@ -172,7 +172,7 @@ export function activationTerms(c: ModelConfig, E: number, loraR?: number): NonN
     t("norm2 input", E, "h"), stats("norm2"),
     ...ffn,
     ...(drop ? [t("dropout mask after the FFN", E, "h")] : []),
-    ...(frozen ? [t("LoRA A x and s A x for q, k, v, o (8 tensors of r)", 8 * E, "r")] : []),
+    ...(frozen ? [t("LoRA x A^T for q, k, v, o (the fused loraLinear keeps it: 4 tensors of r)", 4 * E, "r")] : []),
   ];
   const head = [
     ...(frozen ? [] : [t("token ids (int32)", 4, "1")]),
