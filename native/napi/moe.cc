@@ -6,6 +6,7 @@
 // that overhead: its products are GEMVs).
 #include <napi.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
