@@ -6,33 +6,23 @@
 
 import type { MnistData } from "../data/mnist.js";
 import { MnistBatcher } from "../data/mnist.js";
-import { Linear } from "../nn/layers.js";
-import { Module } from "../nn/module.js";
 import * as ops from "../ops/index.js";
 import { noGrad } from "../tensor/autograd.js";
 import { RandomGenerator } from "../tensor/rng.js";
 import { tidy } from "../tensor/scope.js";
 import { Tensor } from "../tensor/tensor.js";
 import { fit } from "./fit.js";
+import { ReluMLP } from "./mlp.js";
 import { frechetFeatureDistance } from "./metrics.js";
 
-export class MnistMLP extends Module {
-  readonly fc1: Linear;
-  readonly fc2: Linear;
-  readonly fc3: Linear;
+/** 784-256-256-10; its features are the 256 activations after the second ReLU. */
+export class MnistMLP extends ReluMLP {
   constructor(generator?: RandomGenerator) {
-    super();
-    this.fc1 = this.child("fc1", new Linear(784, 256, true, { generator }));
-    this.fc2 = this.child("fc2", new Linear(256, 256, true, { generator }));
-    this.fc3 = this.child("fc3", new Linear(256, 10, true, { generator }));
+    super(784, 10, { hidden: 256, layers: 2, generator });
   }
-  /** The 256 penultimate activations (after the second ReLU): FID-MNIST's features. */
-  features(x: Tensor): Tensor {
+  override features(x: Tensor): Tensor {
     if (x.ndim !== 2 || x.shape[1] !== 784) throw new RangeError(`MnistMLP: images must be [B, 784] (28x28, one channel, in [0, 1]), got [${x.shape.join(", ")}]`);
-    return ops.relu(this.fc2.forward(ops.relu(this.fc1.forward(x))));
-  }
-  forward(x: Tensor): Tensor {
-    return this.fc3.forward(this.features(x));
+    return super.features(x);
   }
 }
 

@@ -9,31 +9,13 @@
 // the generator mapping 2D noise z ~ N(0, I) to a point, the critic a point to a scalar (no batch norm:
 // the penalty is per sample, sec. 4).
 
-import { Linear } from "../nn/layers.js";
-import { Module } from "../nn/module.js";
 import * as ops from "../ops/index.js";
 import { noGrad } from "../tensor/autograd.js";
 import { RandomGenerator } from "../tensor/rng.js";
 import { tidy } from "../tensor/scope.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { AdamW, defaultParamGroups } from "../train/optim.js";
-
-/** in -> (Linear + ReLU) x layers -> Linear -> out. */
-export class ReluMLP extends Module {
-  private readonly net: Linear[];
-  constructor(readonly inFeatures: number, readonly outFeatures: number, o: { hidden?: number; layers?: number; generator?: RandomGenerator } = {}) {
-    super();
-    const { hidden = 128, layers = 3, generator } = o;
-    if (!Number.isSafeInteger(layers) || layers < 1) throw new RangeError(`ReluMLP: layers must be a positive integer, got ${layers}`);
-    const dims = [inFeatures, ...new Array<number>(layers).fill(hidden), outFeatures];
-    this.net = this.childList("net", dims.slice(1).map((d, i) => new Linear(dims[i], d, true, { generator })));
-  }
-  forward(x: Tensor): Tensor {
-    let h = x;
-    this.net.forEach((l, i) => { h = l.forward(h); if (i < this.net.length - 1) h = ops.relu(h); });
-    return h;
-  }
-}
+import { ReluMLP } from "./mlp.js";
 
 /** Rows of a [N, d] data tensor, checked once: everything else takes points in that layout. */
 export function checkPoints(x: Tensor, what: string, fn: string): number {
