@@ -10,8 +10,8 @@
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { crc32, deflateSync } from "node:zlib";
 import * as T from "../src/index.js";
+import { grayPng, imageGrid } from "../src/io/png.js";
 import { MnistBatcher, loadMnist, type MnistData } from "../src/data/mnist.js";
 import { MultiScaleFlow, type FlowVariant } from "../src/generative/flows/multiscale.js";
 import { bitsPerDim, dequantize } from "../src/generative/flows/preprocess.js";
@@ -21,37 +21,6 @@ import { fmt, printTable } from "./common.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const now = () => performance.now() / 1000;
-
-/** A grayscale PNG (8-bit, no filtering) of a [rows, cols] pixel array in [0, 1] (PNG spec, ISO/IEC 15948). */
-function grayPng(pix: Float32Array, width: number, height: number): Buffer {
-  const raw = Buffer.alloc((width + 1) * height);
-  for (let y = 0; y < height; y++) {
-    raw[y * (width + 1)] = 0; // filter type None
-    for (let x = 0; x < width; x++) raw[y * (width + 1) + 1 + x] = Math.round(255 * Math.min(1, Math.max(0, pix[y * width + x])));
-  }
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4), body = Buffer.concat([Buffer.from(type, "ascii"), data]), crc = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 0, 0, 0, 0], 8); // bit depth 8, grayscale, deflate, no filter, no interlace
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
-}
-
-/** n 28x28 images (flat, [0, 1]) as a grid of `cols` columns with a 2-pixel gray border, scaled up 2x. */
-function imageGrid(images: Float32Array, n: number, cols: number): { pix: Float32Array; w: number; h: number } {
-  const S = 2, cell = 28 * S + 2, rows = Math.ceil(n / cols), w = cols * cell + 2, h = rows * cell + 2;
-  const pix = new Float32Array(w * h).fill(0.5);
-  for (let k = 0; k < n; k++) {
-    const x0 = 2 + (k % cols) * cell, y0 = 2 + Math.floor(k / cols) * cell;
-    for (let y = 0; y < 28 * S; y++) for (let x = 0; x < 28 * S; x++) pix[(y0 + y) * w + x0 + x] = images[k * 784 + Math.floor(y / S) * 28 + Math.floor(x / S)];
-  }
-  return { pix, w, h };
-}
 
 function batchOf(data: MnistData, idx: ArrayLike<number>, gen: T.RandomGenerator): T.Tensor {
   const v = new Float32Array(idx.length * 784);
