@@ -165,7 +165,7 @@ describe("native flash attention: determinism", { skip }, () => {
   function rawRun(c: Case, x: Inputs, mode: number): Float32Array[] {
     const m = maskArgs(c), addon = native as unknown as Addon;
     const dims = Float64Array.from([c.B, c.H, c.Hkv, c.Tq, c.S, c.d, m.scale, m.causal ? 1 : 0, m.window, m.blockMask ? m.blockMask.blockSize : 1, mode]);
-    const table = m.blockMask ? blockMaskTable(m.blockMask, c.S) : null;
+    const table = m.blockMask ? blockMaskTable(m.blockMask, c.Tq, c.S).table : null;
     const o = new Float32Array(x.q.length), lse = new Float32Array(c.B * c.H * c.Tq);
     const dq = new Float32Array(x.q.length), dk = new Float32Array(x.k.length), dv = new Float32Array(x.k.length);
     addon.flashForward(x.q, x.k, x.v, o, lse, dims, m.cuSeqlens, table);

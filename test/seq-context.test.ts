@@ -6,7 +6,6 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as T from "../src/index.js";
 import { SeqContext } from "../src/nn/seq-context.js";
-import { maskedAttention } from "../src/nn/attention/masked.js";
 import { TransformerLM } from "../src/models/transformer.js";
 import { gpt2Config, llamaConfig, type ModelConfig } from "../src/models/config.js";
 import { forEachBackend } from "./helpers/backends.js";
@@ -130,7 +129,7 @@ forEachBackend("SeqContext.masked: a token tree after a cached prefix equals eac
 });
 
 forEachBackend("SeqContext.bidirectional", () => {
-  it("softmax and flash agree with the composite materialized path under a mask of ones", () => {
+  it("softmax and flash under an explicit mask of ones equal bidirectional attention", () => {
     const g = new T.RandomGenerator(6);
     const cfg = { dModel: 32, nHeads: 4, nKvHeads: 2, bias: false, rope: new T.Rotary({ theta: 10000, trainLen: 160 }), scale: 0.3, layer: 0, nLayers: 1, maxSeqLen: 160 };
     const soft = T.makeAttention("softmax", cfg), flash = T.makeAttention("flash", cfg);
@@ -150,12 +149,57 @@ forEachBackend("SeqContext.bidirectional", () => {
     });
   });
 
-  it("maskedAttention with a causal mask equals the causal kernel", () => {
+  it("an explicit mask (block size 1, query rows only) equals the causal kernel and a float64 reference, in both attention ops", () => {
     const g = new T.RandomGenerator(7);
+    // full square: a causal visibility matrix is the causal kernel
     const q = T.randn([1, 4, 9, 8], { generator: g }), k = T.randn([1, 2, 9, 8], { generator: g }), v = T.randn([1, 2, 9, 8], { generator: g });
-    const causal = { visible: Uint8Array.from({ length: 81 }, (_, i) => (i % 9 <= Math.floor(i / 9) ? 1 : 0)), rows: 9, cols: 9 };
-    const err = maxRelError(maskedAttention(q, k, v, causal, 0.5).toTypedArray(), T.attention(q, k, v, { causal: true, scale: 0.5 }).toTypedArray());
-    assert.ok(err <= TOL, `relative error ${err.toExponential(3)}`);
+    const causal = { blockSize: 1, allow: Uint8Array.from({ length: 81 }, (_, i) => (i % 9 <= Math.floor(i / 9) ? 1 : 0)) };
+    const want = T.attention(q, k, v, { causal: true, scale: 0.5 }).toTypedArray();
+    for (const op of [T.attention, T.flashAttention]) {
+      const err = maxRelError(op(q, k, v, { causal: false, scale: 0.5, blockMask: causal }).toTypedArray(), want);
+      assert.ok(err <= TOL, `relative error ${err.toExponential(3)}`);
+    }
+    // a token tree of Tq = 5 after 70 cached keys (S = 75, more than one 64-key tile): the table holds the 5 query rows
+    const Tq = 5, S = 75, P = S - Tq, d = 8, H = 4, Hkv = 2;
+    const parent = [-1, 0, 0, 1, 2];
+    const vis = new Uint8Array(Tq * S);
+    for (let i = 0; i < Tq; i++) {
+      for (let j = 0; j < P; j++) vis[i * S + j] = j % 7 === 3 ? 0 : 1; // hide some cached keys too
+      for (let a = i; a >= 0; a = parent[a]) vis[i * S + P + a] = 1;
+    }
+    const qt = T.randn([1, H, Tq, d], { generator: g }), kt = T.randn([1, Hkv, S, d], { generator: g }), vt = T.randn([1, Hkv, S, d], { generator: g });
+    const [qa, ka, va] = [qt, kt, vt].map((t) => Float64Array.from(t.toTypedArray()));
+    const ref = new Float64Array(H * Tq * d);
+    for (let h = 0; h < H; h++) {
+      const kh = Math.floor(h / (H / Hkv));
+      for (let i = 0; i < Tq; i++) {
+        const sc = new Float64Array(S).fill(-Infinity);
+        for (let j = 0; j < S; j++) {
+          if (!vis[i * S + j]) continue;
+          let dot = 0;
+          for (let c = 0; c < d; c++) dot += qa[(h * Tq + i) * d + c] * ka[(kh * S + j) * d + c];
+          sc[j] = dot * 0.3;
+        }
+        const mx = Math.max(...sc);
+        let z = 0;
+        for (let j = 0; j < S; j++) z += Math.exp(sc[j] - mx);
+        for (let j = 0; j < S; j++) {
+          const p = Math.exp(sc[j] - mx) / z;
+          for (let c = 0; c < d; c++) ref[(h * Tq + i) * d + c] += p * va[(kh * S + j) * d + c];
+        }
+      }
+    }
+    for (const op of [T.attention, T.flashAttention]) {
+      const err = maxRelError(op(qt, kt, vt, { causal: false, scale: 0.3, blockMask: { blockSize: 1, allow: vis } }).toTypedArray(), ref);
+      assert.ok(err <= TOL, `relative error ${err.toExponential(3)}`);
+    }
+    assert.throws(() => T.flashAttention(qt, kt, vt, { causal: false, blockMask: { blockSize: 1, allow: vis.subarray(0, 4 * S) } }), /block table has 300 entries, expected 75 x 75 \(or 5 x 75: the query blocks only\)/);
+  });
+
+  it("a mask row that sees no key is refused with a clear error", () => {
+    const model = new TransformerLM(layouts["Llama (RoPE, GQA)"]("flash"), { generator: new T.RandomGenerator(3) }).eval();
+    const ids = T.tensor([[1, 2, 3]], { dtype: "int32" });
+    assert.throws(() => model.forward(ids, SeqContext.masked([[true, false, false], [false, false, false], [true, true, true]])), /query 1 of the mask sees no key/);
   });
 });
 

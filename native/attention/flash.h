@@ -17,8 +17,9 @@ struct FlashParams {
   long window = 0;                // 0 = unlimited
   const int32_t* cu = nullptr;    // cuSeqlens (validated: 0 .. S, non-decreasing; Tq == S)
   long ncu = 0;
-  const uint8_t* table = nullptr; // block mask [nb x nb], nb = ceil(S / bs)
+  const uint8_t* table = nullptr; // block mask [nb x nb], nb = ceil(S / bs), or only its rows tqb0 .. nb - 1
   long bs = 1;
+  long tqb0 = 0;                  // the first query block the table holds
   const float *q = nullptr, *k = nullptr, *v = nullptr;
   float *o = nullptr, *lse = nullptr;  // forward outputs (backward: inputs)
   const float* dO = nullptr;

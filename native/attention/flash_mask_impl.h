@@ -10,12 +10,13 @@ struct Mask {
   long window = 0;
   const uint8_t* table = nullptr;
   long bs = 1, nb = 0;
+  long qb0 = 0;  // the first query block the table holds (a table of the query blocks only)
   // Key position j visible to query position i. A query position below 0 (Tq > S) lies outside the
   // block table: the table does not hide anything from it (as AttentionMask.visible).
   bool visible(long i, long j) const {
     if (causal && j > i) return false;
     if (window > 0 && j <= i - window) return false;
-    return !table || i < 0 || table[(i / bs) * nb + j / bs] != 0;
+    return !table || i < 0 || table[(i / bs - qb0) * nb + j / bs] != 0;
   }
   int tile(long i0, long i1, long j0, long j1) const {
     bool full = true;
@@ -32,7 +33,7 @@ struct Mask {
       const long b0 = (i0 < 0 ? 0 : i0) / bs, b1 = i1 / bs, c0 = j0 / bs, c1 = j1 / bs;
       for (long qb = b0; qb <= b1; ++qb)
         for (long kb = c0; kb <= c1; ++kb) {
-          if (table[qb * nb + kb]) any = true;
+          if (table[(qb - qb0) * nb + kb]) any = true;
           else all = false;
         }
       if (!any) return SKIP;
@@ -60,7 +61,7 @@ void mask_row(const Mask& mk, long i, long j0, long nk, float* row, long stride)
   for (long c = 0; c < lo; ++c) row[c * stride] = -kInf;
   for (long c = hi; c < nk; ++c) row[c * stride] = -kInf;
   if (!mk.table || i < 0) return;
-  const uint8_t* trow = mk.table + (i / mk.bs) * mk.nb;
+  const uint8_t* trow = mk.table + (i / mk.bs - mk.qb0) * mk.nb;
   for (long c = lo; c < hi;) {
     const long kb = (j0 + c) / mk.bs, end = lmin(hi, (kb + 1) * mk.bs - j0);
     if (!trow[kb])
@@ -118,6 +119,7 @@ struct Plan {
     mk.table = fp.table;
     mk.bs = fp.bs < 1 ? 1 : fp.bs;
     mk.nb = (fp.S + mk.bs - 1) / mk.bs;
+    mk.qb0 = fp.tqb0;
     group = fp.Hkv > 0 ? fp.H / fp.Hkv : 1;
     if (fp.cu) {
       segs = static_cast<Seg*>(std::malloc(sizeof(Seg) * (fp.ncu > 1 ? fp.ncu : 1)));

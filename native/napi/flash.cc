@@ -68,8 +68,15 @@ bool read_common(Call& c, size_t iDims, FlashParams* p) {
     const double bs = dm[9];
     if (!(bs >= 1) || bs > 9.0e15 || std::floor(bs) != bs) { c.range_error("attention mask: blockSize must be a positive integer"); return false; }
     p->bs = (long)bs;
-    const long nb = (p->S + p->bs - 1) / p->bs;
-    if ((double)len != (double)nb * nb) { c.range_error("attention mask: block table has " + std::to_string(len) + " entries, expected " + std::to_string(nb) + " x " + std::to_string(nb)); return false; }
+    // all nb x nb blocks, or only the rows of the query blocks (queries are the last Tq of S positions)
+    const long nb = (p->S + p->bs - 1) / p->bs, qb0 = p->Tq < p->S ? (p->S - p->Tq) / p->bs : 0;
+    if ((double)len == (double)nb * nb) p->tqb0 = 0;
+    else if ((double)len == (double)(nb - qb0) * nb) p->tqb0 = qb0;
+    else {
+      c.range_error("attention mask: block table has " + std::to_string(len) + " entries, expected " + std::to_string(nb) + " x " + std::to_string(nb) +
+                    " (or " + std::to_string(nb - qb0) + " x " + std::to_string(nb) + ": the query blocks only)");
+      return false;
+    }
     p->table = t;
   }
   return true;

@@ -8,7 +8,10 @@
  * Block-sparse attention mask (Child et al. 2019): positions are cut into blocks of `blockSize`; the
  * keys of block kb are visible to the queries of block qb iff allow(qb, kb), or allow[qb * nBlocks + kb]
  * != 0 for a table, with nBlocks = ceil(S / blockSize) on both axes. Blocks index positions (see
- * AttentionMaskArgs), not storage rows. A native kernel receives the table (blockMaskTable).
+ * AttentionMaskArgs), not storage rows. A native kernel receives the table (blockMaskTable). A table may
+ * also hold only the rows of the query blocks, floor((S - Tq) / blockSize) .. nBlocks - 1 (the queries
+ * are the last Tq positions): with blockSize 1 that is an explicit [Tq, S] visibility matrix, e.g. a
+ * speculative-decoding token tree after a cached prefix.
  */
 export interface BlockMask {
   blockSize: number;
@@ -42,18 +45,22 @@ export type Tile = (typeof Tile)[keyof typeof Tile];
 /** Queries rows q0 .. q0 + nq - 1 against key rows k0 .. k0 + nk - 1; query row q0 + t has position t + off. */
 export interface Segment { q0: number; k0: number; nq: number; nk: number; off: number }
 
-/** The block mask as a [nBlocks x nBlocks] table, nBlocks = ceil(S / blockSize) (what a native kernel takes). */
-export function blockMaskTable(m: BlockMask, S: number): Uint8Array {
+/**
+ * The block mask as a table (what a native kernel takes) of nBlocks = ceil(S / blockSize) columns and
+ * either all nBlocks rows (qb0 = 0) or only the query blocks' rows from qb0 = floor((S - Tq) / blockSize).
+ */
+export function blockMaskTable(m: BlockMask, Tq: number, S: number): { table: Uint8Array; qb0: number } {
   if (!Number.isInteger(m.blockSize) || m.blockSize < 1) throw new RangeError(`attention mask: blockSize must be a positive integer, got ${m.blockSize}`);
-  const nb = Math.ceil(S / m.blockSize);
+  const nb = Math.ceil(S / m.blockSize), qb0 = Tq < S ? Math.floor((S - Tq) / m.blockSize) : 0;
   const allow = m.allow;
   if (allow instanceof Uint8Array) {
-    if (allow.length !== nb * nb) throw new RangeError(`attention mask: block table has ${allow.length} entries, expected ${nb} x ${nb} (ceil(${S} / ${m.blockSize}) blocks per axis)`);
-    return allow;
+    if (allow.length === nb * nb) return { table: allow, qb0: 0 };
+    if (allow.length === (nb - qb0) * nb) return { table: allow, qb0 };
+    throw new RangeError(`attention mask: block table has ${allow.length} entries, expected ${nb} x ${nb} (or ${nb - qb0} x ${nb}: the query blocks only)`);
   }
   const table = new Uint8Array(nb * nb);
   for (let qb = 0; qb < nb; qb++) for (let kb = 0; kb < nb; kb++) table[qb * nb + kb] = allow(qb, kb) ? 1 : 0;
-  return table;
+  return { table, qb0: 0 };
 }
 
 /** The visibility rule of AttentionMaskArgs, validated, in per-tile and per-element form. */
@@ -66,13 +73,16 @@ export class AttentionMask {
   private readonly table: Uint8Array | null;
   private readonly bs: number;
   private readonly nb: number;
+  private readonly qb0: number;
   private readonly cu: Int32Array | null;
 
   constructor(a: AttentionMaskArgs, Tq: number, S: number) {
     if (!Number.isInteger(a.window) || a.window < 0) throw new RangeError(`attention mask: window must be an integer >= 0 (0 = unlimited), got ${a.window}`);
     this.causal = a.causal;
     this.window = a.window;
-    this.table = a.blockMask ? blockMaskTable(a.blockMask, S) : null;
+    const bt = a.blockMask ? blockMaskTable(a.blockMask, Tq, S) : null;
+    this.table = bt?.table ?? null;
+    this.qb0 = bt?.qb0 ?? 0;
     this.bs = a.blockMask ? a.blockMask.blockSize : 1;
     this.nb = Math.ceil(S / this.bs);
     this.cu = a.cuSeqlens;
@@ -97,7 +107,7 @@ export class AttentionMask {
   visible(i: number, j: number): boolean {
     if (this.causal && j > i) return false;
     if (this.window > 0 && j <= i - this.window) return false;
-    return !this.table || this.table[Math.floor(i / this.bs) * this.nb + Math.floor(j / this.bs)] !== 0;
+    return !this.table || i < 0 || this.table[(Math.floor(i / this.bs) - this.qb0) * this.nb + Math.floor(j / this.bs)] !== 0;
   }
 
   /** Status of the tile of query positions i0..i1 x key positions j0..j1 (inclusive). */
@@ -116,7 +126,7 @@ export class AttentionMask {
       let any = false, all = true;
       for (let qb = b0; qb <= b1; qb++) {
         for (let kb = c0; kb <= c1; kb++) {
-          if (this.table[qb * this.nb + kb]) any = true;
+          if (this.table[(qb - this.qb0) * this.nb + kb]) any = true;
           else all = false;
         }
       }

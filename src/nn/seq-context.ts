@@ -227,6 +227,7 @@ export class SeqContext {
     if (this.mask) {
       const S = (this.state?.length ?? 0) + T, m = this.mask;
       if (m.rows !== T || m.cols !== S || m.visible.length !== T * S) throw new RangeError(`SeqContext: the mask is ${m.rows} x ${m.cols} (${m.visible.length} entries), expected ${T} x ${S} (queries x cached + new keys)`);
+      for (let i = 0; i < T; i++) if (!m.visible.subarray(i * S, (i + 1) * S).some((v) => v !== 0)) throw new RangeError(`SeqContext: query ${i} of the mask sees no key`);
     }
     if (!p) return this.start + T;
     let max = -1;

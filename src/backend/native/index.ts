@@ -27,7 +27,7 @@ function codes(names: string[]): Record<string, number> {
 /** Validates the mask (the messages of mask.ts) and packs the flash arguments for the addon. */
 function flashDims(a: FlashArgs, dims: Float64Array): Uint8Array | null {
   new AttentionMask({ causal: a.causal, window: a.window, cuSeqlens: a.cuSeqlens, blockMask: null }, a.Tq, a.S);
-  const table = a.blockMask ? blockMaskTable(a.blockMask, a.S) : null;
+  const table = a.blockMask ? blockMaskTable(a.blockMask, a.Tq, a.S).table : null;
   dims[0] = a.B; dims[1] = a.H; dims[2] = a.Hkv; dims[3] = a.Tq; dims[4] = a.S; dims[5] = a.d;
   dims[6] = a.scale; dims[7] = a.causal ? 1 : 0; dims[8] = a.window; dims[9] = a.blockMask ? a.blockMask.blockSize : 1;
   return table;

@@ -1,9 +1,9 @@
 // Multi-head self-attention with GQA/MQA (nKvHeads <= nHeads), optional RoPE and a KV cache.
 // The projections are shared by every exact variant; the core that turns q, k, v into the output is
 // the only thing that differs ("softmax" materializes the scores, "flash" never does). The mask comes
-// from the SeqContext: causal, bidirectional or packed documents go to the core; an explicit
-// visibility matrix (a token tree) is always materialized (masked.ts), the structured kernels cannot
-// express it. A layer's key/value prefix (prefix tuning, SeqContext.prefix) goes in front of the cached
+// from the SeqContext: causal, bidirectional or packed documents go to the core as they are; an
+// explicit [Tq, S] visibility matrix (a token tree) goes as a block mask of block size 1 holding only
+// the query rows (backend/mask.ts), which the flash kernels skip tile by tile. A layer's key/value prefix (prefix tuning, SeqContext.prefix) goes in front of the cached
 // and new keys: with keys = p + S, the bottom-right aligned causal mask lets every query see all of it.
 
 import * as ops from "../../ops/index.js";
@@ -12,7 +12,6 @@ import type { Tensor } from "../../tensor/tensor.js";
 import { SeqContext, type KVPrefix } from "../seq-context.js";
 import { HeadProjections } from "./projections.js";
 import { KVCache } from "./kv-cache.js";
-import { maskedAttention } from "./masked.js";
 import { alibiAttention } from "../position/alibi.js";
 import type { AttentionConfig } from "./types.js";
 
@@ -61,7 +60,7 @@ export class SelfAttention extends HeadProjections {
     if (ctx.prefix) [kh, vh] = withPrefix(ctx.prefix, kh, vh);
     const qh = ops.transpose(q, 1, 2), scale = this.cfg.scale;
     const o = this.cfg.alibi ? alibiAttention(qh, kh, vh, scale)
-      : ctx.mask ? maskedAttention(qh, kh, vh, ctx.mask, scale)
+      : ctx.mask ? this.core(qh, kh, vh, { causal: false, scale, blockMask: { blockSize: 1, allow: ctx.mask.visible } })
       : this.core(qh, kh, vh, { causal: ctx.causal, scale, cuSeqlens: ctx.cuSeqlens ?? undefined });
     return this.wo.forward(ops.reshape(ops.transpose(o, 1, 2), [B, T, this.cfg.dModel]));
   }
