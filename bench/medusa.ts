@@ -1,17 +1,17 @@
 // Medusa decoding (`npm run bench -- medusa [MODEL] [STEPS] [NEW_TOKENS] [HEADS] [LR]`). MODEL "stories260K"
 // (default): Medusa-1 heads trained for STEPS AdamW steps on data/tinystories-valid-head.txt (the
-// base's domain). MODEL "A": config A (bench/models.ts) with random weights, its heads trained by
-// self-distillation (Cai et al. 2024, sec. 2.3.2) on the base's own greedy continuations of random
-// prompts, since no text is its domain. Then greedy decoding of NEW_TOKENS per prompt with generate()
-// and with medusaGenerate() (the default sparse tree, and the top-1 chain of K nodes) alternately: identical output checked, tokens per tree round (the kept
-// candidates + 1), base calls, and the wall-clock speedup (median over prompts and repeats).
+// base's domain). MODEL "A": config A trained on Shakespeare characters (bench/targets.ts, trained on the
+// first run), its heads trained on the training 90% of the text, prompts from the validation 10%. Then
+// greedy decoding of NEW_TOKENS per prompt with generate() and with medusaGenerate() (the default sparse
+// tree, and the top-1 chain of K nodes) alternately: identical output checked, tokens per tree round (the
+// kept candidates + 1), base calls, and the wall-clock speedup (median over prompts and repeats).
 
 import { readFileSync } from "node:fs";
 import * as T from "../src/index.js";
 import { MedusaLM, medusaObjective } from "../src/peft/medusa.js";
 import { medusaGenerate } from "../src/generate/medusa.js";
 import { fmt, jsonLine, printTable, stats } from "./common.js";
-import { CONFIG_A, toModelConfig } from "./models.js";
+import { trainedTarget } from "./targets.js";
 
 const PROMPTS = ["Once upon a time", "One day, a little girl named Lily", "Tom had a big red ball.", "The sun was shining and the birds"];
 
@@ -37,11 +37,10 @@ export async function main(argv: string[]): Promise<void> {
   const which = argv[0] ?? "stories260K", steps = Number(argv[1] ?? 300), newTokens = Number(argv[2] ?? 128), K = Number(argv[3] ?? 4), lr = Number(argv[4] ?? 1e-3);
   let base: T.TransformerLM, prompts: number[][], data: Int32Array;
   if (which === "A") {
-    base = new T.TransformerLM(toModelConfig(CONFIG_A), { generator: new T.RandomGenerator(1) }).eval();
-    const g = new T.RandomGenerator(2), r = new Int32Array(4);
-    const seqs = Array.from({ length: 40 }, () => { g.randint(r, CONFIG_A.V); return [...r]; });
-    prompts = seqs.slice(0, 4);
-    data = Int32Array.from(seqs.slice(4).flatMap((p) => [...p, ...T.generate(base, p, { maxNewTokens: 60, temperature: 0 }).ids]));
+    const t = await trainedTarget("A-shakespeare"), ids = t.tok.encode(t.text), split = Math.floor(ids.length * 0.9);
+    base = t.model;
+    data = Int32Array.from(ids.slice(0, split));
+    prompts = [0, 1, 2, 3].map((i) => ids.slice(split + 5000 * i, split + 5000 * i + 64));
   } else {
     base = await T.loadLlama2c(new URL("../data/stories260K.bin", import.meta.url).pathname);
     const tok = await T.loadTokenizer(new URL("../data/tok512.bin", import.meta.url).pathname, 512);

@@ -1,15 +1,19 @@
-// Speculative decoding on stories260K (`npm run bench -- speculative [ROUNDS] [NEW_TOKENS]`): no trained
-// draft model exists for it, so two drafts that need none: (a) self-speculative layer skip, the target's
-// own first L layers with its embedding, final norm and head (Zhang et al. 2023, "Draft & Verify", skip
-// layers instead of training a draft); (b) a bigram table counted on data/tinystories-valid-head.txt (the
-// target's domain; an n-gram draft as in prompt-lookup / REST). Per (draft, gamma, temperature): alpha,
-// tokens per target call measured vs Leviathan et al. 2023 eq. 1, and the wall-clock speedup over
-// generate() (alternating rounds, median (min-max)) vs the prediction from the measured costs.
+// Speculative decoding (`npm run bench -- speculative [MODEL] [ROUNDS] [NEW_TOKENS]`). MODEL "stories260K"
+// (default): no trained draft model exists for it, so two drafts that need none: (a) self-speculative layer
+// skip, the target's own first L layers with its embedding, final norm and head (Zhang et al. 2023, "Draft &
+// Verify", skip layers instead of training a draft); (b) a bigram table counted on
+// data/tinystories-valid-head.txt (the target's domain; an n-gram draft as in prompt-lookup / REST). MODEL
+// "A": config A trained on Shakespeare characters with npm start's model trained on the same text as a draft
+// (bench/targets.ts trains both on the first run), beside layer skip and a bigram of the training text. Per
+// (draft, gamma, temperature): alpha, tokens per target call measured vs Leviathan et al. 2023 eq. 1, and the
+// wall-clock speedup over generate() (alternating rounds, median (min-max)) vs the prediction from the
+// measured costs.
 
 import { readFileSync } from "node:fs";
 import * as T from "../src/index.js";
 import { fmt, jsonLine, printTable, stats } from "./common.js";
 import { CONFIG_A, toModelConfig } from "./models.js";
+import { trainedTarget } from "./targets.js";
 
 const PROMPTS = ["Once upon a time", "One day, a little girl named Lily", "Tom had a big red ball.", "The sun was shining and the birds"];
 
@@ -71,21 +75,29 @@ function costRatio(a: () => void, b: () => void): number {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  const which = argv[0] !== undefined && Number.isNaN(Number(argv[0])) ? argv.shift()! : "stories260K";
   const rounds = Number(argv[0] ?? 5), newTokens = Number(argv[1] ?? 128);
-  const target = await T.loadLlama2c(new URL("../data/stories260K.bin", import.meta.url).pathname);
-  const tok = await T.loadTokenizer(new URL("../data/tok512.bin", import.meta.url).pathname, 512);
-  const text = readFileSync(new URL("../data/tinystories-valid-head.txt", import.meta.url), "utf8");
-  const corpus = text.split("<|endoftext|>").flatMap((s) => tok.encode(s.trim(), { bos: true }));
-  const drafts: [string, T.CausalLM][] = [
-    ["layer skip 1/5", layerSkip(target, 1)], ["layer skip 2/5", layerSkip(target, 2)],
-    ["bigram", new BigramLM(corpus, 512, target.config.maxSeqLen)],
-  ];
-  const prompts = PROMPTS.map((p) => tok.encode(p, { bos: true }));
-  const base = { maxNewTokens: newTokens, eosId: tok.eosId };
-  console.log(`stories260K, ${newTokens} new tokens x ${prompts.length} prompts, ${rounds} rounds, backend ${T.backend().name}, ${T.getNativeThreads()} threads`);
+  let target: T.TransformerLM, drafts: [string, T.CausalLM][], prompts: number[][], eosId: number | undefined;
+  if (which === "A") {
+    const t = await trainedTarget("A-shakespeare"), d = await trainedTarget("draft-shakespeare");
+    const ids = t.tok.encode(t.text), split = Math.floor(ids.length * 0.9);
+    target = t.model;
+    drafts = [["npm start's model (d 96, 3 layers)", d.model], ["layer skip 2/6", layerSkip(target, 2)], ["bigram", new BigramLM(ids.slice(0, split), target.config.vocabSize, target.config.maxSeqLen)]];
+    prompts = [0, 1, 2, 3].map((i) => ids.slice(split + 5000 * i, split + 5000 * i + 64));
+  } else {
+    target = await T.loadLlama2c(new URL("../data/stories260K.bin", import.meta.url).pathname);
+    const tok = await T.loadTokenizer(new URL("../data/tok512.bin", import.meta.url).pathname, 512);
+    const text = readFileSync(new URL("../data/tinystories-valid-head.txt", import.meta.url), "utf8");
+    const corpus = text.split("<|endoftext|>").flatMap((s) => tok.encode(s.trim(), { bos: true }));
+    drafts = [["layer skip 1/5", layerSkip(target, 1)], ["layer skip 2/5", layerSkip(target, 2)], ["bigram", new BigramLM(corpus, 512, target.config.maxSeqLen)]];
+    prompts = PROMPTS.map((p) => tok.encode(p, { bos: true }));
+    eosId = tok.eosId;
+  }
+  const base = { maxNewTokens: newTokens, eosId };
+  console.log(`${which}, ${newTokens} new tokens x ${prompts.length} prompts, ${rounds} rounds, backend ${T.backend().name}, ${T.getNativeThreads()} threads`);
   // the verify pass's cost relative to one token, here and on a config A-sized model (random weights: cost only)
   const configA = new T.TransformerLM(toModelConfig(CONFIG_A)).eval();
-  const verifyRows = [[`stories260K`, target], [`config A (d 384, 6 layers)`, configA]].map(([name, m]) =>
+  const verifyRows = [[which, target], [`config A (d 384, 6 layers)`, configA]].map(([name, m]) =>
     [name as string, ...[3, 5, 7].map((n) => fmt(costRatio(pass(m as T.CausalLM, n), pass(m as T.CausalLM, 1)), 2))]);
   printTable(["cost of a pass of n tokens / 1 token (cached prefix of 32)", "n = 3", "n = 5", "n = 7"], verifyRows);
   const one = pass(target, 1);

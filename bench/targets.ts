@@ -1,0 +1,34 @@
+// Trained decode targets for the decoding benches (issue 19: the speedup goals ask for a target of at
+// least config A's size that is trained, not random): config A (gpt2-small-char: d 384, 6 layers, 6
+// heads, context 256) and npm start's model (gpt2-tiny-char) as a draft, both trained on Shakespeare
+// characters by `tsformer train` the first time a bench asks for them, then reused from runs/bench-targets/.
+// Not a bench itself (no main).
+
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as T from "../src/index.js";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** name -> `tsformer train` flags. The step counts keep a first run near 15 min (A) and 1 min (draft) on 2 cores. */
+const RECIPES = {
+  "A-shakespeare": ["--preset", "gpt2-small-char", "--dropout", "0", "--steps", "400", "--batch", "16", "--lr", "1e-3", "--warmup", "40"],
+  "draft-shakespeare": ["--preset", "gpt2-tiny-char", "--steps", "1500", "--batch", "16"],
+} as const;
+export type TargetName = keyof typeof RECIPES;
+
+export interface Target { model: T.TransformerLM; tok: T.Tokenizer; text: string; dir: string }
+
+/** The trained model `name` (training it first when runs/bench-targets/<name>/last is missing). */
+export async function trainedTarget(name: TargetName): Promise<Target> {
+  const dir = join(ROOT, "runs", "bench-targets", name), last = join(dir, "last");
+  if (!existsSync(join(last, "model.safetensors"))) {
+    console.log(`training the ${name} target once (runs/bench-targets/${name}; later runs reuse it)`);
+    execFileSync(process.execPath, ["--import", "tsx", join(ROOT, "src", "cli", "main.ts"), "train", ...RECIPES[name],
+      "--eval-interval", "200", "--eval-iters", "20", "--ckpt-interval", "0", "--sample-tokens", "0", "--overwrite", "--out", dir], { stdio: "inherit", cwd: ROOT });
+  }
+  const l = await T.loadForInference(last);
+  if (!(l.model instanceof T.TransformerLM) || !l.tokenizer) throw new Error(`${last}: expected a TransformerLM with its tokenizer`);
+  return { model: l.model.eval(), tok: l.tokenizer, text: readFileSync(join(ROOT, "data", "tinyshakespeare.txt"), "utf8"), dir };
+}
