@@ -6,6 +6,7 @@ import { RandomGenerator } from "../tensor/rng.js";
 import * as ops from "../ops/index.js";
 import type { CausalLM } from "../models/causal-lm.js";
 import { SeqContext } from "../nn/seq-context.js";
+import type { Tensor } from "../tensor/tensor.js";
 import { OutputSink, type OutputOptions, type StoppedBy } from "./output.js";
 import { sampleNext, validateSampling, type SamplingOptions } from "./sampling.js";
 
@@ -19,6 +20,12 @@ export interface GenerateOptions extends SamplingOptions, OutputOptions {
 }
 
 export interface GenerateResult { ids: number[]; text?: string; stoppedBy: StoppedBy }
+
+/** The rows of a [1, T, W] tensor (logits or hidden states) as views of one copy. */
+export function rowsOf(t: Tensor): Float32Array[] {
+  const [, T, W] = t.shape, a = t.toTypedArray() as Float32Array;
+  return Array.from({ length: T }, (_, i) => a.subarray(i * W, (i + 1) * W));
+}
 
 /**
  * The context window of a decoder (o.context, else the model's training length), after checking the

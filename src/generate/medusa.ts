@@ -16,11 +16,10 @@
 import { noGrad } from "../tensor/autograd.js";
 import { RandomGenerator } from "../tensor/rng.js";
 import * as ops from "../ops/index.js";
-import type { Tensor } from "../tensor/tensor.js";
 import type { CausalLM } from "../models/causal-lm.js";
 import { SeqContext, type DecodingState, type ExplicitMask } from "../nn/seq-context.js";
 import type { MedusaHeads } from "../peft/medusa.js";
-import { checkPrompt, type GenerateOptions, type GenerateResult } from "./generate.js";
+import { checkPrompt, rowsOf, type GenerateOptions, type GenerateResult } from "./generate.js";
 import { OutputSink } from "./output.js";
 import { sampleNext, validateSampling } from "./sampling.js";
 import { samplingProbs } from "./speculative.js";
@@ -113,10 +112,6 @@ export function treeMask(t: MedusaTree, nodes: readonly number[], L: number, P: 
   return { mask: { visible, rows, cols }, positions, row };
 }
 
-const rowsOf = (t: Tensor): Float32Array[] => {
-  const [, T, W] = t.shape, a = t.toTypedArray() as Float32Array;
-  return Array.from({ length: T }, (_, i) => a.subarray(i * W, (i + 1) * W));
-};
 
 /**
  * Generates from `model` as generate() does (same options and stop rules), with Medusa heads proposing

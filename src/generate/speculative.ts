@@ -70,7 +70,7 @@ export function samplingProbs(row: Float32Array, seen: Iterable<number>, o: Samp
 }
 
 /** An index drawn with probability weights[i] / sum(weights) (weights >= 0, not all 0). */
-function drawFrom(weights: Float64Array, g: RandomGenerator): number {
+export function drawFrom(weights: Float64Array, g: RandomGenerator): number {
   let total = 0, last = 0;
   weights.forEach((x, i) => { total += x; if (x > 0) last = i; });
   let r = uniform(g) * total;
@@ -85,6 +85,25 @@ function uniform(g: RandomGenerator): number {
   const u = new Float64Array(1);
   g.uniform(u);
   return u[0];
+}
+
+/**
+ * The rejection step (Leviathan et al. 2023, Algorithm 1) over the target's logits `rows` (one per
+ * draft, plus one after the last) for `drafts` drawn from q: kept = the number of drafts kept, next =
+ * the target's token after them (from the residual at the first rejection, from p after all); beta
+ * sums sum_x min(p(x), q(x)) over the `verified` positions. seen(i): the tokens before draft i.
+ */
+export function verifyDrafts(rows: Float32Array[], drafts: readonly number[], q: readonly Float64Array[], seen: (i: number) => Iterable<number>, o: SamplingOptions & { noCorrection?: boolean }, g: RandomGenerator): { kept: number; next: number; verified: number; beta: number } {
+  let beta = 0;
+  for (let k = 0; k < drafts.length; k++) {
+    const p = samplingProbs(rows[k], seen(k), o), x = drafts[k], ratio = p[x] / q[k][x];
+    beta += p.reduce((s, pi, j) => s + Math.min(pi, q[k][j]), 0);
+    if (o.noCorrection || ratio >= 1 || (ratio > 0 && uniform(g) < ratio)) continue;
+    const residual = p.map((pi, j) => Math.max(0, pi - q[k][j]));
+    // the residual is empty only by rounding (p(x) < q(x) implies mass elsewhere): then p itself
+    return { kept: k, next: drawFrom(residual.some((r) => r > 0) ? residual : p, g), verified: k + 1, beta };
+  }
+  return { kept: drafts.length, next: drawFrom(samplingProbs(rows[drafts.length], seen(drafts.length), o), g), verified: drafts.length, beta };
 }
 
 /**
@@ -203,19 +222,9 @@ export class SpeculativeDecoder {
       drafts.push(drawFrom(q[i], g));
     }
     this.t.pending.push(...drafts);
-    const rows = this.t.feed(gamma + 1);
-    let k = 0, next = -1;
-    for (; k < gamma; k++) {
-      const p = samplingProbs(rows[k], seen(k), o), x = drafts[k], ratio = p[x] / q[k][x];
-      this.n.verified++;
-      this.n.beta += p.reduce((s, pi, j) => s + Math.min(pi, q[k][j]), 0);
-      if (o.noCorrection || ratio >= 1 || (ratio > 0 && uniform(g) < ratio)) continue;
-      const residual = p.map((pi, j) => Math.max(0, pi - q[k][j]));
-      // the residual is empty only by rounding (p(x) < q(x) implies mass elsewhere): then p itself
-      next = drawFrom(residual.some((r) => r > 0) ? residual : p, g);
-      break;
-    }
-    if (k === gamma) next = drawFrom(samplingProbs(rows[gamma], seen(gamma), o), g);
+    const { kept: k, next, verified, beta } = verifyDrafts(this.t.feed(gamma + 1), drafts, q, seen, o, g);
+    this.n.verified += verified;
+    this.n.beta += beta;
     const fresh = [...drafts.slice(0, k), next];
     tokens.push(...fresh);
     const window = tokens.slice(ws);
