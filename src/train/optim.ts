@@ -47,12 +47,13 @@ function check(what: string, v: number, ok: boolean, expected: string): void {
   if (!ok || !Number.isFinite(v)) throw new RangeError(`${what} must be ${expected}, got ${v}`);
 }
 
-interface Slot { name: string; tensor: Tensor; data: Float32Array; weightDecay: number; lrScale: number; bufs: Float32Array[] }
+/** steps: the updates this parameter has had (torch keeps "step" per parameter: one without a gradient is not stepped). */
+interface Slot { name: string; tensor: Tensor; data: Float32Array; weightDecay: number; lrScale: number; bufs: Float32Array[]; steps: number }
 
 /** Shared parts: param slots (tied tensors once), lr, zeroGrad, state save/restore by parameter name. */
 export abstract class Optimizer {
   protected readonly slots: Slot[] = [];
-  /** Number of step() calls so far (the t of the bias corrections). */
+  /** Number of step() calls so far (each parameter's own count is the t of its bias corrections). */
   stepCount = 0;
 
   protected constructor(readonly kind: string, groups: ParamGroup[], public lr: number, private readonly bufNames: string[]) {
@@ -72,7 +73,7 @@ export abstract class Optimizer {
         names.add(name);
         const data = tensor.data.subarray(tensor.offset, tensor.offset + tensor.numel) as Float32Array;
         const bufs = bufNames.map(() => new Float32Array(tensor.numel));
-        this.slots.push({ name, tensor, data, weightDecay: g.weightDecay, lrScale, bufs });
+        this.slots.push({ name, tensor, data, weightDecay: g.weightDecay, lrScale, bufs, steps: 0 });
       }
     }
   }
@@ -89,6 +90,7 @@ export abstract class Optimizer {
       const g = s.tensor.grad;
       if (!g) continue;
       if (g.numel !== s.tensor.numel) throw new Error(`${this.kind}: gradient of "${s.name}" has shape ${fmtShape(g.shape)}, the parameter ${fmtShape(s.tensor.shape)}`);
+      s.steps++;
       this.update(s, floatData(g, this.kind), this.lr * s.lrScale);
     }
     parametersUpdated();
@@ -107,7 +109,8 @@ export abstract class Optimizer {
   stateDict(): OptimizerState {
     const tensors: Record<string, Float32Array> = {};
     for (const s of this.slots) this.bufNames.forEach((b, i) => { tensors[`${s.name}.${b}`] = s.bufs[i].slice(); });
-    return { tensors, meta: { type: this.kind, step: this.stepCount, lr: this.lr, settings: this.settings() } };
+    const paramSteps = Object.fromEntries(this.slots.map((s) => [s.name, s.steps]));
+    return { tensors, meta: { type: this.kind, step: this.stepCount, lr: this.lr, settings: this.settings(), paramSteps } };
   }
 
   /** Restore from stateDict(); every problem (missing, unexpected, wrong size, wrong type) in one error. */
@@ -139,8 +142,18 @@ export abstract class Optimizer {
       }
     }
     for (const k of Object.keys(state.tensors)) if (!expected.has(k)) problems.push(`unexpected ${k}`);
+    // States saved before per-parameter counts were recorded: every parameter had every step.
+    const paramSteps = state.meta.paramSteps as Record<string, unknown> | undefined;
+    const stepsOf = (name: string): unknown => (paramSteps === undefined ? step : typeof paramSteps === "object" && paramSteps !== null ? paramSteps[name] : undefined);
+    for (const s of this.slots) {
+      const n = stepsOf(s.name);
+      if (!Number.isSafeInteger(n) || (n as number) < 0 || (n as number) > (step as number)) problems.push(`meta.paramSteps["${s.name}"] is ${brief(n)}, expected an integer from 0 to meta.step (${brief(step)})`);
+    }
     if (problems.length) throw new Error(`${this.kind}.loadStateDict: ${problems.join("; ")}`);
-    for (const s of this.slots) this.bufNames.forEach((b, i) => s.bufs[i].set(state.tensors[`${s.name}.${b}`]));
+    for (const s of this.slots) {
+      this.bufNames.forEach((b, i) => s.bufs[i].set(state.tensors[`${s.name}.${b}`]));
+      s.steps = stepsOf(s.name) as number;
+    }
     this.stepCount = step as number;
     this.lr = lr as number;
   }
@@ -168,7 +181,7 @@ export class AdamW extends Optimizer {
   }
 
   protected update(s: Slot, grad: Float32Array | Float64Array, lr: number): void {
-    const t = this.stepCount;
+    const t = s.steps;
     backend().adamw({
       param: s.data, grad, m: s.bufs[0], v: s.bufs[1], lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps,
       weightDecay: s.weightDecay, bc1: 1 - this.beta1 ** t, bc2: 1 - this.beta2 ** t,

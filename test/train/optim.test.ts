@@ -103,6 +103,30 @@ describe("AdamW", () => {
     new AdamW(defaultParamGroups(m, 0.1)).loadStateDict(saved);
   });
 
+  it("a parameter without a gradient is not stepped: its bias corrections count its own updates (torch's per-parameter step), saved and restored", () => {
+    const lr = 0.01, eps = 1e-8, g = [0.4, -0.02];
+    const a = T.tensor([[1, 2]]).requiresGrad_(), late = T.tensor([[0.5, -0.5]]).requiresGrad_();
+    const group = () => [{ params: [{ name: "a", tensor: a }, { name: "late", tensor: late }], weightDecay: 0 }];
+    const opt = new AdamW(group(), { lr, eps });
+    for (let k = 0; k < 3; k++) { a.grad = T.tensor([[0.1, 0.1]]); late.grad = null; opt.step(); }
+    assert.deepEqual(Array.from(late.data), [0.5, -0.5]);
+    const saved = opt.stateDict();
+    assert.deepEqual(saved.meta.paramSteps, { a: 3, late: 0 });
+    // "late" first gets a gradient at step 4: its first update has t = 1, mhat = g, vhat = g^2 (Kingma & Ba, Alg. 1)
+    const resumed = new AdamW(group(), { lr, eps });
+    resumed.loadStateDict(saved);
+    late.grad = T.tensor([g]); a.grad = null;
+    resumed.step();
+    close(late.data, [0.5, -0.5].map((x, i) => x - (lr * g[i]) / (Math.abs(g[i]) + eps)));
+    // a state saved before per-parameter counts existed: every parameter had every step
+    delete saved.meta.paramSteps;
+    const old = new AdamW(group(), { lr, eps });
+    old.loadStateDict(saved);
+    assert.deepEqual(old.stateDict().meta.paramSteps, { a: 3, late: 3 });
+    saved.meta.paramSteps = { a: 3, late: 9 };
+    assert.throws(() => old.loadStateDict(saved), /meta\.paramSteps\["late"\] is 9, expected an integer from 0 to meta\.step \(3\)/);
+  });
+
   it("validates hyperparameters", () => {
     const p = [{ name: "p", tensor: T.zeros([2]).requiresGrad_() }];
     assert.throws(() => new AdamW([{ params: p, weightDecay: 0 }], { beta2: 1 }), /beta2 must be in \[0, 1\)/);
