@@ -68,7 +68,7 @@ export { DocumentDataset, DocumentBatcher, packBatch, padBatch, unpadBatch, IGNO
 
 // ---- modules ----
 export { Module } from "./nn/module.js";
-export { Linear, Embedding, LayerNorm, RMSNorm, Dropout, makeNorm, skipInit, type Norm, type LayerOptions, type LinearOptions } from "./nn/layers.js";
+export { Linear, Embedding, LayerNorm, RMSNorm, Dropout, Conv2d, GroupNorm, makeNorm, skipInit, type Norm, type LayerOptions, type LinearOptions, type Conv2dLayerOptions } from "./nn/layers.js";
 export { Sequential, ModuleList, type Layer } from "./nn/containers.js";
 export { ReLU, GELU, SiLU, Tanh, Sigmoid } from "./nn/activations.js";
 export * as init from "./nn/init-fns.js";
@@ -152,5 +152,18 @@ export { MultiScaleFlow, type MultiScaleOptions, type MultiScaleOutput, type Flo
 export { ReluMLP } from "./generative/mlp.js";
 export { WganGp, gradientPenalty, trainWganGp, type WganGpOptions, type WganTrainOptions, type CriticLoss } from "./generative/wgan-gp.js";
 export { madLoop, precisionRecall, type MadOptions, type MadGeneration } from "./generative/mad.js";
+export { checkImageBatch, type ImageMethod, type ImageModel, type ImageSampleOptions } from "./generative/image-method.js";
+export { imageMethod, IMAGE_METHODS } from "./generative/registry.js";
+export { realnvpMethod, glowMethod, flowConfig, type FlowMethodConfig } from "./generative/flow-method.js";
+export { UNet, type UNetOptions } from "./generative/unet.js";
+export { ddpmMethod, type DdpmConfig } from "./generative/ddpm-method.js";
+export { DiT, patchify, unpatchify, type DiTOptions } from "./generative/dit.js";
+export { ditMethod, logitNormalTimes, type DitConfig } from "./generative/dit-method.js";
+export { KLAutoencoder, gaussianKl, type AutoencoderConfig } from "./generative/autoencoder.js";
+export { LatentDenoiser, cfgCombine, type LatentDenoiserConfig } from "./generative/ldm.js";
+export { ldmMethod, type LdmConfig } from "./generative/ldm-method.js";
+export { trainImages, loadImageRun, writeSampleGrid, runCheckpoint, IMAGE_TRAIN_DEFAULTS, type ImageTrainSettings, type ImageTrainProgress, type TrainImagesOptions, type ImageTrainResult, type ImageGridOptions } from "./generative/train-images.js";
 export { MedusaHeads, MedusaLM, medusaObjective, loadMedusaHeads } from "./peft/medusa.js";
 export { medusaGenerate, DEFAULT_MEDUSA_TREE, type MedusaOptions, type MedusaStats, type MedusaResult, type MedusaTree } from "./generate/medusa.js";
+export { MTPModules, MTPLM, mtpObjective, checkMTPOptions, MTP_DEFAULT_WEIGHT } from "./models/mtp.js";
+export { mtpGenerate, type MTPGenerateOptions, type MTPStats, type MTPResult } from "./generate/mtp.js";

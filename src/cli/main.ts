@@ -15,6 +15,7 @@ import { FINETUNE_DEFAULTS, runFinetune, type FinetuneCliOptions } from "./finet
 import { runStart } from "./start.js";
 import { runFlops, type FlopsCliOptions } from "./flops.js";
 import { addMemoryCommand } from "./memory.js";
+import { addDiffuseCommand } from "./diffuse.js";
 import { runServe, SERVE_DEFAULTS, type ServeCliOptions } from "./serve.js";
 
 const program = new Command();
@@ -231,6 +232,7 @@ program.command("flops")
   .action((o: FlopsCliOptions) => { runFlops(o); });
 
 addMemoryCommand(program);
+addDiffuseCommand(program);
 
 const sv = SERVE_DEFAULTS;
 program.command("serve")

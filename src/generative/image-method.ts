@@ -46,5 +46,14 @@ export interface ImageMethod {
   readonly description: string;
   /** Defaults for the config; create() accepts a partial override and throws one clear error per bad field. */
   readonly defaults: Readonly<Record<string, unknown>>;
+  /** Training settings that suit the method, used where the driver is given none (its own defaults otherwise). */
+  readonly trainDefaults?: Readonly<{ lr?: number; batch?: number; warmup?: number }>;
   create(config: Record<string, unknown>, seed: number): ImageModel;
+}
+
+/** A batch x must be [B, ...imageShape]; one clear error naming the method and both shapes otherwise. */
+export function checkImageBatch(method: string, imageShape: readonly number[], xShape: readonly number[]): void {
+  if (xShape.length !== imageShape.length + 1 || imageShape.some((v, i) => v !== xShape[i + 1])) {
+    throw new RangeError(`${method}: the model reads images [${imageShape.join(", ")}] (C, H, W) but the batch is [${xShape.join(", ")}] (B, C, H, W); set the method's config to the data's shape`);
+  }
 }

@@ -1,5 +1,5 @@
-// Basic layers: Linear, Embedding, LayerNorm, RMSNorm, Dropout. Built standalone, they start as
-// torch.nn's do: Linear weight and bias U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform_ with a = sqrt(5)),
+// Basic layers: Linear, Embedding, LayerNorm, RMSNorm, Dropout, Conv2d, GroupNorm. Built standalone, they start as
+// torch.nn's do: Linear / Conv2d weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform_ with a = sqrt(5)),
 // Embedding N(0, 1), norms weight 1 and bias 0. The model families build their layers inside skipInit()
 // (no draw: weights zeros) and then apply their own scheme by roles, so their draw order is their own.
 
@@ -50,6 +50,45 @@ export class Linear extends Module {
   }
   forward(x: Tensor): Tensor {
     return ops.linear(x, this.weight, this.bias);
+  }
+}
+
+export interface Conv2dLayerOptions extends LayerOptions {
+  stride?: number;
+  /** Zero padding on each side (default 0). */
+  padding?: number;
+  bias?: boolean;
+}
+
+/** torch.nn.Conv2d (square kernel): weight [out, in, k, k], bias [out]. */
+export class Conv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernel: number, readonly o: Conv2dLayerOptions = {}) {
+    super();
+    this.weight = this.param("weight", ops.zeros([outChannels, inChannels, kernel, kernel]));
+    this.bias = o.bias === false ? null : this.param("bias", ops.zeros([outChannels]), "bias");
+    if (skipping) return;
+    kaimingUniform_(this.weight, { a: Math.sqrt(5), generator: o.generator });
+    if (this.bias) uniform_(this.bias, -1 / Math.sqrt(inChannels * kernel * kernel), 1 / Math.sqrt(inChannels * kernel * kernel), o);
+  }
+  forward(x: Tensor): Tensor {
+    return ops.conv2d(x, this.weight, this.bias, { stride: this.o.stride ?? 1, padding: this.o.padding ?? 0 });
+  }
+}
+
+/** torch.nn.GroupNorm(groups, channels) with its affine weight 1 and bias 0. */
+export class GroupNorm extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(readonly groups: number, readonly channels: number, readonly eps = 1e-5) {
+    super();
+    if (!(groups >= 1) || channels % groups !== 0) throw new RangeError(`GroupNorm: ${groups} groups must divide the ${channels} channels`);
+    this.weight = this.param("weight", ops.ones([channels]), "norm");
+    this.bias = this.param("bias", ops.zeros([channels]), "bias");
+  }
+  forward(x: Tensor): Tensor {
+    return ops.groupNorm(x, this.groups, this.weight, this.bias, this.eps);
   }
 }
 
