@@ -135,7 +135,8 @@ export { diffusionSchedule, type DiffusionSchedule, type BetaScheduleKind, type 
 export { ddpmLoss, ddpmLossAt, ddpmStep, ddpmSample, ddpmSigma, qSample, type Denoiser, type DdpmVariance } from "./generative/ddpm.js";
 export { ddimStep, ddimSample, ddimTimesteps, ddimSigma } from "./generative/ddim.js";
 export { pfOdeStep, pfOdeSample, pfOdeDrift, discreteTime, VP_DEFAULT, vpBeta, vpAlphaBar, type VpSde, type OdeMethod } from "./generative/pf-ode.js";
-export { rectifiedFlowLoss, rectifiedFlowLossAt, eulerFlow, reflowPairs, type VelocityField, type FlowResult } from "./generative/rectified-flow.js";
+export { rectifiedFlowLoss, rectifiedFlowLossAt, distillLoss, eulerFlow, reflowPairs, type VelocityField, type FlowResult } from "./generative/rectified-flow.js";
+export { poissonField, normalizedFieldTarget, pfgmLoss, pfgmPrior, pfgmSample, pfgmConfig, timeMlpField, PFGM_DEFAULTS, type PfgmConfig, type PfgmSampleOptions, type PoissonFieldFn } from "./generative/pfgm.js";
 export { TimeMLP, timestepEmbedding, type TimeMlpOptions } from "./generative/time-mlp.js";
 export { fit, type FitOptions } from "./generative/fit.js";
 export { MnistMLP, trainMnistClassifier, classifierAccuracy, mnistFeatures, fidMnist } from "./generative/mnist-classifier.js";

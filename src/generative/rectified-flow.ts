@@ -76,6 +76,15 @@ function sumSquares(x: Tensor): number {
   return s;
 }
 
+/**
+ * One-step distillation of a flow (sec. 2.3, "Distillation", with the squared L2 loss): on the flow's own
+ * pairs (Z0, Z1 = Φ(Z0)), min_v E ||(Z1 - Z0) - v(Z0, 0)||², eq. 1 at t = 0 only, so that one Euler step
+ * Z0 + v(Z0, 0) maps Z0 to Z1.
+ */
+export function distillLoss(v: VelocityField, z0: Tensor, z1: Tensor): Tensor {
+  return rectifiedFlowLossAt(v, z0, z1, new Float64Array(z0.shape[0]));
+}
+
 /** ReFlow's coupling: (Z0, Z1 = Φ(Z0)) with Φ the Euler flow of v in `steps` steps. */
 export function reflowPairs(v: VelocityField, x0: Tensor, steps: number): { x0: Tensor; x1: Tensor } {
   return { x0, x1: eulerFlow(v, x0, steps).x1 };
