@@ -62,6 +62,23 @@ describe("tidy", () => {
     assert.equal(outer.toTypedArray()[n - 1], 6);
   });
 
+  it("a long outer scope does not hold what its inner scopes freed: memory stays bounded past the pool's cap", () => {
+    // 40 inner scopes of 64 MiB each (2.5 GiB in all, over the 1 GiB pool cap) inside one outer scope
+    const before = process.memoryUsage().arrayBuffers;
+    let peak = 0;
+    T.tidy(() => {
+      for (let i = 0; i < 40; i++) {
+        T.tidy(() => { T.full([16 * 2 ** 20 + 1024 * i], 1 + i); }); // a new size each time: the pool cannot hand it back
+        if (i % 8 === 7) {
+          (globalThis as { gc?: () => void }).gc?.();
+          peak = Math.max(peak, process.memoryUsage().arrayBuffers - before);
+        }
+      }
+    });
+    // the pool keeps at most 1 GiB of them; the rest must be left to the garbage collector
+    assert.ok(peak < 1.75 * 2 ** 30, `array buffers grew by ${(peak / 2 ** 20).toFixed(0)} MiB inside the outer scope`);
+  });
+
   it("recycles on an exception, and rejects async functions", () => {
     let t: T.Tensor | null = null;
     assert.throws(() => T.tidy(() => { t = T.full([n], 1); throw new Error("boom"); }), /boom/);

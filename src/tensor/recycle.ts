@@ -43,6 +43,9 @@ export function noteBirth(data: Storage): void {
 
 /** Give a float32 storage back for reuse: the caller guarantees that nothing refers to it. */
 export function recycle(data: Storage): void {
+  // An enclosing tidy() scope recorded its birth too: forget it there, or a long outer scope would keep
+  // every storage its inner scopes freed reachable (the pool's cap would then bound nothing) and free it twice.
+  for (const r of recorders) r.delete(data);
   if (!(data instanceof Float32Array) || inFree.has(data) || freeBytes + data.byteLength > CAP_BYTES) return;
   inFree.add(data);
   let list = free.get(data.length);
