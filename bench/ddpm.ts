@@ -27,8 +27,8 @@ import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../src/io
 import { noGrad } from "../src/tensor/autograd.js";
 import { RandomGenerator } from "../src/tensor/rng.js";
 import { tidy } from "../src/tensor/scope.js";
-import { clipGradNorm } from "../src/train/clip.js";
 import { AdamW, defaultParamGroups } from "../src/train/optim.js";
+import { flag, emaUpdate, fidFloor, imageStep } from "./image-common.js";
 import { fmt, jsonLine, printTable } from "./common.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -37,13 +37,6 @@ const WEIGHTS = "/tmp/ddpm-unet.safetensors";
 const EMA_DECAY = 0.998, WARMUP = 200, CLIP = 784, FLOOR_DRAWS = 5, ROUND = 25;
 const now = () => performance.now() / 1000;
 
-function flag(argv: string[], name: string, def: number): number {
-  const a = argv.find((s) => s.startsWith(`--${name}=`));
-  if (!a) return def;
-  const v = Number(a.slice(name.length + 3));
-  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`--${name} must be a positive number, got ${JSON.stringify(a.slice(name.length + 3))}`);
-  return v;
-}
 
 /** Train for `minutes`; returns the EMA weights (name -> values) and the step count. */
 function train(model: DdpmModel, minutes: number, batch: number, lr: number): { ema: Map<string, Float32Array>; steps: number; seconds: number } {
@@ -55,21 +48,10 @@ function train(model: DdpmModel, minutes: number, batch: number, lr: number): { 
   const t0 = now(), end = t0 + minutes * 60;
   let step = 0, acc = 0, k = 0;
   while (now() < end) {
-    opt.setLr(lr * Math.min(1, (step + 1) / WARMUP));
     const { x, y } = batches.next();
-    acc += tidy(() => {
-      opt.zeroGrad();
-      const l = model.loss(x, y.data as Int32Array, gen, step);
-      l.backward();
-      clipGradNorm(model.module.parameters(), CLIP);
-      opt.step();
-      return l.item();
-    });
+    acc += imageStep(model, opt, x, y.data as Int32Array, gen, step, { lr, warmup: WARMUP, clip: CLIP });
     k++;
-    for (const [n, p] of params) {
-      const e = ema.get(n)!, v = p.data as Float32Array;
-      for (let i = 0; i < v.length; i++) e[i] = EMA_DECAY * e[i] + (1 - EMA_DECAY) * v[i];
-    }
+    emaUpdate(ema, params, EMA_DECAY);
     step++;
     if (step % 100 === 0) {
       const el = now() - t0;
@@ -138,14 +120,7 @@ export function main(argv: string[]): void {
   console.error(`classifier trained in ${(now() - t0).toFixed(0)} s`);
   const { n, ddpm, ddim } = sampleBoth(model, N, sampleMinutes * 60);
   const train01 = loadMnist("train"), test = loadMnist("test");
-  const floors: number[] = [];
-  for (let d = 0; d < FLOOR_DRAWS; d++) {
-    const g = new RandomGenerator(100 + d), u = new Float64Array(n), pick = new Float32Array(n * 784);
-    g.uniform(u);
-    u.forEach((v, i) => { const k = Math.floor(v * train01.n); pick.set(train01.images.subarray(k * 784, (k + 1) * 784), i * 784); });
-    floors.push(fidMnist(clf, pick, test.images));
-  }
-  const floor = floors.reduce((x, y) => x + y, 0) / FLOOR_DRAWS, lo = Math.min(...floors), hi = Math.max(...floors);
+  const fl = fidFloor(clf, train01, test.images, n, FLOOR_DRAWS), floor = fl.mean, lo = fl.min, hi = fl.max;
   const rows: (string | number)[][] = [];
   const fids: number[] = [];
   for (const [label, s, steps, png] of [["DDPM-1000 ancestral", ddpm, 1000, "ddpm-samples.png"], ["DDIM-50 η = 0", ddim, 50, "ddim50-samples.png"]] as const) {

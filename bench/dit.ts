@@ -25,8 +25,8 @@ import type { ImageModel, ImageSampleOptions } from "../src/generative/image-met
 import { fidMnist, trainMnistClassifier } from "../src/generative/mnist-classifier.js";
 import { writeImageGrid } from "../src/io/png.js";
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../src/io/safetensors.js";
-import { clipGradNorm } from "../src/train/clip.js";
 import { AdamW, defaultParamGroups } from "../src/train/optim.js";
+import { flag, emaUpdate, fidFloor, imageStep } from "./image-common.js";
 import { fmt, jsonLine, printTable, stats, TorchPeer } from "./common.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -34,13 +34,6 @@ const WEIGHTS = "/tmp/dit-mnist.safetensors";
 const EMA_DECAY = 0.995, WARMUP = 100, CLIP = 1, FLOOR_DRAWS = 5, SAMPLE_BATCH = 100;
 const now = () => performance.now() / 1000;
 
-function flag(argv: string[], name: string, def: number): number {
-  const a = argv.find((s) => s.startsWith(`--${name}=`));
-  if (!a) return def;
-  const v = Number(a.slice(name.length + 3));
-  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`--${name} must be a positive number, got ${JSON.stringify(a.slice(name.length + 3))}`);
-  return v;
-}
 
 const images = (x: T.Tensor) => x.reshape(x.shape[0], 1, 28, 28);
 
@@ -59,21 +52,10 @@ function train(model: ImageModel, minutes: number, batch: number, lr: number, fr
   const t0 = now(), end = t0 + minutes * 60;
   let step = 0, acc = 0, k = 0;
   while (now() < end) {
-    opt.setLr(lr * Math.min(1, (step + 1) / WARMUP));
     const { x, y } = batches.next();
-    acc += T.tidy(() => {
-      opt.zeroGrad();
-      const l = model.loss(images(x), y.data as Int32Array, gen, step);
-      l.backward();
-      clipGradNorm(model.module.parameters(), CLIP);
-      opt.step();
-      return l.item();
-    });
+    acc += imageStep(model, opt, images(x), y.data as Int32Array, gen, step, { lr, warmup: WARMUP, clip: CLIP });
     k++;
-    for (const [n, p] of params) {
-      const e = ema.get(n)!, v = p.data as Float32Array;
-      for (let i = 0; i < v.length; i++) e[i] = EMA_DECAY * e[i] + (1 - EMA_DECAY) * v[i];
-    }
+    emaUpdate(ema, params, EMA_DECAY);
     step++;
     if (step % 25 === 0) {
       const el = now() - t0;
@@ -138,14 +120,7 @@ function trainPart(argv: string[]): void {
   const clf = trainMnistClassifier(loadMnist("train"), { seed: 0 });
   console.error(`classifier trained in ${(now() - t0).toFixed(0)} s`);
   const train01 = loadMnist("train"), test = loadMnist("test");
-  const floors: number[] = [];
-  for (let d = 0; d < FLOOR_DRAWS; d++) {
-    const g = new T.RandomGenerator(100 + d), u = new Float64Array(N), pick = new Float32Array(N * 784);
-    g.uniform(u);
-    u.forEach((v, i) => { const k = Math.floor(v * train01.n); pick.set(train01.images.subarray(k * 784, (k + 1) * 784), i * 784); });
-    floors.push(fidMnist(clf, pick, test.images));
-  }
-  const floor = floors.reduce((a, b) => a + b, 0) / FLOOR_DRAWS;
+  const fl = fidFloor(clf, train01, test.images, N, FLOOR_DRAWS), floor = fl.mean;
 
   const rows: (string | number)[][] = [];
   for (const w of [guidance, 1]) {
@@ -153,12 +128,12 @@ function trainPart(argv: string[]): void {
     const s = sampleAll(model, N, 7, { sampler, steps, guidance: w }, label);
     const fid = fidMnist(clf, s.images, test.images);
     if (w === guidance) writeImageGrid(join(ROOT, "bench", "dit-samples.png"), classGrid(s.images), 64, 8);
-    jsonLine({ bench: "dit", sampler, steps, guidance: w, n: N, fid_mnist: fid, floor_mean: floor, floor_min: Math.min(...floors), floor_max: Math.max(...floors),
+    jsonLine({ bench: "dit", sampler, steps, guidance: w, n: N, fid_mnist: fid, floor_mean: floor, floor_min: fl.min, floor_max: fl.max,
       sample_seconds: s.seconds, train_steps: info.steps, train_seconds: info.seconds, batch });
     rows.push([label, N, fmt(fid, 2), fmt(s.seconds, 0)]);
     if (w === 1) break;
   }
-  rows.push([`real train vs test (floor, ${FLOOR_DRAWS} draws)`, N, `${fmt(floor, 2)} (${fmt(Math.min(...floors), 2)}-${fmt(Math.max(...floors), 2)})`, "-"]);
+  rows.push([`real train vs test (floor, ${FLOOR_DRAWS} draws)`, N, `${fmt(floor, 2)} (${fmt(fl.min, 2)}-${fmt(fl.max, 2)})`, "-"]);
   console.log(`\nDiT on MNIST: ${info.steps} training steps of batch ${batch} in ${fmt(info.seconds / 60, 1)} min (EMA weights); FID-MNIST (ours) vs the 10k test images`);
   printTable(["sampler", "N", "FID-MNIST", "sample s"], rows);
 }

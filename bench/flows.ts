@@ -17,6 +17,7 @@ import { MultiScaleFlow, type FlowVariant } from "../src/generative/flows/multis
 import { bitsPerDim, dequantize } from "../src/generative/flows/preprocess.js";
 import { clipGradNorm } from "../src/train/clip.js";
 import { AdamW, defaultParamGroups } from "../src/train/optim.js";
+import { flag } from "./image-common.js";
 import { fmt, printTable } from "./common.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -28,12 +29,6 @@ function batchOf(data: MnistData, idx: ArrayLike<number>, gen: T.RandomGenerator
   return dequantize(v, [idx.length, 1, 28, 28], gen);
 }
 
-function flag(argv: string[], name: string, def: number): number {
-  const a = argv.find((s) => s.startsWith(`--${name}=`));
-  const v = a === undefined ? def : Number(a.slice(name.length + 3));
-  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`--${name} must be a positive number, got ${a?.slice(name.length + 3)}`);
-  return v;
-}
 
 export function main(argv: string[]): void {
   const minutes = flag(argv, "minutes", 2), levels = flag(argv, "levels", 2), steps = flag(argv, "steps", 4), hidden = flag(argv, "hidden", 64);

@@ -29,6 +29,7 @@ import { tidy } from "../src/tensor/scope.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { clipGradNorm } from "../src/train/clip.js";
 import { AdamW, defaultParamGroups } from "../src/train/optim.js";
+import { flag, emaUpdate, fidFloor } from "./image-common.js";
 import { fmt, jsonLine, printTable } from "./common.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -36,13 +37,6 @@ const WEIGHTS = "/tmp/ldm-mnist.safetensors";
 const EMA_DECAY = 0.998, WARMUP = 200, CLIP = 1, FLOOR_DRAWS = 5, LOG_EVERY = 30;
 const now = () => performance.now() / 1000;
 
-function flag(argv: string[], name: string, def: number): number {
-  const a = argv.find((s) => s.startsWith(`--${name}=`));
-  if (!a) return def;
-  const v = Number(a.slice(name.length + 3));
-  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`--${name} must be a positive number, got ${JSON.stringify(a.slice(name.length + 3))}`);
-  return v;
-}
 
 /** Stage 1 for aeSteps steps, stage 2 for `minutes`; the EMA of the denoiser's weights is returned. */
 function train(m: ImageModel, aeSteps: number, minutes: number, batch: number, lr: number, aeLr: number) {
@@ -76,7 +70,7 @@ function train(m: ImageModel, aeSteps: number, minutes: number, batch: number, l
     });
     k++;
     step++;
-    if (ema) for (const [n, p] of dn) { const e = ema.get(n)!, v = p.data as Float32Array; for (let i = 0; i < v.length; i++) e[i] = EMA_DECAY * e[i] + (1 - EMA_DECAY) * v[i]; }
+    if (ema) emaUpdate(ema, dn, EMA_DECAY);
     if (now() - last > LOG_EVERY) {
       const rate = k / (now() - last), eta = stage2 ? end - now() : (aeSteps - step) / rate;
       console.error(`  step ${step} (${stage2 ? "diffusion" : "autoencoder"})  loss ${fmt(acc / k, 4)}  ${fmt(rate, 2)} steps/s  ${fmt(now() - t0, 0)} s  stage ETA ${fmt(eta, 0)} s  scale ${fmt(ldm.latentScale.data[0] as number, 4)}`);
@@ -146,23 +140,16 @@ export function main(argv: string[]): void {
   const clf = trainMnistClassifier(loadMnist("train"), { seed: 0, epochs: 3 });
   const train01 = loadMnist("train"), test = loadMnist("test");
   console.error(`classifier: ${fmt(now() - t, 0)} s, test accuracy ${fmt(100 * classifierAccuracy(clf, test), 2)}%`);
-  const floors: number[] = [];
-  for (let d = 0; d < FLOOR_DRAWS; d++) {
-    const g = new RandomGenerator(100 + d), u = new Float64Array(N), pick = new Float32Array(N * 784);
-    g.uniform(u);
-    u.forEach((v, i) => { const k = Math.floor(v * train01.n); pick.set(train01.images.subarray(k * 784, (k + 1) * 784), i * 784); });
-    floors.push(fidMnist(clf, pick, test.images));
-  }
-  const floor = floors.reduce((a, b) => a + b, 0) / FLOOR_DRAWS;
+  const fl = fidFloor(clf, train01, test.images, N, FLOOR_DRAWS), floor = fl.mean;
 
   const rows: (string | number)[][] = [];
   for (const { w, x, secs } of samples) {
     const fid = fidMnist(clf, x, test.images), acc = accuracy(clf, x, labels);
     if (w === 2 || (w === ws[ws.length - 1] && !ws.includes(2))) writeImageGrid(join(ROOT, "bench/ldm-samples.png"), x, Math.min(80, N), 10);
-    jsonLine({ bench: "ldm", guidance: w, n: N, ddim_steps: steps, fid_mnist: fid, class_accuracy: acc, floor_mean: floor, floor_min: Math.min(...floors), floor_max: Math.max(...floors), sample_seconds: secs });
+    jsonLine({ bench: "ldm", guidance: w, n: N, ddim_steps: steps, fid_mnist: fid, class_accuracy: acc, floor_mean: floor, floor_min: fl.min, floor_max: fl.max, sample_seconds: secs });
     rows.push([`w = ${w}`, N, fmt(fid, 2), `${fmt(100 * acc, 1)}%`, fmt(secs, 0)]);
   }
-  rows.push([`real train vs test (floor, ${FLOOR_DRAWS} draws)`, N, `${fmt(floor, 2)} (${fmt(Math.min(...floors), 2)}–${fmt(Math.max(...floors), 2)})`, "-", "-"]);
+  rows.push([`real train vs test (floor, ${FLOOR_DRAWS} draws)`, N, `${fmt(floor, 2)} (${fmt(fl.min, 2)}–${fmt(fl.max, 2)})`, "-", "-"]);
   printTable(["autoencoder", "AE steps", "AE time (s)", "test MSE / px ([0,1])", "test MAE / px", "latent scale"],
     [["KL-f4 4x7x7", aeSteps, fmt(info.aeSeconds, 0), rec.mse.toExponential(2), rec.mae.toExponential(2), fmt(ldm.latentScale.data[0] as number, 4)]]);
   console.log(`diffusion: ${info.steps - aeSteps} steps of batch ${batch} in ${fmt(info.seconds, 0)} s; DDIM ${steps} steps, EMA weights`);
