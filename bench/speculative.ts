@@ -77,13 +77,15 @@ function costRatio(a: () => void, b: () => void): number {
 export async function main(argv: string[]): Promise<void> {
   const which = argv[0] !== undefined && Number.isNaN(Number(argv[0])) ? argv.shift()! : "stories260K";
   const rounds = Number(argv[0] ?? 5), newTokens = Number(argv[1] ?? 128);
-  let target: T.TransformerLM, drafts: [string, T.CausalLM][], prompts: number[][], eosId: number | undefined;
+  let target: T.TransformerLM, drafts: [string, T.CausalLM][], prompts: number[][], eosId: number | undefined, context: number | undefined;
   if (which === "A") {
     const t = await trainedTarget("A-shakespeare"), d = await trainedTarget("draft-shakespeare");
     const ids = t.tok.encode(t.text), split = Math.floor(ids.length * 0.9);
     target = t.model;
     drafts = [["npm start's model (d 96, 3 layers)", d.model], ["layer skip 2/6", layerSkip(target, 2)], ["bigram", new BigramLM(ids.slice(0, split), target.config.vocabSize, target.config.maxSeqLen)]];
-    prompts = [0, 1, 2, 3].map((i) => ids.slice(split + 5000 * i, split + 5000 * i + 64));
+    // npm start's model has 64 learned positions: every run here (plain too) uses that window
+    context = d.model.config.maxSeqLen;
+    prompts = [0, 1, 2, 3].map((i) => ids.slice(split + 5000 * i, split + 5000 * i + 32));
   } else {
     target = await T.loadLlama2c(new URL("../data/stories260K.bin", import.meta.url).pathname);
     const tok = await T.loadTokenizer(new URL("../data/tok512.bin", import.meta.url).pathname, 512);
@@ -93,7 +95,7 @@ export async function main(argv: string[]): Promise<void> {
     prompts = PROMPTS.map((p) => tok.encode(p, { bos: true }));
     eosId = tok.eosId;
   }
-  const base = { maxNewTokens: newTokens, eosId };
+  const base = { maxNewTokens: newTokens, eosId, context };
   console.log(`${which}, ${newTokens} new tokens x ${prompts.length} prompts, ${rounds} rounds, backend ${T.backend().name}, ${T.getNativeThreads()} threads`);
   // the verify pass's cost relative to one token, here and on a config A-sized model (random weights: cost only)
   const configA = new T.TransformerLM(toModelConfig(CONFIG_A)).eval();

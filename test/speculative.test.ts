@@ -307,6 +307,10 @@ describe("speculative decoding: bad input", () => {
     assert.throws(go(tiny(2, { attention: "linear" }), {}), /the draft model's decoding state cannot roll back/);
     assert.throws(go(t, { temperature: -1 }), /temperature must be a finite number >= 0/);
     assert.throws(() => T.speculativeGenerate(t, t, [], { maxNewTokens: 1, gamma: 1 }), /the prompt needs at least one token/);
+    // a draft whose learned positions end before the target's window: refused up front, not deep in its forward
+    const short = new T.TransformerLM(T.gpt2Config({ vocabSize: 16, dModel: 8, nLayers: 1, nHeads: 2, maxSeqLen: 8 }), { generator: new T.RandomGenerator(3) });
+    assert.throws(go(short, {}), /the window is 24 tokens but the draft's learned positions stop at 8; give a context of at most 8/);
+    assert.doesNotThrow(go(short, { context: 8 }));
   });
 
   it("checkSameTokenizer: one error naming the first difference", () => {

@@ -185,6 +185,10 @@ export class SpeculativeDecoder {
     const vt = target.config.vocabSize, vd = draft.config.vocabSize;
     if (vt !== vd) throw new RangeError(`speculative decoding: the draft model has vocabSize ${vd} but the target has ${vt}; the draft must share the target's vocabulary`);
     this.ctx = checkPrompt("speculative decoding", target, prompt, o.context);
+    const dmax = draft.config.maxSeqLen;
+    if (this.ctx > dmax && (draft.config as { position?: string }).position === "learned") {
+      throw new RangeError(`speculative decoding: the window is ${this.ctx} tokens but the draft's learned positions stop at ${dmax}; give a context of at most ${dmax} or a draft with a longer context`);
+    }
     this.tokens = [...prompt];
     this.g = new RandomGenerator(o.seed ?? 0);
     this.t = new ModelLane(target, "target", this.ctx);
