@@ -102,12 +102,22 @@ export class MnistBatcher {
     this.pos = 0;
   }
 
+  /** The start of the next batch in the epoch's order; a new epoch starts when fewer than B examples are left. */
+  private advance(): number {
+    if (this.pos + this.batchSize > this.order.length) { this.shuffle(); this.epoch++; }
+    this.pos += this.batchSize;
+    return this.pos - this.batchSize;
+  }
+
+  /** Move on as n calls of next() would, without building their batches (a resumed run). */
+  skip(n: number): void {
+    for (let i = 0; i < n; i++) this.advance();
+  }
+
   /** The next batch: x float32 [B, 784], y int32 [B]; a new epoch starts when fewer than B examples are left. */
   next(): { x: Tensor; y: Tensor; index: Int32Array } {
-    const B = this.batchSize;
-    if (this.pos + B > this.order.length) { this.shuffle(); this.epoch++; }
-    const index = this.order.slice(this.pos, this.pos + B);
-    this.pos += B;
+    const B = this.batchSize, at = this.advance();
+    const index = this.order.slice(at, at + B);
     const x = new Float32Array(B * 784), y = new Int32Array(B);
     index.forEach((k, b) => { x.set(this.data.images.subarray(k * 784, (k + 1) * 784), b * 784); y[b] = this.data.labels[k]; });
     trackStorage(x);

@@ -5,7 +5,7 @@
 //   metrics.jsonl   one line per step: { step, loss, lr }
 // Exact resume: the model is rebuilt from its config and loaded, the optimizer restored, the loss's
 // generator (noise, timesteps, dequantization) restored from trainer_state's dataRng, and the batch order
-// replayed: MnistBatcher draws its epochs from a seed, so `step` calls to next() put it where it was.
+// replayed: MnistBatcher draws its epochs from a seed, so skipping `step` batches puts it where it was.
 // So N steps in one go and K steps, stop, resume to N give bit-identical weights and losses.
 
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -198,7 +198,7 @@ export async function trainImages(o: TrainImagesOptions): Promise<ImageTrainResu
   if (resumed) {
     opt.loadStateDict(resumed.optimizer);
     gen.setState(resumed.trainerState.dataRng);
-    for (let i = 0; i < startStep; i++) batcher.next();
+    batcher.skip(startStep);
     truncateMetrics(metrics, startStep);
   } else {
     truncateMetrics(metrics, 0);

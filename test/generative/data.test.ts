@@ -49,6 +49,12 @@ describe("MNIST loader", () => {
     assert.notDeepEqual(Array.from(s1.next().index), Array.from({ length: 25 }, (_, i) => i));
     assert.equal(s1.epoch, 2);
     assert.throws(() => new MnistBatcher(d, 101), /batchSize must be an integer in \[1, 100\], got 101/);
+    // skip(n) lands where n calls of next() do, across an epoch boundary (a resumed run)
+    const walked = new MnistBatcher(d, 30, 3), skipped = new MnistBatcher(d, 30, 3);
+    for (let i = 0; i < 5; i++) walked.next();
+    skipped.skip(5);
+    assert.deepEqual(skipped.next().index, walked.next().index);
+    assert.equal(skipped.epoch, walked.epoch);
   });
 
   test("bad files: truncated, wrong magic, wrong image size, unreadable gzip", () => {
