@@ -11,9 +11,9 @@ import * as T from "../src/index.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
-/** name -> `tsformer train` flags. The step counts keep a first run near 10 min (A) and 1 min (draft) on 2 cores. */
+/** name -> `tsformer train` flags. A first run takes about 25 min (A) and 2 min (draft) on one idle core. */
 const RECIPES = {
-  "A-shakespeare": ["--preset", "gpt2-small-char", "--dropout", "0", "--steps", "300", "--batch", "16", "--lr", "1e-3", "--warmup", "30"],
+  "A-shakespeare": ["--preset", "gpt2-small-char", "--dropout", "0", "--steps", "1500", "--batch", "8", "--lr", "1e-3", "--warmup", "100"],
   "draft-shakespeare": ["--preset", "gpt2-tiny-char", "--steps", "1500", "--batch", "16"],
 } as const;
 export type TargetName = keyof typeof RECIPES;

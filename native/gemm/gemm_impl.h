@@ -23,7 +23,10 @@ namespace {
 inline long lmin(long a, long b) { return a < b ? a : b; }
 inline long cdiv(long a, long b) { return (a + b - 1) / b; }
 
-constexpr int MR = 6, NR = 2 * V::L;
+#ifndef TSF_MR
+#define TSF_MR 6
+#endif
+constexpr int MR = TSF_MR, NR = 2 * V::L;
 
 // --- microkernels: 2*MR named accumulators of L lanes ------------------------------------------
 // Named variables (not an array) so the compiler keeps all twelve in registers whatever it inlines.
@@ -61,7 +64,11 @@ inline void store_edge(const float* t, float* C, long ldc, float alpha, float be
 // the write-back does not wait for memory.
 #define TSF_PREFETCH_C() \
   for (int r = 0; r < mr; ++r) { V::prefetch(C + r * ldc); V::prefetch(C + r * ldc + NR - 1); }
+#if TSF_MR == 8
+#define TSF_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#else
 #define TSF_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#endif
 #define TSF_DECL(r) vec c##r##0 = V::zero(), c##r##1 = V::zero();
 #define TSF_STORE(r) store_row(C + r * ldc, c##r##0, c##r##1, va, beta, bias);
 #define TSF_SPILL(r) V::storeu(t + r * NR, c##r##0); V::storeu(t + r * NR + V::L, c##r##1);
