@@ -52,12 +52,12 @@ function modelCases(threads: number, reps: number): Case[] {
   return out;
 }
 
-function cpuinfo(): { mhz: number; vendor: string } {
+function cpuinfo(): { mhz: number; vendor: string; family: number } {
   try {
     const s = readFileSync("/proc/cpuinfo", "utf8");
-    const m = /cpu MHz\s*:\s*([\d.]+)/.exec(s), v = /vendor_id\s*:\s*(\S+)/.exec(s);
-    return { mhz: m ? Number(m[1]) : NaN, vendor: v ? v[1] : "unknown" };
-  } catch { return { mhz: NaN, vendor: "unknown" }; }
+    const m = /cpu MHz\s*:\s*([\d.]+)/.exec(s), v = /vendor_id\s*:\s*(\S+)/.exec(s), f = /cpu family\s*:\s*(\d+)/.exec(s);
+    return { mhz: m ? Number(m[1]) : NaN, vendor: v ? v[1] : "unknown", family: f ? Number(f[1]) : NaN };
+  } catch { return { mhz: NaN, vendor: "unknown", family: NaN }; }
 }
 
 function rand(n: number): Float32Array {
@@ -115,10 +115,10 @@ export async function main(argv: string[]): Promise<void> {
 
   // Peak: fp32 FLOP/cycle/core x measured clock x threads. Zen 2-4 and Intel AVX2 cores retire two
   // 8-wide FMAs per cycle (32 FLOP/cycle); Zen 4 runs a 16-wide AVX-512 FMA as two halves, so also 32;
-  // Intel server cores with AVX-512 have two 16-wide FMA units (64). The clock is what the core runs
-  // at with one thread busy (turbo included), so the peak is an upper bound.
-  const ghz = native.clockGHz(), { mhz, vendor } = cpuinfo();
-  const flopsPerCycle = native.isa().startsWith("avx512") && vendor === "GenuineIntel" ? 64 : 32;
+  // Intel server cores with AVX-512 and Zen 5 (family 26) have two 16-wide FMA units (64). The clock is
+  // what the core runs at with one thread busy (turbo included), so the peak is an upper bound.
+  const ghz = native.clockGHz(), { mhz, vendor, family } = cpuinfo();
+  const flopsPerCycle = native.isa().startsWith("avx512") && (vendor === "GenuineIntel" || family >= 26) ? 64 : 32;
   const peak = (th: number) => th * ghz * flopsPerCycle;
   jsonLine({ bench: "gemm", isa: native.isa(), features: native.cpuFeatures(), threads, clockGHz: +ghz.toFixed(3),
     clockMethod: "timed chain of 5e6 dependent 64-bit multiplies (3 cycles each), best of 5", cpuinfoMHz: mhz, vendor,

@@ -110,7 +110,7 @@ export { makeSchedule, type Schedule, type ScheduleConfig } from "./train/schedu
 export { clipGradNorm } from "./train/clip.js";
 export { appendMetrics, readMetrics, repairMetrics, writeLossPlot, linePlotSvg, writeSvg, type MetricsRecord } from "./train/metrics.js";
 export { resolveCheckpointDir } from "./train/run-dir.js";
-export { train, type TrainOptions, type TrainSummary, type StepInfo, type OptimConfig, type TrainableModel, type DocumentTrainData } from "./train/trainer.js";
+export { train, type TrainOptions, type TrainSummary, type StepInfo, type OptimConfig, type TrainableModel, type DocumentTrainData, type CheckpointParts } from "./train/trainer.js";
 export { lmObjective, batchContext, type Objective, type ObjectiveResult } from "./train/objectives.js";
 export { autocast, parsePrecision, PRECISIONS, type Precision } from "./ops/autocast.js";
 export { GradScaler, type GradScalerOptions, type GradScalerState } from "./train/grad-scaler.js";
@@ -166,5 +166,5 @@ export { ldmMethod, type LdmConfig } from "./generative/ldm-method.js";
 export { trainImages, loadImageRun, writeSampleGrid, runCheckpoint, IMAGE_TRAIN_DEFAULTS, type ImageTrainSettings, type ImageTrainProgress, type TrainImagesOptions, type ImageTrainResult, type ImageGridOptions } from "./generative/train-images.js";
 export { MedusaHeads, MedusaLM, medusaObjective, loadMedusaHeads } from "./peft/medusa.js";
 export { medusaGenerate, DEFAULT_MEDUSA_TREE, type MedusaOptions, type MedusaStats, type MedusaResult, type MedusaTree } from "./generate/medusa.js";
-export { MTPModules, MTPLM, mtpObjective, checkMTPOptions, MTP_DEFAULT_WEIGHT } from "./models/mtp.js";
+export { MTPModules, MTPLM, mtpObjective, checkMTPOptions, MTP_DEFAULT_WEIGHT, MTP_FILE, mtpCheckpointParts, loadMTPModules } from "./models/mtp.js";
 export { mtpGenerate, type MTPGenerateOptions, type MTPStats, type MTPResult } from "./generate/mtp.js";

@@ -3,8 +3,9 @@
 // defaults below.
 
 import {
-  checkSameTokenizer, eosIdsOf, generate, linePlotSvg, loadForInference, loadMedusaHeads, maxNewTokensFor, medusaGenerate, ROPE_SCALINGS, scoreTokens, speculativeGenerate,
-  writeFileAtomic, writeSvg, type CausalLM, type GenerateResult, type MedusaStats, type PositionOptions, type SpeculativeStats, type Tokenizer,
+  checkSameTokenizer, eosIdsOf, generate, linePlotSvg, loadForInference, loadMedusaHeads, loadMTPModules, maxNewTokensFor, medusaGenerate, mtpGenerate, ROPE_SCALINGS, scoreTokens,
+  speculativeGenerate, TransformerLM, writeFileAtomic, writeSvg, type CausalLM, type GenerateResult, type MedusaStats, type MTPModules, type MTPStats, type PositionOptions,
+  type SpeculativeStats, type Tokenizer,
 } from "../index.js";
 import { readTextInput } from "./text-input.js";
 
@@ -18,6 +19,8 @@ export interface GenerateCliOptions extends PositionCliOptions {
   topK?: number; topP?: number; repetitionPenalty?: number; seed: number; stop: string[]; draft?: string; gamma?: number;
   /** --medusa DIR: Medusa heads (a finetune --method medusa checkpoint) propose a token tree per pass. */
   medusa?: string;
+  /** --mtp [DIR]: the MTP modules of a train --mtp checkpoint (DIR, or --model's own: true) draft tokens per pass. */
+  mtp?: string | true;
   /** --weights fp32 | bf16 | int8: the Linear weights' inference format (models/quantize.ts). */
   weights?: string;
 }
@@ -57,10 +60,23 @@ const formatSpeculativeStats = (s: SpeculativeStats): string =>
   `${f2(s.tokensPerTargetCall)} tokens per target call (predicted from alpha: ${f2(s.predictedTokensPerTargetCall)}), ${s.targetCalls} target / ${s.draftCalls} draft calls`;
 const formatMedusaStats = (s: MedusaStats): string =>
   `medusa: ${f2(s.tokensPerRound)} tokens per tree round (${s.accepted} head candidates kept in ${s.rounds} rounds, tree of ${s.treeSize}), ${s.calls} model calls`;
+const formatMTPStats = (s: MTPStats): string =>
+  `mtp: acceptance per depth ${s.acceptRate.map(f2).join(" / ")} (${s.accepted.join(" / ")} of ${s.verified.join(" / ")} verified drafts kept), ` +
+  `${f2(s.tokensPerRound)} tokens per verify round (${s.rounds} rounds), ${s.calls} model calls`;
+
+/** --mtp [DIR]: the modules of DIR (or of --model's checkpoint), for --model; one error if they are not there or not for it. */
+async function loadMTP(o: GenerateCliOptions, model: CausalLM): Promise<{ base: TransformerLM; mtp: MTPModules }> {
+  const dir = o.mtp === true ? o.model : o.mtp!, who = `--mtp ${dir}`;
+  if (!(model instanceof TransformerLM)) throw new Error(`${who}: MTP modules decode on a TransformerLM; --model gives a ${model.constructor.name}`);
+  const { mtp } = await loadMTPModules(dir, "--mtp");
+  mtp.checkBase(model, who);
+  return { base: model, mtp };
+}
 
 export async function runGenerate(o: GenerateCliOptions, write = (s: string) => process.stdout.write(s), log = (s: string) => process.stderr.write(s)): Promise<GenerateResult> {
   if (o.gamma !== undefined && !o.draft) throw new Error("--gamma needs --draft MODEL (speculative decoding's draft model)");
   if (o.medusa && o.draft) throw new Error("--medusa and --draft are two ways to propose tokens: give one");
+  if (o.mtp && (o.draft || o.medusa)) throw new Error(`--mtp and ${o.draft ? "--draft" : "--medusa"} are two ways to propose tokens: give one`);
   const { model, tokenizer, generation } = await loadForInference(o.model, o.tokenizer, o.adapter, positionOptions(o), o.weights);
   if (!tokenizer) throw new Error(`no tokenizer for ${o.model}: pass --tokenizer (a llama2.c tokenizer .bin or a tokenizer.json)`);
   const g = { ...SAMPLING_DEFAULTS, ...Object.fromEntries(Object.entries(generation ?? {}).filter(([, v]) => v !== undefined)) };
@@ -72,6 +88,7 @@ export async function runGenerate(o: GenerateCliOptions, write = (s: string) => 
   if (prompt.length > ctx) throw new Error(`--prompt has ${prompt.length} tokens, longer than the context of ${ctx}${o.context ? "" : " (--context N reads further when the position scheme extrapolates)"}`);
   const draft = o.draft ? await loadDraft(o.draft, model, tokenizer, positionOptions(o), log) : null;
   const heads = o.medusa ? await loadMedusaHeads(o.medusa, { dModel: (model.config as { dModel?: number }).dModel ?? -1, vocabSize: model.config.vocabSize }) : null;
+  const mtp = o.mtp ? await loadMTP(o, model) : null;
   write(o.prompt);
   const opts = {
     maxNewTokens: o.maxNewTokens ?? maxNewTokensFor(generation, prompt.length) ?? SAMPLING_DEFAULTS.maxNewTokens, temperature: o.temperature ?? g.temperature, topK: o.topK ?? g.topK,
@@ -80,10 +97,12 @@ export async function runGenerate(o: GenerateCliOptions, write = (s: string) => 
   };
   const spec = draft ? speculativeGenerate(model, draft, prompt, { ...opts, gamma: o.gamma ?? SPECULATIVE_GAMMA }) : null;
   const med = heads ? medusaGenerate(model, prompt, { ...opts, heads }) : null;
-  const r = spec ?? med ?? generate(model, prompt, opts);
+  const mt = mtp ? mtpGenerate(mtp.base, prompt, { ...opts, mtp: mtp.mtp }) : null;
+  const r = spec ?? med ?? mt ?? generate(model, prompt, opts);
   write("\n");
   if (spec) log(`${formatSpeculativeStats(spec.stats)}\n`);
   if (med) log(`${formatMedusaStats(med.stats)}\n`);
+  if (mt) log(`${formatMTPStats(mt.stats)}\n`);
   return r;
 }
 

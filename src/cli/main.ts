@@ -2,7 +2,7 @@
 // The tsformer command line. Each command validates its flags and reports bad input in one line.
 
 import { Command } from "commander";
-import { PEFT_METHODS, ROPE_SCALINGS, setNativeThreads, version } from "../index.js";
+import { MTP_DEFAULT_WEIGHT, PEFT_METHODS, ROPE_SCALINGS, setNativeThreads, version } from "../index.js";
 import { printInfo } from "./info.js";
 import { collect, intArg, numArg, positiveArg, precisionArg, PRECISION_HELP } from "./args.js";
 import { batchingArg, checkpointingArg, formatSummary, runTrain, TRAIN_DEFAULTS, type TrainCliOptions } from "./train.js";
@@ -66,6 +66,8 @@ program.command("train")
   .option("--seed <n>", `random seed (default ${d.seed})`, intArg("--seed", 0))
   .option("--sample-tokens <n>", `characters to sample at the end (default ${d.sampleTokens})`, intArg("--sample-tokens", 0))
   .option("--tokenizer <file>", "an HF tokenizer.json to train with (e.g. from `tsformer tokenizer train`; default: characters of --data)")
+  .option("--mtp <D>", "multi-token prediction (DeepSeek-V3): train D MTP modules with the model; checkpoints keep the plain model in model.safetensors and the modules in mtp.safetensors (decode with generate --mtp)", intArg("--mtp", 1))
+  .option("--mtp-weight <lambda>", `--mtp: weight of the modules' mean loss added to the main loss (default ${MTP_DEFAULT_WEIGHT})`, numArg("--mtp-weight", 0))
   .option("--resume <dir>", "continue a run exactly: a checkpoint or run directory (model, tokenizer, data, run directory from it)")
   .option("--init-from <model>", "start a new run from a trained model's weights (fresh optimizer and schedule)")
   .option("--json", "print the summary as one JSON object")
@@ -118,6 +120,7 @@ positionFlags(samplingOptions(program.command("generate")
   .option("--draft <model>", "speculative decoding: a smaller model with the same tokenizer drafts tokens that --model verifies (the output is distributed as --model's)")
   .option("--gamma <n>", `speculative decoding: draft tokens per --model pass (default ${SPECULATIVE_GAMMA})`, intArg("--gamma", 1))
   .option("--medusa <dir>", "Medusa decoding: the heads of a finetune --method medusa checkpoint propose a token tree that --model verifies in one pass (greedy output is --model's)")
+  .option("--mtp [dir]", "MTP self-speculative decoding: the MTP modules of a train --mtp checkpoint (DIR, default --model itself) draft tokens that --model verifies in one pass (greedy output is --model's)")
   .option("--weights <format>", WEIGHTS_HELP))
   .action(async (o: GenerateCliOptions) => { await runGenerate(o); });
 

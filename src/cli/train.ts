@@ -3,12 +3,14 @@
 // checkpoint-<step>/ (with `last` and `best` links), metrics.jsonl and loss.svg to the run directory.
 // A new run (the flags, a --config file or a --preset), a continued one (--resume: model, tokenizer,
 // data and run directory from the checkpoint), or a new run from trained weights (--init-from).
+// --mtp D trains D multi-token prediction modules with the model (DeepSeek-V3 §2.2, models/mtp.ts):
+// each checkpoint's model.safetensors stays the plain model, the modules are its mtp.safetensors.
 
 import { existsSync, realpathSync } from "node:fs";
 import * as path from "node:path";
 import {
-  BATCHINGS, CharTokenizer, DocumentDataset, HFTokenizer, RandomGenerator, TokenDataset, TransformerLM, dataPath, generate, loadModel, loadTokenizer,
-  parseModelConfig, readJsonFile, resolveCheckpointDir, train, type Batching, type ModelConfig, type Precision, type Tokenizer, type TrainOptions, type TrainSummary,
+  BATCHINGS, CharTokenizer, DocumentDataset, HFTokenizer, MTP_DEFAULT_WEIGHT, MTPLM, RandomGenerator, TokenDataset, TransformerLM, dataPath, generate, lmObjective, loadModel, loadTokenizer,
+  mtpCheckpointParts, mtpObjective, parseModelConfig, readJsonFile, resolveCheckpointDir, train, type Batching, type ModelConfig, type Precision, type Tokenizer, type TrainOptions, type TrainSummary,
 } from "../index.js";
 import { InvalidArgumentError } from "commander";
 import { configFromObject, presetConfig, DEFAULT_PRESET } from "./presets.js";
@@ -27,6 +29,8 @@ export interface TrainCliOptions {
   /** Gradient checkpointing (not a model shape: it overrides the config's, resumed runs included). */
   checkpointing?: ModelConfig["checkpointing"];
   precision?: Precision;
+  /** Multi-token prediction: D modules trained with the model, their loss weighted by mtpWeight (lambda). */
+  mtp?: number; mtpWeight?: number;
 }
 
 /** --batching padded | packed | unpadded. */
@@ -52,7 +56,7 @@ export const TRAIN_DEFAULTS = {
 };
 
 /** The arguments of a run as saved in each checkpoint (training_args.json), so that --resume can continue it. */
-type RunArgs = typeof TRAIN_DEFAULTS & { minLr?: number; initFrom?: string; tokenizer?: string; batching?: Batching; packLen?: number; precision?: Precision };
+type RunArgs = typeof TRAIN_DEFAULTS & { minLr?: number; initFrom?: string; tokenizer?: string; batching?: Batching; packLen?: number; precision?: Precision; mtp?: number; mtpWeight?: number };
 const ARGS_FILE = "training_args.json";
 /** Flags that shape the model: a resumed run or --init-from takes them from the checkpoint. */
 const MODEL_FLAGS = { dModel: "--d-model", nLayers: "--n-layers", nHeads: "--n-heads", dropout: "--dropout" } as const;
@@ -116,6 +120,9 @@ async function plan(o: TrainCliOptions, log: (s: string) => void): Promise<Plan>
     const tok = runTokenizer(await loadTokenizer(path.join(ck, "tokenizer.json"), cfg.vocabSize), `--resume: ${ck}`);
     if (o.tokenizer) throw new Error(`--tokenizer cannot change the tokenizer of ${ck}: a resumed run keeps its own`);
     refuseModelChanges(o, cfg, ck, `use --init-from ${ck} to train a new run from its weights`);
+    if (o.mtp !== undefined && o.mtp !== saved.mtp) {
+      throw new Error(`--mtp ${o.mtp} conflicts with ${ck}, ${saved.mtp === undefined ? "a run without MTP modules" : `a run with --mtp ${saved.mtp}`}: a resumed run keeps its MTP modules; use --init-from ${ck} to train a new run from its weights`);
+    }
     const runDir = path.dirname(realpathSync(ck)); // where the checkpoint is, even if the run was moved
     if (o.out !== undefined && path.resolve(o.out) !== runDir) throw new Error(`--out ${o.out} conflicts with --resume: the run continues in its own directory ${runDir}; use --init-from ${ck} to start a new run elsewhere`);
     const { out: _o, ...overrides } = given;
@@ -174,26 +181,42 @@ function trainData(args: RunArgs, tok: RunTokenizer, text: string, dataFile: str
   };
 }
 
+/**
+ * --mtp D: the model wrapped with D MTP modules, trained on the main loss + lambda / D * the modules'
+ * (mtpObjective), evaluated on the main loss alone, checkpointed as base + mtp.safetensors.
+ */
+function mtpTraining(model: TransformerLM, args: RunArgs, log: (s: string) => void): Required<Pick<TrainOptions<MTPLM>, "model" | "objective" | "evalObjective" | "checkpointParts">> | null {
+  if (args.mtpWeight !== undefined && args.mtp === undefined) throw new Error("--mtp-weight needs --mtp D (the number of MTP modules)");
+  if (args.mtp === undefined) return null;
+  if (args.batching === "packed" || args.batching === "unpadded") throw new Error(`--mtp needs padded rows or stream windows: --batching ${args.batching} lays documents end to end, so a module's input and target would cross into the next document; use --batching padded`);
+  const lm = new MTPLM(model, { depth: args.mtp, weight: args.mtpWeight ?? MTP_DEFAULT_WEIGHT, generator: new RandomGenerator(args.seed + 11) });
+  log(`mtp: ${lm.mtp.depth} MTP modules, loss weight ${lm.weight}: ${(lm.mtp.numParameters() / 1e6).toFixed(3)}M parameters (saved as mtp.safetensors; validation loss is the main model's)`);
+  return { model: lm, objective: mtpObjective, evalObjective: lmObjective, checkpointParts: mtpCheckpointParts(lm) };
+}
+
 export async function runTrain(o: TrainCliOptions, log = console.log): Promise<{ summary: TrainSummary; sample: string; model: TransformerLM; runDir: string }> {
   const { checkpointing, ...rest } = o;
   const { args, cfg: planned, tok, text, dataFile, weights, resume } = await plan(rest, log);
   const cfg = checkpointing === undefined ? planned : { ...planned, checkpointing };
   if (args.block > cfg.maxSeqLen) throw new Error(`--block ${args.block} exceeds the model's maxSeqLen ${cfg.maxSeqLen}`);
-  const data = trainData(args, tok, text, dataFile, resume ?? o.initFrom ?? "the data");
   const model = new TransformerLM(cfg, { generator: new RandomGenerator(args.seed), dropoutGenerator: new RandomGenerator(args.seed + 7) });
   if (weights) model.loadStateDict(weights.stateDict());
   log(`model: ${cfg.nLayers} layers, d=${cfg.dModel}, ${cfg.nHeads} heads, context ${cfg.maxSeqLen}, vocab ${cfg.vocabSize}: ${(model.numParameters() / 1e6).toFixed(3)}M parameters`);
+  const mtp = mtpTraining(model, args, log);
+  const data = trainData(args, tok, text, dataFile, resume ?? o.initFrom ?? "the data");
   log(`data: ${dataFile}: ${data.summary}; run dir ${args.out}`);
-  const saved: RunArgs = { ...args, data: path.resolve(dataFile), dModel: cfg.dModel, nLayers: cfg.nLayers, nHeads: cfg.nHeads, dropout: cfg.dropout };
-  const summary = await train({
-    model, modelConfig: cfg, ...data.options, runDir: args.out, overwrite: o.overwrite, saveTotalLimit: args.saveTotalLimit,
+  const saved: RunArgs = { ...args, data: path.resolve(dataFile), dModel: cfg.dModel, nLayers: cfg.nLayers, nHeads: cfg.nHeads, dropout: cfg.dropout,
+    ...(mtp ? { mtpWeight: mtp.model.weight } : {}) };
+  const run = {
+    modelConfig: cfg, ...data.options, runDir: args.out, overwrite: o.overwrite, saveTotalLimit: args.saveTotalLimit,
     batchSize: args.batch, maxSteps: args.steps, accumSteps: args.accum,
-    schedule: { kind: "cosine", lr: args.lr, minLr: args.minLr ?? args.lr / 10, warmupSteps: Math.min(args.warmup, Math.floor(args.steps / 2)), decaySteps: Math.max(args.steps, 1) },
+    schedule: { kind: "cosine" as const, lr: args.lr, minLr: args.minLr ?? args.lr / 10, warmupSteps: Math.min(args.warmup, Math.floor(args.steps / 2)), decaySteps: Math.max(args.steps, 1) },
     // beta2 0.99 is explicit: nanoGPT's shakespeare-char preset (AdamW's own default is torch's 0.999).
-    optim: { kind: "adamw", weightDecay: 0.1, beta1: 0.9, beta2: 0.99 },
+    optim: { kind: "adamw" as const, weightDecay: 0.1, beta1: 0.9, beta2: 0.99 },
     evalInterval: args.evalInterval, evalIters: args.evalIters, ckptInterval: args.ckptInterval, seed: args.seed,
     precision: args.precision, resume, extraFiles: { ...tokenizerFiles(tok), [ARGS_FILE]: saved },
-  });
+  };
+  const summary = mtp ? await train({ ...run, ...mtp }) : await train({ ...run, model });
   const newline = tok.encode("\n");
   const prompt = tok instanceof CharTokenizer ? tok.encode(tok.vocab.includes("\n") ? "\n" : tok.vocab[0]!) : newline.length ? newline : [tok.bosId ?? 0];
   const sample = tok.decode(generate(model, prompt, { maxNewTokens: args.sampleTokens, temperature: 0.8, topK: 40, seed: args.seed }).ids);

@@ -16,7 +16,10 @@
 // - TRM_k is a decoder block of the base's config (models/block.ts), so it uses the base's mixer,
 //   FFN, norm placement and positions (RoPE by position i; learned positions only enter through h).
 
+import { existsSync } from "node:fs";
+import * as path from "node:path";
 import * as ops from "../ops/index.js";
+import { noGrad } from "../tensor/autograd.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { RandomGenerator } from "../tensor/rng.js";
 import { Module } from "../nn/module.js";
@@ -27,9 +30,11 @@ import { moeAuxLoss } from "../nn/moe/moe.js";
 import { IGNORE_INDEX } from "../data/documents.js";
 import type { Batch } from "../data/batches.js";
 import { batchContext, type ObjectiveResult } from "../train/objectives.js";
+import { readCheckpointPart, type CheckpointParts } from "../train/trainer.js";
+import { readJsonFile } from "../io/read.js";
 import { Block, blockParts } from "./block.js";
 import type { CausalLM, CausalLMOutput, ForwardOptions } from "./causal-lm.js";
-import type { ModelConfig } from "./config.js";
+import { parseModelConfig, type ModelConfig } from "./config.js";
 import type { TransformerLM } from "./transformer.js";
 
 /** DeepSeek-V3's lambda for its first 10T tokens (§4.2; 0.1 for the rest). */
@@ -161,4 +166,33 @@ export function mtpObjective(m: MTPLM, batch: Batch): ObjectiveResult {
   const moe = moeAuxLoss(m.model);
   if (moe) { loss = ops.add(loss, moe.loss); Object.assign(aux, moe.aux); }
   return { loss, aux };
+}
+
+/** The file of a checkpoint that holds its MTP modules (metadata: depth D and loss weight lambda). */
+export const MTP_FILE = "mtp.safetensors";
+
+/** An MTPLM's checkpoint layout: the base in model.safetensors (a checkpoint loads as the plain base), the modules in MTP_FILE. */
+export function mtpCheckpointParts(m: MTPLM): CheckpointParts {
+  return { model: m.model, files: { [MTP_FILE]: { module: m.mtp, metadata: { depth: String(m.mtp.depth), weight: String(m.weight) } } } };
+}
+
+/**
+ * The MTP modules of a checkpoint written by a run with MTPLM (mtpCheckpointParts): MTP_FILE, for the
+ * base described by its config.json; `who` names the flag in errors.
+ */
+export async function loadMTPModules(dir: string, who = "mtp"): Promise<{ mtp: MTPModules; weight: number }> {
+  const file = path.join(dir, MTP_FILE), cfgFile = path.join(dir, "config.json");
+  if (!existsSync(file)) throw new Error(`${who} ${dir}: no ${MTP_FILE}; expected a checkpoint of a run trained with MTP modules (tsformer train --mtp D)`);
+  if (!existsSync(cfgFile)) throw new Error(`${who} ${dir}: no config.json beside ${MTP_FILE}; expected the checkpoint's base model config`);
+  const config = parseModelConfig(readJsonFile(cfgFile), cfgFile);
+  const { state, metadata } = await readCheckpointPart(file);
+  const depth = Number(metadata.depth), weight = Number(metadata.weight);
+  checkMTPOptions(depth, weight, { depth: `${file} metadata "depth"`, weight: `${file} metadata "weight"` });
+  const mtp = new MTPModules(config, depth);
+  try {
+    noGrad(() => mtp.loadStateDict(state));
+  } catch (e) {
+    throw new Error(`${who} ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  return { mtp, weight };
 }

@@ -1,8 +1,8 @@
 // The training loop (nanoGPT's train.py structure) for any model and objective (objectives.ts; default:
 // the next-token loss of a CausalLM): scheduled lr, gradient accumulation, global-norm clipping,
 // AdamW/SGD step, periodic loss estimates on train/val, metrics.jsonl (with the objective's auxiliary
-// terms) + loss.svg, atomic checkpoints (checkpoint-<step>, `last` and `best` links: run-dir.ts) and
-// exact resume.
+// terms) + loss.svg, atomic checkpoints (checkpoint-<step>, `last` and `best` links: run-dir.ts; a
+// wrapper's extra modules in files of their own: CheckpointParts) and exact resume.
 
 import * as path from "node:path";
 import type { Module } from "../nn/module.js";
@@ -14,6 +14,9 @@ import type { Tensor } from "../tensor/tensor.js";
 import { BatchSampler, type Sampler, type TokenDataset } from "../data/batches.js";
 import { DocumentBatcher, type Batching, type DocumentDataset } from "../data/documents.js";
 import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.js";
+import { encodeSafetensors, readSafetensors, type SafeTensor } from "../io/safetensors.js";
+import { firstNonFinite } from "../io/finite.js";
+import { tensor } from "../ops/create.js";
 import { clipGradNorm } from "./clip.js";
 import { appendMetrics, readMetrics, repairMetrics, writeLossPlot, type LossPoint, type MetricsRecord } from "./metrics.js";
 import { AdamW, SGD, defaultParamGroups, type Optimizer } from "./optim.js";
@@ -86,12 +89,56 @@ export interface TrainOptions<M extends TrainableModel = CausalLM> {
   extraFiles?: Record<string, unknown> | (() => Record<string, unknown>);
   /** Checkpoints hold only the parameters that train (an adapter's), not the frozen base. */
   checkpointTrainableOnly?: boolean;
+  /** model.safetensors holds this part of the model and extra files the rest (default: all of `model` in model.safetensors). */
+  checkpointParts?: CheckpointParts;
+  /** The loss estimated on train / val at evaluations (default: objective's), e.g. the main LM loss of an objective with extra terms. */
+  evalObjective?: Objective<M>;
   onStep?: (info: StepInfo) => void | Promise<void>;
   /** Called after each evaluation, with the model in eval mode (e.g. to print a sample). */
   onSample?: (step: number, model: M) => void | Promise<void>;
   /** Progress on stderr (default true); every: plain-line interval when stderr is not a TTY. */
   progress?: boolean;
   progressEvery?: number;
+}
+
+/**
+ * How a checkpoint splits the trained model's state: `model`'s state is model.safetensors (under its own
+ * names, so the checkpoint loads as that module alone: the base of a wrapper trained with extra modules,
+ * models/mtp.ts MTPLM), and each of `files` is another module's state in an extra .safetensors file of
+ * the checkpoint, with string metadata. Together they must hold the whole state of the trained model.
+ */
+export interface CheckpointParts {
+  model: Module;
+  files: Record<string, { module: Module; metadata?: Record<string, string> }>;
+}
+
+/** A checkpoint part's file (F32 tensors, the part's metadata); non-finite values are refused as saveCheckpoint refuses them. */
+function encodePart(module: Module, file: string, metadata: Record<string, string> = {}): Uint8Array {
+  const tensors: Record<string, SafeTensor> = {};
+  for (const [n, t] of Object.entries(module.stateDict())) {
+    const data = t.to("float32").toTypedArray() as Float32Array, bad = firstNonFinite(data);
+    if (bad) throw new Error(`train: ${file}: tensor ${JSON.stringify(n)} holds ${bad.value} at element ${bad.index}; refusing to write a checkpoint of non-finite values`);
+    tensors[n] = { dtype: "F32", shape: [...t.shape], data };
+  }
+  return encodeSafetensors(tensors, { format: "pt", ...metadata }, file);
+}
+
+/** A part file written by a checkpoint: its state (F32 tensors) and metadata; errors name the file. */
+export async function readCheckpointPart(file: string): Promise<{ state: Record<string, Tensor>; metadata: Record<string, string> }> {
+  const st = await readSafetensors(file);
+  const state: Record<string, Tensor> = {};
+  for (const [n, t] of Object.entries(st.tensors)) {
+    if (t.dtype !== "F32") throw new Error(`${file}: tensor ${JSON.stringify(n)} is ${t.dtype}; expected F32`);
+    state[n] = tensor(t.data as Float32Array, { shape: t.shape });
+  }
+  return { state, metadata: st.metadata };
+}
+
+/** Refuses parts that leave some of the trained model's parameters or buffers out of every file. */
+function checkParts(model: Module, parts: CheckpointParts): void {
+  const held = new Set([parts.model, ...Object.values(parts.files).map((f) => f.module)].flatMap((m) => Object.values(m.stateDict())));
+  const left = Object.entries(model.stateDict()).filter(([, t]) => !held.has(t)).map(([n]) => n);
+  if (left.length) throw new RangeError(`train: checkpointParts leave out ${left.slice(0, 5).join(", ")}${left.length > 5 ? ` and ${left.length - 5} more` : ""}; every parameter and buffer must go to model.safetensors or a part file`);
 }
 
 export interface DocumentTrainData {
@@ -180,6 +227,10 @@ function makeSamplers(o: Pick<TrainOptions, "train" | "val" | "documents" | "bat
 export async function train<M extends TrainableModel = CausalLM>(opts: TrainOptions<M>): Promise<TrainSummary> {
   const { model, runDir, batchSize, blockSize, maxSteps, schedule: schedCfg } = opts;
   const objective = opts.objective ?? (lmObjective as unknown as Objective<M>);
+  const evalObjective = opts.evalObjective ?? objective;
+  const parts = opts.checkpointParts;
+  if (parts) checkParts(model, parts);
+  const saved = parts?.model ?? model;
   const accum = positiveInt("accumSteps", opts.accumSteps ?? 1);
   positiveInt("maxSteps", maxSteps, 0);
   const evalInterval = positiveInt("evalInterval", opts.evalInterval ?? Math.max(maxSteps, 1));
@@ -220,12 +271,16 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
     try {
       if (opts.checkpointTrainableOnly) {
         // every trainable parameter must come from the checkpoint; the frozen base is the caller's
-        const { missing, unexpected } = model.loadStateDict(ck.model, { strict: false });
-        const trainable = new Set(Object.keys(model.stateDict({ trainableOnly: true })));
+        const { missing, unexpected } = saved.loadStateDict(ck.model, { strict: false });
+        const trainable = new Set(Object.keys(saved.stateDict({ trainableOnly: true })));
         const lacking = missing.filter((k) => trainable.has(k));
         if (lacking.length || unexpected.length) throw new Error(`${lacking.length ? `missing ${lacking.slice(0, 5).join(", ")}` : ""}${lacking.length && unexpected.length ? "; " : ""}${unexpected.length ? `unexpected ${unexpected.slice(0, 5).join(", ")}` : ""} (the checkpoint's trainable parameters do not fit this model)`);
       } else {
-        model.loadStateDict(ck.model);
+        saved.loadStateDict(ck.model);
+      }
+      for (const [name, { module }] of Object.entries(parts?.files ?? {})) {
+        const file = path.join(from, name);
+        try { module.loadStateDict((await readCheckpointPart(file)).state); } catch (e) { throw new Error(`${name}: ${(e as Error).message}`, { cause: e }); }
       }
       optimizer.loadStateDict(ck.optimizer);
     } catch (e) {
@@ -261,7 +316,7 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
     const wasTraining = model.training;
     model.eval();
     try {
-      last = { trainLoss: estimateLoss(model, objective, evalTrain, evalIters), valLoss: evalVal ? estimateLoss(model, objective, evalVal, evalIters) : null };
+      last = { trainLoss: estimateLoss(model, evalObjective, evalTrain, evalIters), valLoss: evalVal ? estimateLoss(model, evalObjective, evalVal, evalIters) : null };
       if (last.valLoss !== null && (bestValLoss === null || last.valLoss < bestValLoss)) bestValLoss = last.valLoss;
       await appendMetrics(runDir, { type: "eval", step, ...last });
       progress?.log(`step ${step}: train loss ${last.trainLoss.toFixed(4)}${last.valLoss === null ? "" : ` | validation loss ${last.valLoss.toFixed(4)}`}`);
@@ -277,10 +332,13 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
   const save = async (step: number) => {
     await saveCheckpoint(path.join(runDir, checkpointName(step)), {
       config: opts.modelConfig,
-      model: model.stateDict(opts.checkpointTrainableOnly ? { trainableOnly: true } : {}),
+      model: saved.stateDict(opts.checkpointTrainableOnly ? { trainableOnly: true } : {}),
       optimizer: optimizer.stateDict(),
       trainerState: { step, dataRng: sampler.getState(), dropoutRng: dropoutGen?.getState() ?? null, bestValLoss, trainConfig, ...(scaler ? { gradScaler: scaler.stateDict() } : {}) },
-      extraFiles: typeof opts.extraFiles === "function" ? opts.extraFiles() : opts.extraFiles,
+      extraFiles: {
+        ...(typeof opts.extraFiles === "function" ? opts.extraFiles() : opts.extraFiles),
+        ...Object.fromEntries(Object.entries(parts?.files ?? {}).map(([name, f]) => [name, encodePart(f.module, name, f.metadata)])),
+      },
     });
     lastCkpt = step;
     await linkCheckpoint(runDir, LAST, checkpointName(step));
