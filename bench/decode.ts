@@ -29,7 +29,9 @@ export async function main(argv: string[]): Promise<void> {
   const ours: number[] = [], theirs: number[] = [];
   for (let r = 0; r < rounds; r++) {
     ours.push(once());
-    await new Promise((done) => setTimeout(done, 500));  // our pool's spinning workers settle before torch's round
+    // after a generation burst our process keeps working for a while (V8's background threads, likely):
+    // with a 100 ms pause torch measured well below its standalone rate, with 500 ms at it (RESULTS.md)
+    await new Promise((done) => setTimeout(done, 500));
     if (typeof peer !== "string") theirs.push(...((await peer.ask({ config: c, newTokens: NEW_TOKENS, reps: 1 })).tokens_per_s as number[]));
     console.error(`round ${r + 1}/${rounds}: ours ${fmt(ours[r], 1)} tok/s, torch ${fmt(theirs[r] ?? NaN, 1)} tok/s`);
   }
