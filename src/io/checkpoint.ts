@@ -4,6 +4,8 @@
 //   optimizer.safetensors  optimizer buffers by "<param>.<buffer>"; metadata "meta" = JSON scalars
 //   trainer_state.json     { step, dataRng, dropoutRng, gradScaler?, bestValLoss, trainConfig }
 //   *.json                 optional extra files from the caller (e.g. tokenizer.json)
+//   *.safetensors          optional extra parts of a wrapper's state (the trainer's checkpointParts, e.g.
+//                          mtp.safetensors: MTP modules beside the plain base model)
 // A model directory (for inference, for sharing) is the first two plus the extra files: loadModelFiles
 // reads it; only loadCheckpoint (resume) asks for the optimizer and trainer state.
 //
