@@ -4,8 +4,8 @@
 //   optimizer.safetensors  optimizer buffers by "<param>.<buffer>"; metadata "meta" = JSON scalars
 //   trainer_state.json     { step, dataRng, dropoutRng, gradScaler?, bestValLoss, trainConfig }
 //   *.json                 optional extra files from the caller (e.g. tokenizer.json)
-//   *.safetensors          optional extra parts of a wrapper's state (the trainer's checkpointParts, e.g.
-//                          mtp.safetensors: MTP modules beside the plain base model)
+//   *.safetensors          optional parts: other modules' state (Checkpoint.parts; the trainer's
+//                          checkpointParts, e.g. mtp.safetensors: MTP modules beside the plain base model)
 // A model directory (for inference, for sharing) is the first two plus the extra files: loadModelFiles
 // reads it; only loadCheckpoint (resume) asks for the optimizer and trainer state.
 //
@@ -51,9 +51,14 @@ export interface ModelFiles {
   extraFiles?: Record<string, unknown>;
 }
 
+/** A module's state in a .safetensors file of its own beside model.safetensors (a wrapper's extra part). */
+export interface CheckpointPart { state: Record<string, Tensor>; metadata?: Record<string, string> }
+
 export interface Checkpoint extends ModelFiles {
   optimizer: OptimizerState;
   trainerState: TrainerState;
+  /** Extra parts by file name ("<name>.safetensors"), written and checked as model.safetensors is. */
+  parts?: Record<string, CheckpointPart>;
 }
 
 export interface LoadModelOptions {
@@ -169,9 +174,23 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
       throw new CheckpointError(dir, `extra file name ${JSON.stringify(name)} is invalid; expected a plain "<name>.json" (or "<name>.safetensors" bytes) other than ${REQUIRED.join(", ")}`);
     }
   }
+  const parts = Object.entries(ckpt.parts ?? {});
+  for (const [name] of parts) {
+    if (!/^[\w.-]+\.safetensors$/.test(name) || REQUIRED.includes(name) || ckpt.extraFiles?.[name] !== undefined) {
+      throw new CheckpointError(dir, `part file name ${JSON.stringify(name)} is invalid; expected a plain "<name>.safetensors" other than ${REQUIRED.join(", ")} and the extra files`);
+    }
+  }
   const refuse = "refusing to write a checkpoint of non-finite values; the previous checkpoint, if any, is unchanged";
-  const modelData = Object.entries(ckpt.model).map(([k, t]) => [k, t.to("float32").toTypedArray() as Float32Array] as [string, Float32Array]);
-  checkFinite(dir, MODEL, modelData, refuse);
+  // a state dict as F32 safetensors bytes, refused when a value is not finite
+  const encodeState = (name: string, state: Record<string, Tensor>, metadata: Record<string, string>): Uint8Array => {
+    const data = Object.entries(state).map(([k, t]) => [k, t.to("float32").toTypedArray() as Float32Array] as [string, Float32Array]);
+    checkFinite(dir, name, data, refuse);
+    const tensors: Record<string, SafeTensor> = {};
+    for (const [k, a] of data) tensors[k] = { dtype: "F32", shape: [...state[k].shape], data: a };
+    return encodeSafetensors(tensors, metadata, name);
+  };
+  const modelBytes = encodeState(MODEL, ckpt.model, { format: "pt" });
+  const partBytes = parts.map(([name, p]) => [name, encodeState(name, p.state, { format: "pt", ...p.metadata })] as const);
   checkFinite(dir, OPTIM, Object.entries(ckpt.optimizer.tensors), refuse);
 
   await fs.mkdir(path.dirname(dir), { recursive: true });
@@ -186,9 +205,8 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
     await fs.mkdir(tmp);
     await writeSynced(path.join(tmp, PARTIAL_MARKER), marker("tmp"));
     await writeSynced(path.join(tmp, CONFIG), json(ckpt.config));
-    const model: Record<string, SafeTensor> = {};
-    for (const [k, data] of modelData) model[k] = { dtype: "F32", shape: [...ckpt.model[k].shape], data };
-    await writeSynced(path.join(tmp, MODEL), encodeSafetensors(model, { format: "pt" }, MODEL));
+    await writeSynced(path.join(tmp, MODEL), modelBytes);
+    for (const [name, bytes] of partBytes) await writeSynced(path.join(tmp, name), bytes);
     const optim: Record<string, SafeTensor> = {};
     for (const [k, a] of Object.entries(ckpt.optimizer.tensors)) optim[k] = { dtype: "F32", shape: [a.length], data: a };
     await writeSynced(path.join(tmp, OPTIM), encodeSafetensors(optim, { meta: JSON.stringify(ckpt.optimizer.meta) }, OPTIM));
@@ -272,10 +290,11 @@ async function listDir(dir: string, required: string[]): Promise<string[]> {
   return present;
 }
 
+const modelLimit = () => `TSFORMER_MAX_MODEL_BYTES = ${formatBytes(maxModelBytes())} (raise it to load a larger model)`;
+
 async function readModelFiles(dir: string, present: string[], opts: LoadModelOptions): Promise<ModelFiles> {
   const config = readJson(dir, CONFIG);
-  const limit = maxModelBytes();
-  const m = await readTensors(dir, MODEL, limit, `TSFORMER_MAX_MODEL_BYTES = ${formatBytes(limit)} (raise it to load a larger model)`, (h) => opts.checkWeights?.(config, h));
+  const m = await readTensors(dir, MODEL, maxModelBytes(), modelLimit(), (h) => opts.checkWeights?.(config, h));
   const model = Object.fromEntries(Object.entries(m.tensors).map(([k, a]) => [k, new Tensor(a, m.shapes[k])]));
   const extraFiles: Record<string, unknown> = {};
   for (const f of present.filter((n) => n.endsWith(".json") && !REQUIRED.includes(n)).sort()) extraFiles[f] = readJson(dir, f);
@@ -288,6 +307,12 @@ async function readModelFiles(dir: string, present: string[], opts: LoadModelOpt
  */
 export async function loadModelFiles(dir: string, opts: LoadModelOptions = {}): Promise<ModelFiles> {
   return readModelFiles(dir, await listDir(dir, MODEL_FILES), opts);
+}
+
+/** A part file of a checkpoint (Checkpoint.parts), read and checked as model.safetensors is. */
+export async function loadCheckpointPart(dir: string, name: string): Promise<Required<CheckpointPart>> {
+  const p = await readTensors(dir, name, maxModelBytes(), modelLimit());
+  return { state: Object.fromEntries(Object.entries(p.tensors).map(([k, a]) => [k, new Tensor(a, p.shapes[k])])), metadata: p.metadata };
 }
 
 /** Load and validate every file of a checkpoint (for resume); an error names the checkpoint, the file and what is wrong. */

@@ -30,7 +30,8 @@ import { moeAuxLoss } from "../nn/moe/moe.js";
 import { IGNORE_INDEX } from "../data/documents.js";
 import type { Batch } from "../data/batches.js";
 import { batchContext, type ObjectiveResult } from "../train/objectives.js";
-import { readCheckpointPart, type CheckpointParts } from "../train/trainer.js";
+import type { CheckpointParts } from "../train/trainer.js";
+import { loadCheckpointPart } from "../io/checkpoint.js";
 import { readJsonFile } from "../io/read.js";
 import { Block, blockParts } from "./block.js";
 import type { CausalLM, CausalLMOutput, ForwardOptions } from "./causal-lm.js";
@@ -185,7 +186,7 @@ export async function loadMTPModules(dir: string, who = "mtp"): Promise<{ mtp: M
   if (!existsSync(file)) throw new Error(`${who} ${dir}: no ${MTP_FILE}; expected a checkpoint of a run trained with MTP modules (tsformer train --mtp D)`);
   if (!existsSync(cfgFile)) throw new Error(`${who} ${dir}: no config.json beside ${MTP_FILE}; expected the checkpoint's base model config`);
   const config = parseModelConfig(readJsonFile(cfgFile), cfgFile);
-  const { state, metadata } = await readCheckpointPart(file);
+  const { state, metadata } = await loadCheckpointPart(dir, MTP_FILE);
   const depth = Number(metadata.depth), weight = Number(metadata.weight);
   checkMTPOptions(depth, weight, { depth: `${file} metadata "depth"`, weight: `${file} metadata "weight"` });
   const mtp = new MTPModules(config, depth);

@@ -13,10 +13,7 @@ import type { RandomGenerator } from "../tensor/rng.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { BatchSampler, type Sampler, type TokenDataset } from "../data/batches.js";
 import { DocumentBatcher, type Batching, type DocumentDataset } from "../data/documents.js";
-import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.js";
-import { encodeSafetensors, readSafetensors, type SafeTensor } from "../io/safetensors.js";
-import { firstNonFinite } from "../io/finite.js";
-import { tensor } from "../ops/create.js";
+import { loadCheckpoint, loadCheckpointPart, saveCheckpoint } from "../io/checkpoint.js";
 import { clipGradNorm } from "./clip.js";
 import { appendMetrics, readMetrics, repairMetrics, writeLossPlot, type LossPoint, type MetricsRecord } from "./metrics.js";
 import { AdamW, SGD, defaultParamGroups, type Optimizer } from "./optim.js";
@@ -110,28 +107,6 @@ export interface TrainOptions<M extends TrainableModel = CausalLM> {
 export interface CheckpointParts {
   model: Module;
   files: Record<string, { module: Module; metadata?: Record<string, string> }>;
-}
-
-/** A checkpoint part's file (F32 tensors, the part's metadata); non-finite values are refused as saveCheckpoint refuses them. */
-function encodePart(module: Module, file: string, metadata: Record<string, string> = {}): Uint8Array {
-  const tensors: Record<string, SafeTensor> = {};
-  for (const [n, t] of Object.entries(module.stateDict())) {
-    const data = t.to("float32").toTypedArray() as Float32Array, bad = firstNonFinite(data);
-    if (bad) throw new Error(`train: ${file}: tensor ${JSON.stringify(n)} holds ${bad.value} at element ${bad.index}; refusing to write a checkpoint of non-finite values`);
-    tensors[n] = { dtype: "F32", shape: [...t.shape], data };
-  }
-  return encodeSafetensors(tensors, { format: "pt", ...metadata }, file);
-}
-
-/** A part file written by a checkpoint: its state (F32 tensors) and metadata; errors name the file. */
-export async function readCheckpointPart(file: string): Promise<{ state: Record<string, Tensor>; metadata: Record<string, string> }> {
-  const st = await readSafetensors(file);
-  const state: Record<string, Tensor> = {};
-  for (const [n, t] of Object.entries(st.tensors)) {
-    if (t.dtype !== "F32") throw new Error(`${file}: tensor ${JSON.stringify(n)} is ${t.dtype}; expected F32`);
-    state[n] = tensor(t.data as Float32Array, { shape: t.shape });
-  }
-  return { state, metadata: st.metadata };
 }
 
 /** Refuses parts that leave some of the trained model's parameters or buffers out of every file. */
@@ -279,8 +254,7 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
         saved.loadStateDict(ck.model);
       }
       for (const [name, { module }] of Object.entries(parts?.files ?? {})) {
-        const file = path.join(from, name);
-        try { module.loadStateDict((await readCheckpointPart(file)).state); } catch (e) { throw new Error(`${name}: ${(e as Error).message}`, { cause: e }); }
+        try { module.loadStateDict((await loadCheckpointPart(from, name)).state); } catch (e) { throw new Error(`${name}: ${(e as Error).message}`, { cause: e }); }
       }
       optimizer.loadStateDict(ck.optimizer);
     } catch (e) {
@@ -335,10 +309,8 @@ export async function train<M extends TrainableModel = CausalLM>(opts: TrainOpti
       model: saved.stateDict(opts.checkpointTrainableOnly ? { trainableOnly: true } : {}),
       optimizer: optimizer.stateDict(),
       trainerState: { step, dataRng: sampler.getState(), dropoutRng: dropoutGen?.getState() ?? null, bestValLoss, trainConfig, ...(scaler ? { gradScaler: scaler.stateDict() } : {}) },
-      extraFiles: {
-        ...(typeof opts.extraFiles === "function" ? opts.extraFiles() : opts.extraFiles),
-        ...Object.fromEntries(Object.entries(parts?.files ?? {}).map(([name, f]) => [name, encodePart(f.module, name, f.metadata)])),
-      },
+      extraFiles: typeof opts.extraFiles === "function" ? opts.extraFiles() : opts.extraFiles,
+      parts: Object.fromEntries(Object.entries(parts?.files ?? {}).map(([name, f]) => [name, { state: f.module.stateDict(), metadata: f.metadata }])),
     });
     lastCkpt = step;
     await linkCheckpoint(runDir, LAST, checkpointName(step));
