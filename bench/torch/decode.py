@@ -1,13 +1,12 @@
 # PyTorch peer of bench/decode.ts: greedy KV-cache decoding tokens/s at batch 1.
 # One request per stdin line ({config, newTokens, reps}), one reply line with tokens/s per repetition.
-import json, sys, time
+import json, sys
 import torch
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 from gpt import GPT
+from peer import hello, rates, reply, requests
 
-torch.set_num_threads(2)
-torch.manual_seed(0)
-print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+hello()
 models = {}
 
 @torch.no_grad()
@@ -18,16 +17,10 @@ def run(m, n):
         logits = m(ids, caches, pos)
         ids = logits[:, -1].argmax(-1, keepdim=True)
 
-for line in sys.stdin:
-    req = json.loads(line)
+for req in requests():
     c = req["config"]
     key = json.dumps(c, sort_keys=True)
     if key not in models:
         models[key] = GPT(c["V"], c["L"], c["H"], c["d"], c["T"]).eval()
-    m = models[key]
-    out = []
-    for _ in range(req["reps"]):
-        t0 = time.perf_counter()
-        run(m, req["newTokens"])
-        out.append(req["newTokens"] / (time.perf_counter() - t0))
-    print(json.dumps({"tokens_per_s": out}), flush=True)
+    m, n = models[key], req["newTokens"]
+    reply({"tokens_per_s": rates(lambda: run(m, n), n, 0, req["reps"])})

@@ -6,16 +6,16 @@
 import json
 import math
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-torch.set_num_threads(2)
-torch.manual_seed(0)
-print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+from peer import hello, rates, reply, requests
+
+hello()
 
 
 def sincos_2d(dim, grid):
@@ -109,19 +109,8 @@ def make_step(c, B):
 
 
 steps = {}
-for line in sys.stdin:
-    if not line.strip():
-        continue
-    r = json.loads(line)
+for r in requests():
     key = (json.dumps(r["config"], sort_keys=True), r["batch"])
     if key not in steps:
         steps[key] = make_step(r["config"], r["batch"])
-    step = steps[key]
-    for _ in range(r["warmup"]):
-        step()
-    out = []
-    for _ in range(r["reps"]):
-        t0 = time.perf_counter()
-        step()
-        out.append(r["batch"] / (time.perf_counter() - t0))
-    print(json.dumps({"images_per_s": out}), flush=True)
+    reply({"images_per_s": rates(steps[key], r["batch"], r["warmup"], r["reps"])})

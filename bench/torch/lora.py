@@ -7,16 +7,15 @@
 #     the two alternating repetition by repetition (which goes first alternates too);
 #   {"op": "memory", config} -> per mode: gradient and optimizer-state bytes after one step (counted
 #     from p.grad and optimizer.state) and the peak bytes saved for backward (saved_tensors_hooks).
-import json, math, sys, time, weakref
+import math, sys, weakref
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 from gpt import GPT
+from peer import hello, rate, reply, requests
 
-torch.set_num_threads(2)
-torch.manual_seed(0)
-print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+hello()
 
 R, ALPHA, TARGETS = 8, 16, ("wq", "wk", "wv", "wo")
 
@@ -101,17 +100,14 @@ def memory(step):
 
 
 steps = {}
-for line in sys.stdin:
-    if not line.strip():
-        continue
-    r = json.loads(line)
+for r in requests():
     c = r["config"]
     for mode in ("full", "lora"):
         if (c["name"], mode) not in steps:
             steps[(c["name"], mode)] = build(c, mode)
     pair = {mode: steps[(c["name"], mode)] for mode in ("full", "lora")}
     if r["op"] == "memory":
-        print(json.dumps({mode: memory(s) for mode, s in pair.items()}), flush=True)
+        reply({mode: memory(s) for mode, s in pair.items()})
         continue
     for s in pair.values():
         for _ in range(r["warmup"]):
@@ -119,9 +115,5 @@ for line in sys.stdin:
     out = {"full": [], "lora": []}
     for i in range(r["reps"]):
         for mode in (("full", "lora") if i % 2 == 0 else ("lora", "full")):  # neither always goes first
-            s = pair[mode]
-            t0 = time.perf_counter()
-            for _ in range(r["inner"]):
-                s()
-            out[mode].append(c["B"] * c["T"] * r["inner"] / (time.perf_counter() - t0))
-    print(json.dumps({"config": c["name"], "tokens_per_s": out}), flush=True)
+            out[mode].append(rate(pair[mode], c["B"] * c["T"], r["inner"]))
+    reply({"config": c["name"], "tokens_per_s": out})

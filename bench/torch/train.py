@@ -2,15 +2,14 @@
 # One request per stdin line ({config, warmup, reps, inner}), one reply line with tokens/s per
 # repetition; the model and optimizer of a config are built once and kept between requests, so that
 # bench/train.ts can alternate rounds of ours and torch's.
-import json, sys, time
+import sys
 import torch
 import torch.nn.functional as F
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 from gpt import GPT
+from peer import hello, rates, reply, requests
 
-torch.set_num_threads(2)
-torch.manual_seed(0)
-print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+hello()
 steps = {}
 
 def make_step(c, precision):
@@ -27,21 +26,9 @@ def make_step(c, precision):
         opt.step()
     return step
 
-for line in sys.stdin:
-    if not line.strip():
-        continue
-    r = json.loads(line)
+for r in requests():
     c = r["config"]
     key = (c["name"], r.get("precision", "fp32"))
     if key not in steps:
         steps[key] = make_step(c, key[1])
-    step = steps[key]
-    for _ in range(r["warmup"]):
-        step()
-    out = []
-    for _ in range(r["reps"]):
-        t0 = time.perf_counter()
-        for _ in range(r["inner"]):
-            step()
-        out.append(c["B"] * c["T"] * r["inner"] / (time.perf_counter() - t0))
-    print(json.dumps({"config": c["name"], "tokens_per_s": out}), flush=True)
+    reply({"config": c["name"], "tokens_per_s": rates(steps[key], c["B"] * c["T"], r["warmup"], r["reps"], r["inner"])})
