@@ -8,12 +8,13 @@
 // picks which (default raw: after only a few hundred steps the EMA still holds 0.998^steps of the init, whose
 // zeroed output conv shrinks ε̂, and its samples stay noise).
 // Then it samples in rounds of ROUND images: each round draws the same x_T (one seed per
-// round) through DDPM ancestral sampling (1000 steps) and DDIM η = 0 (50 uniform steps), until N images
-// (default 500) or the sampling budget (--sample-minutes, default 60) runs out, so both sets have the same
+// round) through DDPM-1000 with σ² = β and with σ² = β̃ and DDIM-50 (η 0, 0.5, 1; uniform and quad steps), until N images
+// (default 500) or the sampling budget (--sample-minutes, default 60) runs out, so every set has the same
 // n. It reports FID-MNIST (ours: the Fréchet distance of the 784-256-256-10 classifier's features,
 // src/generative/mnist-classifier.ts; NOT Inception FID) of each against the 10k test images, beside the
 // real-vs-real floor at the same n (n train images vs the test set, 5 draws: FID is biased upwards at small
-// n). Grids: bench/ddpm-samples.png, bench/ddim50-samples.png (the first 64 of each). Run it with
+// n). Grids (the first 64): bench/ddpm-samples.png, bench/ddim50-samples.png (uniform, η 0),
+// bench/ddim50-quad-eta0.5-samples.png. Run it with
 // TSFORMER_THREADS=1 on a shared machine.
 
 import { readFileSync, writeFileSync } from "node:fs";
@@ -65,27 +66,42 @@ function train(model: DdpmModel, minutes: number, batch: number, lr: number): { 
 const toSafe = (m: Map<string, Float32Array>, shapes: Map<string, number[]>, prefix: string): Record<string, SafeTensor> =>
   Object.fromEntries([...m].map(([n, v]) => [prefix + n, { dtype: "F32", shape: shapes.get(n)!, data: v }]));
 
-interface Sampled { images: Float32Array; seconds: number }
+interface Sampled { label: string; steps: number; png: string; o: ImageSampleOptions; images: Float32Array; seconds: number }
 
-/** Rounds of ROUND images, the same x_T for both samplers, until N or `budget` seconds; values in [0, 1]. */
-function sampleBoth(model: DdpmModel, N: number, budget: number): { n: number; ddpm: Sampled; ddim: Sampled } {
-  const out = { ddpm: { images: new Float32Array(N * 784), seconds: 0 }, ddim: { images: new Float32Array(N * 784), seconds: 0 } };
-  const opts: [Sampled, ImageSampleOptions][] = [[out.ddpm, { sampler: "ddpm" }], [out.ddim, { sampler: "ddim", steps: 50, eta: 0 }]];
+/**
+ * The samplers compared. DDPM-1000 comes in both of Ho et al.'s variances (sec. 3.2: σ² = β and σ² = β̃ "had similar
+ * results"); the β̃ one runs as DDIM with η = 1 over all 1000 steps, which eq. 16 makes the same process (the DDIM
+ * paper's Table 1 row η = 1, S = 1000; its σ̂ row is σ² = β). DDIM-50 over η 0, 0.5, 1 and both of the DDIM
+ * repository's step subsequences (uniform; quad, which it uses for CIFAR-10).
+ */
+const GRIDS: Record<string, string> = { "uniform 0": "ddim50-samples.png", "quad 0.5": "ddim50-quad-eta0.5-samples.png" };
+const DDIM50 = (["uniform", "quad"] as const).flatMap((spacing) => [0, 0.5, 1].map((eta): [string, number, string, ImageSampleOptions] =>
+  [`DDIM-50 ${spacing} η = ${eta}`, 50, GRIDS[`${spacing} ${eta}`] ?? "", { sampler: "ddim", steps: 50, eta, spacing }]));
+const SAMPLERS: [string, number, string, ImageSampleOptions][] = [
+  ["DDPM-1000 ancestral (σ² = β)", 1000, "ddpm-samples.png", { sampler: "ddpm" }],
+  ["DDPM-1000 (σ² = β̃, DDIM η 1)", 1000, "", { sampler: "ddim", steps: 1000, eta: 1 }],
+  ...DDIM50,
+];
+
+/** Rounds of ROUND images, the same x_T for every sampler, until N or `budget` seconds; values in [0, 1]. */
+function sampleAll(model: DdpmModel, N: number, budget: number): { n: number; sets: Sampled[] } {
+  const sets: Sampled[] = SAMPLERS.map(([label, steps, png, o]) => ({ label, steps, png, o, images: new Float32Array(N * 784), seconds: 0 }));
   const t0 = now();
   let n = 0;
   for (let r = 0; n < N; r++) {
     const m = Math.min(ROUND, N - n), perRound = (now() - t0) / Math.max(r, 1);
     if (r > 0 && now() - t0 + perRound > budget) break;
-    for (const [dst, o] of opts) {
+    for (const dst of sets) {
       const t1 = now();
-      const v = noGrad(() => tidy(() => model.sample(m, new RandomGenerator(1000 + r), o).toTypedArray() as Float32Array));
+      const v = noGrad(() => tidy(() => model.sample(m, new RandomGenerator(1000 + r), dst.o).toTypedArray() as Float32Array));
       for (let j = 0; j < v.length; j++) dst.images[n * 784 + j] = (v[j] + 1) / 2;
       dst.seconds += now() - t1;
     }
     n += m;
-    console.error(`sampling: ${n}/${N} images per sampler  ${(now() - t0).toFixed(0)} s (DDPM ${out.ddpm.seconds.toFixed(0)} s, DDIM ${out.ddim.seconds.toFixed(0)} s)  budget ${budget.toFixed(0)} s`);
+    console.error(`sampling: ${n}/${N} images per sampler  ${(now() - t0).toFixed(0)} s (${sets.map((d) => `${d.steps} steps ${d.seconds.toFixed(0)} s`).join(", ")})  budget ${budget.toFixed(0)} s`);
   }
-  return { n, ddpm: { images: out.ddpm.images.slice(0, n * 784), seconds: out.ddpm.seconds }, ddim: { images: out.ddim.images.slice(0, n * 784), seconds: out.ddim.seconds } };
+  for (const d of sets) d.images = d.images.slice(0, n * 784);
+  return { n, sets };
 }
 
 export function main(argv: string[]): void {
@@ -118,20 +134,23 @@ export function main(argv: string[]): void {
   const t0 = now();
   const clf = trainMnistClassifier(loadMnist("train"), { seed: 0 });
   console.error(`classifier trained in ${(now() - t0).toFixed(0)} s`);
-  const { n, ddpm, ddim } = sampleBoth(model, N, sampleMinutes * 60);
+  const { n, sets } = sampleAll(model, N, sampleMinutes * 60);
   const train01 = loadMnist("train"), test = loadMnist("test");
   const fl = fidFloor(clf, train01, test.images, n, FLOOR_DRAWS), floor = fl.mean, lo = fl.min, hi = fl.max;
   const rows: (string | number)[][] = [];
   const fids: number[] = [];
-  for (const [label, s, steps, png] of [["DDPM-1000 ancestral", ddpm, 1000, "ddpm-samples.png"], ["DDIM-50 η = 0", ddim, 50, "ddim50-samples.png"]] as const) {
+  for (const s of sets) {
     const fid = fidMnist(clf, s.images, test.images);
     fids.push(fid);
-    writeImageGrid(join(ROOT, "bench", png), s.images, Math.min(64, n), 8);
-    jsonLine({ bench: "ddpm", sampler: label, n, fid_mnist: fid, floor_mean: floor, floor_min: lo, floor_max: hi, sample_seconds: s.seconds, train_steps: info.steps, train_seconds: info.seconds });
-    rows.push([label, steps, n, fmt(fid, 2), fmt(s.seconds, 0), fmt((s.seconds * 1000) / (n * steps), 2)]);
+    if (s.png) writeImageGrid(join(ROOT, "bench", s.png), s.images, Math.min(64, n), 8);
+    jsonLine({ bench: "ddpm", sampler: s.label, n, fid_mnist: fid, floor_mean: floor, floor_min: lo, floor_max: hi, sample_seconds: s.seconds, train_steps: info.steps, train_seconds: info.seconds });
+    rows.push([s.label, s.steps, n, fmt(fid, 2), fmt(s.seconds, 0), fmt((s.seconds * 1000) / (n * s.steps), 2)]);
   }
   rows.push([`real train vs test (floor, ${FLOOR_DRAWS} draws)`, "-", n, `${fmt(floor, 2)} (${fmt(lo, 2)}–${fmt(hi, 2)})`, "-", "-"]);
   console.log(`\nDDPM U-Net on MNIST: ${info.steps} training steps of batch ${batch} in ${fmt(info.seconds / 60, 1)} min (${which} weights); FID-MNIST (ours) vs the 10k test images`);
   printTable(["sampler", "steps", "n", "FID-MNIST", "sample s", "ms/img/step"], rows);
-  console.log(`DDIM-50 / DDPM-1000 = ${fmt(fids[1] / fids[0], 3)} (within 10%: ${Math.abs(fids[1] / fids[0] - 1) <= 0.1 ? "yes" : "no"})`);
+  for (let i = 2; i < sets.length; i++) {
+    const r = [fids[i] / fids[0], fids[i] / fids[1]];
+    console.log(`${sets[i].label} / DDPM-1000 (σ² = β, β̃) = ${fmt(r[0], 3)}, ${fmt(r[1], 3)} (within 10%: ${r.map((x) => (Math.abs(x - 1) <= 0.1 ? "yes" : "no")).join(", ")})`);
+  }
 }

@@ -57,6 +57,7 @@ describe("diffuse train", () => {
     failsWith(cli("diffuse", "train", "--method", "vae", "--out", join(dir, "x")), /--method.*unknown generative method "vae"; expected one of: .*realnvp, glow/);
     failsWith(cli("diffuse", "train", ...TINY, "--steps", "0"), /--steps expects an integer >= 1, got '0'/);
     failsWith(cli("diffuse", "sample", "--run", join(dir, "glow"), "--labels", "1,x"), /--labels expects comma-separated class labels .* got '1,x'/);
+    failsWith(cli("diffuse", "sample", "--run", join(dir, "glow"), "--spacing", "cubic"), /--spacing expects uniform or quad, got 'cubic'/);
   });
 
   // the rest in-process (what the commands run after parsing): one clear error each

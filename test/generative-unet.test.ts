@@ -83,7 +83,9 @@ describe('the "ddpm" ImageMethod', () => {
     const m = ddpmMethod.create(tiny, 0), gen = new T.RandomGenerator(1);
     assert.throws(() => m.sample(2, gen, { sampler: "euler" }), /ddpm: unknown sampler "euler"; expected "ddpm" \(ancestral, T steps\) or "ddim"/);
     assert.throws(() => m.sample(2, gen, { sampler: "ddpm", steps: 5 }), /the ancestral sampler runs all T = 10 steps, got steps 5/);
-    assert.throws(() => m.sample(2, gen, { sampler: "ddpm", eta: 0 }), /eta is DDIM's/);
+    assert.throws(() => m.sample(2, gen, { sampler: "ddpm", eta: 0 }), /eta and spacing are DDIM's/);
+    assert.throws(() => m.sample(2, gen, { sampler: "ddpm", spacing: "quad" }), /eta and spacing are DDIM's/);
+    assert.throws(() => m.sample(2, gen, { sampler: "ddim", spacing: "cubic" as "quad" }), /spacing must be "uniform" or "quad", got "cubic"/);
     assert.throws(() => m.sample(2, gen, { sampler: "ddim", steps: 11 }), /ddim steps must be an integer in \[1, 10\], got 11/);
     assert.throws(() => m.sample(2, gen, { sampler: "ddim", eta: -1 }), /eta must be a number >= 0, got -1/);
     assert.throws(() => m.sample(2, gen, { labels: new Int32Array(2) }), /labels given to an unconditional model/);

@@ -71,6 +71,18 @@ out["ddimTimesteps"] = [
     {"T": 1000, "steps": 20, "kind": "quad", "seq": [int(s) for s in np.linspace(0, np.sqrt(1000 * 0.8), 20) ** 2]},
 ]
 
+# A whole DDIM run as the DDIM repository's generalized_steps does it (eta 0, "quad" with S = 50, whose
+# subsequence repeats its first steps; a step from t to the same t leaves x as it is), from x_T = xt with the
+# toy denoiser eps(x, t) = 0.5 tanh(x) + 0.2 t / T.
+seq = [int(v) for v in np.linspace(0, np.sqrt(1000 * 0.8), 50) ** 2]
+x = xt.copy()
+for i, j in zip(reversed(seq), reversed([-1] + seq[:-1])):
+    at, an = ab[i], (ab[j] if j >= 0 else 1.0)
+    e = 0.5 * np.tanh(x) + 0.2 * i / 1000
+    x0 = (x - e * np.sqrt(1 - at)) / np.sqrt(at)
+    x = np.sqrt(an) * x0 + np.sqrt(1 - an) * e
+out["ddimRun"] = {"T": 1000, "steps": 50, "kind": "quad", "repeats": len(seq) - len(set(seq)), "x0": L(x)}
+
 beta = lambda t: 0.1 + t * 19.9
 abar = lambda t: math.exp(-(0.1 * t + 0.5 * 19.9 * t * t))
 model = lambda x, t: 0.5 * np.tanh(x) + 0.2 * t

@@ -15,7 +15,7 @@ export interface DiffuseTrainCliOptions {
 }
 
 export interface DiffuseSampleCliOptions {
-  run: string; n: number; steps?: number; sampler?: string; eta?: number; guidance?: number; labels?: Int32Array;
+  run: string; n: number; steps?: number; sampler?: string; eta?: number; spacing?: "uniform" | "quad"; guidance?: number; labels?: Int32Array;
   temperature?: number; seed: number; cols?: number; out?: string;
 }
 
@@ -28,6 +28,11 @@ export function labelsArg(v: string): Int32Array {
   const parts = v.split(",").map((s) => s.trim());
   if (!parts.every((s) => /^\d+$/.test(s))) throw new InvalidArgumentError(`--labels expects comma-separated class labels (integers >= 0) such as 0,1,2, got '${v}'`);
   return Int32Array.from(parts, Number);
+}
+
+function spacingArg(v: string): "uniform" | "quad" {
+  if (v !== "uniform" && v !== "quad") throw new InvalidArgumentError(`--spacing expects uniform or quad, got '${v}'`);
+  return v;
 }
 
 /** --config: a JSON object given inline, or the path of a file holding one. */
@@ -127,6 +132,7 @@ export function addDiffuseCommand(program: Command): void {
     .option("--steps <n>", "sampling steps (default: the method's)", intArg("--steps", 1))
     .option("--sampler <name>", "a sampler of the method, e.g. ddpm | ddim | euler | heun (default: the method's)")
     .option("--eta <x>", "DDIM's eta (0 = deterministic)", numArg("--eta", 0))
+    .option("--spacing <kind>", "DDIM's step subsequence: uniform | quad (default uniform)", spacingArg)
     .option("--guidance <x>", "classifier-free guidance scale, 1 = none (conditional methods)", numArg("--guidance", 0))
     .option("--labels <list>", "class labels, comma-separated, repeated to fill --n; a class per grid column (conditional methods)", labelsArg)
     .option("--temperature <x>", "latent temperature (flows; default 1)", numArg("--temperature", 0))

@@ -50,11 +50,14 @@ export function ddimStep(s: DiffusionSchedule, xt: Tensor, t: number, tPrev: num
   return ops.add(out, ops.mul(z, sigma));
 }
 
-/** DDIM sampling over ddimTimesteps(T, steps) from x_T ~ N(0, I); noise from gen. */
-export function ddimSample(model: Denoiser, s: DiffusionSchedule, shape: number[], gen: RandomGenerator, o: { steps: number; eta?: number; skip?: "uniform" | "quad" }): Tensor {
-  const seq = ddimTimesteps(s.T, o.steps, o.skip), eta = o.eta ?? 0;
+/** DDIM sampling over ddimTimesteps(T, steps) from x_T ~ N(0, I) (or the given xT of `shape`); noise from gen. */
+export function ddimSample(model: Denoiser, s: DiffusionSchedule, shape: number[], gen: RandomGenerator, o: { steps: number; eta?: number; skip?: "uniform" | "quad"; xT?: Tensor }): Tensor {
+  if (o.xT && o.xT.shape.join() !== shape.join()) throw new RangeError(`ddimSample: xT has shape [${o.xT.shape}], expected [${shape}]`);
+  // "quad" repeats its first steps at large S (floor of squares below 1); the repository's step from t to
+  // the same t leaves x unchanged, so repeats are dropped
+  const seq = [...new Set(ddimTimesteps(s.T, o.steps, o.skip))], eta = o.eta ?? 0;
   return noGrad(() => {
-    let x = ops.randn(shape, { generator: gen });
+    let x = o.xT ?? ops.randn(shape, { generator: gen });
     for (let i = seq.length - 1; i >= 0; i--) {
       const t = seq[i], tPrev = i > 0 ? seq[i - 1] : -1;
       x = tidy(() => {

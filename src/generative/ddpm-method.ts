@@ -118,13 +118,15 @@ export class DdpmModel implements ImageModel {
     let x: Tensor;
     if (sampler === "ddpm") {
       if (o.steps !== undefined && o.steps !== T) throw new RangeError(`ddpm: the ancestral sampler runs all T = ${T} steps, got steps ${o.steps}; use sampler "ddim" to skip steps`);
-      if (o.eta !== undefined) throw new RangeError(`ddpm: eta is DDIM's; the ancestral sampler has none (use sampler "ddim")`);
+      if (o.eta !== undefined || o.spacing !== undefined) throw new RangeError(`ddpm: eta and spacing are DDIM's; the ancestral sampler has neither (use sampler "ddim")`);
       x = ddpmSample(this.denoiser(n, o), this.schedule, shape, gen, { variance: this.cfg.variance });
     } else if (sampler === "ddim") {
       const steps = o.steps ?? Math.min(50, T), eta = o.eta ?? 0;
       if (!(Number.isSafeInteger(steps) && steps >= 1 && steps <= T)) throw new RangeError(`ddpm: ddim steps must be an integer in [1, ${T}], got ${steps}`);
       if (!(Number.isFinite(eta) && eta >= 0)) throw new RangeError(`ddpm: eta must be a number >= 0, got ${eta}`);
-      x = ddimSample(this.denoiser(n, o), this.schedule, shape, gen, { steps, eta });
+      const skip = o.spacing ?? "uniform";
+      if (skip !== "uniform" && skip !== "quad") throw new RangeError(`ddpm: spacing must be "uniform" or "quad", got ${JSON.stringify(skip)}`);
+      x = ddimSample(this.denoiser(n, o), this.schedule, shape, gen, { steps, eta, skip });
     } else {
       throw new RangeError(`ddpm: unknown sampler ${JSON.stringify(sampler)}; expected "ddpm" (ancestral, T steps) or "ddim"`);
     }

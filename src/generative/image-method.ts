@@ -15,6 +15,8 @@ export interface ImageSampleOptions {
   sampler?: string;
   /** DDIM's η. */
   eta?: number;
+  /** DDIM's step subsequence: "uniform" (default) or "quad" (the DDIM repository's two skip types). */
+  spacing?: "uniform" | "quad";
   /** Class labels [n] for conditional methods. */
   labels?: Int32Array;
   /** Classifier-free guidance scale (1 = none). */

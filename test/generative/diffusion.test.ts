@@ -53,6 +53,13 @@ describe("one sampler step vs the golden", () => {
   test("DDIM step subsequences (uniform, quad) equal the DDIM repository's", () => {
     for (const c of g.ddimTimesteps) assert.deepEqual(ddimTimesteps(c.T, c.steps, c.kind), c.seq);
   });
+  test("a whole DDIM run (quad, 50 steps: a repeated step) equals the DDIM repository's loop", () => {
+    const r = g.ddimRun;
+    assert.equal(r.repeats, 1);
+    const toy = (x: T.Tensor, t: T.Tensor) => T.add(T.mul(T.tanh(x), 0.5), T.mul(t.reshape(-1, 1).to("float64"), 0.2 / r.T));
+    const out = ddimSample(toy, s, g.inputs.shape, new T.RandomGenerator(0), { steps: r.steps, skip: r.kind, xT: xt });
+    close("ddim run", data(out), r.x0);
+  });
   test("probability-flow ODE of the VP SDE (eq. 13): one Euler and one Heun step", () => {
     const model = (x: T.Tensor, t: T.Tensor) => T.add(T.mul(T.tanh(x), 0.5), T.mul(t.reshape(-1, 1), 0.2));
     for (const c of g.pfode) {
