@@ -148,6 +148,31 @@ describe("native flash attention vs the js twin", { skip }, () => {
     assert.throws(go({ blockMask: { blockSize: 4, allow: new Uint8Array(3) } }), /block table has 3 entries, expected 2 x 2/);
   });
 
+  it("k and v read in place from longer buffers (kvRows, a KV cache): the bits of the contiguous copies", () => {
+    const B = 2, H = 4, Hkv = 2, Tq = 3, S = 37, d = 16, R = 64;
+    const q = randn(B * H * Tq * d), kb = randn(B * Hkv * R * d), vb = randn(B * Hkv * R * d);
+    const firstS = (buf: Float32Array) => {  // the first S rows of every (b, kv head): the contiguous copy
+      const out = new Float32Array(B * Hkv * S * d);
+      for (let g = 0; g < B * Hkv; g++) out.set(buf.subarray(g * R * d, (g * R + S) * d), g * S * d);
+      return out;
+    };
+    for (const [name, be] of [["native", nb], ["js", jsBackend]] as const) {
+      const run = (k: Float32Array, v: Float32Array, kvRows?: number) => {
+        const o = new Float32Array(q.length), lse = new Float32Array(B * H * Tq);
+        be.flashForward({ B, H, Hkv, Tq, S, d, q, k, v, o, lse, scale: 0.25, causal: true, window: 0, ...(kvRows ? { kvRows } : {}) } as FlashArgs);
+        return [o, lse];
+      };
+      const want = run(firstS(kb), firstS(vb)), got = run(kb, vb, R);
+      sameBits(`${name} o`, got[0], want[0]);
+      sameBits(`${name} lse`, got[1], want[1]);
+    }
+    const dims = Float64Array.from([1, 1, 1, 4, 8, 8, 1, 0, 0, 1, 0, 6]), f = new Float32Array(1024);
+    const addon = native as unknown as { flashForward: (...a: unknown[]) => void; flashBackward: (...a: unknown[]) => void };
+    assert.throws(() => addon.flashForward(f, f, f, f, f, dims, null, null), /kvRows must be an integer >= S \(8\)/);
+    dims[11] = 16;
+    assert.throws(() => addon.flashBackward(f, f, f, f, f, f, f, f, f, dims, null, null), /kvRows .* is for the forward only/);
+  });
+
   it("the addon checks lengths itself", () => {
     const f = new Float32Array(8), dims = Float64Array.from([1, 1, 1, 4, 4, 8, 1, 1, 0, 1]);
     const addon = native as unknown as { flashForward: (...a: unknown[]) => void };

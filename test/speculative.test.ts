@@ -256,7 +256,9 @@ describe("speculative decoding: greedy output and the caches", () => {
     // sampling with draft = target: p = q, so nothing is ever rejected either
     const sampled = T.speculativeGenerate(t, t, [2], { maxNewTokens: 20, gamma: 4, temperature: 1, seed: 3 }).stats;
     assert.equal(sampled.accepted, sampled.proposed);
-    assert.ok(Math.abs(sampled.alpha - 1) < 1e-9);
+    // p and q agree to float rounding, not to the bit: the verify pass's attention rows reduce over more
+    // (masked) keys than the one-token steps that made the draft's q
+    assert.ok(Math.abs(sampled.alpha - 1) < 1e-6, `alpha ${sampled.alpha}`);
   });
 
   it("stop strings and streamed text as generate's", () => {

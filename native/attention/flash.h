@@ -12,6 +12,7 @@ namespace tsf {
 
 struct FlashParams {
   long B = 0, H = 0, Hkv = 0, Tq = 0, S = 0, d = 0;
+  long kv_rows = 0;               // rows from one (b, kv head) of k / v to the next (>= S; forward only)
   float scale = 1;
   bool causal = false;
   long window = 0;                // 0 = unlimited

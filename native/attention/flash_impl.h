@@ -58,7 +58,7 @@ void fwd_item(const void* vc, long idx) {
   const long b = bh / p.H, h = bh % p.H;
   const Seg& sg = P.segs[P.tiles[ti].seg];
   const long t0 = P.tiles[ti].t0, nq = lmin(T, sg.nq - t0), nq16 = round16(nq), i0 = t0 + sg.off;
-  const long qrow = bh * p.Tq + sg.q0 + t0, krow0 = (b * p.Hkv + h / P.group) * p.S + sg.k0;
+  const long qrow = bh * p.Tq + sg.q0 + t0, krow0 = (b * p.Hkv + h / P.group) * p.kv_rows + sg.k0;
   float* buf = scratch((4 * d + T + 5) * T);
   double* accd = reinterpret_cast<double*>(buf);  // running O, T x d doubles
   double* l = accd + T * d;                       // running row sums, T doubles

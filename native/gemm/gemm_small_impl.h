@@ -15,13 +15,8 @@ struct SmallJob {
   long strideA, strideB, strideC, batch;
 };
 
-inline float hsum(vec v) {
-  alignas(64) float t[V::L];
-  V::storeu(t, v);
-  float s = 0;
-  for (int l = 0; l < V::L; ++l) s += t[l];
-  return s;
-}
+#include "hsum4_impl.h"
+
 inline void put_c(float* c, float acc, float alpha, float beta) {
   *c = beta != 0.0f ? alpha * acc + beta * *c : alpha * acc;
 }
@@ -68,6 +63,42 @@ void axpy_block(const SmallJob& g, const float* A, long asr, long asp, const flo
     }
 }
 
+// Dot form, RB rows of C x 4 columns: RB x 4 accumulators, each weight vector loaded once for all RB rows
+// (a verify pass of m <= 8 tokens then reads every weight row from L1 at most twice). Rows a + r * lda,
+// weight rows b + q * ldb; `next` (or null): the next 4 weight rows, prefetched on the way.
+constexpr int kDotRows = V::L >= 16 ? 4 : 2;  // AVX-512: 16 of 32 zmm hold sums; AVX2: 8 of 16 ymm
+template <int RB>
+void dot_block(const SmallJob& g, const float* a, long lda, const float* b, const float* next, float* c) {
+  const long k = g.k, ldb = g.ldb;
+  vec s[RB][4];
+#pragma GCC unroll 4
+  for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) s[r][q] = V::zero();
+  long p = 0;
+  for (; p + V::L <= k; p += V::L) {
+    if (next)
+      for (int q = 0; q < 4; ++q) __builtin_prefetch(next + q * ldb + p, 0, 3);
+    const vec w0 = V::loadu(b + p), w1 = V::loadu(b + ldb + p), w2 = V::loadu(b + 2 * ldb + p), w3 = V::loadu(b + 3 * ldb + p);
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; ++r) {
+      const vec av = V::loadu(a + r * lda + p);
+      s[r][0] = V::fma(av, w0, s[r][0]);
+      s[r][1] = V::fma(av, w1, s[r][1]);
+      s[r][2] = V::fma(av, w2, s[r][2]);
+      s[r][3] = V::fma(av, w3, s[r][3]);
+    }
+  }
+  for (int r = 0; r < RB; ++r) {
+    float t[4];
+    hsum4(s[r][0], s[r][1], s[r][2], s[r][3], t);
+    const float* ar = a + r * lda;
+    for (long pp = p; pp < k; ++pp)
+      for (int q = 0; q < 4; ++q) t[q] += ar[pp] * b[q * ldb + pp];
+    for (int q = 0; q < 4; ++q) put_c(c + r * g.csr + q * g.csc, t[q], g.alpha, g.beta);
+  }
+}
+
 void small_unit(const SmallJob& g, long bi, long j0, long j1) {
   const float* A = g.A + bi * g.strideA;
   const float* B = g.B + bi * g.strideB;
@@ -82,99 +113,44 @@ void small_unit(const SmallJob& g, long bi, long j0, long j1) {
         for (long i = 0; i < m; ++i) buf[i * k + p] = A[p * g.lda + i];
       Ar = buf;
       lda = k;
-    } else if (g.tA) {
-      lda = 0;  // m == 1: element p at A[p * g.lda]; handled below when g.lda != 1
     }
-    const bool strideAk = g.tA && m == 1 && g.lda != 1;
+    if (g.tA && m == 1 && g.lda != 1) {  // one row of op(A) strided in k: scalar
+      for (long j = j0; j < j1; ++j) {
+        const float* b0 = B + j * g.ldb;
+        float r0 = 0;
+        for (long p = 0; p < k; ++p) r0 += A[p * g.lda] * b0[p];
+        put_c(C + j * g.csc, r0, g.alpha, g.beta);
+      }
+      return;
+    }
     long j = j0;
     for (; j + 4 <= j1; j += 4) {
-      const float* b0 = B + j * g.ldb;
-      const float* b1 = b0 + g.ldb;
-      const float* b2 = b1 + g.ldb;
-      const float* b3 = b2 + g.ldb;
+      const float* b = B + j * g.ldb;
       // a decoding GEMV streams each weight row once, from memory: rows of k = 384 (24 lines) are too
-      // short for the hardware prefetcher to ramp up, so the first pass over these 4 rows (row i = 0 of
-      // C) fetches the next 4 rows ahead (decode of config A: ~+6% tokens/s; farther ahead measured
-      // slower); later rows of C find them in L1
-      const float* next = b0 + 4 * g.ldb;
-      const bool ahead = j + 8 <= j1;
-      long i = 0;
-      if (!strideAk) {
-        for (; i + 2 <= m; i += 2) {  // 2 rows x 4 columns: 8 accumulators, 6 loads per 8 FMAs
-          const float* a = Ar + i * lda;
-          const float* a1 = a + lda;
-          vec s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
-          vec t0 = V::zero(), t1 = V::zero(), t2 = V::zero(), t3 = V::zero();
-          long p = 0;
-          const bool fetch = ahead && i == 0;
-          for (; p + V::L <= k; p += V::L) {
-            if (fetch)
-              for (int q = 0; q < 4; ++q) __builtin_prefetch(next + q * g.ldb + p, 0, 3);
-            const vec av = V::loadu(a + p), aw = V::loadu(a1 + p);
-            const vec w0 = V::loadu(b0 + p), w1 = V::loadu(b1 + p), w2 = V::loadu(b2 + p), w3 = V::loadu(b3 + p);
-            s0 = V::fma(av, w0, s0); s1 = V::fma(av, w1, s1); s2 = V::fma(av, w2, s2); s3 = V::fma(av, w3, s3);
-            t0 = V::fma(aw, w0, t0); t1 = V::fma(aw, w1, t1); t2 = V::fma(aw, w2, t2); t3 = V::fma(aw, w3, t3);
-          }
-          float r[8] = {hsum(s0), hsum(s1), hsum(s2), hsum(s3), hsum(t0), hsum(t1), hsum(t2), hsum(t3)};
-          for (; p < k; ++p) {
-            const float av = a[p], aw = a1[p];
-            r[0] += av * b0[p]; r[1] += av * b1[p]; r[2] += av * b2[p]; r[3] += av * b3[p];
-            r[4] += aw * b0[p]; r[5] += aw * b1[p]; r[6] += aw * b2[p]; r[7] += aw * b3[p];
-          }
-          for (int q = 0; q < 8; ++q) put_c(C + (i + q / 4) * g.csr + (j + q % 4) * g.csc, r[q], g.alpha, g.beta);
-        }
-      }
-      for (; i < m; ++i) {
-        float r0, r1, r2, r3;
-        if (strideAk) {
-          r0 = r1 = r2 = r3 = 0;
-          for (long p = 0; p < k; ++p) {
-            const float a = A[p * g.lda];
-            r0 += a * b0[p]; r1 += a * b1[p]; r2 += a * b2[p]; r3 += a * b3[p];
-          }
-        } else {
-          const float* a = Ar + i * lda;
-          vec s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
-          long p = 0;
-          const bool fetch = ahead && i == 0;
-          for (; p + V::L <= k; p += V::L) {
-            if (fetch)
-              for (int q = 0; q < 4; ++q) __builtin_prefetch(next + q * g.ldb + p, 0, 3);
-            const vec av = V::loadu(a + p);
-            s0 = V::fma(av, V::loadu(b0 + p), s0);
-            s1 = V::fma(av, V::loadu(b1 + p), s1);
-            s2 = V::fma(av, V::loadu(b2 + p), s2);
-            s3 = V::fma(av, V::loadu(b3 + p), s3);
-          }
-          r0 = hsum(s0); r1 = hsum(s1); r2 = hsum(s2); r3 = hsum(s3);
-          for (; p < k; ++p) {
-            const float av = a[p];
-            r0 += av * b0[p]; r1 += av * b1[p]; r2 += av * b2[p]; r3 += av * b3[p];
-          }
-        }
-        float* c = C + i * g.csr + j * g.csc;
-        put_c(c, r0, g.alpha, g.beta);
-        put_c(c + g.csc, r1, g.alpha, g.beta);
-        put_c(c + 2 * g.csc, r2, g.alpha, g.beta);
-        put_c(c + 3 * g.csc, r3, g.alpha, g.beta);
+      // short for the hardware prefetcher to ramp up, so the first pass over these 4 rows (rows 0.. of
+      // C) fetches the next 4 rows ahead; later row blocks find them in L1
+      const float* next = j + 8 <= j1 ? b + 4 * g.ldb : nullptr;
+      for (long i = 0; i < m;) {
+        const long rb = lmin(m - i, kDotRows);
+        const float* next_i = i == 0 ? next : nullptr;
+        if (rb >= 4) dot_block<4>(g, Ar + i * lda, lda, b, next_i, C + i * g.csr + j * g.csc);
+        else if (rb == 3) dot_block<3>(g, Ar + i * lda, lda, b, next_i, C + i * g.csr + j * g.csc);
+        else if (rb == 2) dot_block<2>(g, Ar + i * lda, lda, b, next_i, C + i * g.csr + j * g.csc);
+        else dot_block<1>(g, Ar + i * lda, lda, b, next_i, C + i * g.csr + j * g.csc);
+        i += rb >= 4 ? 4 : rb;
       }
     }
-    for (; j < j1; ++j) {
+    for (; j < j1; ++j) {  // the last columns one at a time, reduced like the others
       const float* b0 = B + j * g.ldb;
       for (long i = 0; i < m; ++i) {
-        float r0;
-        if (strideAk) {
-          r0 = 0;
-          for (long p = 0; p < k; ++p) r0 += A[p * g.lda] * b0[p];
-        } else {
-          const float* a = Ar + i * lda;
-          vec s0 = V::zero();
-          long p = 0;
-          for (; p + V::L <= k; p += V::L) s0 = V::fma(V::loadu(a + p), V::loadu(b0 + p), s0);
-          r0 = hsum(s0);
-          for (; p < k; ++p) r0 += a[p] * b0[p];
-        }
-        put_c(C + i * g.csr + j * g.csc, r0, g.alpha, g.beta);
+        const float* a = Ar + i * lda;
+        vec s0 = V::zero();
+        long p = 0;
+        for (; p + V::L <= k; p += V::L) s0 = V::fma(V::loadu(a + p), V::loadu(b0 + p), s0);
+        float r[4];
+        hsum4(s0, s0, s0, s0, r);
+        for (; p < k; ++p) r[0] += a[p] * b0[p];
+        put_c(C + i * g.csr + j * g.csc, r[0], g.alpha, g.beta);
       }
     }
     return;

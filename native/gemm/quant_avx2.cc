@@ -12,11 +12,6 @@ struct V {
   static inline vec zero() { return _mm256_setzero_ps(); }
   static inline vec loadu(const float* p) { return _mm256_loadu_ps(p); }
   static inline void storeu(float* p, vec v) { _mm256_storeu_ps(p, v); }
-  static inline float hsum(vec v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-  }
   static inline vec fma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
   static inline vec widen(const int8_t* p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)p)));

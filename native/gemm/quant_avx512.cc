@@ -16,7 +16,6 @@ struct V {
   static inline vec zero() { return _mm512_setzero_ps(); }
   static inline vec loadu(const float* p) { return _mm512_loadu_ps(p); }
   static inline void storeu(float* p, vec v) { _mm512_storeu_ps(p, v); }
-  static inline float hsum(vec v) { return _mm512_reduce_add_ps(v); }
   static inline vec fma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
   static inline vec widen(const int8_t* p) {
     return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)p)));

@@ -1,5 +1,5 @@
 // The quantized-weight GEMV (quant.h), compiled once per instruction set: included with TSF_QNS and
-// the traits type V defined (vec, L, zero, loadu, fma, storeu, hsum, and widen() of L int8 or bf16
+// the traits type V defined (vec, L, zero, loadu, fma, storeu, and widen() of L int8 or bf16
 // weights to fp32), everything in that namespace so the differently-compiled copies never merge.
 // The dot form of gemm_small_impl.h: C[i, j] = x_i . W_j vectorised over k, each W element widened
 // once per block of x rows (vpmovsxbd + vcvtdq2ps for int8, a 16-bit shift for bf16), then the int8
@@ -24,15 +24,16 @@ inline float to_f32(uint16_t v) {
 }
 
 
-// R rows of W (from j) x M rows of x (from i): R * M accumulators of L lanes.
+#include "hsum4_impl.h"
+
+// R rows of W (from j) x M rows of x (from i): R * M accumulators of L lanes, reduced four at a time.
 template <typename E, int R, int M>
 inline void dot_block(const QuantParams& p, const E* w, long i, long j) {
+  constexpr int N4 = (R * M + 3) / 4 * 4;
   const long k = p.k;
-  vec acc[R][M];
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int t = 0; t < M; ++t) acc[r][t] = V::zero();
+  vec acc[N4];
+#pragma GCC unroll 16
+  for (int a = 0; a < N4; ++a) acc[a] = V::zero();
   const float* x = p.x + i * k;
   const E* wr = w + j * k;
   long q = 0;
@@ -50,24 +51,26 @@ inline void dot_block(const QuantParams& p, const E* w, long i, long j) {
     for (int r = 0; r < R; ++r) {
       const vec wv = V::widen(wr + r * k + q);
 #pragma GCC unroll 4
-      for (int t = 0; t < M; ++t) acc[r][t] = V::fma(xv[t], wv, acc[r][t]);
+      for (int t = 0; t < M; ++t) acc[r * M + t] = V::fma(xv[t], wv, acc[r * M + t]);
     }
   }
+  float sums[N4];
+  for (int a = 0; a < N4; a += 4) hsum4(acc[a], acc[a + 1], acc[a + 2], acc[a + 3], sums + a);
   for (int r = 0; r < R; ++r) {
     const float sc = p.format == QUANT_INT8 ? p.scales[j + r] : 1.0f;
     const float b = p.bias ? p.bias[j + r] : 0.0f;
     for (int t = 0; t < M; ++t) {
-      float s = V::hsum(acc[r][t]);
+      float s = sums[r * M + t];
       for (long e = q; e < k; ++e) s += x[t * k + e] * to_f32(wr[r * k + e]);
       p.y[(i + t) * p.n + j + r] = s * sc + b;
     }
   }
 }
 
-// Rows [j0, j1) of W against M rows of x: 4 W rows at a time (2 when M = 4: registers), then 1.
+// Rows [j0, j1) of W against M rows of x: 4 W rows at a time (2 when M = 4 with 16 vector registers), then 1.
 template <typename E, int M>
 void rows_block(const QuantParams& p, const E* w, long i, long j0, long j1) {
-  constexpr int R = M >= 4 ? 2 : 4;
+  constexpr int R = M >= 4 && V::L < 16 ? 2 : 4;
   long j = j0;
   for (; j + R <= j1; j += R) dot_block<E, R, M>(p, w, i, j);
   for (; j < j1; ++j) dot_block<E, 1, M>(p, w, i, j);

@@ -10,7 +10,6 @@ struct V {
   static inline vec zero() { return vec{{0, 0, 0, 0}}; }
   static inline vec loadu(const float* p) { return vec{{p[0], p[1], p[2], p[3]}}; }
   static inline void storeu(float* p, vec v) { for (int i = 0; i < 4; ++i) p[i] = v.v[i]; }
-  static inline float hsum(vec v) { return (v.v[0] + v.v[1]) + (v.v[2] + v.v[3]); }
   static inline vec fma(vec a, vec b, vec c) {
     for (int i = 0; i < 4; ++i) c.v[i] += a.v[i] * b.v[i];
     return c;

@@ -42,7 +42,15 @@ bool read_common(Call& c, size_t iDims, FlashParams* p) {
   }
   p->window = (long)dm[8];
   p->bwd_mode = n > 10 && (dm[10] == 1 || dm[10] == 2) ? (int)dm[10] : 0;
-  const double nq = (double)p->B * p->H * p->Tq * p->d, nk = (double)p->B * p->Hkv * p->S * p->d;
+  // dims[11]: rows per (b, kv head) of k and v when they are read in place from a longer buffer (a KV cache)
+  p->kv_rows = p->S;
+  if (n > 11 && dm[11] != 0) {
+    if (!(dm[11] >= (double)p->S) || dm[11] > 9.0e15 || std::floor(dm[11]) != dm[11]) { c.range_error("flash: kvRows must be an integer >= S (" + std::to_string(p->S) + ")"); return false; }
+    if (iDims != 5) { c.range_error("flash: kvRows (k and v read in place) is for the forward only"); return false; }
+    p->kv_rows = (long)dm[11];
+  }
+  const double nq = (double)p->B * p->H * p->Tq * p->d;
+  const double nk = p->B * p->Hkv == 0 ? 0.0 : ((double)(p->B * p->Hkv - 1) * p->kv_rows + p->S) * p->d;
   p->q = c.f32(0, "q", nq);
   p->k = c.f32(1, "k", nk);
   p->v = c.f32(2, "v", nk);

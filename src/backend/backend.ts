@@ -90,6 +90,8 @@ export interface AdamWArgs {
 export interface FlashArgs<T extends FloatArray = FloatArray> extends AttentionMaskArgs {
   B: number; H: number; Hkv: number; Tq: number; S: number; d: number;
   q: T; k: T; v: T;
+  /** Forward only: rows from one (b, kv head) of k and v to the next, >= S (default S): a KV cache's buffer read in place. */
+  kvRows?: number;
   scale: number;
   o: T; lse: T;
 }

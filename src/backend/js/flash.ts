@@ -33,7 +33,7 @@ export function flashForward(a: FlashArgs): void {
   const st = new Float64Array(BR * BC), acc = new Float64Array(BR * d), m = new Float64Array(BR), l = new Float64Array(BR);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
-      const qh = (b * H + h) * Tq, kh = (b * Hkv + Math.floor(h / group)) * S;
+      const qh = (b * H + h) * Tq, kh = (b * Hkv + Math.floor(h / group)) * (a.kvRows ?? S);
       for (const sg of mask.segments) {
         for (let t0 = 0; t0 < sg.nq; t0 += BR) {
           const br = Math.min(BR, sg.nq - t0), i0 = t0 + sg.off;

@@ -30,6 +30,7 @@ function flashDims(a: FlashArgs, dims: Float64Array): Uint8Array | null {
   const table = a.blockMask ? blockMaskTable(a.blockMask, a.Tq, a.S).table : null;
   dims[0] = a.B; dims[1] = a.H; dims[2] = a.Hkv; dims[3] = a.Tq; dims[4] = a.S; dims[5] = a.d;
   dims[6] = a.scale; dims[7] = a.causal ? 1 : 0; dims[8] = a.window; dims[9] = a.blockMask ? a.blockMask.blockSize : 1;
+  dims[10] = 0; dims[11] = a.kvRows ?? 0;
   return table;
 }
 
@@ -51,7 +52,7 @@ function float32Kernels(n: NativeAddon, names: NativeOpNames): TypedKernels {
   const js = jsBackend;
   const U = codes(names.unary), B = codes(names.binary), R = codes(names.reduce);
   const dims = new Float64Array(3 * MAX_RANK);
-  const flashBuf = new Float64Array(10);
+  const flashBuf = new Float64Array(12);
   const convBuf = new Float64Array(14);
   const scanBuf = new Float64Array(5);
   // dims = [shape, strides of operand 1, strides of operand 2] for a kernel of rank <= MAX_RANK
