@@ -66,7 +66,7 @@ void axpy_block(const SmallJob& g, const float* A, long asr, long asp, const flo
 // Dot form, RB rows of C x 4 columns: RB x 4 accumulators, each weight vector loaded once for all RB rows
 // (a verify pass of m <= 8 tokens then reads every weight row from L1 at most twice). Rows a + r * lda,
 // weight rows b + q * ldb; `next` (or null): the next 4 weight rows, prefetched on the way.
-constexpr int kDotRows = V::L >= 16 ? 4 : 2;  // AVX-512: 16 of 32 zmm hold sums; AVX2: 8 of 16 ymm
+constexpr int kDotRows = V::L >= 16 ? 5 : 2;  // AVX-512: 20 of 32 zmm hold sums (24 spill); AVX2: 8 of 16 ymm
 template <int RB>
 void dot_block(const SmallJob& g, const float* a, long lda, const float* b, const float* next, float* c) {
   const long k = g.k, ldb = g.ldb;
@@ -79,7 +79,12 @@ void dot_block(const SmallJob& g, const float* a, long lda, const float* b, cons
   for (; p + V::L <= k; p += V::L) {
     if (next)
       for (int q = 0; q < 4; ++q) __builtin_prefetch(next + q * ldb + p, 0, 3);
-    const vec w0 = V::loadu(b + p), w1 = V::loadu(b + ldb + p), w2 = V::loadu(b + 2 * ldb + p), w3 = V::loadu(b + 3 * ldb + p);
+    vec w0 = V::loadu(b + p), w1 = V::loadu(b + ldb + p), w2 = V::loadu(b + 2 * ldb + p), w3 = V::loadu(b + 3 * ldb + p);
+#if defined(__AVX2__)
+    // keep the four weight vectors in registers: folded into each FMA they would be loaded RB times,
+    // and the loads, not the FMAs, bound this loop
+    __asm__("" : "+v"(w0), "+v"(w1), "+v"(w2), "+v"(w3));
+#endif
 #pragma GCC unroll 4
     for (int r = 0; r < RB; ++r) {
       const vec av = V::loadu(a + r * lda + p);
@@ -131,13 +136,19 @@ void small_unit(const SmallJob& g, long bi, long j0, long j1) {
       // C) fetches the next 4 rows ahead; later row blocks find them in L1
       const float* next = j + 8 <= j1 ? b + 4 * g.ldb : nullptr;
       for (long i = 0; i < m;) {
-        const long rb = lmin(m - i, kDotRows);
+        // up to kDotRows rows in one block; more than that in two near-equal blocks (m = 8: 4 + 4)
+        const long rb = m - i <= kDotRows ? m - i : lmin((m - i + 1) / 2, kDotRows);
+        const float* a = Ar + i * lda;
         const float* next_i = i == 0 ? next : nullptr;
-        if (rb >= 4) dot_block<4>(g, Ar + i * lda, lda, b, next_i, C + i * g.csr + j * g.csc);
-        else if (rb == 3) dot_block<3>(g, Ar + i * lda, lda, b, next_i, C + i * g.csr + j * g.csc);
-        else if (rb == 2) dot_block<2>(g, Ar + i * lda, lda, b, next_i, C + i * g.csr + j * g.csc);
-        else dot_block<1>(g, Ar + i * lda, lda, b, next_i, C + i * g.csr + j * g.csc);
-        i += rb >= 4 ? 4 : rb;
+        float* c = C + i * g.csr + j * g.csc;
+        switch (rb) {
+          case 5: dot_block<kDotRows < 5 ? 1 : 5>(g, a, lda, b, next_i, c); break;
+          case 4: dot_block<4>(g, a, lda, b, next_i, c); break;
+          case 3: dot_block<3>(g, a, lda, b, next_i, c); break;
+          case 2: dot_block<2>(g, a, lda, b, next_i, c); break;
+          default: dot_block<1>(g, a, lda, b, next_i, c);
+        }
+        i += rb;
       }
     }
     for (; j < j1; ++j) {  // the last columns one at a time, reduced like the others
