@@ -56,7 +56,7 @@ function accuracy(model: T.TransformerLM, ev: { x: T.Tensor; y: T.Tensor }): num
 export interface CopyRun { name: string; params: number; steps: number[]; acc: number[]; loss: number[]; seconds: number }
 
 /** Trains one model; evaluates on a fixed set of 512 sequences every `every` steps. */
-export function trainCopy(name: string, cfg: T.ModelConfig, task: CopyTask, o: { steps: number; every: number; batch: number; lr: number }): CopyRun {
+export function trainCopy(name: string, cfg: T.ModelConfig, task: CopyTask, o: { steps: number; every: number; batch: number; lr: number; schedule?: "cosine" | "constant" }): CopyRun {
   const model = new T.TransformerLM(cfg, { generator: new T.RandomGenerator(1) });
   const params = model.parameters().reduce((a, p) => a + p.numel, 0);
   // no weight decay: A_log and the S4D parameters are exempt in the references (mamba_ssm _no_weight_decay, s4d.py)
@@ -66,9 +66,9 @@ export function trainCopy(name: string, cfg: T.ModelConfig, task: CopyTask, o: {
   const t0 = Date.now();
   let recent = 0;
   for (let s = 1; s <= o.steps; s++) {
-    // linear warmup over 100 steps, then cosine to 10%
+    // linear warmup over 100 steps, then cosine to 10% (or constant, as the Mamba paper's synthetic runs)
     const warm = Math.min(1, s / 100), prog = Math.max(0, (s - 100) / Math.max(1, o.steps - 100));
-    opt.lr = o.lr * warm * (0.1 + 0.45 * (1 + Math.cos(Math.PI * prog)));
+    opt.lr = o.lr * warm * (o.schedule === "constant" ? 1 : 0.1 + 0.45 * (1 + Math.cos(Math.PI * prog)));
     const { x, y } = copyBatch(o.batch, data, task);
     const loss = T.crossEntropy(T.reshape(model.forward(x).logits, [-1, VOCAB]), T.reshape(y, [-1]));
     recent += loss.item();

@@ -1,7 +1,8 @@
 // State space models (issue 18's claims): the native selective scan against its js twin; the Mamba
 // paper's selective copying at small scale (Mamba vs S4D, bench/ssm-copy.ts); per-token decoding
 // latency of a Mamba LM (O(1) recurrent step) vs an attention LM (KV cache) as the context grows.
-// Usage: npm run bench -- ssm [scan|copy|decode|all] [COPY_STEPS=3000] [CONTEXT=64] [COPY=8] [MODEL=both|mamba|s4d].
+// Usage: npm run bench -- ssm [scan|copy|decode|all] [COPY_STEPS=3000] [CONTEXT=64] [COPY=8] [MODEL=both|mamba|s4d]
+//   [--lr-schedule=cosine|constant] (the copy runs' lr after 100 warmup steps: cosine to 10%, or constant).
 // Writes bench/ssm-copy-CONTEXT-COPY.svg and bench/ssm-decode.svg. Run single-threaded (TSFORMER_THREADS=1) for
 // the figures of bench/RESULTS.md. To train the two models in parallel processes, run `copy ... mamba` and
 // `copy ... s4d` with their output to logs, then `npm run bench -- ssm copy-plot CONTEXT COPY LOG...`.
@@ -43,8 +44,8 @@ const COPY_MODELS = { mamba: { name: "Mamba (S6)", mixer: "mamba", d: 64 }, s4d:
 type CopyModel = keyof typeof COPY_MODELS;
 
 /** Trains the chosen models one after the other; the table and plot need both (else see copy-plot). */
-async function copyClaim(steps: number, task: CopyTask, which: CopyModel[]): Promise<void> {
-  const o = { steps, every: 100, batch: 32, lr: 2e-3 };
+async function copyClaim(steps: number, task: CopyTask, which: CopyModel[], schedule: "cosine" | "constant"): Promise<void> {
+  const o = { steps, every: 100, batch: 32, lr: 2e-3, schedule };
   const runs = which.map((k) => trainCopy(COPY_MODELS[k].name, copyConfig(COPY_MODELS[k].mixer, COPY_MODELS[k].d, task), task, o));
   await copyReport(runs, task, which.length === 2);
 }
@@ -128,6 +129,9 @@ async function decodeLatency(): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  const sched = argv.find((s) => s.startsWith("--lr-schedule="))?.slice(14) ?? "cosine";
+  if (sched !== "cosine" && sched !== "constant") throw new RangeError(`ssm: --lr-schedule must be cosine or constant, got ${sched}`);
+  argv = argv.filter((s) => !s.startsWith("--lr-schedule="));
   const what = argv[0] ?? "all";
   if (!["scan", "copy", "copy-plot", "decode", "all"].includes(what)) throw new RangeError(`ssm: expected scan, copy, copy-plot, decode or all, got ${what}`);
   // copy-plot takes CONTEXT COPY LOG...; the others STEPS CONTEXT COPY [MODEL]
@@ -144,5 +148,5 @@ export async function main(argv: string[]): Promise<void> {
   jsonLine({ bench: "ssm", backend: T.backend().name, threads: process.env.TSFORMER_THREADS ?? "default" });
   if (what === "scan" || what === "all") scanSpeed();
   if (what === "decode" || what === "all") await decodeLatency();
-  if (what === "copy" || what === "all") await copyClaim(steps, task, model === "both" ? ["mamba", "s4d"] : [model as CopyModel]);
+  if (what === "copy" || what === "all") await copyClaim(steps, task, model === "both" ? ["mamba", "s4d"] : [model as CopyModel], sched);
 }

@@ -64,7 +64,7 @@ void axpy_block(const SmallJob& g, const float* A, long asr, long asp, const flo
 }
 
 // Dot form, RB rows of C x 4 columns: RB x 4 accumulators, each weight vector loaded once for all RB rows
-// (a verify pass of m <= 8 tokens then reads every weight row from L1 at most twice). Rows a + r * lda,
+// (a verify pass of up to 8 tokens reads each weight row from memory once). Rows a + r * lda,
 // weight rows b + q * ldb; `next` (or null): the next 4 weight rows, prefetched on the way.
 constexpr int kDotRows = V::L >= 16 ? 5 : 2;  // AVX-512: 20 of 32 zmm hold sums (24 spill); AVX2: 8 of 16 ymm
 template <int RB>

@@ -4,7 +4,7 @@
 
 import type { FlashArgs, FloatArray } from "../backend/backend.js";
 import { backend } from "../backend/registry.js";
-import { isGradEnabled, record } from "../tensor/autograd.js";
+import { needsGrad, record } from "../tensor/autograd.js";
 import { Tensor } from "../tensor/tensor.js";
 import { attentionMaskArgs, attentionShapes, type AttentionOptions } from "./attention.js";
 import { commonFloat, floatData, wrap } from "./util.js";
@@ -26,7 +26,7 @@ function inPlaceRows(k: Tensor, v: Tensor): number | null {
 export function flashAttention(q: Tensor, k: Tensor, v: Tensor, opts: FlashAttentionOptions = {}): Tensor {
   const dtype = commonFloat("flashAttention", q, k, v);
   const [B, H, Hkv, Tq, S, d] = attentionShapes("flashAttention", q, k, v);
-  const grad = isGradEnabled() && (q.requiresGrad || k.requiresGrad || v.requiresGrad);
+  const grad = needsGrad([q, k, v]);
   const rows = grad ? null : inPlaceRows(k, v);
   const qd = floatData(q, "flashAttention");
   const kd = rows ? (k.data as FloatArray) : floatData(k, "flashAttention"), vd = rows ? (v.data as FloatArray) : floatData(v, "flashAttention");

@@ -7,7 +7,7 @@
 import type { WeightFormat } from "../backend/backend.js";
 import { quantizeRows, type QuantizedData } from "../backend/js/quant.js";
 import { backend } from "../backend/registry.js";
-import { isGradEnabled } from "../tensor/autograd.js";
+import { needsGrad } from "../tensor/autograd.js";
 import { fmtShape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { floatData } from "./util.js";
@@ -49,7 +49,7 @@ export function inferenceWeight(w: Tensor): QuantizedData | undefined {
 
 /** linear(x, W, b) through W's inference copy (linear() calls this when W has one). */
 export function linearStored(x: Tensor, weight: Tensor, q: QuantizedData, bias: Tensor | null): Tensor {
-  if (isGradEnabled() && (x.requiresGrad || weight.requiresGrad || bias?.requiresGrad)) {
+  if (needsGrad([x, weight, bias])) {
     throw new Error(`linear: this weight ${fmtShape(weight.shape)} is stored as ${q.format} for inference (quantizeForInference / --weights ${q.format}), which has no gradient: train the fp32 model (quantizeForInference(model, "fp32") restores it), or run inference under noGrad`);
   }
   const [out, inF] = weight.shape;

@@ -7,15 +7,13 @@
 // SMALL_QUERIES queries use it, as PyTorch's SDPA also picks a kernel per input. Training keeps flash.
 
 import * as ops from "../../ops/index.js";
-import { isGradEnabled } from "../../tensor/autograd.js";
-import type { Tensor } from "../../tensor/tensor.js";
+import { needsGrad } from "../../tensor/autograd.js";
 import { SelfAttention } from "./softmax.js";
 import type { AttentionConfig } from "./types.js";
 
 const SMALL_QUERIES = 8;
-const inference = (...t: Tensor[]) => !isGradEnabled() || !t.some((x) => x.requiresGrad);
 
 export function flashSelfAttention(c: AttentionConfig): SelfAttention {
   return new SelfAttention(c, (q, k, v, o) =>
-    q.shape[2] === 1 || (q.shape[2] <= SMALL_QUERIES && inference(q, k, v)) ? ops.attention(q, k, v, o) : ops.flashAttention(q, k, v, o), "flash");
+    q.shape[2] === 1 || (q.shape[2] <= SMALL_QUERIES && !needsGrad([q, k, v])) ? ops.attention(q, k, v, o) : ops.flashAttention(q, k, v, o), "flash");
 }
