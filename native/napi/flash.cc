@@ -46,7 +46,6 @@ bool read_common(Call& c, size_t iDims, FlashParams* p) {
   p->kv_rows = p->S;
   if (n > 11 && dm[11] != 0) {
     if (!(dm[11] >= (double)p->S) || dm[11] > 9.0e15 || std::floor(dm[11]) != dm[11]) { c.range_error("flash: kvRows must be an integer >= S (" + std::to_string(p->S) + ")"); return false; }
-    if (iDims != 5) { c.range_error("flash: kvRows (k and v read in place) is for the forward only"); return false; }
     p->kv_rows = (long)dm[11];
   }
   const double nq = (double)p->B * p->H * p->Tq * p->d;
@@ -101,6 +100,7 @@ Napi::Value FlashBackward(const Napi::CallbackInfo& info) {
   Call c(info, "flashBackward");
   FlashParams p;
   if (read_common(c, 9, &p)) {
+    if (p.kv_rows != p.S) { c.range_error("flash: kvRows (k and v read in place) is for the forward only"); return c.finish(); }
     const double nq = (double)p.B * p.H * p.Tq * p.d, nk = (double)p.B * p.Hkv * p.S * p.d;
     p.dO = c.f32(5, "dO", nq);
     p.dq = c.f32(6, "dq", nq);
