@@ -53,22 +53,31 @@ function accuracy(model: T.TransformerLM, ev: { x: T.Tensor; y: T.Tensor }): num
   return right / total;
 }
 
+export type CopySchedule = "cosine" | "constant" | "wsd";
+
+/** 100 warmup steps, then cosine to 10%, a constant lr (as the Mamba paper's synthetic runs), or held until 80% of
+ * the steps and then a linear cooldown to 0 (warmup-stable-decay). */
+function copyLr(kind: CopySchedule, lr: number, steps: number): T.Schedule {
+  const warmupSteps = 100, decaySteps = steps - 1;
+  if (kind === "wsd") return T.makeSchedule({ kind, lr, minLr: 0, warmupSteps, decayStart: Math.max(warmupSteps, Math.floor(0.8 * steps)), decaySteps });
+  return T.makeSchedule({ kind: "cosine", lr, minLr: kind === "constant" ? lr : lr / 10, warmupSteps, decaySteps });
+}
+
 export interface CopyRun { name: string; params: number; steps: number[]; acc: number[]; loss: number[]; seconds: number }
 
 /** Trains one model; evaluates on a fixed set of 512 sequences every `every` steps. */
-export function trainCopy(name: string, cfg: T.ModelConfig, task: CopyTask, o: { steps: number; every: number; batch: number; lr: number; schedule?: "cosine" | "constant" }): CopyRun {
+export function trainCopy(name: string, cfg: T.ModelConfig, task: CopyTask, o: { steps: number; every: number; batch: number; lr: number; schedule: CopySchedule }): CopyRun {
   const model = new T.TransformerLM(cfg, { generator: new T.RandomGenerator(1) });
   const params = model.parameters().reduce((a, p) => a + p.numel, 0);
   // no weight decay: A_log and the S4D parameters are exempt in the references (mamba_ssm _no_weight_decay, s4d.py)
   const opt = new T.AdamW(T.defaultParamGroups(model, 0), { lr: o.lr });
   const data = new T.RandomGenerator(7), ev = copyBatch(512, new T.RandomGenerator(99), task);
   const run: CopyRun = { name, params, steps: [], acc: [], loss: [], seconds: 0 };
+  const lr = copyLr(o.schedule, o.lr, o.steps);
   const t0 = Date.now();
   let recent = 0;
   for (let s = 1; s <= o.steps; s++) {
-    // linear warmup over 100 steps, then cosine to 10% (or constant, as the Mamba paper's synthetic runs)
-    const warm = Math.min(1, s / 100), prog = Math.max(0, (s - 100) / Math.max(1, o.steps - 100));
-    opt.lr = o.lr * warm * (o.schedule === "constant" ? 1 : 0.1 + 0.45 * (1 + Math.cos(Math.PI * prog)));
+    opt.lr = lr(s - 1);
     const { x, y } = copyBatch(o.batch, data, task);
     const loss = T.crossEntropy(T.reshape(model.forward(x).logits, [-1, VOCAB]), T.reshape(y, [-1]));
     recent += loss.item();

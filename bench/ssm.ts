@@ -2,7 +2,8 @@
 // paper's selective copying at small scale (Mamba vs S4D, bench/ssm-copy.ts); per-token decoding
 // latency of a Mamba LM (O(1) recurrent step) vs an attention LM (KV cache) as the context grows.
 // Usage: npm run bench -- ssm [scan|copy|decode|all] [COPY_STEPS=3000] [CONTEXT=64] [COPY=8] [MODEL=both|mamba|s4d]
-//   [--lr-schedule=cosine|constant] (the copy runs' lr after 100 warmup steps: cosine to 10%, or constant).
+//   [--lr-schedule=cosine|constant|wsd] (the copy runs' lr after 100 warmup steps: cosine to 10%, constant, or
+//   constant to 80% of the steps and then linear to 0).
 // Writes bench/ssm-copy-CONTEXT-COPY.svg and bench/ssm-decode.svg. Run single-threaded (TSFORMER_THREADS=1) for
 // the figures of bench/RESULTS.md. To train the two models in parallel processes, run `copy ... mamba` and
 // `copy ... s4d` with their output to logs, then `npm run bench -- ssm copy-plot CONTEXT COPY LOG...`.
@@ -13,7 +14,7 @@ import * as T from "../src/index.js";
 import { selectiveScan } from "../src/nn/ssm/scan.js";
 import { linePlotSvg, writeSvg } from "../src/train/metrics.js";
 import { fmt, jsonLine, printTable, stats, timeIt } from "./common.js";
-import { copyConfig, trainCopy, type CopyRun, type CopyTask } from "./ssm-copy.js";
+import { copyConfig, trainCopy, type CopyRun, type CopySchedule, type CopyTask } from "./ssm-copy.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -44,7 +45,7 @@ const COPY_MODELS = { mamba: { name: "Mamba (S6)", mixer: "mamba", d: 64 }, s4d:
 type CopyModel = keyof typeof COPY_MODELS;
 
 /** Trains the chosen models one after the other; the table and plot need both (else see copy-plot). */
-async function copyClaim(steps: number, task: CopyTask, which: CopyModel[], schedule: "cosine" | "constant"): Promise<void> {
+async function copyClaim(steps: number, task: CopyTask, which: CopyModel[], schedule: CopySchedule): Promise<void> {
   const o = { steps, every: 100, batch: 32, lr: 2e-3, schedule };
   const runs = which.map((k) => trainCopy(COPY_MODELS[k].name, copyConfig(COPY_MODELS[k].mixer, COPY_MODELS[k].d, task), task, o));
   await copyReport(runs, task, which.length === 2);
@@ -130,7 +131,7 @@ async function decodeLatency(): Promise<void> {
 
 export async function main(argv: string[]): Promise<void> {
   const sched = argv.find((s) => s.startsWith("--lr-schedule="))?.slice(14) ?? "cosine";
-  if (sched !== "cosine" && sched !== "constant") throw new RangeError(`ssm: --lr-schedule must be cosine or constant, got ${sched}`);
+  if (sched !== "cosine" && sched !== "constant" && sched !== "wsd") throw new RangeError(`ssm: --lr-schedule must be cosine, constant or wsd, got ${sched}`);
   argv = argv.filter((s) => !s.startsWith("--lr-schedule="));
   const what = argv[0] ?? "all";
   if (!["scan", "copy", "copy-plot", "decode", "all"].includes(what)) throw new RangeError(`ssm: expected scan, copy, copy-plot, decode or all, got ${what}`);

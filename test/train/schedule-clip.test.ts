@@ -19,6 +19,18 @@ describe("schedule", () => {
     near(lr(110), 0.1);
     near(lr(1000), 0.1);
   });
+  it("wsd: warmup, the peak held to decayStart, a linear fall to minLr, flat after", () => {
+    const lr = makeSchedule({ kind: "wsd", lr: 1, minLr: 0.1, warmupSteps: 10, decayStart: 80, decaySteps: 110 });
+    near(lr(0), 1 / 11);
+    near(lr(10), 1);
+    near(lr(79), 1);
+    near(lr(80), 1);
+    near(lr(95), 0.1 + 0.5 * 0.9); // halfway through the cooldown
+    near(lr(110), 0.1);
+    near(lr(500), 0.1);
+    assert.throws(() => makeSchedule({ kind: "wsd", lr: 1, minLr: 0, warmupSteps: 10, decayStart: 5, decaySteps: 20 }), /schedule\.decayStart is 5; expected an integer >= warmupSteps \(10\)/);
+    assert.throws(() => makeSchedule({ kind: "wsd", lr: 1, minLr: 0, warmupSteps: 0, decayStart: 20, decaySteps: 20 }), /schedule\.decaySteps is 20; expected an integer > decayStart \(20\)/);
+  });
   it("constant, and validation names the field", () => {
     assert.equal(makeSchedule({ kind: "constant", lr: 3e-4 })(12345), 3e-4);
     assert.throws(() => makeSchedule({ kind: "constant", lr: 0 }), /schedule\.lr is 0; expected a finite number > 0/);
