@@ -1,6 +1,6 @@
 // Medusa decoding (`npm run bench -- medusa [MODEL] [STEPS] [NEW_TOKENS] [HEADS] [LR]`). MODEL "stories260K"
 // (default): Medusa-1 heads trained for STEPS AdamW steps on data/tinystories-valid-head.txt (the
-// base's domain). MODEL "A": config A trained on Shakespeare characters (bench/targets.ts, trained on the
+// base's domain). MODEL "A" (or "C", the larger target of bench/targets.ts): config A trained on Shakespeare characters (bench/targets.ts, trained on the
 // first run), its heads trained on the training 90% of the text, prompts from the validation 10%. Then
 // greedy decoding of NEW_TOKENS per prompt with generate() and with medusaGenerate() (the default sparse
 // tree, and the top-1 chain of K nodes) alternately: identical output checked, tokens per tree round (the
@@ -35,9 +35,10 @@ function trainHeads(lm: MedusaLM, sampler: T.Sampler, steps: number, lr: number)
 
 export async function main(argv: string[]): Promise<void> {
   const which = argv[0] ?? "stories260K", steps = Number(argv[1] ?? 300), newTokens = Number(argv[2] ?? 128), K = Number(argv[3] ?? 4), lr = Number(argv[4] ?? 1e-3);
+  if (!["stories260K", "A", "C"].includes(which)) throw new RangeError(`medusa: MODEL must be stories260K, A or C, got ${which}`);
   let base: T.TransformerLM, prompts: number[][], data: Int32Array;
-  if (which === "A") {
-    const t = await trainedTarget("A-shakespeare"), ids = t.tok.encode(t.text), split = Math.floor(ids.length * 0.9);
+  if (which === "A" || which === "C") {
+    const t = await trainedTarget(which === "A" ? "A-shakespeare" : "C-shakespeare"), ids = t.tok.encode(t.text), split = Math.floor(ids.length * 0.9);
     base = t.model;
     data = Int32Array.from(ids.slice(0, split));
     prompts = [0, 1, 2, 3].map((i) => ids.slice(split + 5000 * i, split + 5000 * i + 64));

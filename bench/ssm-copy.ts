@@ -60,7 +60,8 @@ export type CopySchedule = "cosine" | "constant" | "wsd";
 function copyLr(kind: CopySchedule, lr: number, steps: number): T.Schedule {
   const warmupSteps = 100, decaySteps = steps - 1;
   if (kind === "wsd") return T.makeSchedule({ kind, lr, minLr: 0, warmupSteps, decayStart: Math.max(warmupSteps, Math.floor(0.8 * steps)), decaySteps });
-  return T.makeSchedule({ kind: "cosine", lr, minLr: kind === "constant" ? lr : lr / 10, warmupSteps, decaySteps });
+  if (kind === "constant") return T.makeSchedule({ kind, lr, warmupSteps });
+  return T.makeSchedule({ kind, lr, minLr: lr / 10, warmupSteps, decaySteps });
 }
 
 export interface CopyRun { name: string; params: number; steps: number[]; acc: number[]; loss: number[]; seconds: number }

@@ -119,6 +119,21 @@ describe("train: configs and text inputs", () => {
     assert.equal(JSON.parse(readFileSync(join(dir, "example", "last", "config.json"), "utf8")).nKvHeads, 2);
   });
 
+  it("--lr-schedule wsd holds the peak, then cools down linearly over --cooldown steps; saved in training_args.json", () => {
+    const run = join(dir, "wsd");
+    ok(cli("train", ...TINY, "--steps", "8", "--warmup", "2", "--lr", "0.01", "--min-lr", "0.001", "--lr-schedule", "wsd", "--cooldown", "4", "--ckpt-interval", "4", "--eval-interval", "4", "--out", run));
+    const lrs = readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((r) => r.type === "train").map((r) => r.lr);
+    // warmup lr (s + 1) / (w + 1) for steps 0, 1; the peak for 2, 3, 4; at step s >= 4, minLr + (1 - (s - 4) / 4) (lr - minLr)
+    const want = [0.01 / 3, 0.02 / 3, 0.01, 0.01, 0.01, 0.001 + 0.75 * 0.009, 0.001 + 0.5 * 0.009, 0.001 + 0.25 * 0.009];
+    assert.equal(lrs.length, 8);
+    lrs.forEach((lr: number, i: number) => assert.ok(Math.abs(lr - want[i]) < 1e-12, `step ${i}: lr ${lr}, expected ${want[i]}`));
+    assert.equal(JSON.parse(readFileSync(join(run, "last", "training_args.json"), "utf8")).lrSchedule, "wsd");
+    failsWith(cli("train", ...TINY, "--steps", "4", "--lr-schedule", "linear", "--out", join(dir, "bad")), /--lr-schedule expects cosine, wsd, constant, got 'linear'/);
+    failsWith(cli("train", ...TINY, "--steps", "4", "--cooldown", "2", "--out", join(dir, "bad")), /--cooldown applies to --lr-schedule wsd, not cosine/);
+    failsWith(cli("train", ...TINY, "--steps", "4", "--warmup", "2", "--lr-schedule", "wsd", "--cooldown", "3", "--out", join(dir, "bad")), /--cooldown 3 exceeds the 2 steps after warmup/);
+    assert.equal(existsSync(join(dir, "bad")), false);
+  });
+
   it("model flags too large for the limits are refused before anything is allocated", () => {
     failsWith(cli("train", "--d-model", "1e9", "--steps", "1", "--out", "huge"), /the model \(preset gpt2-tiny-char with --d-model .*\): dModel: Too big: expected number to be <=65536/);
     failsWith(cli("train", "--d-model", "4096", "--n-layers", "4000", "--steps", "1", "--out", "huge"), /2\.2 TiB as float32 .* the limit is TSFORMER_MAX_MODEL_BYTES = 4 GiB/);

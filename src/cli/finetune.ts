@@ -11,11 +11,12 @@ import {
 } from "../index.js";
 import { bundled } from "./train.js";
 import { readTextInput } from "./text-input.js";
+import { cliSchedule, type LrSchedule } from "./args.js";
 
 export interface FinetuneCliOptions {
   model?: string; data?: string; out?: string; method?: string; r?: number; alpha?: number; dropout?: number;
   target?: string; rslora?: boolean; bias?: string; modulesToSave?: string; bottleneck?: number; virtualTokens?: number;
-  prefixHidden?: number; heads?: number; steps?: number; lr?: number; batch?: number; block?: number; warmup?: number;
+  prefixHidden?: number; heads?: number; steps?: number; lr?: number; batch?: number; block?: number; warmup?: number; lrSchedule?: LrSchedule; cooldown?: number;
   evalInterval?: number; evalIters?: number; ckptInterval?: number; seed?: number; sampleTokens?: number;
   resume?: string; overwrite?: boolean; checkpointing?: ModelConfig["checkpointing"]; precision?: Precision;
 }
@@ -78,7 +79,7 @@ export async function runFinetune(o: FinetuneCliOptions, log = console.log): Pro
   const summary = await train({
     model: peft.model, objective: peft.objective, modelConfig: model.config, train: trainSet, val, runDir: args.out, overwrite: o.overwrite,
     batchSize: args.batch, blockSize: args.block, maxSteps: args.steps,
-    schedule: { kind: "cosine", lr: args.lr, minLr: args.lr / 10, warmupSteps: Math.min(args.warmup, Math.floor(args.steps / 2)), decaySteps: Math.max(args.steps, 1) },
+    schedule: cliSchedule({ kind: args.lrSchedule, lr: args.lr, minLr: args.lr / 10, warmup: args.warmup, steps: args.steps, cooldown: args.cooldown }),
     optim: { kind: "adamw", weightDecay: 0 }, evalInterval: args.evalInterval, evalIters: args.evalIters, ckptInterval: args.ckptInterval,
     seed: args.seed, precision: args.precision, resume: ck, checkpointTrainableOnly: args.method !== "full",
     extraFiles: () => ({ ...peftFiles(model, peft, { baseModel: saved.model }), [ARGS_FILE]: saved }),

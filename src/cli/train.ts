@@ -13,6 +13,7 @@ import {
   mtpCheckpointParts, mtpObjective, parseModelConfig, readJsonFile, resolveCheckpointDir, train, type Batching, type ModelConfig, type Precision, type Tokenizer, type TrainOptions, type TrainSummary,
 } from "../index.js";
 import { InvalidArgumentError } from "commander";
+import { cliSchedule, type LrSchedule } from "./args.js";
 import { configFromObject, presetConfig, DEFAULT_PRESET } from "./presets.js";
 import { readTextInput } from "./text-input.js";
 
@@ -20,7 +21,7 @@ import { readTextInput } from "./text-input.js";
 export interface TrainCliOptions {
   data?: string; out?: string; config?: string; preset?: string;
   dModel?: number; nLayers?: number; nHeads?: number; block?: number; dropout?: number;
-  batch?: number; steps?: number; lr?: number; minLr?: number; warmup?: number;
+  batch?: number; steps?: number; lr?: number; minLr?: number; warmup?: number; lrSchedule?: LrSchedule; cooldown?: number;
   accum?: number; evalInterval?: number; evalIters?: number; ckptInterval?: number; saveTotalLimit?: number;
   seed?: number; sampleTokens?: number; tokenizer?: string;
   resume?: string; initFrom?: string; overwrite?: boolean;
@@ -56,7 +57,7 @@ export const TRAIN_DEFAULTS = {
 };
 
 /** The arguments of a run as saved in each checkpoint (training_args.json), so that --resume can continue it. */
-type RunArgs = typeof TRAIN_DEFAULTS & { minLr?: number; initFrom?: string; tokenizer?: string; batching?: Batching; packLen?: number; precision?: Precision; mtp?: number; mtpWeight?: number };
+type RunArgs = typeof TRAIN_DEFAULTS & { minLr?: number; lrSchedule?: LrSchedule; cooldown?: number; initFrom?: string; tokenizer?: string; batching?: Batching; packLen?: number; precision?: Precision; mtp?: number; mtpWeight?: number };
 const ARGS_FILE = "training_args.json";
 /** Flags that shape the model: a resumed run or --init-from takes them from the checkpoint. */
 const MODEL_FLAGS = { dModel: "--d-model", nLayers: "--n-layers", nHeads: "--n-heads", dropout: "--dropout" } as const;
@@ -210,7 +211,7 @@ export async function runTrain(o: TrainCliOptions, log = console.log): Promise<{
   const run = {
     modelConfig: cfg, ...data.options, runDir: args.out, overwrite: o.overwrite, saveTotalLimit: args.saveTotalLimit,
     batchSize: args.batch, maxSteps: args.steps, accumSteps: args.accum,
-    schedule: { kind: "cosine" as const, lr: args.lr, minLr: args.minLr ?? args.lr / 10, warmupSteps: Math.min(args.warmup, Math.floor(args.steps / 2)), decaySteps: Math.max(args.steps, 1) },
+    schedule: cliSchedule({ kind: args.lrSchedule, lr: args.lr, minLr: args.minLr ?? args.lr / 10, warmup: args.warmup, steps: args.steps, cooldown: args.cooldown }),
     // beta2 0.99 is explicit: nanoGPT's shakespeare-char preset (AdamW's own default is torch's 0.999).
     optim: { kind: "adamw" as const, weightDecay: 0.1, beta1: 0.9, beta2: 0.99 },
     evalInterval: args.evalInterval, evalIters: args.evalIters, ckptInterval: args.ckptInterval, seed: args.seed,

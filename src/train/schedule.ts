@@ -4,7 +4,7 @@
 // peak lr held until decayStart, then a linear fall to minLr at decaySteps.
 
 export type ScheduleConfig =
-  | { kind: "constant"; lr: number }
+  | { kind: "constant"; lr: number; warmupSteps?: number }
   | { kind: "cosine"; lr: number; minLr: number; warmupSteps: number; decaySteps: number }
   | { kind: "wsd"; lr: number; minLr: number; warmupSteps: number; decayStart: number; decaySteps: number };
 
@@ -22,14 +22,15 @@ const isStep = (v: unknown): v is number => Number.isSafeInteger(v) && (v as num
  *   step < warmup:          lr * (step + 1) / (warmup + 1)
  *   step > decaySteps:      minLr
  *   otherwise:              minLr + 0.5 (1 + cos(pi r)) (lr - minLr),  r = (step - warmup) / (decaySteps - warmup)
- * "wsd" has the same warmup and end, lr until decayStart, and in between minLr + (1 - r) (lr - minLr),
+ * "constant" has the same optional warmup. "wsd" has the same warmup and end, lr until decayStart, and in between minLr + (1 - r) (lr - minLr),
  * r = (step - decayStart) / (decaySteps - decayStart).
  */
 export function makeSchedule(cfg: ScheduleConfig): Schedule {
   if (!isNum(cfg.lr) || cfg.lr <= 0) fail("lr", cfg.lr, "a finite number > 0");
   if (cfg.kind === "constant") {
-    const { lr } = cfg;
-    return () => lr;
+    const { lr, warmupSteps: w = 0 } = cfg;
+    if (!isStep(w)) fail("warmupSteps", w, "an integer >= 0");
+    return (step) => (step < w ? (lr * (step + 1)) / (w + 1) : lr);
   }
   if (cfg.kind !== "cosine" && cfg.kind !== "wsd") fail("kind", (cfg as { kind: unknown }).kind, `"constant", "cosine" or "wsd"`);
   const { lr, minLr, warmupSteps: w, decaySteps: d } = cfg;
