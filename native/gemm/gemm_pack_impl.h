@@ -50,7 +50,7 @@ void pack_panel(const typename K::Tin* src, long rs, long ps, int rv, long kc,
     }
     // full bf16 pair panel: each pair (r, p), (r, p + 1) is one 32-bit word of the source row, so
     // the pair layout is the fp32 transpose of those words (even row stride, 4-byte aligned rows)
-    if constexpr (G == 2 && R == 6) {
+    if constexpr (G == 2 && (R == 6 || R % 8 == 0)) {
       if (rv == R && kc % 2 == 0 && rs % 2 == 0 && (reinterpret_cast<uintptr_t>(src) & 3) == 0) {
         pack_t<R>(reinterpret_cast<const float*>(src), rs / 2, kc / 2, reinterpret_cast<float*>(dst));
         return;

@@ -64,23 +64,32 @@ export function roundToF16(x: Float32Array): Float32Array {
 }
 
 /**
- * x in the scope's precision: bf16 bits, or float32 values rounded to binary16. key: the tensor x is
- * the data of; a parameter's copy is cached until the next update.
+ * x in the scope's precision, as a tensor of x.length elements: bf16 bits, or float32 values rounded to
+ * binary16. key: the tensor x is the data of; a parameter's copy is cached until the next update. A
+ * temporary's copy is tidy()-scoped storage (recycled with the step's, so no fresh pages per product).
  */
-export function lowpOperand(s: AutocastScope, x: Float32Array, key: Tensor | null): Uint16Array | Float32Array {
-  const convert = () => {
-    if (s.precision === "fp16") return f16ToF32(f32ToF16(x));
-    const bits = new Uint16Array(x.length);
+export function lowpOperand(s: AutocastScope, x: Float32Array, key: Tensor | null): Tensor {
+  const convert = (): Uint16Array | Float32Array => {
+    if (s.precision === "fp16") return f16ToF32(f32ToF16(x), Tensor.empty([x.length], "float32").data as Float32Array);
+    const bits = Tensor.empty([x.length], "bfloat16").data as Uint16Array;
     backend().toBf16(x, bits, x.length);
     return bits;
   };
+  const dtype = s.precision === "fp16" ? "float32" : "bfloat16";
   // only parameters are cached: they are what forward and backward (and every micro-batch) share
-  if (!key || !key.requiresGrad || !key.isLeaf) return convert();
+  if (!key || !key.requiresGrad || !key.isLeaf) return new Tensor(convert(), [x.length], { dtype });
   const hit = copies.get(key);
-  if (hit && hit.epoch === epoch && hit.precision === s.precision && hit.data.length === x.length) return hit.data;
-  const data = convert();
+  if (hit && hit.epoch === epoch && hit.precision === s.precision && hit.data.length === x.length) return new Tensor(hit.data, [x.length], { dtype });
+  const data = s.precision === "fp16" ? f16ToF32(f32ToF16(x)) : toBits(x);
   copies.set(key, { precision: s.precision, epoch, data });
-  return data;
+  return new Tensor(data, [x.length], { dtype });
+}
+
+/** bf16 bits of x in storage of its own (a parameter's cached copy outlives every scope). */
+function toBits(x: Float32Array): Uint16Array {
+  const bits = new Uint16Array(x.length);
+  backend().toBf16(x, bits, x.length);
+  return bits;
 }
 
 /**
@@ -88,7 +97,7 @@ export function lowpOperand(s: AutocastScope, x: Float32Array, key: Tensor | nul
  * are the data of (parameters get cached copies), null for temporaries.
  */
 export function autocastGemm(s: AutocastScope, g: GemmArgs<Float32Array>, aKey: Tensor | null, bKey: Tensor | null): void {
-  lowpGemm(s, { ...g, a: lowpOperand(s, g.a, aKey), b: lowpOperand(s, g.b, bKey) });
+  lowpGemm(s, { ...g, a: lowpOperand(s, g.a, aKey).data as Uint16Array | Float32Array, b: lowpOperand(s, g.b, bKey).data as Uint16Array | Float32Array });
 }
 
 type LowpArgs = Omit<GemmArgs<Float32Array>, "a" | "b"> & { a: Uint16Array | Float32Array; b: Uint16Array | Float32Array };

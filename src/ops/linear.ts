@@ -67,31 +67,32 @@ export function gemmArgs<A, B, C>(a: A, ta: boolean, b: B, tb: boolean, c: C, m:
 /**
  * linear under autocast (ops/autocast.ts): the three products in the scope's precision, each operand
  * converted once (the gradient once for both backward products) and x saved in that precision, as
- * torch's autocast saves its low-precision copies. Without a graph backward: gradients of gradients
+ * torch's autocast saves its low-precision copies (the weight's copy is the parameter's cached one). Without a graph backward: gradients of gradients
  * are not taken under autocast.
  */
+type Lowp = Uint16Array | Float32Array;
+
 function linearAutocast(s: AutocastScope, x: Tensor, weight: Tensor, bias: Tensor | null, y: Tensor): Tensor {
   const [out, inF] = weight.shape, rows = x.numel / inF;
   const x16 = lowpOperand(s, floatData(x, "linear") as Float32Array, null);
   const w16 = lowpOperand(s, floatData(weight, "linear") as Float32Array, weight);
   const bd = bias && (floatData(bias, "linear") as Float32Array);
-  lowpGemm(s, gemmArgs(x16, false, w16, true, y.data as Float32Array, rows, out, inF, bd));
-  const saved = weight.requiresGrad ? [weight, new Tensor(x16, x.shape)] : [weight];
-  return record(y, "linear", [x, weight, bias], (g, { needsInputGrad: [nx, nw, nb] }) => {
-    const gd = floatData(g, "linear") as Float32Array, g16 = lowpOperand(s, gd, null);
+  lowpGemm(s, gemmArgs(x16.data as Lowp, false, w16.data as Lowp, true, y.data as Float32Array, rows, out, inF, bd));
+  return record(y, "linear", [x, weight, bias], (g, { needsInputGrad: [nx, nw, nb], saved: [, xs] }) => {
+    const gd = floatData(g, "linear") as Float32Array, g16 = lowpOperand(s, gd, null).data as Lowp;
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (nx) {
       gx = Tensor.empty(x.shape, "float32");
-      lowpGemm(s, gemmArgs(g16, false, w16, false, gx.data as Float32Array, rows, inF, out));
+      lowpGemm(s, gemmArgs(g16, false, w16.data as Lowp, false, gx.data as Float32Array, rows, inF, out));
     }
     if (nw) {
       gw = Tensor.empty(weight.shape, "float32");
-      lowpGemm(s, gemmArgs(g16, true, x16, false, gw.data as Float32Array, out, inF, rows));
+      lowpGemm(s, gemmArgs(g16, true, xs.data as Lowp, false, gw.data as Float32Array, out, inF, rows));
     }
     if (nb) {
       gb = Tensor.zeros([out], "float32");
       backend().reduce("sum", gd, 1, rows, out, gb.data as Float32Array);
     }
     return [gx, gw, gb];
-  }, saved);
+  }, weight.requiresGrad ? [weight, x16] : [weight]);
 }
