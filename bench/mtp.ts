@@ -2,8 +2,9 @@
 //   npm run bench -- mtp train DIR [STEPS] [D] [LAMBDA] [BATCH]   config A (bench/models.ts) trained from scratch with
 //     D MTP modules (loss weight LAMBDA) on Tiny Shakespeare (characters, the first 90%), AdamW, cosine lr;
 //     progress lines with ETA; DIR/model.safetensors (base + modules) every 100 steps and at the end.
-//   npm run bench -- mtp distill DIR OUT [STEPS] [SEQS] [LR]   the modules alone, base frozen, trained on
-//     the base's greedy continuations of SEQS training-text prompts (self-distillation).
+//   npm run bench -- mtp distill DIR OUT [STEPS] [SEQS] [LR] [D]   the modules alone, base frozen, trained on
+//     the base's greedy continuations of SEQS training-text prompts (self-distillation). DIR: a `mtp train`
+//     directory, or a trained model directory (e.g. runs/bench-targets/C-shakespeare/last) that gets D fresh modules.
 //   npm run bench -- mtp [DIR] [NEW_TOKENS] [ROUNDS]   greedy decoding of the trained model: generate() and
 //     mtpGenerate() (all D depths with fp32 modules; 1..D depths with int8 copies of the modules)
 //     alternating in rounds over held-out prompts, identical output checked every round, acceptance
@@ -25,8 +26,8 @@ function corpus(): { tok: T.CharTokenizer; train: Int32Array; val: Int32Array } 
   return { tok, train: ids.subarray(0, cut), val: ids.subarray(cut) };
 }
 
-function build(D: number, lambda: number): MTPLM {
-  const base = new T.TransformerLM(toModelConfig(CONFIG_A), { generator: new T.RandomGenerator(1) });
+/** D fresh MTP modules on `base` (default: a fresh config A). */
+function build(D: number, lambda: number, base = new T.TransformerLM(toModelConfig(CONFIG_A), { generator: new T.RandomGenerator(1) })): MTPLM {
   return new MTPLM(base, { depth: D, weight: lambda, generator: new T.RandomGenerator(2) });
 }
 
@@ -36,10 +37,20 @@ async function save(lm: MTPLM, dir: string, meta: Record<string, unknown>): Prom
   await T.writeSafetensors(join(dir, "model.safetensors"), tensors, { mtp: JSON.stringify(meta) });
 }
 
-async function load(dir: string): Promise<{ lm: MTPLM; meta: Record<string, number> }> {
+/**
+ * DIR/model.safetensors as `train` or `distill` saved it (the base is config A unless the metadata names a
+ * config), or a trained model directory without MTP modules (`tsformer train`'s RUN/last): then D fresh
+ * modules on it, for `distill`.
+ */
+async function load(dir: string, D = 3): Promise<{ lm: MTPLM; meta: Record<string, number> }> {
   const st = await T.readSafetensors(join(dir, "model.safetensors"));
+  if (st.metadata.mtp === undefined) {
+    const l = await T.loadForInference(dir);
+    if (!(l.model instanceof T.TransformerLM)) throw new Error(`${dir}: expected a TransformerLM or an mtp bench directory`);
+    return { lm: build(D, 0.3, l.model), meta: { depth: D, weight: 0.3, step: 0, steps: 0, batch: 0, config: l.model.config as never } };
+  }
   const meta = JSON.parse(st.metadata.mtp) as Record<string, number>;
-  const lm = build(meta.depth, meta.weight);
+  const lm = build(meta.depth, meta.weight, meta.config ? new T.TransformerLM(T.parseModelConfig(meta.config)) : undefined);
   T.noGrad(() => lm.loadStateDict(Object.fromEntries(Object.entries(st.tensors).map(([n, t]) => [n, T.tensor(t.data as Float32Array, { shape: t.shape })]))));
   return { lm: lm.eval(), meta };
 }
@@ -91,22 +102,22 @@ async function train(argv: string[]): Promise<void> {
  */
 async function distill(argv: string[]): Promise<void> {
   const [dir, out] = argv, steps = Number(argv[2] ?? 150), seqs = Number(argv[3] ?? 32), lr = Number(argv[4] ?? 1e-3), B = 4;
-  if (!dir || !out) throw new Error("usage: npm run bench -- mtp distill DIR OUT [STEPS] [SEQS] [LR]");
+  if (!dir || !out) throw new Error("usage: npm run bench -- mtp distill DIR OUT [STEPS] [SEQS] [LR] [D]");
   mkdirSync(out, { recursive: true });
-  const { lm, meta } = await load(dir), base = lm.model, { train: tr } = corpus();
+  const { lm, meta } = await load(dir, Number(argv[5] ?? 3)), base = lm.model, { train: tr } = corpus(), TL = base.config.maxSeqLen;
   base.requiresGrad_(false);
   const g = new T.RandomGenerator(7), u = new Float64Array(1), data: number[][] = [];
   let t0 = performance.now();
   for (let i = 0; i < seqs; i++) {
     g.uniform(u);
     const at = Math.floor(u[0] * (tr.length - 64)), p = [...tr.subarray(at, at + 64)];
-    data.push([...p, ...mtpGenerate(base, p, { maxNewTokens: CONFIG_A.T - 64 + 1, temperature: 0, mtp: lm.mtp }).ids]);
+    data.push([...p, ...mtpGenerate(base, p, { maxNewTokens: TL - 64 + 1, temperature: 0, mtp: lm.mtp }).ids]);
     if ((i + 1) % 8 === 0) console.log(`greedy continuation ${i + 1}/${seqs}, ${fmt((performance.now() - t0) / 1000 / (i + 1), 1)} s each`);
   }
   const opt = new T.AdamW(T.defaultParamGroups(lm.mtp, 0), { lr });
   const batch = (): T.Batch => {
     const pick = Array.from({ length: B }, () => { g.uniform(u); return data[Math.floor(u[0] * data.length)]; });
-    const mk = (off: number) => T.tensor(Int32Array.from(pick.flatMap((s) => s.slice(off, off + CONFIG_A.T))), { shape: [B, CONFIG_A.T] });
+    const mk = (off: number) => T.tensor(Int32Array.from(pick.flatMap((s) => s.slice(off, off + TL))), { shape: [B, TL] });
     return { x: mk(0), y: mk(1) } as T.Batch;
   };
   t0 = performance.now();
@@ -122,7 +133,7 @@ async function distill(argv: string[]): Promise<void> {
     });
     if (s % 10 === 0 || s === 1) console.log(`distill step ${s}/${steps} ${Object.entries(aux).map(([k, v]) => `${k} ${fmt(v, 3)}`).join(" ")} ${fmt((performance.now() - t0) / 1000 / s, 2)} s/step`);
   }
-  await save(lm, out, { ...meta, distill_steps: steps, distill_seqs: seqs, distill_lr: lr });
+  await save(lm, out, { ...meta, config: base.config as never, distill_steps: steps, distill_seqs: seqs, distill_lr: lr });
 }
 
 /** Greedy decoding, plain vs MTP drafting 1..D tokens per round, alternating in rounds. */
@@ -130,7 +141,7 @@ async function decode(argv: string[]): Promise<void> {
   const dir = argv[0] ?? "runs/mtp-A", newTokens = Number(argv[1] ?? 200), rounds = Number(argv[2] ?? 3);
   const { lm, meta } = await load(dir);
   const { tok, val } = corpus(), base = lm.model, mtp = lm.mtp;
-  console.log(`${dir}: config A + ${meta.depth} MTP modules (lambda ${meta.weight}), step ${meta.step}/${meta.steps}, batch ${meta.batch}; val lm ${fmt(meta.val_lm, 3)}, ${Array.from({ length: meta.depth }, (_, k) => `mtp${k + 1} ${fmt(meta[`val_mtp${k + 1}`], 3)}`).join(", ")}`);
+  console.log(`${dir}: ${meta.config ? `d ${base.config.dModel}, ${base.config.nLayers} layers` : "config A"} + ${meta.depth} MTP modules (lambda ${meta.weight}), step ${meta.step}/${meta.steps}, batch ${meta.batch}; val lm ${fmt(meta.val_lm, 3)}, ${Array.from({ length: meta.depth }, (_, k) => `mtp${k + 1} ${fmt(meta[`val_mtp${k + 1}`], 3)}`).join(", ")}`);
   // held-out prompts: 48 characters from the validation text, starting at a line
   const prompts = [0.1, 0.35, 0.6, 0.85].map((f) => { const at = Math.floor(val.length * f); const nl = val.indexOf(tok.encode("\n")[0], at) + 1; return [...val.subarray(nl, nl + 48)]; });
   const o = { maxNewTokens: newTokens, temperature: 0 };
