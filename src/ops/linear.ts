@@ -64,14 +64,14 @@ export function gemmArgs<A, B, C>(a: A, ta: boolean, b: B, tb: boolean, c: C, m:
   return { batch: 1, m, n, k, a, aOff: 0, lda: ta ? m : k, strideA: 0, transA: ta, b, bOff: 0, ldb: tb ? k : n, strideB: 0, transB: tb, c, cOff: 0, ldc: n, strideC: 0, alpha, beta, bias };
 }
 
+type Lowp = Uint16Array | Float32Array;
+
 /**
  * linear under autocast (ops/autocast.ts): the three products in the scope's precision, each operand
  * converted once (the gradient once for both backward products) and x saved in that precision, as
- * torch's autocast saves its low-precision copies (the weight's copy is the parameter's cached one). Without a graph backward: gradients of gradients
- * are not taken under autocast.
+ * torch's autocast saves its low-precision copies (the weight's copy is the parameter's cached one).
+ * Without a graph backward: gradients of gradients are not taken under autocast.
  */
-type Lowp = Uint16Array | Float32Array;
-
 function linearAutocast(s: AutocastScope, x: Tensor, weight: Tensor, bias: Tensor | null, y: Tensor): Tensor {
   const [out, inF] = weight.shape, rows = x.numel / inF;
   const x16 = lowpOperand(s, floatData(x, "linear") as Float32Array, null);
