@@ -3,7 +3,7 @@
 // skip, the target's own first L layers with its embedding, final norm and head (Zhang et al. 2023, "Draft &
 // Verify", skip layers instead of training a draft); (b) a bigram table counted on
 // data/tinystories-valid-head.txt (the target's domain; an n-gram draft as in prompt-lookup / REST). MODEL
-// "A": config A trained on Shakespeare characters with npm start's model trained on the same text as a draft
+// "A": config A trained on Shakespeare characters with npm start's model (trained at context 256) as a draft
 // (bench/targets.ts trains both on the first run), beside layer skip and a bigram of the training text; "C":
 // the same with target C (d 512, 8 layers, 2.4x A's parameters). Per
 // (draft, gamma, temperature): alpha, tokens per target call measured vs Leviathan et al. 2023 eq. 1, and the
@@ -81,11 +81,11 @@ export async function main(argv: string[]): Promise<void> {
   const rounds = Number(argv[0] ?? 5), newTokens = Number(argv[1] ?? 128);
   let target: T.TransformerLM, drafts: [string, T.CausalLM][], prompts: number[][], eosId: number | undefined, context: number | undefined;
   if (which === "A" || which === "C") {
-    const t = await trainedTarget(which === "A" ? "A-shakespeare" : "C-shakespeare"), d = await trainedTarget("draft-shakespeare");
+    const t = await trainedTarget(which === "A" ? "A-shakespeare" : "C-shakespeare"), d = await trainedTarget("draft256-shakespeare");
     const ids = t.tok.encode(t.text), split = Math.floor(ids.length * 0.9), L = t.model.config.nLayers, skip = Math.round(L / 3);
     target = t.model;
-    drafts = [["npm start's model (d 96, 3 layers)", d.model], [`layer skip ${skip}/${L}`, layerSkip(target, skip)], ["bigram", new BigramLM(ids.slice(0, split), target.config.vocabSize, target.config.maxSeqLen)]];
-    // npm start's model has 64 learned positions: every run here (plain too) uses that window
+    drafts = [["npm start's recipe at context 256 (d 96, 3 layers)", d.model], [`layer skip ${skip}/${L}`, layerSkip(target, skip)], ["bigram", new BigramLM(ids.slice(0, split), target.config.vocabSize, target.config.maxSeqLen)]];
+    // the draft has the target's 256 learned positions: the window never slides for a 32-token prompt + NEW_TOKENS <= 224
     context = d.model.config.maxSeqLen;
     prompts = [0, 1, 2, 3].map((i) => ids.slice(split + 5000 * i, split + 5000 * i + 32));
   } else {

@@ -16,6 +16,8 @@ const RECIPES = {
   "A-shakespeare": ["--preset", "gpt2-small-char", "--dropout", "0", "--steps", "1500", "--batch", "8", "--lr", "1e-3", "--warmup", "100"],
   "C-shakespeare": ["--preset", "gpt2-small-char", "--d-model", "512", "--n-layers", "8", "--n-heads", "8", "--dropout", "0", "--steps", "1500", "--batch", "8", "--lr", "1e-3", "--warmup", "100"],
   "draft-shakespeare": ["--preset", "gpt2-tiny-char", "--steps", "1500", "--batch", "16"],
+  // the same draft with 256 learned positions (the targets' context), so that a decoding window never has to slide
+  "draft256-shakespeare": ["--preset", "gpt2-tiny-char", "--block", "256", "--steps", "3200", "--batch", "8"],
 } as const;
 export type TargetName = keyof typeof RECIPES;
 
