@@ -22,8 +22,8 @@ const isStep = (v: unknown): v is number => Number.isSafeInteger(v) && (v as num
  *   step < warmup:          lr * (step + 1) / (warmup + 1)
  *   step > decaySteps:      minLr
  *   otherwise:              minLr + 0.5 (1 + cos(pi r)) (lr - minLr),  r = (step - warmup) / (decaySteps - warmup)
- * "constant" has the same optional warmup. "wsd" has the same warmup and end, lr until decayStart, and in between minLr + (1 - r) (lr - minLr),
- * r = (step - decayStart) / (decaySteps - decayStart).
+ * "constant" has the same (optional) warmup. "wsd" has the same warmup and end, lr until decayStart, and in
+ * between minLr + (1 - r) (lr - minLr), r = (step - decayStart) / (decaySteps - decayStart).
  */
 export function makeSchedule(cfg: ScheduleConfig): Schedule {
   if (!isNum(cfg.lr) || cfg.lr <= 0) fail("lr", cfg.lr, "a finite number > 0");
