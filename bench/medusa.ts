@@ -1,8 +1,8 @@
 // Medusa decoding (`npm run bench -- medusa [MODEL] [STEPS] [NEW_TOKENS] [HEADS] [LR]`). MODEL "stories260K"
 // (default): Medusa-1 heads trained for STEPS AdamW steps on data/tinystories-valid-head.txt (the
-// base's domain). MODEL "A" (or "C", the larger target of bench/targets.ts): config A trained on Shakespeare characters (bench/targets.ts, trained on the
-// first run), its heads trained on the training 90% of the text, prompts from the validation 10%. Then
-// greedy decoding of NEW_TOKENS per prompt with generate() and with medusaGenerate() (the default sparse
+// base's domain). MODEL "A" (or "C", the larger target): config A trained on Shakespeare characters
+// (bench/targets.ts, trained on the first run), its heads trained on the training 90% of the text,
+// prompts from the validation 10%. Then greedy decoding of NEW_TOKENS per prompt with generate() and with medusaGenerate() (the default sparse
 // tree, and the top-1 chain of K nodes) alternately: identical output checked, tokens per tree round (the
 // kept candidates + 1), base calls, and the wall-clock speedup (median over prompts and repeats).
 
@@ -11,7 +11,7 @@ import * as T from "../src/index.js";
 import { MedusaLM, medusaObjective } from "../src/peft/medusa.js";
 import { medusaGenerate } from "../src/generate/medusa.js";
 import { fmt, jsonLine, printTable, stats } from "./common.js";
-import { trainedTarget } from "./targets.js";
+import { benchModel, SHAKESPEARE_TARGETS, trainedTarget } from "./targets.js";
 
 const PROMPTS = ["Once upon a time", "One day, a little girl named Lily", "Tom had a big red ball.", "The sun was shining and the birds"];
 
@@ -34,11 +34,10 @@ function trainHeads(lm: MedusaLM, sampler: T.Sampler, steps: number, lr: number)
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const which = argv[0] ?? "stories260K", steps = Number(argv[1] ?? 300), newTokens = Number(argv[2] ?? 128), K = Number(argv[3] ?? 4), lr = Number(argv[4] ?? 1e-3);
-  if (!["stories260K", "A", "C"].includes(which)) throw new RangeError(`medusa: MODEL must be stories260K, A or C, got ${which}`);
+  const which = benchModel("medusa", argv[0] ?? "stories260K"), steps = Number(argv[1] ?? 300), newTokens = Number(argv[2] ?? 128), K = Number(argv[3] ?? 4), lr = Number(argv[4] ?? 1e-3);
   let base: T.TransformerLM, prompts: number[][], data: Int32Array;
-  if (which === "A" || which === "C") {
-    const t = await trainedTarget(which === "A" ? "A-shakespeare" : "C-shakespeare"), ids = t.tok.encode(t.text), split = Math.floor(ids.length * 0.9);
+  if (which !== "stories260K") {
+    const t = await trainedTarget(SHAKESPEARE_TARGETS[which]), ids = t.tok.encode(t.text), split = Math.floor(ids.length * 0.9);
     base = t.model;
     data = Int32Array.from(ids.slice(0, split));
     prompts = [0, 1, 2, 3].map((i) => ids.slice(split + 5000 * i, split + 5000 * i + 64));

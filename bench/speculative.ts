@@ -4,8 +4,8 @@
 // Verify", skip layers instead of training a draft); (b) a bigram table counted on
 // data/tinystories-valid-head.txt (the target's domain; an n-gram draft as in prompt-lookup / REST). MODEL
 // "A": config A trained on Shakespeare characters with npm start's model (trained at context 256) as a draft
-// (bench/targets.ts trains both on the first run), beside layer skip and a bigram of the training text; "C":
-// the same with target C (d 512, 8 layers, 2.4x A's parameters). Per
+// (bench/targets.ts trains both on the first run), beside layer skip and a bigram of the training text;
+// "C": the same with target C (d 512, 8 layers, 2.4x A's parameters). Per
 // (draft, gamma, temperature): alpha, tokens per target call measured vs Leviathan et al. 2023 eq. 1, and the
 // wall-clock speedup over generate() (alternating rounds, median (min-max)) vs the prediction from the
 // measured costs.
@@ -14,7 +14,7 @@ import { readFileSync } from "node:fs";
 import * as T from "../src/index.js";
 import { fmt, jsonLine, printTable, stats } from "./common.js";
 import { CONFIG_A, toModelConfig } from "./models.js";
-import { trainedTarget } from "./targets.js";
+import { benchModel, SHAKESPEARE_TARGETS, trainedTarget } from "./targets.js";
 
 const PROMPTS = ["Once upon a time", "One day, a little girl named Lily", "Tom had a big red ball.", "The sun was shining and the birds"];
 
@@ -76,12 +76,11 @@ function costRatio(a: () => void, b: () => void): number {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const which = argv[0] !== undefined && Number.isNaN(Number(argv[0])) ? argv.shift()! : "stories260K";
-  if (!["stories260K", "A", "C"].includes(which)) throw new RangeError(`speculative: MODEL must be stories260K, A or C, got ${which}`);
+  const which = benchModel("speculative", argv[0] !== undefined && Number.isNaN(Number(argv[0])) ? argv.shift()! : "stories260K");
   const rounds = Number(argv[0] ?? 5), newTokens = Number(argv[1] ?? 128);
   let target: T.TransformerLM, drafts: [string, T.CausalLM][], prompts: number[][], eosId: number | undefined, context: number | undefined;
-  if (which === "A" || which === "C") {
-    const t = await trainedTarget(which === "A" ? "A-shakespeare" : "C-shakespeare"), d = await trainedTarget("draft256-shakespeare");
+  if (which !== "stories260K") {
+    const t = await trainedTarget(SHAKESPEARE_TARGETS[which]), d = await trainedTarget("draft256-shakespeare");
     const ids = t.tok.encode(t.text), split = Math.floor(ids.length * 0.9), L = t.model.config.nLayers, skip = Math.round(L / 3);
     target = t.model;
     drafts = [["npm start's recipe at context 256 (d 96, 3 layers)", d.model], [`layer skip ${skip}/${L}`, layerSkip(target, skip)], ["bigram", new BigramLM(ids.slice(0, split), target.config.vocabSize, target.config.maxSeqLen)]];

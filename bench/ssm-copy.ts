@@ -53,7 +53,8 @@ function accuracy(model: T.TransformerLM, ev: { x: T.Tensor; y: T.Tensor }): num
   return right / total;
 }
 
-export type CopySchedule = "cosine" | "constant" | "wsd";
+export const COPY_SCHEDULES = ["cosine", "constant", "wsd"] as const;
+export type CopySchedule = (typeof COPY_SCHEDULES)[number];
 
 /** 100 warmup steps, then cosine to 10%, a constant lr (as the Mamba paper's synthetic runs), or held until 80% of
  * the steps and then a linear cooldown to 0 (warmup-stable-decay). */

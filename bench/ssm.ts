@@ -14,7 +14,7 @@ import * as T from "../src/index.js";
 import { selectiveScan } from "../src/nn/ssm/scan.js";
 import { linePlotSvg, writeSvg } from "../src/train/metrics.js";
 import { fmt, jsonLine, printTable, stats, timeIt } from "./common.js";
-import { copyConfig, trainCopy, type CopyRun, type CopySchedule, type CopyTask } from "./ssm-copy.js";
+import { COPY_SCHEDULES, copyConfig, trainCopy, type CopyRun, type CopySchedule, type CopyTask } from "./ssm-copy.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -130,8 +130,8 @@ async function decodeLatency(): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const sched = argv.find((s) => s.startsWith("--lr-schedule="))?.slice(14) ?? "cosine";
-  if (sched !== "cosine" && sched !== "constant" && sched !== "wsd") throw new RangeError(`ssm: --lr-schedule must be cosine, constant or wsd, got ${sched}`);
+  const sched = (argv.find((s) => s.startsWith("--lr-schedule="))?.slice(14) ?? "cosine") as CopySchedule;
+  if (!COPY_SCHEDULES.includes(sched)) throw new RangeError(`ssm: --lr-schedule must be ${COPY_SCHEDULES.join(", ")}, got ${sched}`);
   argv = argv.filter((s) => !s.startsWith("--lr-schedule="));
   const what = argv[0] ?? "all";
   if (!["scan", "copy", "copy-plot", "decode", "all"].includes(what)) throw new RangeError(`ssm: expected scan, copy, copy-plot, decode or all, got ${what}`);

@@ -42,7 +42,9 @@ export function precisionArg(v: string): Precision {
 
 export const LR_SCHEDULES = ["cosine", "wsd", "constant"] as const;
 export type LrSchedule = (typeof LR_SCHEDULES)[number];
-export const LR_SCHEDULE_HELP = "learning rate after --warmup: cosine (to --min-lr at the last step), wsd (warmup-stable-decay: held, then linear to --min-lr over the last --cooldown steps) or constant (default cosine)";
+/** --lr-schedule's help; minLr: what the final lr is called by that command. */
+export const lrScheduleHelp = (minLr: string): string =>
+  `learning rate after --warmup: cosine (to ${minLr} at the last step), wsd (warmup-stable-decay: held, then linear to ${minLr} over the last --cooldown steps) or constant (default cosine)`;
 
 /** --lr-schedule cosine | wsd | constant. */
 export function lrScheduleArg(v: string): LrSchedule {

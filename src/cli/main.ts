@@ -4,7 +4,7 @@
 import { Command } from "commander";
 import { MTP_DEFAULT_WEIGHT, PEFT_METHODS, ROPE_SCALINGS, setNativeThreads, version } from "../index.js";
 import { printInfo } from "./info.js";
-import { collect, intArg, numArg, positiveArg, precisionArg, PRECISION_HELP, LR_SCHEDULE_HELP, lrScheduleArg } from "./args.js";
+import { collect, intArg, numArg, positiveArg, precisionArg, PRECISION_HELP, lrScheduleArg, lrScheduleHelp } from "./args.js";
 import { batchingArg, checkpointingArg, formatSummary, runTrain, TRAIN_DEFAULTS, type TrainCliOptions } from "./train.js";
 import { presetHelp } from "./presets.js";
 import { runEval, runGenerate, SAMPLING_DEFAULTS, SPECULATIVE_GAMMA, type EvalCliOptions, type GenerateCliOptions } from "./generate.js";
@@ -54,7 +54,7 @@ program.command("train")
   .option("--lr <x>", `peak learning rate (default ${d.lr})`, numArg("--lr", 0))
   .option("--min-lr <x>", "final learning rate (default lr/10)", numArg("--min-lr", 0))
   .option("--warmup <n>", `linear warmup steps (default ${d.warmup})`, intArg("--warmup", 0))
-  .option("--lr-schedule <kind>", LR_SCHEDULE_HELP, lrScheduleArg)
+  .option("--lr-schedule <kind>", lrScheduleHelp("--min-lr"), lrScheduleArg)
   .option("--cooldown <n>", "--lr-schedule wsd: steps of the final linear decay (default a fifth of --steps)", intArg("--cooldown", 1))
   .option("--dropout <p>", `dropout probability (default ${d.dropout})`, numArg("--dropout", 0, 0.99))
   .option("--checkpointing <mode>", `${CHECKPOINTING_HELP} (default: the model config's, else none)`, checkpointingArg)
@@ -183,7 +183,7 @@ program.command("finetune")
   .option("--batch <n>", `sequences per step (default ${f.batch})`, intArg("--batch", 1))
   .option("--block <n>", "context length (default min(128, the model's))", intArg("--block", 1))
   .option("--warmup <n>", `warmup steps (default ${f.warmup})`, intArg("--warmup", 0))
-  .option("--lr-schedule <kind>", LR_SCHEDULE_HELP.replace("--min-lr", "lr/10"), lrScheduleArg)
+  .option("--lr-schedule <kind>", lrScheduleHelp("lr/10"), lrScheduleArg)
   .option("--cooldown <n>", "--lr-schedule wsd: steps of the final linear decay (default a fifth of --steps)", intArg("--cooldown", 1))
   .option("--eval-interval <n>", `estimate losses every n steps (default ${f.evalInterval})`, intArg("--eval-interval", 1))
   .option("--eval-iters <n>", `batches per estimate (default ${f.evalIters})`, intArg("--eval-iters", 1))

@@ -69,27 +69,22 @@ export function roundToF16(x: Float32Array): Float32Array {
  * temporary's copy is tidy()-scoped storage (recycled with the step's, so no fresh pages per product).
  */
 export function lowpOperand(s: AutocastScope, x: Float32Array, key: Tensor | null): Tensor {
-  const convert = (): Uint16Array | Float32Array => {
-    if (s.precision === "fp16") return f16ToF32(f32ToF16(x), Tensor.empty([x.length], "float32").data as Float32Array);
-    const bits = Tensor.empty([x.length], "bfloat16").data as Uint16Array;
-    backend().toBf16(x, bits, x.length);
+  const dtype = s.precision === "fp16" ? "float32" : "bfloat16", n = x.length;
+  // own storage for a parameter's cached copy (it outlives every scope), tidy()-scoped storage otherwise
+  const convert = (own: boolean): Uint16Array | Float32Array => {
+    if (s.precision === "fp16") return f16ToF32(f32ToF16(x), own ? new Float32Array(n) : (Tensor.empty([n], dtype).data as Float32Array));
+    const bits = own ? new Uint16Array(n) : (Tensor.empty([n], dtype).data as Uint16Array);
+    backend().toBf16(x, bits, n);
     return bits;
   };
-  const dtype = s.precision === "fp16" ? "float32" : "bfloat16";
   // only parameters are cached: they are what forward and backward (and every micro-batch) share
-  if (!key || !key.requiresGrad || !key.isLeaf) return new Tensor(convert(), [x.length], { dtype });
-  const hit = copies.get(key);
-  if (hit && hit.epoch === epoch && hit.precision === s.precision && hit.data.length === x.length) return new Tensor(hit.data, [x.length], { dtype });
-  const data = s.precision === "fp16" ? f16ToF32(f32ToF16(x)) : toBits(x);
-  copies.set(key, { precision: s.precision, epoch, data });
-  return new Tensor(data, [x.length], { dtype });
-}
-
-/** bf16 bits of x in storage of its own (a parameter's cached copy outlives every scope). */
-function toBits(x: Float32Array): Uint16Array {
-  const bits = new Uint16Array(x.length);
-  backend().toBf16(x, bits, x.length);
-  return bits;
+  if (!key || !key.requiresGrad || !key.isLeaf) return new Tensor(convert(false), [n], { dtype });
+  let hit = copies.get(key);
+  if (!(hit && hit.epoch === epoch && hit.precision === s.precision && hit.data.length === n)) {
+    hit = { precision: s.precision, epoch, data: convert(true) };
+    copies.set(key, hit);
+  }
+  return new Tensor(hit.data, [n], { dtype });
 }
 
 /**
