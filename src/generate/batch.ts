@@ -13,7 +13,7 @@ import type { CausalLM } from "../models/causal-lm.js";
 import { SeqContext, type DecodingState } from "../nn/seq-context.js";
 import { OutputSink, type OutputOptions, type StoppedBy } from "./output.js";
 import { sampleNext, tokenLogprobs, validateSampling, type SamplingOptions, type TokenLogprob } from "./sampling.js";
-import { checkPrompt } from "./generate.js";
+import { checkPrompt, decodeStep } from "./generate.js";
 
 export interface BatchRequest extends SamplingOptions, Omit<OutputOptions, "onText"> {
   prompt: number[];
@@ -140,7 +140,7 @@ export class BatchEngine {
   step(): StepEvent[] {
     const act = [...this.seqs.values()];
     if (!act.length) return [];
-    const rows = noGrad(() => (this.ragged ? this.forwardRagged(act) : act.map((s) => this.forwardOne(s))));
+    const rows = decodeStep(act.map((s) => s.state), () => (this.ragged ? this.forwardRagged(act) : act.map((s) => this.forwardOne(s))));
     return act.map((s, i) => this.advance(s, rows[i]));
   }
 

@@ -2,10 +2,11 @@
 // once, then one token per step. Works for any CausalLM.
 
 import { noGrad } from "../tensor/autograd.js";
+import { keepReachable, tidy } from "../tensor/scope.js";
 import { RandomGenerator } from "../tensor/rng.js";
 import * as ops from "../ops/index.js";
 import type { CausalLM } from "../models/causal-lm.js";
-import { SeqContext } from "../nn/seq-context.js";
+import { SeqContext, type DecodingState } from "../nn/seq-context.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { OutputSink, type OutputOptions, type StoppedBy } from "./output.js";
 import { sampleNext, validateSampling, type SamplingOptions } from "./sampling.js";
@@ -25,6 +26,20 @@ export interface GenerateResult { ids: number[]; text?: string; stoppedBy: Stopp
 export function rowsOf(t: Tensor): Float32Array[] {
   const [, T, W] = t.shape, a = t.toTypedArray() as Float32Array;
   return Array.from({ length: T }, (_, i) => a.subarray(i * W, (i + 1) * W));
+}
+
+/**
+ * One decoding pass: fn without autograd in a tidy() scope, so that its temporaries go back to the
+ * recycle pool instead of to the GC (at a few new tokens per pass the GC's pauses and fresh pages cost
+ * as much as the weights' GEMVs), keeping what the decoding state holds and what fn returns. fn should
+ * return plain arrays or copies, not views of storage it did not allocate.
+ */
+export function decodeStep<T>(state: DecodingState | readonly DecodingState[] | null | undefined, fn: () => T): T {
+  return noGrad(() => tidy(() => {
+    const out = fn();
+    keepReachable(state);
+    return out;
+  }));
 }
 
 /**
@@ -49,28 +64,27 @@ export function generate(model: CausalLM, prompt: number[], o: GenerateOptions):
   const all = [...prompt];
   const wasTraining = model.training;
   model.eval();
-  noGrad(() => {
-    let state = o.noCache ? null : model.newState(ctx);
-    let pending = prompt;
-    let windowStart = 0;
-    for (let step = 0; step < o.maxNewTokens; step++) {
-      // A full context slides (as nanoGPT crops to the last block): keep the newest half and
-      // re-prefill it, so the cost of the restart is amortized over ctx/2 new tokens.
-      if (all.length - windowStart > ctx) {
-        windowStart = all.length - Math.max(1, ctx >> 1);
-        if (state) { state = model.newState(ctx); pending = all.slice(windowStart); }
-      }
-      const input = state ? pending : all.slice(windowStart);
-      const seq = state ? SeqContext.decode(state) : SeqContext.causal();
-      const { logits } = model.forward(ops.tensor(Int32Array.from(input), { shape: [1, input.length] }), seq);
-      const V = logits.shape[2];
-      const last = logits.toTypedArray().slice((input.length - 1) * V) as Float32Array;
-      const id = sampleNext(last, all, o, g);
-      pending = [id];
-      if (!sink.push(id)) break;
-      all.push(id);
+  let state = o.noCache ? null : model.newState(ctx);
+  let pending = prompt;
+  let windowStart = 0;
+  for (let step = 0; step < o.maxNewTokens; step++) {
+    // A full context slides (as nanoGPT crops to the last block): keep the newest half and
+    // re-prefill it, so the cost of the restart is amortized over ctx/2 new tokens.
+    if (all.length - windowStart > ctx) {
+      windowStart = all.length - Math.max(1, ctx >> 1);
+      if (state) { state = model.newState(ctx); pending = all.slice(windowStart); }
     }
-  });
+    const input = state ? pending : all.slice(windowStart);
+    const seq = state ? SeqContext.decode(state) : SeqContext.causal();
+    const last = decodeStep(state, () => {
+      const { logits } = model.forward(ops.tensor(Int32Array.from(input), { shape: [1, input.length] }), seq);
+      return logits.toTypedArray().slice((input.length - 1) * logits.shape[2]) as Float32Array;
+    });
+    const id = sampleNext(last, all, o, g);
+    pending = [id];
+    if (!sink.push(id)) break;
+    all.push(id);
+  }
   model.train(wasTraining);
   return sink.finish();
 }

@@ -13,13 +13,12 @@
 // chain's leading part; kept nodes off it are fed again (with causal masking) in front of the next tree,
 // which costs no extra forward pass.
 
-import { noGrad } from "../tensor/autograd.js";
 import { RandomGenerator } from "../tensor/rng.js";
 import * as ops from "../ops/index.js";
 import type { CausalLM } from "../models/causal-lm.js";
 import { SeqContext, type DecodingState, type ExplicitMask } from "../nn/seq-context.js";
 import type { MedusaHeads } from "../peft/medusa.js";
-import { checkPrompt, rowsOf, type GenerateOptions, type GenerateResult } from "./generate.js";
+import { checkPrompt, decodeStep, rowsOf, type GenerateOptions, type GenerateResult } from "./generate.js";
 import { OutputSink } from "./output.js";
 import { sampleNext, validateSampling } from "./sampling.js";
 import { samplingProbs } from "./speculative.js";
@@ -149,87 +148,87 @@ export function medusaGenerate(model: CausalLM, prompt: number[], o: MedusaOptio
   };
   const headCandidates = (hidden: Float32Array, t: MedusaTree): number[][] => {
     const h = ops.tensor(hidden, { shape: [1, 1, hidden.length] });
-    return t.topK.map((k, d) => (k ? topIds(heads.head(d, h).toTypedArray() as Float32Array, k) : []));
+    return decodeStep(null, () => t.topK.map((k, d) => (k ? topIds(heads.head(d, h).toTypedArray() as Float32Array, k) : [])));
   };
   const forward = (ids: number[], c: SeqContext, logitRows?: Int32Array) => {
     n.calls++;
-    const out = model.forward(ops.tensor(Int32Array.from(ids), { shape: [1, ids.length] }), c, { logitRows });
-    if (!out.hidden) throw new Error("medusa: the model's forward returns no hidden states, which the heads read");
-    if (!c.state!.canTruncate(c.state!.length - 1)) throw new Error("medusa: the model's decoding state cannot roll back (a recurrent state folds every position in); use a model with a KV cache");
-    return { logits: rowsOf(out.logits), hidden: rowsOf(out.hidden) };
+    return decodeStep(c.state, () => {
+      const out = model.forward(ops.tensor(Int32Array.from(ids), { shape: [1, ids.length] }), c, { logitRows });
+      if (!out.hidden) throw new Error("medusa: the model's forward returns no hidden states, which the heads read");
+      if (!c.state!.canTruncate(c.state!.length - 1)) throw new Error("medusa: the model's decoding state cannot roll back (a recurrent state folds every position in); use a model with a KV cache");
+      return { logits: rowsOf(out.logits), hidden: rowsOf(out.hidden) };
+    });
   };
 
   const wasTraining = model.training;
   model.eval();
   try {
-    noGrad(() => {
-      while (left > 0) {
-        if (tokens.length - ws > ctx) {
-          // slide as generate does: keep the newest half, prefill it again
-          ws = tokens.length - Math.max(1, ctx >> 1);
-          state = model.newState(capacity);
-          cands = null;
-        }
-        const L = state.length, pending = tokens.slice(ws + L);
-        if (!cands) {
-          const out = forward(pending, SeqContext.decode(state), Int32Array.of(pending.length - 1));
-          const last = out.logits.length - 1;
-          if (!emit(sampleNext(Float32Array.from(out.logits[last]), tokens, o, g))) break;
-          cands = headCandidates(out.hidden[out.hidden.length - 1], full);
-          continue;
-        }
-        // the root is tokens' last (pending's last); a node at depth d stands for token r + d, whose
-        // logits read a window of r + d - ws + 1 tokens: no more than ctx
-        const r = tokens.length - 1, maxDepth = ctx - 1 - (r - ws);
-        const nodes = full.parent.map((_, i) => i).filter((i) => full.depth[i] <= maxDepth);
-        const tok = nodes.map((i) => (i === 0 ? tokens[r] : cands![full.depth[i] - 1][full.rank[i]]));
-        const P = pending.length, { mask, positions, row } = treeMask(full, nodes, L, P);
-        // a chain (each node the previous one's child) is plain causal decoding: the fused kernels run it
-        const chain = nodes.every((i, j) => j === 0 || full.parent[i] === nodes[j - 1]);
-        const out = forward([...pending.slice(0, P - 1), ...tok], chain ? SeqContext.decode(state) : SeqContext.masked(mask, { positions, state }));
-        n.rounds++;
-        const logitsAt = (i: number) => Float32Array.from(out.logits[row.get(i)!]);
-        const tokOf = (i: number) => tok[nodes.indexOf(i)];
-        const kids = (i: number) => full.children[i].filter((c) => row.has(c));
-        // the kept path (tree nodes after the root)
-        let path: number[] = [];
-        if (greedy) {
-          for (let cur = 0; ;) {
-            const want = sampleNext(logitsAt(cur), seenWith(path.map(tokOf)), o, g);
-            const next = kids(cur).find((c) => tokOf(c) === want);
-            if (next === undefined) break;
-            path.push(next);
-            cur = next;
-          }
-        } else {
-          // typical acceptance, the longest kept path by DFS (the first in tree order on ties)
-          const best = (cur: number, sofar: number[]): number[] => {
-            const p = samplingProbs(out.logits[row.get(cur)!], seenWith(sofar.map(tokOf)), o);
-            const H = -p.reduce((s, x) => s + (x > 0 ? x * Math.log(x) : 0), 0);
-            const thr = Math.min(eps, delta * Math.exp(-H));
-            let longest = sofar;
-            for (const c of kids(cur)) {
-              if (!(p[tokOf(c)] > thr)) continue;
-              const got = best(c, [...sofar, c]);
-              if (got.length > longest.length) longest = got;
-            }
-            return longest;
-          };
-          path = best(0, []);
-        }
-        const last = path.length ? path[path.length - 1] : 0;
-        const after = sampleNext(logitsAt(last), seenWith(path.map(tokOf)), o, g);
-        n.accepted += path.length;
-        // keep the cache through the root and the kept nodes that lead the DFS layout
-        let lead = 0;
-        while (lead < path.length && nodes[lead + 1] === path[lead]) lead++;
-        state.truncate(L + P + lead);
-        cands = headCandidates(out.hidden[row.get(last)!], full);
-        let go = true;
-        for (const i of path) if (!(go = emit(tokOf(i)))) break;
-        if (!go || !emit(after)) break;
+    while (left > 0) {
+      if (tokens.length - ws > ctx) {
+        // slide as generate does: keep the newest half, prefill it again
+        ws = tokens.length - Math.max(1, ctx >> 1);
+        state = model.newState(capacity);
+        cands = null;
       }
-    });
+      const L = state.length, pending = tokens.slice(ws + L);
+      if (!cands) {
+        const out = forward(pending, SeqContext.decode(state), Int32Array.of(pending.length - 1));
+        const last = out.logits.length - 1;
+        if (!emit(sampleNext(Float32Array.from(out.logits[last]), tokens, o, g))) break;
+        cands = headCandidates(out.hidden[out.hidden.length - 1], full);
+        continue;
+      }
+      // the root is tokens' last (pending's last); a node at depth d stands for token r + d, whose
+      // logits read a window of r + d - ws + 1 tokens: no more than ctx
+      const r = tokens.length - 1, maxDepth = ctx - 1 - (r - ws);
+      const nodes = full.parent.map((_, i) => i).filter((i) => full.depth[i] <= maxDepth);
+      const tok = nodes.map((i) => (i === 0 ? tokens[r] : cands![full.depth[i] - 1][full.rank[i]]));
+      const P = pending.length, { mask, positions, row } = treeMask(full, nodes, L, P);
+      // a chain (each node the previous one's child) is plain causal decoding: the fused kernels run it
+      const chain = nodes.every((i, j) => j === 0 || full.parent[i] === nodes[j - 1]);
+      const out = forward([...pending.slice(0, P - 1), ...tok], chain ? SeqContext.decode(state) : SeqContext.masked(mask, { positions, state }));
+      n.rounds++;
+      const logitsAt = (i: number) => Float32Array.from(out.logits[row.get(i)!]);
+      const tokOf = (i: number) => tok[nodes.indexOf(i)];
+      const kids = (i: number) => full.children[i].filter((c) => row.has(c));
+      // the kept path (tree nodes after the root)
+      let path: number[] = [];
+      if (greedy) {
+        for (let cur = 0; ;) {
+          const want = sampleNext(logitsAt(cur), seenWith(path.map(tokOf)), o, g);
+          const next = kids(cur).find((c) => tokOf(c) === want);
+          if (next === undefined) break;
+          path.push(next);
+          cur = next;
+        }
+      } else {
+        // typical acceptance, the longest kept path by DFS (the first in tree order on ties)
+        const best = (cur: number, sofar: number[]): number[] => {
+          const p = samplingProbs(out.logits[row.get(cur)!], seenWith(sofar.map(tokOf)), o);
+          const H = -p.reduce((s, x) => s + (x > 0 ? x * Math.log(x) : 0), 0);
+          const thr = Math.min(eps, delta * Math.exp(-H));
+          let longest = sofar;
+          for (const c of kids(cur)) {
+            if (!(p[tokOf(c)] > thr)) continue;
+            const got = best(c, [...sofar, c]);
+            if (got.length > longest.length) longest = got;
+          }
+          return longest;
+        };
+        path = best(0, []);
+      }
+      const last = path.length ? path[path.length - 1] : 0;
+      const after = sampleNext(logitsAt(last), seenWith(path.map(tokOf)), o, g);
+      n.accepted += path.length;
+      // keep the cache through the root and the kept nodes that lead the DFS layout
+      let lead = 0;
+      while (lead < path.length && nodes[lead + 1] === path[lead]) lead++;
+      state.truncate(L + P + lead);
+      cands = headCandidates(out.hidden[row.get(last)!], full);
+      let go = true;
+      for (const i of path) if (!(go = emit(tokOf(i)))) break;
+      if (!go || !emit(after)) break;
+    }
   } finally {
     model.train(wasTraining);
   }

@@ -11,14 +11,13 @@
 // is fed the positions from its cache length to N - 1 in one pass (drafted inputs past N - k), then
 // rolled back to the N - k + 1 positions whose inputs are all real, so the next round feeds the rest.
 
-import { noGrad } from "../tensor/autograd.js";
 import { RandomGenerator } from "../tensor/rng.js";
 import * as ops from "../ops/index.js";
 import type { Tensor } from "../tensor/tensor.js";
 import type { TransformerLM } from "../models/transformer.js";
 import type { MTPModules } from "../models/mtp.js";
 import { SeqContext, type DecodingState } from "../nn/seq-context.js";
-import { checkPrompt, rowsOf, type GenerateOptions, type GenerateResult } from "./generate.js";
+import { checkPrompt, decodeStep, rowsOf, type GenerateOptions, type GenerateResult } from "./generate.js";
 import { OutputSink } from "./output.js";
 import { validateSampling } from "./sampling.js";
 import { drawFrom, samplingProbs, verifyDrafts } from "./speculative.js";
@@ -77,7 +76,7 @@ export function mtpGenerate(model: TransformerLM, prompt: number[], o: MTPGenera
   const tokens = [...prompt];
   const n = { calls: 0, rounds: 0, tokens: 0, proposed: new Array<number>(D).fill(0), verified: new Array<number>(D).fill(0), accepted: new Array<number>(D).fill(0) };
   let ws = 0, left = o.maxNewTokens;
-  let state: DecodingState, depthStates: DecodingState[];
+  let state!: DecodingState, depthStates!: DecodingState[];
   // h[k][p]: h^k at window position p (h[0] the main model's hidden states)
   let h: Float32Array[][];
   const restart = () => { state = model.newState(ctx); depthStates = mtp.newStates(ctx); h = Array.from({ length: D + 1 }, () => []); };
@@ -87,11 +86,13 @@ export function mtpGenerate(model: TransformerLM, prompt: number[], o: MTPGenera
   /** The main model on `feed` (continuing its state); returns its logits rows and stores its hidden rows from window position `at`. */
   const mainPass = (feed: number[]): Float32Array[] => {
     const at = state.length;
-    const out = model.forward(ids(feed), SeqContext.decode(state));
     n.calls++;
-    if (!state.canTruncate(state.length - 1)) throw new Error("mtp: the model's decoding state cannot roll back (a recurrent state folds every position in); use a model with a KV cache");
-    rowsOf(out.hidden!).forEach((r, i) => { h[0][at + i] = Float32Array.from(r); });
-    return rowsOf(out.logits);
+    return decodeStep(state, () => {
+      const out = model.forward(ids(feed), SeqContext.decode(state));
+      if (!state.canTruncate(state.length - 1)) throw new Error("mtp: the model's decoding state cannot roll back (a recurrent state folds every position in); use a model with a KV cache");
+      rowsOf(out.hidden!).forEach((r, i) => { h[0][at + i] = Float32Array.from(r); });
+      return rowsOf(out.logits);
+    });
   };
   // the token at window position j (a draft past the known ones)
   const tokenAt = (j: number) => (ws + j < tokens.length ? tokens[ws + j] : drafts[ws + j - tokens.length]);
@@ -104,9 +105,11 @@ export function mtpGenerate(model: TransformerLM, prompt: number[], o: MTPGenera
     for (let k = 1; k <= count; k++) {
       const s = depthStates[k - 1], from = s.length;
       const pos = Array.from({ length: N - from }, (_, i) => from + i);
-      const out = mtp.step(k, stack(pos.map((p) => h[k - 1][p])), ids(pos.map((p) => tokenAt(p + k))), model, SeqContext.decode(s));
-      rowsOf(out).forEach((r, i) => { h[k][from + i] = Float32Array.from(r); });
-      const logits = mtp.logits(k, ops.narrow(out, 1, pos.length - 1, 1), model).toTypedArray() as Float32Array;
+      const logits = decodeStep(s, () => {
+        const out = mtp.step(k, stack(pos.map((p) => h[k - 1][p])), ids(pos.map((p) => tokenAt(p + k))), model, SeqContext.decode(s));
+        rowsOf(out).forEach((r, i) => { h[k][from + i] = Float32Array.from(r); });
+        return mtp.logits(k, ops.narrow(out, 1, pos.length - 1, 1), model).toTypedArray() as Float32Array;
+      });
       q.push(samplingProbs(logits, seen(k - 1), o));
       drafts.push(drawFrom(q[k - 1], g));
       // keep the positions whose inputs are all real (p + k <= N)
@@ -125,39 +128,37 @@ export function mtpGenerate(model: TransformerLM, prompt: number[], o: MTPGenera
   model.eval();
   mtp.eval();
   try {
-    noGrad(() => {
-      let primed = false;
-      while (left > 0) {
-        if (tokens.length - ws > ctx) {
-          // slide as generate does: keep the newest half, prefill it again
-          ws = tokens.length - Math.max(1, ctx >> 1);
-          restart();
-          primed = false;
-        }
-        let fresh: number[];
-        if (!primed) {
-          const rows = mainPass(tokens.slice(ws + state.length));
-          fresh = [drawFrom(samplingProbs(rows[rows.length - 1], tokens, o), g)];
-          primed = true;
-        } else {
-          const L = state.length, rows = mainPass([tokens[tokens.length - 1], ...drafts]);
-          n.rounds++;
-          const r = verifyDrafts(rows, drafts, q, seen, o, g);
-          for (let k = 0; k < r.verified; k++) n.verified[k]++;
-          for (let k = 0; k < r.kept; k++) n.accepted[k]++;
-          state.truncate(L + 1 + r.kept);
-          fresh = [...drafts.slice(0, r.kept), r.next];
-        }
-        drafts = [];
-        let go = true;
-        for (const id of fresh) if (!(go = emit(id))) break;
-        if (!go) break;
-        // token N + k is predicted in the verify pass from a window of N + k tokens: no more than ctx
-        const N = tokens.length - 1 - ws;
-        const count = Math.min(D, left - 1, ctx - 1 - N);
-        if (count > 0) { draft(count); o.onDraft?.({ at: tokens.length, drafts, probs: q }); }
+    let primed = false;
+    while (left > 0) {
+      if (tokens.length - ws > ctx) {
+        // slide as generate does: keep the newest half, prefill it again
+        ws = tokens.length - Math.max(1, ctx >> 1);
+        restart();
+        primed = false;
       }
-    });
+      let fresh: number[];
+      if (!primed) {
+        const rows = mainPass(tokens.slice(ws + state.length));
+        fresh = [drawFrom(samplingProbs(rows[rows.length - 1], tokens, o), g)];
+        primed = true;
+      } else {
+        const L = state.length, rows = mainPass([tokens[tokens.length - 1], ...drafts]);
+        n.rounds++;
+        const r = verifyDrafts(rows, drafts, q, seen, o, g);
+        for (let k = 0; k < r.verified; k++) n.verified[k]++;
+        for (let k = 0; k < r.kept; k++) n.accepted[k]++;
+        state.truncate(L + 1 + r.kept);
+        fresh = [...drafts.slice(0, r.kept), r.next];
+      }
+      drafts = [];
+      let go = true;
+      for (const id of fresh) if (!(go = emit(id))) break;
+      if (!go) break;
+      // token N + k is predicted in the verify pass from a window of N + k tokens: no more than ctx
+      const N = tokens.length - 1 - ws;
+      const count = Math.min(D, left - 1, ctx - 1 - N);
+      if (count > 0) { draft(count); o.onDraft?.({ at: tokens.length, drafts, probs: q }); }
+    }
   } finally {
     model.train(wasTraining[0]);
     mtp.train(wasTraining[1]);

@@ -10,13 +10,12 @@
 // one-hot, a draft token is kept iff it is the target's argmax, and the output is the target's greedy
 // output. Both KV caches roll back (DecodingState.truncate) to the tokens kept.
 
-import { noGrad } from "../tensor/autograd.js";
 import { RandomGenerator } from "../tensor/rng.js";
 import * as ops from "../ops/index.js";
 import type { CausalLM } from "../models/causal-lm.js";
 import { SeqContext, type DecodingState } from "../nn/seq-context.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
-import { checkPrompt, type GenerateOptions, type GenerateResult } from "./generate.js";
+import { checkPrompt, decodeStep, type GenerateOptions, type GenerateResult } from "./generate.js";
 import { OutputSink } from "./output.js";
 import { samplingWeights, validateSampling, type SamplingOptions } from "./sampling.js";
 
@@ -148,11 +147,13 @@ class ModelLane implements Lane {
   feed(rows: number): Float32Array[] {
     const ids = this.pending;
     this.pending = [];
-    const logits = noGrad(() => this.model.forward(ops.tensor(Int32Array.from(ids), { shape: [1, ids.length] }), SeqContext.decode(this.state)).logits);
+    const [V, all] = decodeStep(this.state, () => {
+      const { logits } = this.model.forward(ops.tensor(Int32Array.from(ids), { shape: [1, ids.length] }), SeqContext.decode(this.state));
+      return [logits.shape[2], logits.toTypedArray() as Float32Array] as const;
+    });
     this.calls++;
     // checked on every pass so that the error does not wait for the first rejection
     if (!this.state.canTruncate(this.state.length - 1)) throw new Error(`speculative decoding: the ${this.name} model's decoding state cannot roll back (a recurrent state folds every position in); use a model with a KV cache`);
-    const V = logits.shape[2], all = logits.toTypedArray() as Float32Array;
     return Array.from({ length: rows }, (_, i) => all.subarray((ids.length - rows + i) * V, (ids.length - rows + i + 1) * V));
   }
 

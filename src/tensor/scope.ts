@@ -42,13 +42,30 @@ export function keep<T extends ScopedTensor>(t: T): T {
   return t;
 }
 
-/** The tensors in a returned value: a tensor, or arrays / plain objects of them, nested. */
-function collect(v: unknown, out: Set<Storage>, seen: Set<unknown>): void {
+/**
+ * The storages in a value: tensors in it, or arrays / plain objects of them, nested; `deep` also walks
+ * class instances and Maps and takes bare float storages (a decoding state's buffers, keepReachable).
+ */
+function collect(v: unknown, out: Set<Storage>, seen: Set<unknown>, deep = false): void {
   if (v === null || typeof v !== "object" || seen.has(v)) return;
   seen.add(v);
   if (v instanceof tensorClass) { out.add(v.data); return; }
-  if (Array.isArray(v)) { for (const x of v) collect(x, out, seen); return; }
-  if (Object.getPrototypeOf(v) === Object.prototype) for (const x of Object.values(v)) collect(x, out, seen);
+  if (deep && (v instanceof Float32Array || v instanceof Uint16Array)) { out.add(v); return; }
+  if (Array.isArray(v)) { for (const x of v) collect(x, out, seen, deep); return; }
+  if (deep && v instanceof Map) { for (const x of v.values()) collect(x, out, seen, deep); return; }
+  if (deep || Object.getPrototypeOf(v) === Object.prototype) for (const x of Object.values(v)) collect(x, out, seen, deep);
+}
+
+/**
+ * Let every tensor and float storage reachable from root (through properties, arrays and Maps) outlive
+ * the enclosing tidy() scopes: for objects that fn fills and that live on, such as a decoding state
+ * whose KV cache or recurrent sums a forward pass allocated.
+ */
+export function keepReachable(root: unknown): void {
+  if (scopes.length === 0) return;
+  const found = new Set<Storage>();
+  collect(root, found, new Set(), true);
+  for (const s of scopes) for (const d of found) s.kept.add(d);
 }
 
 /**
