@@ -60,10 +60,10 @@ function layerSkip(target: T.TransformerLM, layers: number): T.TransformerLM {
   return m.eval();
 }
 
-/** One forward pass of `n` new tokens after a 32-token cache, rolled back after. */
+/** One forward pass of `n` new tokens after a 32-token cache, rolled back after (a decoding pass as generate() runs it). */
 function pass(m: T.CausalLM, n: number): () => void {
   const st = m.newState(m.config.maxSeqLen);
-  const run = (len: number) => T.noGrad(() => m.forward(T.tensor(Int32Array.from({ length: len }, (_, i) => 10 + (i % 50)), { shape: [1, len] }), T.SeqContext.decode(st)));
+  const run = (len: number) => T.decodeStep(st, () => { m.forward(T.tensor(Int32Array.from({ length: len }, (_, i) => 10 + (i % 50)), { shape: [1, len] }), T.SeqContext.decode(st)); });
   run(32);
   return () => { run(n); st.truncate(32); };
 }

@@ -100,7 +100,7 @@ export { loadModel, loadTokenizer, type LoadedModel } from "./models/load.js";
 export { modelFlops, SCAN_LIMIT, type FlopsReport, type LayerFlops } from "./models/flops.js";
 
 // ---- decoding ----
-export { generate, type GenerateOptions, type GenerateResult } from "./generate/generate.js";
+export { generate, decodeStep, type GenerateOptions, type GenerateResult } from "./generate/generate.js";
 export { sampleNext, validateSampling, type SamplingOptions } from "./generate/sampling.js";
 export { scoreTokens, type ScoreResult, type ScoreOptions } from "./generate/score.js";
 
