@@ -239,12 +239,16 @@ describe("bf16", { skip }, () => {
       if (Number.isNaN(fromBits(h << 16))) assert.ok(Number.isNaN(back[i]));
       else assert.equal(bits(back[i]), (h << 16) >>> 0);
     });
-    // long vector (vectorised path) agrees with the scalar rule
-    const x = rand(1001), y = new Uint16Array(1001);
-    toBf16(x, y);
-    for (let i = 0; i < x.length; i++) {
-      const u = bits(x[i]);
-      assert.equal(y[i], ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff);
+    // long vectors (the vectorised path; past 65536 elements split among the threads) agree with the scalar rule
+    for (const n of [1001, 200_003]) {
+      const x = rand(n), y = new Uint16Array(n), z = new Float32Array(n);
+      toBf16(x, y);
+      fromBf16(y, z);
+      for (let i = 0; i < x.length; i++) {
+        const u = bits(x[i]);
+        assert.equal(y[i], ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff);
+        assert.equal(bits(z[i]), (y[i] << 16) >>> 0);
+      }
     }
   });
   for (const mode of ["auto", "pairs"] as const)

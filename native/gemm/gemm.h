@@ -49,8 +49,10 @@ void to_bf16_scalar(const float* src, uint16_t* dst, long n);
 void to_bf16_avx2(const float* src, uint16_t* dst, long n);
 void from_bf16_scalar(const uint16_t* src, float* dst, long n);
 void from_bf16_avx2(const uint16_t* src, float* dst, long n);
+void to_bf16_avx512(const float* src, uint16_t* dst, long n);
+void from_bf16_avx512(const uint16_t* src, float* dst, long n);
 
-// One instruction set's entry points (the avx512 level converts bf16 with the avx2 code).
+// One instruction set's entry points.
 struct GemmTable {
   bool (*gemm)(const GemmParams& p);
   void (*to_bf16)(const float* src, uint16_t* dst, long n);

@@ -54,5 +54,7 @@ bool gemm_avx512(const GemmParams& p) {
   return true;
 }
 void gemm_grouped_avx512(const GroupedParams& p) { avx512_ns::run_grouped<avx512_ns::KF32>(p); }
-const GemmTable gemm_avx512_table = {gemm_avx512, to_bf16_avx2, from_bf16_avx2, gemm_grouped_avx512};
+void to_bf16_avx512(const float* s, uint16_t* d, long n) { avx512_ns::to_bf16_impl(s, d, n); }
+void from_bf16_avx512(const uint16_t* s, float* d, long n) { avx512_ns::from_bf16_impl(s, d, n); }
+const GemmTable gemm_avx512_table = {gemm_avx512, to_bf16_avx512, from_bf16_avx512, gemm_grouped_avx512};
 }  // namespace tsf

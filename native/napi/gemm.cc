@@ -9,6 +9,7 @@
 #include "args.h"
 #include "gemm/gemm.h"
 #include "runtime/isa.h"
+#include "runtime/pool.h"
 
 namespace tsf {
 namespace {
@@ -92,6 +93,14 @@ Napi::Value GemmF32(const Napi::CallbackInfo& info) { return Gemm(info, false); 
 Napi::Value GemmBf16(const Napi::CallbackInfo& info) { return Gemm(info, true); }
 
 // toBf16(src: Float32Array, dst: Uint16Array) / fromBf16(src: Uint16Array, dst: Float32Array)
+struct ConvertJob { bool to; const void* src; void* dst; long n; };
+void convert_task(void* vc, int tid, int nt) {  // contiguous slices of whole cache lines of dst
+  const ConvertJob& j = *static_cast<const ConvertJob*>(vc);
+  const long per = ((j.n + nt - 1) / nt + 31) / 32 * 32, a = tid * per, b = a + per < j.n ? a + per : j.n;
+  if (a >= b) return;
+  if (j.to) G().to_bf16(static_cast<const float*>(j.src) + a, static_cast<uint16_t*>(j.dst) + a, b - a);
+  else G().from_bf16(static_cast<const uint16_t*>(j.src) + a, static_cast<float*>(j.dst) + a, b - a);
+}
 Napi::Value Convert(const Napi::CallbackInfo& info, bool to) {
   Call c(info, to ? "toBf16" : "fromBf16");
   size_t n = 0, dn = 0;
@@ -99,8 +108,9 @@ Napi::Value Convert(const Napi::CallbackInfo& info, bool to) {
   void* dst = to ? (void*)c.u16(1, "dst", 0, &dn) : (void*)c.f32(1, "dst", 0, &dn);
   if (c.ok() && dn < n) c.range_error("dst is shorter than src");
   if (!c.ok()) return c.finish();
-  if (to) G().to_bf16(static_cast<const float*>(src), static_cast<uint16_t*>(dst), (long)n);
-  else G().from_bf16(static_cast<const uint16_t*>(src), static_cast<float*>(dst), (long)n);
+  ConvertJob job{to, src, dst, (long)n};
+  // a conversion streams memory: one thread alone does not draw the bandwidth of two
+  pool_run(n >= 65536 ? pool_threads() : 1, convert_task, &job);
   return c.finish();
 }
 Napi::Value ToBf16(const Napi::CallbackInfo& info) { return Convert(info, true); }
