@@ -72,16 +72,23 @@ void pack_n(const float* src, long ps, long kc, float* __restrict dst) {
 // An odd last row is paired with zeros.
 template <int R>
 void pack_pairs_n(const uint16_t* src, long ps, long kc, uint16_t* __restrict dst) {
-  static_assert(R % 16 == 0, "R must be a multiple of 16");
+  static_assert(R % 8 == 0, "R must be a multiple of 8");
   for (long p = 0; p < kc; p += 2) {
     const uint16_t *s0 = src + p * ps, *s1 = s0 + ps;
     uint16_t* d = dst + p * R;
-    for (int r = 0; r < R; r += 16) {
+    int r = 0;
+    for (; r + 16 <= R; r += 16) {
       const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s0 + r));
       const __m256i b = p + 1 < kc ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s1 + r)) : _mm256_setzero_si256();
       const __m256i lo = _mm256_unpacklo_epi16(a, b), hi = _mm256_unpackhi_epi16(a, b);  // per 128-bit lane
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 2 * r), _mm256_permute2x128_si256(lo, hi, 0x20));
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 2 * r + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+    }
+    if (r < R) {  // 8 left (R = 8: the A panels of the 8-row bf16 microkernel)
+      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s0 + r));
+      const __m128i b = p + 1 < kc ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(s1 + r)) : _mm_setzero_si128();
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 2 * r), _mm_unpacklo_epi16(a, b));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 2 * r + 8), _mm_unpackhi_epi16(a, b));
     }
   }
 }

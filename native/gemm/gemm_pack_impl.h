@@ -20,7 +20,7 @@ void pack_panel(const typename K::Tin* src, long rs, long ps, int rv, long kc,
     }
 #endif
 #ifdef TSF_PACK_T
-    if constexpr (G == 2 && R % 16 == 0) {  // full bf16 pair panel: SIMD row interleave
+    if constexpr (G == 2 && R % 8 == 0) {  // full bf16 pair panel: SIMD row interleave
       if (rv == R) {
         pack_pairs_n<R>(src, ps, kc, dst);
         return;
