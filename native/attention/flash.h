@@ -26,6 +26,7 @@ struct FlashParams {
   const float* dO = nullptr;
   float *dq = nullptr, *dk = nullptr, *dv = nullptr;
   int bwd_mode = 0;  // backward schedule: 0 by shape, 1 fused (dQ in the dK/dV sweep), 2 separate dQ pass
+  bool lowp = false; // backward in float32 only, without the double products (autocast)
 };
 
 struct FlashTable {

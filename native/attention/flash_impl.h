@@ -190,6 +190,43 @@ void kv_pair(const FlashParams& p, const Mask& mk, int st, const float* KT, cons
   }
 }
 
+// kv_pair under autocast (p.lowp): float32 throughout, as a bf16 autocast runs attention with float32
+// accumulation: no double copies of Q, dO and the tiles, dP - D formed in float32 (the cancellation
+// the double path avoids costs dQ and dK ~1e-4 relative on peaked rows, below bf16's 2^-8); dkf, dvf
+// are the float32 running dK_j, dV_j. q_item_f repeats its dS and dQ operations bit for bit.
+void kv_pair_f(const FlashParams& p, const Mask& mk, int st, const float* KT, const float* VT, const float* kr,
+               long nk, long j0, long qrow, long nq, long i0, const double* D, float* Sb, float* dPb,
+               float* tile, float* dkf, float* dvf, float* dq) {
+  const long d = p.d, nk16 = round16(nk);
+  const float* qr = p.q + qrow * d;
+  const float* gr = p.dO + qrow * d;
+  const Span sp(mk, st, i0, nq, j0, nk);
+  score(qr, d, nq, KT, nk16, d, p.scale, Sb, sp.queries);
+  if (st == PARTIAL)
+    for (long r = 0; r < nq; ++r) mask_row(mk, i0 + r, j0, nk, Sb + r * T, 1);
+  for (long r = 0; r < nq; ++r) {
+    const float L = p.lse[qrow + r];
+    const ve vl = tset<ve>(L == -kInf ? kInf : L);
+    for (long c = 0; c < nk16; c += EL) tstore(Sb + r * T + c, e_exp(tload<ve>(Sb + r * T + c) - vl));
+  }
+  // dS = P (dP - D) scale with dP = dO_i V_j^T; blocks the ranges skip stay 0 (P is 0 there)
+  std::memset(dPb, 0, sizeof(float) * nq * T);
+  score(gr, d, nq, VT, nk16, d, 1.0f, dPb, sp.queries);
+  const ve vs = tset<ve>(p.scale);
+  for (long r = 0; r < nq; ++r) {
+    const ve vd = tset<ve>((float)D[qrow + r]);
+    for (long c = 0; c < nk16; c += EL)
+      tstore(dPb + r * T + c, tload<ve>(Sb + r * T + c) * (tload<ve>(dPb + r * T + c) - vd) * vs);
+  }
+  wsum(dvf, d, nk, Sb, 1, T, nq, gr, d, d, sp.keys);
+  wsum(dkf, d, nk, dPb, 1, T, nq, qr, d, d, sp.keys);
+  if (dq) {
+    std::memset(tile, 0, sizeof(float) * nq * d);
+    wsum(tile, d, nq, dPb, T, 1, nk, kr, d, d, sp.queries);
+    add_to_float(dq + qrow * d, tile, nq * d);
+  }
+}
+
 // Scratch floats of a backward item (the double tile counts twice).
 inline long bwd_scratch(long d) { return (12 * d + 4 * T + 4) * T; }
 
@@ -211,7 +248,27 @@ void kv_block(const Bwd& w, long b, long kvh, const Seg& sg, long j0) {
   double* Qd = Wd + T * T;  // the query tile's Q and dO rows in double, T x d each
   double* Gd = Qd + T * d;
   const float* kr = p.k + krow * d;
+  float* dk = p.dk + krow * d;
+  float* dv = p.dv + krow * d;
   transpose(kr, nk, d, KT);
+  if (p.lowp) {  // float32 V^T and running sums in the double ones' place
+    float* VTf = buf;
+    float *dkf = VTf + d * T, *dvf = dkf + d * T;
+    transpose(p.v + krow * d, nk, d, VTf);
+    std::memset(dkf, 0, sizeof(float) * 2 * d * T);
+    for (long g = 0; g < P.group; ++g) {
+      const long qh = (b * p.H + kvh * P.group + g) * p.Tq + sg.q0;
+      for (long t0 = 0; t0 < sg.nq; t0 += T) {
+        const long nq = lmin(T, sg.nq - t0), i0 = t0 + sg.off;
+        const int st = P.mk.tile(i0, i0 + nq - 1, j0, j0 + nk - 1);
+        if (st == SKIP) continue;
+        kv_pair_f(p, P.mk, st, KT, VTf, kr, nk, j0, qh + t0, nq, i0, w.D, Sb, dPb, tile, dkf, dvf, w.fused ? p.dq : nullptr);
+      }
+    }
+    std::memcpy(dk, dkf, sizeof(float) * nk * d);
+    std::memcpy(dv, dvf, sizeof(float) * nk * d);
+    return;
+  }
   transpose_d(p.v + krow * d, nk, d, VT);
   std::memset(dkd, 0, sizeof(double) * nk * d);
   std::memset(dvd, 0, sizeof(double) * nk * d);
@@ -224,8 +281,6 @@ void kv_block(const Bwd& w, long b, long kvh, const Seg& sg, long j0) {
       kv_pair(p, P.mk, st, KT, VT, kr, nk, j0, qh + t0, nq, i0, w.D, Sb, dPb, tile, Wd, Qd, Gd, dkd, dvd, w.fused ? p.dq : nullptr);
     }
   }
-  float* dk = p.dk + krow * d;
-  float* dv = p.dv + krow * d;
   for (long i = 0; i < nk * d; ++i) { dk[i] = (float)dkd[i]; dv[i] = (float)dvd[i]; }
 }
 
@@ -269,12 +324,16 @@ void q_item(const void* vc, long idx) {
   float* Ls = dPT + T * T;
   float* tile = Ls + T;  // T x d
   double* Vd = reinterpret_cast<double*>(tile + T * d);  // the key tile's V rows in double, T x d
+  float* GTf = reinterpret_cast<float*>(GT);  // lowp: dO^T and D in float32
+  float* Dvf = reinterpret_cast<float*>(Dv);
   transpose(p.q + qrow * d, nq, d, QT);
-  transpose_d(p.dO + qrow * d, nq, d, GT);
+  if (p.lowp) transpose(p.dO + qrow * d, nq, d, GTf);
+  else transpose_d(p.dO + qrow * d, nq, d, GT);
   for (long r = 0; r < T; ++r) {
     const float L = r < nq ? p.lse[qrow + r] : -kInf;
     Ls[r] = L == -kInf ? kInf : L;
-    Dv[r] = r < nq ? w.D[qrow + r] : 0.0;
+    if (p.lowp) Dvf[r] = r < nq ? (float)w.D[qrow + r] : 0.0f;
+    else Dv[r] = r < nq ? w.D[qrow + r] : 0.0;
   }
   float* dq = p.dq + qrow * d;
   std::memset(dq, 0, sizeof(float) * nq * d);
@@ -291,11 +350,19 @@ void q_item(const void* vc, long idx) {
     for (long c = 0; c < nk; ++c)
       for (long r = 0; r < nq16; r += EL) tstore(ST + c * T + r, e_exp(tload<ve>(ST + c * T + r) - tload<ve>(Ls + r)));
     const float* vr = p.v + (krow0 + j0) * d;
-    for (long i = 0; i < nk * d; ++i) Vd[i] = vr[i];
-    score_dp(Vd, d, nk, GT, nq16, d, nullptr, Dv, dPT, sp.keys);
-    for (long c = 0; c < nk; ++c)
-      for (long r = 0; r < nq16; r += EL)
-        tstore(dPT + c * T + r, tload<ve>(ST + c * T + r) * tload<ve>(dPT + c * T + r) * vs);
+    if (p.lowp) {  // kv_pair_f's dS, transposed
+      std::memset(dPT, 0, sizeof(float) * nk * T);
+      score(vr, d, nk, GTf, nq16, d, 1.0f, dPT, sp.keys);
+      for (long c = 0; c < nk; ++c)
+        for (long r = 0; r < nq16; r += EL)
+          tstore(dPT + c * T + r, tload<ve>(ST + c * T + r) * (tload<ve>(dPT + c * T + r) - tload<ve>(Dvf + r)) * vs);
+    } else {
+      for (long i = 0; i < nk * d; ++i) Vd[i] = vr[i];
+      score_dp(Vd, d, nk, GT, nq16, d, nullptr, Dv, dPT, sp.keys);
+      for (long c = 0; c < nk; ++c)
+        for (long r = 0; r < nq16; r += EL)
+          tstore(dPT + c * T + r, tload<ve>(ST + c * T + r) * tload<ve>(dPT + c * T + r) * vs);
+    }
     std::memset(tile, 0, sizeof(float) * nq * d);
     wsum(tile, d, nq, dPT, 1, T, nk, kr, d, d, sp.queries);
     add_to_float(dq, tile, nq * d);

@@ -4,7 +4,8 @@
 //   flashForward(q, k, v, o, lse, dims, cuSeqlens | null, table | null)
 //   flashBackward(q, k, v, o, lse, dO, dq, dk, dv, dims, cuSeqlens | null, table | null)
 // dims: Float64Array [B, H, Hkv, Tq, S, d, scale, causal (0/1), window, blockSize(, backward schedule:
-// 0 by shape, 1 fused, 2 separate dQ pass -- the same bits either way; tests compare them)].
+// 0 by shape, 1 fused, 2 separate dQ pass -- the same bits either way; tests compare them), kvRows (0: S),
+// lowp (1: the backward in float32 only, for autocast)].
 #include <napi.h>
 
 #include <cmath>
@@ -42,6 +43,7 @@ bool read_common(Call& c, size_t iDims, FlashParams* p) {
   }
   p->window = (long)dm[8];
   p->bwd_mode = n > 10 && (dm[10] == 1 || dm[10] == 2) ? (int)dm[10] : 0;
+  p->lowp = n > 12 && dm[12] != 0;  // backward without double products (autocast)
   // dims[11]: rows per (b, kv head) of k and v when they are read in place from a longer buffer (a KV cache)
   p->kv_rows = p->S;
   if (n > 11 && dm[11] != 0) {

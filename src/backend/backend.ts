@@ -103,6 +103,11 @@ export interface FlashArgs<T extends FloatArray = FloatArray> extends AttentionM
  */
 export interface FlashBackwardArgs<T extends FloatArray = FloatArray> extends FlashArgs<T> {
   dO: T; dq: T; dk: T; dv: T;
+  /**
+   * Under autocast: float32 accumulation only (the native kernel skips the double products that keep
+   * the fp32 path within 1e-5 of float64); a backend may always compute more precisely (the JS one does).
+   */
+  lowPrecision?: boolean;
 }
 
 /**

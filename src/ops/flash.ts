@@ -7,6 +7,7 @@ import { backend } from "../backend/registry.js";
 import { needsGrad, record } from "../tensor/autograd.js";
 import { Tensor } from "../tensor/tensor.js";
 import { attentionMaskArgs, attentionShapes, type AttentionOptions } from "./attention.js";
+import { autocastScope } from "./autocast.js";
 import { commonFloat, floatData, wrap } from "./util.js";
 
 export type FlashAttentionOptions = AttentionOptions;
@@ -27,6 +28,8 @@ export function flashAttention(q: Tensor, k: Tensor, v: Tensor, opts: FlashAtten
   const dtype = commonFloat("flashAttention", q, k, v);
   const [B, H, Hkv, Tq, S, d] = attentionShapes("flashAttention", q, k, v);
   const grad = needsGrad([q, k, v]);
+  // under autocast the backward keeps float32 accumulation only (as torch's bf16 attention does)
+  const lowPrecision = autocastScope() !== null;
   const rows = grad ? null : inPlaceRows(k, v);
   const qd = floatData(q, "flashAttention");
   const kd = rows ? (k.data as FloatArray) : floatData(k, "flashAttention"), vd = rows ? (v.data as FloatArray) : floatData(v, "flashAttention");
@@ -43,7 +46,7 @@ export function flashAttention(q: Tensor, k: Tensor, v: Tensor, opts: FlashAtten
   return record(out, "flash_attention", [q, k, v], (g) => {
     const gq = Tensor.empty(q.shape, dtype), gk = Tensor.empty(k.shape, dtype), gv = Tensor.empty(v.shape, dtype);
     backend().flashBackward({
-      ...args, dO: floatData(g, "flashAttention"),
+      ...args, dO: floatData(g, "flashAttention"), lowPrecision,
       dq: gq.data as FloatArray, dk: gk.data as FloatArray, dv: gv.data as FloatArray,
     });
     return [gq, gk, gv];

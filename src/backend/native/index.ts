@@ -3,7 +3,7 @@
 // Int32Array copies) run the js reference twin. Each entry below only adapts the Backend arguments to
 // the addon's (op codes, packed dims); bounds and index ranges are checked in C++.
 
-import type { FlashArgs, GemmArgs, Im2colArgs, ScanArgs, ScanBackwardArgs, UnaryParams } from "../backend.js";
+import type { FlashArgs, FlashBackwardArgs, GemmArgs, Im2colArgs, ScanArgs, ScanBackwardArgs, UnaryParams } from "../backend.js";
 import type { Backend } from "../backend.js";
 import { jsBackend } from "../js/index.js";
 import { dispatchBackend, type KernelName, type TypedKernels } from "../kernels.js";
@@ -25,12 +25,12 @@ function codes(names: string[]): Record<string, number> {
 }
 
 /** Validates the mask (the messages of mask.ts) and packs the flash arguments for the addon. */
-function flashDims(a: FlashArgs, dims: Float64Array): Uint8Array | null {
+function flashDims(a: FlashArgs & Pick<FlashBackwardArgs, "lowPrecision">, dims: Float64Array): Uint8Array | null {
   new AttentionMask({ causal: a.causal, window: a.window, cuSeqlens: a.cuSeqlens, blockMask: null }, a.Tq, a.S);
   const table = a.blockMask ? blockMaskTable(a.blockMask, a.Tq, a.S).table : null;
   dims[0] = a.B; dims[1] = a.H; dims[2] = a.Hkv; dims[3] = a.Tq; dims[4] = a.S; dims[5] = a.d;
   dims[6] = a.scale; dims[7] = a.causal ? 1 : 0; dims[8] = a.window; dims[9] = a.blockMask ? a.blockMask.blockSize : 1;
-  dims[10] = 0; dims[11] = a.kvRows ?? 0;
+  dims[10] = 0; dims[11] = a.kvRows ?? 0; dims[12] = a.lowPrecision ? 1 : 0;
   return table;
 }
 
@@ -52,7 +52,7 @@ function float32Kernels(n: NativeAddon, names: NativeOpNames): TypedKernels {
   const js = jsBackend;
   const U = codes(names.unary), B = codes(names.binary), R = codes(names.reduce);
   const dims = new Float64Array(3 * MAX_RANK);
-  const flashBuf = new Float64Array(12);
+  const flashBuf = new Float64Array(13);
   const convBuf = new Float64Array(14);
   const scanBuf = new Float64Array(5);
   // dims = [shape, strides of operand 1, strides of operand 2] for a kernel of rank <= MAX_RANK
