@@ -71,17 +71,20 @@ export function roundToF16(x: Float32Array): Float32Array {
 export function lowpOperand(s: AutocastScope, x: Float32Array, key: Tensor | null): Tensor {
   const dtype = s.precision === "fp16" ? "float32" : "bfloat16", n = x.length;
   // own storage for a parameter's cached copy (it outlives every scope), tidy()-scoped storage otherwise
-  const convert = (own: boolean): Uint16Array | Float32Array => {
-    if (s.precision === "fp16") return f16ToF32(f32ToF16(x), own ? new Float32Array(n) : (Tensor.empty([n], dtype).data as Float32Array));
-    const bits = own ? new Uint16Array(n) : (Tensor.empty([n], dtype).data as Uint16Array);
+  const convert = (own: Uint16Array | Float32Array | null): Uint16Array | Float32Array => {
+    if (s.precision === "fp16") return f16ToF32(f32ToF16(x), (own as Float32Array | null) ?? (Tensor.empty([n], dtype).data as Float32Array));
+    const bits = (own as Uint16Array | null) ?? (Tensor.empty([n], dtype).data as Uint16Array);
     backend().toBf16(x, bits, n);
     return bits;
   };
   // only parameters are cached: they are what forward and backward (and every micro-batch) share
-  if (!key || !key.requiresGrad || !key.isLeaf) return new Tensor(convert(false), [n], { dtype });
+  if (!key || !key.requiresGrad || !key.isLeaf) return new Tensor(convert(null), [n], { dtype });
   let hit = copies.get(key);
   if (!(hit && hit.epoch === epoch && hit.precision === s.precision && hit.data.length === n)) {
-    hit = { precision: s.precision, epoch, data: convert(true) };
+    // a stale copy of this precision is refreshed in its own storage (no fresh pages or garbage per
+    // step); a graph still holding it then reads the updated weight, as the fp32 path reads the parameter
+    const same = hit && hit.precision === s.precision && hit.data.length === n ? hit.data : null;
+    hit = { precision: s.precision, epoch, data: convert(same ?? (s.precision === "fp16" ? new Float32Array(n) : new Uint16Array(n))) };
     copies.set(key, hit);
   }
   return new Tensor(hit.data, [n], { dtype });
