@@ -254,7 +254,8 @@ describe("bf16", { skip }, () => {
   for (const mode of ["auto", "pairs"] as const)
     it(`gemm (${mode}) is exact on bf16 inputs and within 1e-2 of fp32`, (t) => {
       if (mode === "pairs" && native!.isa() === "scalar") return t.skip("no AVX2");
-      for (const [m, n, k] of [[7, 17, 33], [129, 33, 257], [33, 65, 1], [64, 96, 513], [257, 129, 7], [70, 80, 512]] as const)
+      // 40 x 72 x 1104: a long k and a small C, split in k (gemm_ksplit_impl.h)
+      for (const [m, n, k] of [[7, 17, 33], [129, 33, 257], [33, 65, 1], [64, 96, 513], [257, 129, 7], [70, 80, 512], [40, 72, 1104]] as const)
         for (const [tA, tB] of combos)
           for (const batch of [1, 3]) {
             // pad 2 with even k keeps the row strides even: the SIMD pair packing; odd strides take the scalar one
@@ -273,4 +274,25 @@ describe("bf16", { skip }, () => {
             assert.ok(num <= 1e-2 * den, `${what}: max err ${num} vs max |c| ${den}`);
           }
     });
+  it("bf16: same bits with 1 and 2 threads on a long-k weight-gradient shape (split in k)", (t) => {
+    if (native!.isa() === "scalar") return t.skip("no AVX2");
+    const saved = getNativeThreads();
+    try {
+      for (const [tA, tB] of combos) {
+        const g = make(1, 40, 72, 1104, tA, tB, 2, 2, 1, 0.5);
+        const a16 = new Uint16Array(g.a.length), b16 = new Uint16Array(g.b.length);
+        toBf16(g.a, a16); toBf16(g.b, b16);
+        const c0 = Float32Array.from(g.c), out: Float32Array[] = [];
+        for (const threads of [1, 2]) {
+          setNativeThreads(threads);
+          const c = Float32Array.from(c0);
+          nativeGemmBf16({ ...g, a: a16, b: b16, c }, "pairs");
+          out.push(c);
+        }
+        assert.deepEqual(new Uint32Array(out[0].buffer), new Uint32Array(out[1].buffer), `tA=${tA} tB=${tB}`);
+      }
+    } finally {
+      setNativeThreads(saved);
+    }
+  });
 });

@@ -1,13 +1,13 @@
 // Included by gemm_impl.h inside its per-ISA namespace (uses its V, MR, NR, lmin, cdiv, grow, Job,
 // job_of and gemm_slab): not a standalone header.
-// --- a long k and a small C (weight gradients: k = rows of the batch) -----------------------------
+// --- a long k and a small C (weight gradients: k = rows of the batch; fp32 and bf16) ----------------
 // Split in rows or columns, each thread would pack the whole of the other operand, which for these
 // products is a cold activation read from memory twice. Split in k instead: unit h multiplies the
 // h-th half of k into its own C (the caller's C with its beta and bias, or a scratch C), and the
 // halves are summed in order afterwards. The split depends on the shape only (one thread runs both
 // units), so the bits do not depend on the thread count.
 inline bool ksplit_shape(const GemmParams& p) {
-  return p.batch == 1 && p.kind == KIND_F32 && p.k >= 1024 && p.k >= 4 * (p.m > p.n ? p.m : p.n) &&
+  return p.batch == 1 && p.k >= 1024 && p.k >= 4 * (p.m > p.n ? p.m : p.n) &&
          p.m * p.n <= 512 * 512;
 }
 struct KSplitCtx { const GemmParams* p; float* c1; long kh; std::atomic<long> next{0}; };
