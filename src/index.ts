@@ -5,7 +5,7 @@
 export { Tensor, type TensorLike } from "./tensor/tensor.js";
 export type { DType } from "./tensor/dtype.js";
 export { noGrad, enableGrad, isGradEnabled } from "./tensor/autograd.js";
-export { tidy, keep } from "./tensor/scope.js";
+export { tidy, keep, keepReachable } from "./tensor/scope.js";
 export { RandomGenerator, manualSeed, defaultGenerator, type RngState } from "./tensor/rng.js";
 export { memoryStats, resetPeakMemory, trackLiveMemory, type MemoryStats } from "./tensor/memory.js";
 

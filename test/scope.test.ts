@@ -109,4 +109,36 @@ describe("tidy", () => {
     assert.deepEqual(scoped.params, plain.params);
     assert.ok(plain.losses[4] < plain.losses[0], "it learns the batch");
   });
+
+  it("keepReachable keeps what an object holds (class fields, arrays, Maps, bare storage); the rest is recycled", () => {
+    class Holder { t: T.Tensor | null = null; list: T.Tensor[] = []; byName = new Map<string, T.Tensor>(); raw: Float32Array | null = null; }
+    const h = new Holder();
+    let dropped: T.Tensor | null = null;
+    T.tidy(() => {
+      h.t = T.full([n], 1);
+      h.list.push(T.full([n], 2));
+      h.byName.set("x", T.full([n], 3));
+      h.raw = T.full([n], 4).data as Float32Array;  // a storage without its tensor
+      dropped = T.full([n], 5);
+      T.keepReachable(h);
+    });
+    for (let i = 0; i < 8; i++) T.full([n], 9);  // would reuse any recycled storage of n elements
+    assert.ok(h.t!.toTypedArray().every((x) => x === 1));
+    assert.ok(h.list[0].toTypedArray().every((x) => x === 2));
+    assert.ok(h.byName.get("x")!.toTypedArray().every((x) => x === 3));
+    assert.ok(h.raw!.every((x) => x === 4));
+    assert.throws(() => dropped!.toTypedArray(), DISPOSED);
+  });
+
+  it("decodeStep: a KV cache filled inside the pass lives on; generate() under it matches a plain forward", () => {
+    const model = new TransformerLM(T.gpt2Config({ vocabSize: 11, dModel: 16, nLayers: 2, nHeads: 2, maxSeqLen: 32, dropout: 0 })).eval();
+    const ids = [1, 2, 3, 4, 5, 6];
+    const state = model.newState(32);
+    const a = T.decodeStep(state, () => model.forward(T.tensor(Int32Array.from(ids.slice(0, 4)), { shape: [1, 4] }), T.SeqContext.decode(state)).logits.toTypedArray());
+    for (let i = 0; i < 8; i++) T.full([16 * 32 * 2], 9);
+    const b = T.decodeStep(state, () => model.forward(T.tensor(Int32Array.from(ids.slice(4)), { shape: [1, 2] }), T.SeqContext.decode(state)).logits.toTypedArray());
+    const full = T.noGrad(() => model.forward(T.tensor(Int32Array.from(ids), { shape: [1, 6] })).logits.toTypedArray());
+    const got = [...a, ...b];
+    for (let i = 0; i < full.length; i++) assert.ok(Math.abs(got[i] - full[i]) <= 1e-5, `logit ${i}: ${got[i]} vs ${full[i]}`);
+  });
 });
