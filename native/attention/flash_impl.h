@@ -152,15 +152,24 @@ void d_item(const void* vc, long i) {  // D for 256 rows (x ascending from 0, as
   }
 }
 
+// A kv_block's running dK_j, dV_j and its V_j^T: in double (with the double copies of the query tile's
+// Q and dO rows and of the P / dS tile that wsum_d reads), or under autocast (p.lowp) in float32.
+struct KvAcc {
+  const double* VT; double *dkd, *dvd, *Wd, *Qd, *Gd;  // double path
+  const float* VTf; float *dkf, *dvf;                  // p.lowp
+};
+
 // One key tile (K^T, V^T given) against one query tile, scores row-major S[r][c]: accumulates dV_j,
-// dK_j and, when dq != null, dQ_i (Alg. 2 lines 11-16).
-void kv_pair(const FlashParams& p, const Mask& mk, int st, const float* KT, const double* VT, const float* kr,
-             long nk, long j0, long qrow, long nq, long i0, const double* D, float* Sb, float* dPb,
-             float* tile, double* Wd, double* Qd, double* Gd, double* dkd, double* dvd, float* dq) {
+// dK_j and, when dq != null, dQ_i (Alg. 2 lines 11-16). Under autocast (p.lowp) dP - D is formed and
+// dK, dV are summed in float32, as a bf16 autocast runs attention with float32 accumulation (the
+// cancellation the double path avoids costs dQ and dK ~1e-4 relative on peaked rows, below bf16's
+// 2^-8); q_item repeats its dS and dQ operations bit for bit either way.
+void kv_pair(const FlashParams& p, const Mask& mk, int st, const float* KT, const float* kr, long nk, long j0,
+             long qrow, long nq, long i0, const double* D, float* Sb, float* dPb, float* tile, const KvAcc& a,
+             float* dq) {
   const long d = p.d, nk16 = round16(nk);
   const float* qr = p.q + qrow * d;
   const float* gr = p.dO + qrow * d;
-  for (long i = 0; i < nq * d; ++i) { Qd[i] = qr[i]; Gd[i] = gr[i]; }
   const Span sp(mk, st, i0, nq, j0, nk);
   score(qr, d, nq, KT, nk16, d, p.scale, Sb, sp.queries);
   if (st == PARTIAL)
@@ -171,55 +180,31 @@ void kv_pair(const FlashParams& p, const Mask& mk, int st, const float* KT, cons
     const ve vl = tset<ve>(L == -kInf ? kInf : L);
     for (long c = 0; c < nk16; c += EL) tstore(Sb + r * T + c, e_exp(tload<ve>(Sb + r * T + c) - vl));
   }
-  // dP_ij - D_i with dP = dO_i V_j^T (line 13); dS_ij = P_ij (dP_ij - D_i) (line 14), scale folded in
-  score_dp(Gd, d, nq, VT, nk16, d, D + qrow, nullptr, dPb, sp.queries);
+  // dP_ij - D_i with dP = dO_i V_j^T (line 13); dS_ij = P_ij (dP_ij - D_i) (line 14), scale folded in;
+  // then dV_j += P^T dO_i (line 12), dK_j += dS^T Q_i (line 16)
   const ve vs = tset<ve>(p.scale);
-  for (long r = 0; r < nq; ++r)
-    for (long c = 0; c < nk16; c += EL)
-      tstore(dPb + r * T + c, tload<ve>(Sb + r * T + c) * tload<ve>(dPb + r * T + c) * vs);
-  // dV_j += P^T dO_i (line 12), dK_j += dS^T Q_i (line 16), in double
-  for (long i = 0; i < nq * T; ++i) Wd[i] = Sb[i];
-  wsum_d(dvd, d, nk, Wd, 1, T, nq, Gd, d, d, sp.keys);
-  for (long i = 0; i < nq * T; ++i) Wd[i] = dPb[i];
-  wsum_d(dkd, d, nk, Wd, 1, T, nq, Qd, d, d, sp.keys);
+  if (p.lowp) {
+    std::memset(dPb, 0, sizeof(float) * nq * T);  // blocks the ranges skip stay 0 (P is 0 there)
+    score(gr, d, nq, a.VTf, nk16, d, 1.0f, dPb, sp.queries);
+    for (long r = 0; r < nq; ++r) {
+      const ve vd = tset<ve>((float)D[qrow + r]);
+      for (long c = 0; c < nk16; c += EL)
+        tstore(dPb + r * T + c, tload<ve>(Sb + r * T + c) * (tload<ve>(dPb + r * T + c) - vd) * vs);
+    }
+    wsum(a.dvf, d, nk, Sb, 1, T, nq, gr, d, d, sp.keys);
+    wsum(a.dkf, d, nk, dPb, 1, T, nq, qr, d, d, sp.keys);
+  } else {
+    for (long i = 0; i < nq * d; ++i) { a.Qd[i] = qr[i]; a.Gd[i] = gr[i]; }
+    score_dp(a.Gd, d, nq, a.VT, nk16, d, D + qrow, nullptr, dPb, sp.queries);
+    for (long r = 0; r < nq; ++r)
+      for (long c = 0; c < nk16; c += EL)
+        tstore(dPb + r * T + c, tload<ve>(Sb + r * T + c) * tload<ve>(dPb + r * T + c) * vs);
+    for (long i = 0; i < nq * T; ++i) a.Wd[i] = Sb[i];
+    wsum_d(a.dvd, d, nk, a.Wd, 1, T, nq, a.Gd, d, d, sp.keys);
+    for (long i = 0; i < nq * T; ++i) a.Wd[i] = dPb[i];
+    wsum_d(a.dkd, d, nk, a.Wd, 1, T, nq, a.Qd, d, d, sp.keys);
+  }
   // dQ_i += dS K_j (line 15)
-  if (dq) {
-    std::memset(tile, 0, sizeof(float) * nq * d);
-    wsum(tile, d, nq, dPb, T, 1, nk, kr, d, d, sp.queries);
-    add_to_float(dq + qrow * d, tile, nq * d);
-  }
-}
-
-// kv_pair under autocast (p.lowp): float32 throughout, as a bf16 autocast runs attention with float32
-// accumulation: no double copies of Q, dO and the tiles, dP - D formed in float32 (the cancellation
-// the double path avoids costs dQ and dK ~1e-4 relative on peaked rows, below bf16's 2^-8); dkf, dvf
-// are the float32 running dK_j, dV_j. q_item_f repeats its dS and dQ operations bit for bit.
-void kv_pair_f(const FlashParams& p, const Mask& mk, int st, const float* KT, const float* VT, const float* kr,
-               long nk, long j0, long qrow, long nq, long i0, const double* D, float* Sb, float* dPb,
-               float* tile, float* dkf, float* dvf, float* dq) {
-  const long d = p.d, nk16 = round16(nk);
-  const float* qr = p.q + qrow * d;
-  const float* gr = p.dO + qrow * d;
-  const Span sp(mk, st, i0, nq, j0, nk);
-  score(qr, d, nq, KT, nk16, d, p.scale, Sb, sp.queries);
-  if (st == PARTIAL)
-    for (long r = 0; r < nq; ++r) mask_row(mk, i0 + r, j0, nk, Sb + r * T, 1);
-  for (long r = 0; r < nq; ++r) {
-    const float L = p.lse[qrow + r];
-    const ve vl = tset<ve>(L == -kInf ? kInf : L);
-    for (long c = 0; c < nk16; c += EL) tstore(Sb + r * T + c, e_exp(tload<ve>(Sb + r * T + c) - vl));
-  }
-  // dS = P (dP - D) scale with dP = dO_i V_j^T; blocks the ranges skip stay 0 (P is 0 there)
-  std::memset(dPb, 0, sizeof(float) * nq * T);
-  score(gr, d, nq, VT, nk16, d, 1.0f, dPb, sp.queries);
-  const ve vs = tset<ve>(p.scale);
-  for (long r = 0; r < nq; ++r) {
-    const ve vd = tset<ve>((float)D[qrow + r]);
-    for (long c = 0; c < nk16; c += EL)
-      tstore(dPb + r * T + c, tload<ve>(Sb + r * T + c) * (tload<ve>(dPb + r * T + c) - vd) * vs);
-  }
-  wsum(dvf, d, nk, Sb, 1, T, nq, gr, d, d, sp.keys);
-  wsum(dkf, d, nk, dPb, 1, T, nq, qr, d, d, sp.keys);
   if (dq) {
     std::memset(tile, 0, sizeof(float) * nq * d);
     wsum(tile, d, nq, dPb, T, 1, nk, kr, d, d, sp.queries);
@@ -237,51 +222,45 @@ void kv_block(const Bwd& w, long b, long kvh, const Seg& sg, long j0) {
   const long d = p.d, nk = lmin(T, sg.nk - j0);
   const long krow = (b * p.Hkv + kvh) * p.S + sg.k0 + j0;
   float* buf = scratch(bwd_scratch(d));
-  double* VT = reinterpret_cast<double*>(buf);  // d x T doubles
-  double* dkd = VT + d * T;  // running dK_j, dV_j: T x d doubles each
-  double* dvd = dkd + d * T;
+  KvAcc a{};
+  // the first 6 d T floats: V^T, dK, dV (d x T doubles each), or their float32 twins under autocast
+  if (p.lowp) {
+    float* VTf = buf;
+    a.VTf = VTf; a.dkf = VTf + d * T; a.dvf = a.dkf + d * T;
+    transpose(p.v + krow * d, nk, d, VTf);
+    std::memset(a.dkf, 0, sizeof(float) * 2 * d * T);
+  } else {
+    double* VT = reinterpret_cast<double*>(buf);
+    a.VT = VT; a.dkd = VT + d * T; a.dvd = a.dkd + d * T;
+    transpose_d(p.v + krow * d, nk, d, VT);
+    std::memset(a.dkd, 0, sizeof(double) * 2 * d * T);
+  }
   float* KT = buf + 6 * d * T;
   float* Sb = KT + d * T;
   float* dPb = Sb + T * T;
   float* tile = dPb + T * T;  // T x d
-  double* Wd = reinterpret_cast<double*>(tile + T * d);  // T x T doubles
-  double* Qd = Wd + T * T;  // the query tile's Q and dO rows in double, T x d each
-  double* Gd = Qd + T * d;
+  a.Wd = reinterpret_cast<double*>(tile + T * d);  // T x T doubles
+  a.Qd = a.Wd + T * T;  // the query tile's Q and dO rows in double, T x d each
+  a.Gd = a.Qd + T * d;
   const float* kr = p.k + krow * d;
-  float* dk = p.dk + krow * d;
-  float* dv = p.dv + krow * d;
   transpose(kr, nk, d, KT);
-  if (p.lowp) {  // float32 V^T and running sums in the double ones' place
-    float* VTf = buf;
-    float *dkf = VTf + d * T, *dvf = dkf + d * T;
-    transpose(p.v + krow * d, nk, d, VTf);
-    std::memset(dkf, 0, sizeof(float) * 2 * d * T);
-    for (long g = 0; g < P.group; ++g) {
-      const long qh = (b * p.H + kvh * P.group + g) * p.Tq + sg.q0;
-      for (long t0 = 0; t0 < sg.nq; t0 += T) {
-        const long nq = lmin(T, sg.nq - t0), i0 = t0 + sg.off;
-        const int st = P.mk.tile(i0, i0 + nq - 1, j0, j0 + nk - 1);
-        if (st == SKIP) continue;
-        kv_pair_f(p, P.mk, st, KT, VTf, kr, nk, j0, qh + t0, nq, i0, w.D, Sb, dPb, tile, dkf, dvf, w.fused ? p.dq : nullptr);
-      }
-    }
-    std::memcpy(dk, dkf, sizeof(float) * nk * d);
-    std::memcpy(dv, dvf, sizeof(float) * nk * d);
-    return;
-  }
-  transpose_d(p.v + krow * d, nk, d, VT);
-  std::memset(dkd, 0, sizeof(double) * nk * d);
-  std::memset(dvd, 0, sizeof(double) * nk * d);
   for (long g = 0; g < P.group; ++g) {
     const long qh = (b * p.H + kvh * P.group + g) * p.Tq + sg.q0;
     for (long t0 = 0; t0 < sg.nq; t0 += T) {
       const long nq = lmin(T, sg.nq - t0), i0 = t0 + sg.off;
       const int st = P.mk.tile(i0, i0 + nq - 1, j0, j0 + nk - 1);
       if (st == SKIP) continue;
-      kv_pair(p, P.mk, st, KT, VT, kr, nk, j0, qh + t0, nq, i0, w.D, Sb, dPb, tile, Wd, Qd, Gd, dkd, dvd, w.fused ? p.dq : nullptr);
+      kv_pair(p, P.mk, st, KT, kr, nk, j0, qh + t0, nq, i0, w.D, Sb, dPb, tile, a, w.fused ? p.dq : nullptr);
     }
   }
-  for (long i = 0; i < nk * d; ++i) { dk[i] = (float)dkd[i]; dv[i] = (float)dvd[i]; }
+  float* dk = p.dk + krow * d;
+  float* dv = p.dv + krow * d;
+  if (p.lowp) {
+    std::memcpy(dk, a.dkf, sizeof(float) * nk * d);
+    std::memcpy(dv, a.dvf, sizeof(float) * nk * d);
+  } else {
+    for (long i = 0; i < nk * d; ++i) { dk[i] = (float)a.dkd[i]; dv[i] = (float)a.dvd[i]; }
+  }
 }
 
 void fused_item(const void* vc, long idx) {  // (b, kvh, segment): all of its dK, dV and dQ
@@ -350,7 +329,7 @@ void q_item(const void* vc, long idx) {
     for (long c = 0; c < nk; ++c)
       for (long r = 0; r < nq16; r += EL) tstore(ST + c * T + r, e_exp(tload<ve>(ST + c * T + r) - tload<ve>(Ls + r)));
     const float* vr = p.v + (krow0 + j0) * d;
-    if (p.lowp) {  // kv_pair_f's dS, transposed
+    if (p.lowp) {  // kv_pair's float32 dS, transposed
       std::memset(dPT, 0, sizeof(float) * nk * T);
       score(vr, d, nk, GTf, nq16, d, 1.0f, dPT, sp.keys);
       for (long c = 0; c < nk; ++c)
