@@ -86,6 +86,37 @@ describe("tidy", () => {
     assert.throws(() => T.tidy(async () => 1), /must be synchronous/);
   });
 
+  it("zeroGrad gives the storage backward allocated for a gradient back, and a stale reference throws", () => {
+    const m = 5011;  // a length no other test allocates
+    const w = T.randn([m], { generator: new T.RandomGenerator(6) }).requiresGrad_();
+    const opt = new AdamW([{ params: [{ name: "w", tensor: w }], weightDecay: 0 }], { lr: 1e-3 });
+    T.sum(T.mul(w, w)).backward();
+    const stale = w.grad!, storage = stale.data, want = Array.from(stale.toTypedArray());
+    opt.zeroGrad();
+    assert.equal(w.grad, null);
+    assert.throws(() => stale.toTypedArray(), /released \(its storage is being reused\)/);
+    assert.equal(T.full([m], 7).data, storage, "the next allocation of that size reuses it");
+    T.sum(T.mul(w, w)).backward();
+    assert.deepEqual(Array.from(w.grad!.toTypedArray()), want, "the next backward computes the same gradient");
+
+    // one gradient storage shared by two leaves (add's backward hands the same tensor to both): kept
+    const a = T.randn([m], { generator: new T.RandomGenerator(7) }).requiresGrad_(), b = T.randn([m], { generator: new T.RandomGenerator(8) }).requiresGrad_();
+    const y = T.add(a, b);
+    T.sum(T.mul(y, y)).backward();
+    assert.equal(a.grad!.data, b.grad!.data);
+    const bGrad = Array.from(b.grad!.toTypedArray());
+    new AdamW([{ params: [{ name: "a", tensor: a }], weightDecay: 0 }], { lr: 1e-3 }).zeroGrad();
+    T.full([m], 9);
+    assert.deepEqual(Array.from(b.grad!.toTypedArray()), bGrad);
+
+    // a gradient the user assigned is theirs: dropped, not recycled
+    const mine = T.full([m], 3);
+    w.grad = mine;
+    opt.zeroGrad();
+    T.full([m], 9);
+    assert.ok(Array.from(mine.toTypedArray()).every((v) => v === 3));
+  });
+
   it("a training step computes the same bits with and without tidy", () => {
     const run = (scoped: boolean) => {
       const cfg = T.gpt2Config({ vocabSize: 29, dModel: 32, nLayers: 2, nHeads: 2, maxSeqLen: 16, dropout: 0 });

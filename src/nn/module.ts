@@ -7,6 +7,7 @@
 import { parametersUpdated } from "../ops/autocast.js";
 import { fmtShape, sameShape } from "../tensor/shape.js";
 import { keep } from "../tensor/scope.js";
+import { releaseGrad } from "../tensor/autograd.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { Role } from "./init.js";
 
@@ -161,8 +162,12 @@ export class Module {
     return this;
   }
 
+  /**
+   * Drop the gradients (.grad = null, torch's zero_grad(set_to_none=True)). Gradient storage that backward
+   * allocated is reused by later steps, so an old .grad tensor must not be read afterwards (it throws).
+   */
   zeroGrad(): void {
-    for (const p of this.parameters()) p.grad = null;
+    for (const p of this.parameters()) releaseGrad(p);
   }
 }
 

@@ -144,6 +144,27 @@ export interface BackwardOptions {
   inputs?: Tensor[];
 }
 
+// Leaf gradients whose storage this module allocated during a backward pass: storage -> the one leaf
+// whose .grad it is (null once a second leaf got it: add's backward hands one tensor to both inputs).
+const ownedGrads = new WeakMap<Storage, { leaf: Tensor; grad: Tensor } | null>();
+
+/**
+ * t.grad = null. When backward allocated that gradient for t alone, its storage goes back for reuse
+ * (as torch's caching allocator reuses a freed .grad) and the old gradient tensor is marked dead, so a
+ * stale reference throws instead of reading reused memory. Without this every step would allocate
+ * every weight's gradient afresh: page faults, and GC work that takes a core from the kernels.
+ */
+export function releaseGrad(t: Tensor): void {
+  const g = t.grad;
+  t.grad = null;
+  if (!g || g.isDead) return;
+  const data = g.data, o = ownedGrads.get(data);
+  if (!o || o.leaf !== t || o.grad !== g) return;
+  ownedGrads.delete(data);
+  g.markDead("is a gradient that zeroGrad() released (its storage is being reused); copy it before zeroGrad() to keep it");
+  recycle(data);
+}
+
 /**
  * Backpropagate `seed` (the gradient of root) through the graph. Without `inputs`, gradients accumulate
  * into the `.grad` of leaf tensors that require grad and [] is returned; with `inputs`, their gradients
@@ -179,8 +200,13 @@ export function runBackward(root: Tensor, seed: Tensor, add: (a: Tensor, b: Tens
           if (targets.has(t)) { found.set(t, keep(g)); escaped.add(g.data); }
           if (!t.node || !reach!.has(t)) { drop(g); continue; }
         } else if (!t.node) {
-          t.grad = keep(t.grad ? add(t.grad, g) : g);
-          escaped.add(t.grad.data);
+          const tg = keep(t.grad ? add(t.grad, g) : g);
+          t.grad = tg;
+          escaped.add(tg.data);
+          if (born?.has(tg.data)) {
+            const o = ownedGrads.get(tg.data);
+            ownedGrads.set(tg.data, o === undefined || o?.leaf === t ? { leaf: t, grad: tg } : null);
+          }
           drop(g);
           continue;
         }

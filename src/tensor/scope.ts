@@ -14,6 +14,7 @@ import { recordBirths, recycle, stopRecordingBirths } from "./recycle.js";
 /** What a scope needs of a tensor (tensor.ts imports this module, so it cannot import Tensor back). */
 export interface ScopedTensor {
   readonly data: Storage;
+  readonly isDead: boolean;
   markDead(): void;
 }
 
@@ -49,7 +50,7 @@ export function keep<T extends ScopedTensor>(t: T): T {
 function collect(v: unknown, out: Set<Storage>, seen: Set<unknown>, deep = false): void {
   if (v === null || typeof v !== "object" || seen.has(v)) return;
   seen.add(v);
-  if (v instanceof tensorClass) { out.add(v.data); return; }
+  if (v instanceof tensorClass) { if (!v.isDead) out.add(v.data); return; }
   if (deep && (v instanceof Float32Array || v instanceof Uint16Array)) { out.add(v); return; }
   if (Array.isArray(v)) { for (const x of v) collect(x, out, seen, deep); return; }
   if (deep && v instanceof Map) { for (const x of v.values()) collect(x, out, seen, deep); return; }
@@ -87,6 +88,7 @@ export function tidy<T>(fn: () => T): T {
     for (const s of scope.born) if (!scope.kept.has(s)) { freed.add(s); recycle(s); }
     const outer = scopes[scopes.length - 1];
     for (const t of scope.tensors) {
+      if (t.isDead) continue;  // zeroGrad gave its storage back already
       if (freed.has(t.data)) t.markDead();
       else outer?.tensors.push(t);
     }

@@ -40,7 +40,7 @@ function badLayout(shape: number[], strides: number[], offset: number, problem: 
 
 export class Tensor {
   private storage: Storage;
-  private dead = false;
+  private dead: string | null = null;  // why the storage was given back, once it was
   readonly shape: number[];
   readonly strides: number[];
   readonly offset: number;
@@ -62,15 +62,18 @@ export class Tensor {
 
   /** The storage (shared by views). Throws once tidy() has recycled it. */
   get data(): Storage {
-    if (this.dead) {
-      throw new Error(`${this.toString()} was disposed when the tidy() that created it ended (its storage is being reused); return it from the tidy function or keep() it`);
-    }
+    if (this.dead !== null) throw new Error(`${this.toString()} ${this.dead}`);
     return this.storage;
   }
 
-  /** tidy() recycled the storage: every later read throws. */
-  markDead(): void {
-    this.dead = true;
+  /** Whether the storage was given back (reading data would throw). */
+  get isDead(): boolean {
+    return this.dead !== null;
+  }
+
+  /** Its storage was recycled (by tidy(), or zeroGrad for a gradient): every later read throws, saying `why`. */
+  markDead(why = "was disposed when the tidy() that created it ended (its storage is being reused); return it from the tidy function or keep() it"): void {
+    this.dead = why;
   }
 
   /** A fresh, tracked, zero-filled tensor (torch.zeros): for kernels that accumulate or leave parts. */

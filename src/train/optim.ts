@@ -6,6 +6,7 @@ import { backend } from "../backend/registry.js";
 import type { Module } from "../nn/module.js";
 import { fmtShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { releaseGrad } from "../tensor/autograd.js";
 import { floatData } from "../ops/util.js";
 import { parametersUpdated } from "../ops/autocast.js";
 import type { OptimizerState } from "../io/checkpoint.js";
@@ -101,8 +102,12 @@ export abstract class Optimizer {
   /** The settings a continued run must keep (betas, eps, momentum): saved with the state and checked on load. */
   protected abstract settings(): Record<string, number | boolean>;
 
+  /**
+   * Drop the gradients (.grad = null, torch's zero_grad(set_to_none=True)). Gradient storage that backward
+   * allocated is reused by later steps, so an old .grad tensor must not be read afterwards (it throws).
+   */
   zeroGrad(): void {
-    for (const s of this.slots) s.tensor.grad = null;
+    for (const s of this.slots) releaseGrad(s.tensor);
   }
 
   /** Copies of the buffers and the scalars needed to continue exactly. */
