@@ -14,6 +14,9 @@ struct V {
   static constexpr int L = 16;
   // KC counts bf16 k-steps: B micro-panel KC x 32 bf16 = 24 KiB in L1d.
   static constexpr long MC = 192, KC = 384, NC = 4096;
+  // 1024^3 runs faster without the shared-B schedule here (its per-block waits cost more than packing
+  // B twice), 2048^3 about the same: bench/RESULTS.md, session 17.
+  static constexpr double COOP = 2e9;
   static inline vec zero() { return _mm512_setzero_ps(); }
   static inline vec set1(float x) { return _mm512_set1_ps(x); }
   static inline vec loadu(const float* p) { return _mm512_loadu_ps(p); }

@@ -47,9 +47,9 @@ thread_local void* tl_coop = nullptr;  // the caller's shared B buffers
 thread_local long tl_coopcap = 0;
 
 // Used for one product split in rows whose B costs enough to pack twice: TSFORMER_GEMM_COOP sets the
-// least m*n*k (0 disables).
+// least m*n*k (0 disables; default V::COOP).
 inline double coop_min_work() {
-  static const double v = [] { const char* e = std::getenv("TSFORMER_GEMM_COOP"); return e ? std::atof(e) : 1e9; }();
+  static const double v = [] { const char* e = std::getenv("TSFORMER_GEMM_COOP"); return e ? std::atof(e) : V::COOP; }();
   return v;
 }
 
