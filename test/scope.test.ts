@@ -86,7 +86,7 @@ describe("tidy", () => {
     assert.throws(() => T.tidy(async () => 1), /must be synchronous/);
   });
 
-  it("zeroGrad gives the storage backward allocated for a gradient back, and a stale reference throws", () => {
+  it("zeroGrad and gradient accumulation give the storage backward allocated for a gradient back; a stale reference throws", () => {
     const m = 5011;  // a length no other test allocates
     const w = T.randn([m], { generator: new T.RandomGenerator(6) }).requiresGrad_();
     const opt = new AdamW([{ params: [{ name: "w", tensor: w }], weightDecay: 0 }], { lr: 1e-3 });
@@ -108,6 +108,19 @@ describe("tidy", () => {
     new AdamW([{ params: [{ name: "a", tensor: a }], weightDecay: 0 }], { lr: 1e-3 }).zeroGrad();
     T.full([m], 9);
     assert.deepEqual(Array.from(b.grad!.toTypedArray()), bGrad);
+
+    // accumulation over two passes (micro-batches): the first pass's gradient is replaced by the sum and
+    // given back; the sum is what zeroGrad gives back next
+    opt.zeroGrad();
+    T.sum(T.mul(w, w)).backward();
+    const first = w.grad!, firstStorage = first.data;
+    T.sum(T.mul(w, w)).backward();
+    assert.throws(() => first.toTypedArray(), /replaced by the sum of a later backward\(\)/);
+    assert.deepEqual(Array.from(w.grad!.toTypedArray()), want.map((v) => Math.fround(v + v)));
+    assert.ok([T.full([m], 7), T.full([m], 7), T.full([m], 7)].some((x) => x.data === firstStorage), "reused by the next allocations of that size");
+    const sum = w.grad!;
+    opt.zeroGrad();
+    assert.throws(() => sum.toTypedArray(), /zeroGrad\(\) released/);
 
     // a gradient the user assigned is theirs: dropped, not recycled
     const mine = T.full([m], 3);

@@ -157,11 +157,16 @@ const ownedGrads = new WeakMap<Storage, { leaf: Tensor; grad: Tensor } | null>()
 export function releaseGrad(t: Tensor): void {
   const g = t.grad;
   t.grad = null;
-  if (!g || g.isDead) return;
+  if (g) release(t, g, "is a gradient that zeroGrad() released (its storage is being reused); copy it before zeroGrad() to keep it");
+}
+
+// Recycle g, a former .grad of t, if backward allocated it for t alone.
+function release(t: Tensor, g: Tensor, why: string): void {
+  if (g.isDead) return;
   const data = g.data, o = ownedGrads.get(data);
   if (!o || o.leaf !== t || o.grad !== g) return;
   ownedGrads.delete(data);
-  g.markDead("is a gradient that zeroGrad() released (its storage is being reused); copy it before zeroGrad() to keep it");
+  g.markDead(why);
   recycle(data);
 }
 
@@ -200,13 +205,16 @@ export function runBackward(root: Tensor, seed: Tensor, add: (a: Tensor, b: Tens
           if (targets.has(t)) { found.set(t, keep(g)); escaped.add(g.data); }
           if (!t.node || !reach!.has(t)) { drop(g); continue; }
         } else if (!t.node) {
-          const tg = keep(t.grad ? add(t.grad, g) : g);
+          const prev = t.grad;
+          const tg = keep(prev ? add(prev, g) : g);
           t.grad = tg;
           escaped.add(tg.data);
           if (born?.has(tg.data)) {
             const o = ownedGrads.get(tg.data);
             ownedGrads.set(tg.data, o === undefined || o?.leaf === t ? { leaf: t, grad: tg } : null);
           }
+          // accumulation (micro-batches): the sum replaced a gradient an earlier pass allocated for t alone
+          if (prev && born) release(t, prev, "was replaced by the sum of a later backward() (its storage is being reused); read .grad again");
           drop(g);
           continue;
         }
