@@ -14,7 +14,6 @@ struct V {
   // Measured on Zen 3 (bench/RESULTS.md): k blocks up to 768 (B micro-panel up to 48 KiB, streamed from
   // L2 alongside A) cut the passes over C; 2048^3 went from 92 to 95 GFLOPS on one core.
   static constexpr long MC = 96, KC = 768, NC = 4080;
-  static constexpr double COOP = 1e9;  // least m*n*k for run_coop (gemm_coop_impl.h)
   static inline vec zero() { return _mm256_setzero_ps(); }
   static inline vec set1(float x) { return _mm256_set1_ps(x); }
   static inline vec loadu(const float* p) { return _mm256_loadu_ps(p); }

@@ -12,7 +12,6 @@ struct V {
   // Measured on a Xeon with 48 KiB L1d / 2 MiB L2 (bench/RESULTS.md): k blocks of 768 (B micro-panel
   // 96 KiB, streamed from L2) cut the passes over C; 2048^3 went from 199 to 283 GFLOPS on 2 threads.
   static constexpr long MC = 192, KC = 768, NC = 4096;
-  static constexpr double COOP = 1e9;  // least m*n*k for run_coop (gemm_coop_impl.h)
   static inline vec zero() { return _mm512_setzero_ps(); }
   static inline vec set1(float x) { return _mm512_set1_ps(x); }
   static inline vec loadu(const float* p) { return _mm512_loadu_ps(p); }

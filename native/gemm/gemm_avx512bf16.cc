@@ -16,9 +16,6 @@ struct V {
   // the 24 row panels of an MC block) means fewer passes of C through the cache: 2048^3 is faster
   // than with an L1-sized 384, the training shapes unchanged (bench/RESULTS.md, session 17).
   static constexpr long MC = 192, KC = 1024, NC = 4096;
-  // 1024^3 runs faster without the shared-B schedule here (its per-block waits cost more than packing
-  // B twice), 2048^3 about the same: bench/RESULTS.md, session 17.
-  static constexpr double COOP = 2e9;
   static inline vec zero() { return _mm512_setzero_ps(); }
   static inline vec set1(float x) { return _mm512_set1_ps(x); }
   static inline vec loadu(const float* p) { return _mm512_loadu_ps(p); }
@@ -41,6 +38,9 @@ struct V {
 #define TSF_NS avx512bf16_ns
 #define TSF_MR 8
 #define TSF_HAS_PAIRS 1
+// 1024^3 runs faster without the shared-B schedule here (its per-block waits cost more than packing B
+// twice), 2048^3 about the same: bench/RESULTS.md, session 17.
+#define TSF_COOP_WORK 2e9
 #include "gemm_impl.h"
 
 namespace tsf {

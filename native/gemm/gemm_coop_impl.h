@@ -47,9 +47,12 @@ thread_local void* tl_coop = nullptr;  // the caller's shared B buffers
 thread_local long tl_coopcap = 0;
 
 // Used for one product split in rows whose B costs enough to pack twice: TSFORMER_GEMM_COOP sets the
-// least m*n*k (0 disables; default V::COOP).
+// least m*n*k (0 disables; default TSF_COOP_WORK, which an ISA may set).
+#ifndef TSF_COOP_WORK
+#define TSF_COOP_WORK 1e9
+#endif
 inline double coop_min_work() {
-  static const double v = [] { const char* e = std::getenv("TSFORMER_GEMM_COOP"); return e ? std::atof(e) : V::COOP; }();
+  static const double v = [] { const char* e = std::getenv("TSFORMER_GEMM_COOP"); return e ? std::atof(e) : TSF_COOP_WORK; }();
   return v;
 }
 

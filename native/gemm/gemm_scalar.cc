@@ -8,7 +8,6 @@ struct V {
   struct vec { float v[4]; };
   static constexpr int L = 4;
   static constexpr long MC = 96, KC = 256, NC = 2048;
-  static constexpr double COOP = 1e9;  // least m*n*k for run_coop (gemm_coop_impl.h)
   static inline vec zero() { return vec{{0, 0, 0, 0}}; }
   static inline vec set1(float x) { return vec{{x, x, x, x}}; }
   static inline vec loadu(const float* p) { return vec{{p[0], p[1], p[2], p[3]}}; }
